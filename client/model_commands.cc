@@ -1,0 +1,197 @@
+#include "client/model_commands.h"
+
+#include <filesystem>
+#include <memory>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "client/output_format.h"
+#include "client/repository_client.h"
+
+namespace pruneserve::client {
+namespace {
+
+struct ModelRef {
+  std::string name;
+  int64_t version = 0;
+};
+
+// "name" or "name:version".
+absl::StatusOr<ModelRef> ParseModelRef(const std::string& text) {
+  ModelRef ref;
+  std::vector<std::string> parts = absl::StrSplit(text, ':');
+  ref.name = parts[0];
+  if (parts.size() > 2 ||
+      (parts.size() == 2 && (!absl::SimpleAtoi(parts[1], &ref.version) ||
+                             ref.version <= 0))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", text, "\" is not NAME or NAME:VERSION"));
+  }
+  return ref;
+}
+
+absl::StatusOr<std::vector<int64_t>> ParseShape(const std::string& text) {
+  std::vector<int64_t> dims;
+  for (absl::string_view part : absl::StrSplit(text, absl::ByAnyChar(",x"))) {
+    int64_t d = 0;
+    if (!absl::SimpleAtoi(part, &d)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("input shape \"", text, "\" is not like 1,3,32,32"));
+    }
+    dims.push_back(d);
+  }
+  return dims;
+}
+
+void PrintModels(CliContext& ctx, const std::vector<v1::ModelVersion>& models) {
+  if (ctx.json) {
+    v1::ListModelsResponse response;
+    for (const auto& m : models) *response.add_models() = m;
+    std::printf("%s\n", ToJson(response).c_str());
+    return;
+  }
+  TextTable table({"NAME", "VERSION", "FORMAT", "SIZE", "PARAMS", "FLOPS",
+                   "INPUT", "CREATED", "SHA256"});
+  for (const auto& m : models) {
+    table.AddRow({m.name(), absl::StrCat(m.version()), FormatName(m.format()),
+                  HumanBytes(m.size_bytes()), HumanCount(m.parameter_count()),
+                  m.flops() ? HumanCount(m.flops()) : "-",
+                  ShapeString(m.example_input_shape()),
+                  TimeString(m.created_unix_ms()), m.sha256().substr(0, 12)});
+  }
+  std::printf("%s", table.Render().c_str());
+}
+
+void PrintModel(CliContext& ctx, const v1::ModelVersion& model) {
+  std::printf("%s", ctx.json ? (ToJson(model) + "\n").c_str()
+                             : DescribeModel(model).c_str());
+}
+
+}  // namespace
+
+void RegisterModelCommands(CLI::App& app, CliContext& ctx) {
+  CLI::App* model =
+      app.add_subcommand("model", "Manage the model repository.");
+  model->require_subcommand(1);
+
+  // upload
+  {
+    auto* cmd = model->add_subcommand("upload", "Upload a model file.");
+    auto file = std::make_shared<std::string>();
+    auto name = std::make_shared<std::string>();
+    auto description = std::make_shared<std::string>();
+    auto sha256 = std::make_shared<std::string>();
+    auto shape = std::make_shared<std::string>();
+    auto format = std::make_shared<std::string>();
+    cmd->add_option("file", *file, "TorchScript archive (.pt) or .xmodel")
+        ->required()
+        ->check(CLI::ExistingFile);
+    cmd->add_option("--name", *name, "Model name (default: file stem)");
+    cmd->add_option("--description", *description, "Free-text description");
+    cmd->add_option("--sha256", *sha256,
+                    "Expected sha256; the server rejects other bytes");
+    cmd->add_option("--input-shape", *shape,
+                    "Example input shape, e.g. 1,1,28,28 (records output "
+                    "shape and FLOPs)");
+    cmd->add_option("--format", *format, "torchscript or xmodel (default: "
+                                         "from the file extension)")
+        ->check(CLI::IsMember({"torchscript", "xmodel"}));
+    cmd->callback([&ctx, file, name, description, sha256, shape, format] {
+      v1::UploadModelHeader header;
+      std::filesystem::path path(*file);
+      header.set_name(name->empty() ? path.stem().string() : *name);
+      std::string fmt = !format->empty()                ? *format
+                        : path.extension() == ".xmodel" ? "xmodel"
+                                                        : "torchscript";
+      header.set_format(fmt == "xmodel" ? v1::MODEL_FORMAT_XMODEL
+                                        : v1::MODEL_FORMAT_TORCHSCRIPT);
+      header.set_description(*description);
+      header.set_expected_sha256(*sha256);
+      if (!shape->empty()) {
+        auto dims = ParseShape(*shape);
+        if (!ctx.Check(dims.status())) return;
+        for (int64_t d : *dims) header.add_example_input_shape(d);
+      }
+      RepositoryClient client(MakeChannel(ctx.server));
+      ProgressBar bar(stderr);
+      auto stored = client.Upload(header, *file, [&](int64_t done, int64_t total) {
+        bar.Update(done, total);
+      });
+      bar.Finish();
+      if (!ctx.Check(stored.status())) return;
+      PrintModel(ctx, *stored);
+    });
+  }
+  // list
+  {
+    auto* cmd = model->add_subcommand("list", "List models and versions.");
+    cmd->alias("ls");
+    auto name = std::make_shared<std::string>();
+    cmd->add_option("name", *name, "Only versions of this model");
+    cmd->callback([&ctx, name] {
+      RepositoryClient client(MakeChannel(ctx.server));
+      auto models = client.List(*name);
+      if (!ctx.Check(models.status())) return;
+      PrintModels(ctx, *models);
+    });
+  }
+  // show
+  {
+    auto* cmd = model->add_subcommand("show", "Show one version's metadata.");
+    auto ref = std::make_shared<std::string>();
+    cmd->add_option("model", *ref, "NAME or NAME:VERSION (default latest)")
+        ->required();
+    cmd->callback([&ctx, ref] {
+      auto parsed = ParseModelRef(*ref);
+      if (!ctx.Check(parsed.status())) return;
+      RepositoryClient client(MakeChannel(ctx.server));
+      auto m = client.Get(parsed->name, parsed->version);
+      if (!ctx.Check(m.status())) return;
+      PrintModel(ctx, *m);
+    });
+  }
+  // download
+  {
+    auto* cmd = model->add_subcommand("download", "Download a version's bytes.");
+    auto ref = std::make_shared<std::string>();
+    auto out = std::make_shared<std::string>();
+    cmd->add_option("model", *ref, "NAME or NAME:VERSION")->required();
+    cmd->add_option("-o,--out", *out, "Output file")->required();
+    cmd->callback([&ctx, ref, out] {
+      auto parsed = ParseModelRef(*ref);
+      if (!ctx.Check(parsed.status())) return;
+      RepositoryClient client(MakeChannel(ctx.server));
+      auto m = client.Download(parsed->name, parsed->version, *out);
+      if (!ctx.Check(m.status())) return;
+      if (!ctx.json) {
+        std::printf("wrote %s:%lld (%s) to %s\n", m->name().c_str(),
+                    static_cast<long long>(m->version()),
+                    HumanBytes(m->size_bytes()).c_str(), out->c_str());
+      } else {
+        PrintModel(ctx, *m);
+      }
+    });
+  }
+  // rm
+  {
+    auto* cmd = model->add_subcommand(
+        "rm", "Delete a version (NAME:VERSION) or every version (NAME).");
+    auto ref = std::make_shared<std::string>();
+    cmd->add_option("model", *ref, "NAME or NAME:VERSION")->required();
+    cmd->callback([&ctx, ref] {
+      auto parsed = ParseModelRef(*ref);
+      if (!ctx.Check(parsed.status())) return;
+      RepositoryClient client(MakeChannel(ctx.server));
+      auto n = client.Delete(parsed->name, parsed->version);
+      if (!ctx.Check(n.status())) return;
+      if (ctx.json) {
+        std::printf("{\"deleted_versions\": %d}\n", *n);
+      } else {
+        std::printf("deleted %d version(s) of %s\n", *n, parsed->name.c_str());
+      }
+    });
+  }
+}
+
+}  // namespace pruneserve::client

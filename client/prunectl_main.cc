@@ -1,0 +1,21 @@
+// prunectl: the PruneServe command line. Each command group lives in its own
+// *_commands.cc and registers itself on the CLI11 app.
+#include "CLI/CLI.hpp"
+#include "client/cli_context.h"
+#include "client/model_commands.h"
+
+int main(int argc, char** argv) {
+  pruneserve::client::CliContext ctx;
+  CLI::App app{"prunectl: manage models, pruning jobs and inference on a "
+               "PruneServe server."};
+  app.require_subcommand(1);
+  // Global flags such as --json may follow the subcommand.
+  app.fallthrough();
+  app.add_option("-s,--server", ctx.server, "Server address host:port")
+      ->envname("PRUNESERVE_SERVER")
+      ->capture_default_str();
+  app.add_flag("--json", ctx.json, "Print JSON instead of tables");
+  pruneserve::client::RegisterModelCommands(app, ctx);
+  CLI11_PARSE(app, argc, argv);
+  return ctx.exit_code;
+}

@@ -1,0 +1,67 @@
+#include "core/metrics/repository_metrics.h"
+
+#include "absl/strings/ascii.h"
+
+namespace pruneserve {
+
+RepositoryMetrics::RepositoryMetrics(prometheus::Registry& registry)
+    : uploads_(prometheus::BuildCounter()
+                   .Name("pruneserve_repository_uploads_total")
+                   .Help("Model uploads by result (ok or the gRPC-style "
+                         "error code that ended them).")
+                   .Register(registry)),
+      upload_bytes_(prometheus::BuildCounter()
+                        .Name("pruneserve_repository_upload_bytes_total")
+                        .Help("Bytes of successfully stored uploads.")
+                        .Register(registry)
+                        .Add({})),
+      deletes_(prometheus::BuildCounter()
+                   .Name("pruneserve_repository_deletes_total")
+                   .Help("Model versions deleted.")
+                   .Register(registry)
+                   .Add({})),
+      models_(prometheus::BuildGauge()
+                  .Name("pruneserve_repository_models")
+                  .Help("Distinct model names in the repository.")
+                  .Register(registry)
+                  .Add({})),
+      versions_(prometheus::BuildGauge()
+                    .Name("pruneserve_repository_model_versions")
+                    .Help("Model versions in the repository.")
+                    .Register(registry)
+                    .Add({})),
+      bytes_(prometheus::BuildGauge()
+                 .Name("pruneserve_repository_stored_bytes")
+                 .Help("Bytes of all stored model versions.")
+                 .Register(registry)
+                 .Add({})) {
+  // Pre-create the common results so dashboards see zeros, not gaps.
+  for (const char* r : {"ok", "invalid_argument", "data_loss",
+                        "resource_exhausted", "cancelled"}) {
+    uploads_.Add({{"result", r}});
+  }
+}
+
+std::string RepositoryMetrics::ResultLabel(const absl::Status& status) {
+  if (status.ok()) return "ok";
+  return absl::AsciiStrToLower(absl::StatusCodeToString(status.code()));
+}
+
+void RepositoryMetrics::RecordUpload(const absl::Status& result,
+                                     int64_t bytes) {
+  uploads_.Add({{"result", ResultLabel(result)}}).Increment();
+  if (result.ok()) upload_bytes_.Increment(static_cast<double>(bytes));
+}
+
+void RepositoryMetrics::RecordDeletes(int64_t versions) {
+  deletes_.Increment(static_cast<double>(versions));
+}
+
+void RepositoryMetrics::SetTotals(int64_t models, int64_t versions,
+                                  int64_t bytes) {
+  models_.Set(static_cast<double>(models));
+  versions_.Set(static_cast<double>(versions));
+  bytes_.Set(static_cast<double>(bytes));
+}
+
+}  // namespace pruneserve

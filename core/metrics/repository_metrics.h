@@ -1,0 +1,47 @@
+// Prometheus metrics of the model repository. The registry is owned by the
+// caller (the ServerCore) and must outlive this object.
+//
+//   pruneserve_repository_models              gauge   distinct model names
+//   pruneserve_repository_model_versions      gauge   stored versions
+//   pruneserve_repository_stored_bytes        gauge   bytes of the versions
+//   pruneserve_repository_uploads_total       counter by result
+//   pruneserve_repository_upload_bytes_total  counter bytes of stored uploads
+//   pruneserve_repository_deletes_total       counter deleted versions
+#ifndef PRUNESERVE_CORE_METRICS_REPOSITORY_METRICS_H_
+#define PRUNESERVE_CORE_METRICS_REPOSITORY_METRICS_H_
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/registry.h"
+
+namespace pruneserve {
+
+// Thread-safe (prometheus-cpp metrics are atomic).
+class RepositoryMetrics {
+ public:
+  explicit RepositoryMetrics(prometheus::Registry& registry);
+
+  // Counts one finished upload; `result` OK or the error it failed with.
+  void RecordUpload(const absl::Status& result, int64_t bytes);
+  void RecordDeletes(int64_t versions);
+  void SetTotals(int64_t models, int64_t versions, int64_t bytes);
+
+  // Label value for a status: "ok" or the lower-case code name.
+  static std::string ResultLabel(const absl::Status& status);
+
+ private:
+  prometheus::Family<prometheus::Counter>& uploads_;
+  prometheus::Counter& upload_bytes_;
+  prometheus::Counter& deletes_;
+  prometheus::Gauge& models_;
+  prometheus::Gauge& versions_;
+  prometheus::Gauge& bytes_;
+};
+
+}  // namespace pruneserve
+
+#endif  // PRUNESERVE_CORE_METRICS_REPOSITORY_METRICS_H_

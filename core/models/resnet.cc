@@ -1,0 +1,179 @@
+// Residual networks: He et al.'s CIFAR ResNets (resnet20 ... resnet110) and
+// the torchvision layouts (resnet18/34 with basic blocks, resnet50/101 with
+// bottlenecks) on a CIFAR stem. Module and parameter names follow
+// torchvision (conv1, bn1, layer1.0.conv1, layer1.0.downsample.0, fc), so
+// state dicts line up with Python code that uses those names. Shortcuts that
+// change shape are 1x1 conv + BN projections; the residual add is a plain
+// aten::add, which the pruning engine recognises as a channel coupling.
+#include <torch/script.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "core/models/zoo_architectures.h"
+
+namespace pruneserve::models {
+namespace {
+
+// 1x1 conv + BN projection used when a block changes shape.
+torch::jit::Module Downsample(int64_t in, int64_t out, int64_t stride,
+                              ScriptModuleBuilder& builder) {
+  return builder.Sequential({builder.Conv2d(BnConvSpec(in, out, 1, stride)),
+                             builder.BatchNorm2d(out)});
+}
+
+torch::jit::Module BasicBlock(int64_t in, int64_t out, int64_t stride,
+                              ScriptModuleBuilder& builder) {
+  const bool project = stride != 1 || in != out;
+  torch::jit::Module conv1 = builder.Conv2d(BnConvSpec(in, out, 3, stride));
+  torch::jit::Module bn1 = builder.BatchNorm2d(out);
+  torch::jit::Module conv2 = builder.Conv2d(BnConvSpec(out, out, 3, 1));
+  torch::jit::Module bn2 = builder.BatchNorm2d(out);
+  torch::jit::Module downsample;
+  if (project) downsample = Downsample(in, out, stride, builder);
+  const std::string source = absl::StrCat(R"JIT(
+def forward(self, x):
+    out = torch.relu(self.bn1(self.conv1(x)))
+    out = self.bn2(self.conv2(out))
+)JIT",
+                                          project
+                                              ? "    identity = self.downsample(x)\n"
+                                              : "    identity = x\n",
+                                          "    return torch.relu(out + identity)\n");
+  return builder.Instantiate(
+      project ? "BasicBlock/downsample" : "BasicBlock/identity", "BasicBlock",
+      [&](torch::jit::Module& m) {
+        m.register_module("conv1", conv1);
+        m.register_module("bn1", bn1);
+        m.register_module("conv2", conv2);
+        m.register_module("bn2", bn2);
+        if (project) m.register_module("downsample", downsample);
+      },
+      source);
+}
+
+// torchvision's Bottleneck (ResNet v1.5: the stride sits on the 3x3 conv).
+torch::jit::Module Bottleneck(int64_t in, int64_t planes, int64_t out,
+                              int64_t stride, ScriptModuleBuilder& builder) {
+  const bool project = stride != 1 || in != out;
+  torch::jit::Module conv1 = builder.Conv2d(BnConvSpec(in, planes, 1, 1));
+  torch::jit::Module bn1 = builder.BatchNorm2d(planes);
+  torch::jit::Module conv2 = builder.Conv2d(BnConvSpec(planes, planes, 3, stride));
+  torch::jit::Module bn2 = builder.BatchNorm2d(planes);
+  torch::jit::Module conv3 = builder.Conv2d(BnConvSpec(planes, out, 1, 1));
+  torch::jit::Module bn3 = builder.BatchNorm2d(out);
+  torch::jit::Module downsample;
+  if (project) downsample = Downsample(in, out, stride, builder);
+  const std::string source = absl::StrCat(R"JIT(
+def forward(self, x):
+    out = torch.relu(self.bn1(self.conv1(x)))
+    out = torch.relu(self.bn2(self.conv2(out)))
+    out = self.bn3(self.conv3(out))
+)JIT",
+                                          project
+                                              ? "    identity = self.downsample(x)\n"
+                                              : "    identity = x\n",
+                                          "    return torch.relu(out + identity)\n");
+  return builder.Instantiate(
+      project ? "Bottleneck/downsample" : "Bottleneck/identity", "Bottleneck",
+      [&](torch::jit::Module& m) {
+        m.register_module("conv1", conv1);
+        m.register_module("bn1", bn1);
+        m.register_module("conv2", conv2);
+        m.register_module("bn2", bn2);
+        m.register_module("conv3", conv3);
+        m.register_module("bn3", bn3);
+        if (project) m.register_module("downsample", downsample);
+      },
+      source);
+}
+
+// Stem (3x3 conv + BN + ReLU), the given stages, global pool and fc.
+torch::jit::Module AssembleResNet(const std::string& class_name,
+                                  int64_t stem_channels,
+                                  const std::vector<torch::jit::Module>& layers,
+                                  int64_t final_channels,
+                                  const ZooOptions& options,
+                                  ScriptModuleBuilder& builder) {
+  torch::jit::Module conv1 = builder.Conv2d(
+      BnConvSpec(options.in_channels, stem_channels, 3, 1));
+  torch::jit::Module bn1 = builder.BatchNorm2d(stem_channels);
+  torch::jit::Module fc = builder.Linear(final_channels, options.num_classes);
+  std::string source = R"JIT(
+def forward(self, x):
+    x = torch.relu(self.bn1(self.conv1(x)))
+)JIT";
+  for (size_t i = 0; i < layers.size(); ++i) {
+    absl::StrAppend(&source, "    x = self.layer", i + 1, "(x)\n");
+  }
+  absl::StrAppend(&source, R"JIT(    x = torch.adaptive_avg_pool2d(x, [1, 1])
+    x = torch.flatten(x, 1)
+    return self.fc(x)
+)JIT");
+  return builder.Instantiate(
+      class_name, class_name,
+      [&](torch::jit::Module& m) {
+        m.register_module("conv1", conv1);
+        m.register_module("bn1", bn1);
+        for (size_t i = 0; i < layers.size(); ++i) {
+          m.register_module(absl::StrCat("layer", i + 1), layers[i]);
+        }
+        m.register_module("fc", fc);
+      },
+      source);
+}
+
+}  // namespace
+
+torch::jit::Module BuildCifarResNet(int64_t blocks_per_stage,
+                                    const ZooOptions& options,
+                                    ScriptModuleBuilder& builder) {
+  const double w = options.width_multiplier;
+  const int64_t stem = ScaleChannels(16, w);
+  std::vector<torch::jit::Module> layers;
+  int64_t in = stem;
+  const int64_t widths[] = {16, 32, 64};
+  for (int stage = 0; stage < 3; ++stage) {
+    const int64_t out = ScaleChannels(widths[stage], w);
+    std::vector<torch::jit::Module> blocks;
+    for (int64_t b = 0; b < blocks_per_stage; ++b) {
+      const int64_t stride = (stage > 0 && b == 0) ? 2 : 1;
+      blocks.push_back(BasicBlock(in, out, stride, builder));
+      in = out;
+    }
+    layers.push_back(builder.Sequential(blocks));
+  }
+  return AssembleResNet(
+      absl::StrCat("CifarResNet", 6 * blocks_per_stage + 2), stem, layers, in,
+      options, builder);
+}
+
+torch::jit::Module BuildResNet(const std::vector<int64_t>& blocks,
+                               bool bottleneck, const ZooOptions& options,
+                               ScriptModuleBuilder& builder) {
+  const double w = options.width_multiplier;
+  const int64_t expansion = bottleneck ? 4 : 1;
+  const int64_t stem = ScaleChannels(64, w);
+  std::vector<torch::jit::Module> layers;
+  int64_t in = stem;
+  int64_t depth = 2;
+  for (size_t stage = 0; stage < blocks.size(); ++stage) {
+    const int64_t planes = ScaleChannels(int64_t{64} << stage, w);
+    const int64_t out = planes * expansion;
+    std::vector<torch::jit::Module> stage_blocks;
+    for (int64_t b = 0; b < blocks[stage]; ++b) {
+      const int64_t stride = (stage > 0 && b == 0) ? 2 : 1;
+      stage_blocks.push_back(bottleneck
+                                 ? Bottleneck(in, planes, out, stride, builder)
+                                 : BasicBlock(in, out, stride, builder));
+      in = out;
+    }
+    depth += blocks[stage] * (bottleneck ? 3 : 2);
+    layers.push_back(builder.Sequential(stage_blocks));
+  }
+  return AssembleResNet(absl::StrCat("ResNet", depth), stem, layers, in,
+                        options, builder);
+}
+
+}  // namespace pruneserve::models

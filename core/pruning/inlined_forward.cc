@@ -1,0 +1,209 @@
+#include "core/pruning/inlined_forward.h"
+
+#include <torch/csrc/jit/passes/inliner.h>
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "core/util/torch_status.h"
+
+namespace pruneserve::pruning::internal {
+
+namespace jit = torch::jit;
+
+ScopedEvalMode::ScopedEvalMode(jit::Module module) {
+  for (const auto& m : module.modules()) {
+    saved_.emplace_back(m, m.is_training());
+  }
+  module.eval();
+}
+
+ScopedEvalMode::~ScopedEvalMode() {
+  for (auto& [m, training] : saved_) {
+    // train() recurses; setting each module's own flag restores mixed modes.
+    m._ivalue()->setAttr("training", training);
+  }
+}
+
+absl::StatusOr<std::vector<torch::Tensor>> GraphTap::Run(
+    const torch::Tensor& input) {
+  try {
+    ScopedEvalMode eval(module_);
+    jit::Stack stack{module_._ivalue(), input};
+    fn_->run(stack);
+    std::vector<torch::Tensor> out;
+    for (const auto& v : stack.back().toTupleRef().elements()) {
+      out.push_back(v.toTensor());
+    }
+    return out;
+  } catch (const std::exception& e) {
+    return TorchErrorToStatus(e, absl::StrCat("running forward on input ",
+                                              c10::str(input.sizes())));
+  }
+}
+
+bool IsTensorValue(const jit::Value* v) {
+  return v->type()->kind() == c10::TypeKind::TensorType;
+}
+
+std::pair<std::string, std::string> SplitOwner(const std::string& path) {
+  auto pos = path.rfind('.');
+  if (pos == std::string::npos) return {"", path};
+  return {path.substr(0, pos), path.substr(pos + 1)};
+}
+
+absl::StatusOr<jit::IValue> AttrAtPath(const jit::Module& module,
+                                       const std::string& path) {
+  jit::IValue cur = module._ivalue();
+  if (path.empty()) return cur;
+  for (absl::string_view part : absl::StrSplit(path, '.')) {
+    if (!cur.isObject()) {
+      return absl::NotFoundError(absl::StrCat("no attribute path ", path));
+    }
+    const auto& obj = cur.toObjectRef();
+    std::string name(part);
+    if (!obj.type()->hasAttribute(name)) {
+      return absl::NotFoundError(absl::StrCat("no attribute ", path));
+    }
+    cur = obj.getAttr(name);
+  }
+  return cur;
+}
+
+InlinedForward::InlinedForward(jit::Module module,
+                               std::shared_ptr<jit::Graph> graph)
+    : module_(std::move(module)), graph_(std::move(graph)) {}
+
+absl::StatusOr<std::unique_ptr<InlinedForward>> InlinedForward::Create(
+    const jit::Module& module) {
+  std::shared_ptr<jit::Graph> graph;
+  try {
+    auto method = module.find_method("forward");
+    if (!method) {
+      return absl::FailedPreconditionError("module has no forward method");
+    }
+    graph = method->graph()->copy();
+    jit::Inline(*graph);
+  } catch (const std::exception& e) {
+    return TorchErrorToStatus(e, "inlining forward",
+                              absl::StatusCode::kFailedPrecondition);
+  }
+  if (graph->inputs().size() != 2 || !IsTensorValue(graph->inputs()[1])) {
+    return absl::FailedPreconditionError(
+        "forward must take exactly one Tensor argument");
+  }
+  std::unique_ptr<InlinedForward> f(new InlinedForward(module, graph));
+  f->attr_path_[graph->inputs()[0]] = "";
+  f->ResolveAttrs(graph->block());
+  return f;
+}
+
+void InlinedForward::ResolveAttrs(jit::Block* block) {
+  for (jit::Node* node : block->nodes()) {
+    if (node->kind() == c10::prim::GetAttr) {
+      auto it = attr_path_.find(node->input());
+      if (it != attr_path_.end()) {
+        const std::string& name = node->s(c10::attr::name);
+        attr_path_[node->output()] =
+            it->second.empty() ? name : absl::StrCat(it->second, ".", name);
+      }
+    }
+    for (jit::Block* sub : node->blocks()) ResolveAttrs(sub);
+  }
+}
+
+const std::string* InlinedForward::AttrPath(const jit::Value* v) const {
+  auto it = attr_path_.find(v);
+  return it == attr_path_.end() ? nullptr : &it->second;
+}
+
+std::optional<torch::Tensor> InlinedForward::TensorAttr(
+    const jit::Value* v) const {
+  const std::string* path = AttrPath(v);
+  if (path == nullptr) return std::nullopt;
+  auto value = AttrAtPath(module_, *path);
+  if (!value.ok() || !value->isTensor()) return std::nullopt;
+  return value->toTensor();
+}
+
+std::optional<int64_t> InlinedForward::IntValue(const jit::Value* v) const {
+  if (auto c = jit::toIValue(v); c && c->isInt()) return c->toInt();
+  const std::string* path = AttrPath(v);
+  if (path == nullptr) return std::nullopt;
+  auto value = AttrAtPath(module_, *path);
+  if (!value.ok() || !value->isInt()) return std::nullopt;
+  return value->toInt();
+}
+
+absl::StatusOr<std::unique_ptr<GraphTap>> InlinedForward::Tap(
+    const std::vector<jit::Value*>& taps) const {
+  // Copy the graph and map the tapped values by their position in the
+  // top-level block; copy() preserves node and output order.
+  std::unordered_map<const jit::Value*, size_t> position;
+  std::vector<jit::Value*> originals;
+  for (jit::Value* in : graph_->inputs()) {
+    position[in] = originals.size();
+    originals.push_back(in);
+  }
+  for (jit::Node* node : graph_->nodes()) {
+    for (jit::Value* out : node->outputs()) {
+      position[out] = originals.size();
+      originals.push_back(out);
+    }
+  }
+  auto copy = graph_->copy();
+  std::vector<jit::Value*> copies;
+  for (jit::Value* in : copy->inputs()) copies.push_back(in);
+  for (jit::Node* node : copy->nodes()) {
+    for (jit::Value* out : node->outputs()) copies.push_back(out);
+  }
+  if (copies.size() != originals.size()) {
+    return absl::InternalError("graph copy changed the value count");
+  }
+  std::vector<jit::Value*> outputs;
+  for (jit::Value* v : taps) {
+    auto it = position.find(v);
+    if (it == position.end() || !IsTensorValue(v)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("cannot tap value %", v->debugName()));
+    }
+    outputs.push_back(copies[it->second]);
+  }
+  try {
+    jit::Node* tuple = copy->createTuple(outputs);
+    copy->appendNode(tuple);
+    while (!copy->outputs().empty()) copy->eraseOutput(0);
+    copy->registerOutput(tuple->output());
+    auto fn = std::make_unique<jit::GraphFunction>("pruneserve_tap", copy,
+                                                   nullptr);
+    return std::unique_ptr<GraphTap>(new GraphTap(module_, std::move(fn)));
+  } catch (const std::exception& e) {
+    return TorchErrorToStatus(e, "building tapped graph",
+                              absl::StatusCode::kInternal);
+  }
+}
+
+absl::StatusOr<
+    std::unordered_map<const jit::Value*, std::vector<int64_t>>>
+InlinedForward::RecordShapes(const torch::Tensor& input) const {
+  std::vector<jit::Value*> values;
+  for (jit::Node* node : graph_->nodes()) {
+    for (jit::Value* out : node->outputs()) {
+      if (IsTensorValue(out)) values.push_back(out);
+    }
+  }
+  auto tap = Tap(values);
+  if (!tap.ok()) return tap.status();
+  auto tensors = (*tap)->Run(input);
+  if (!tensors.ok()) return tensors.status();
+  std::unordered_map<const jit::Value*, std::vector<int64_t>> shapes;
+  for (size_t i = 0; i < values.size(); ++i) {
+    shapes[values[i]] = (*tensors)[i].sizes().vec();
+  }
+  // The input is a value of the graph too.
+  shapes[graph_->inputs()[1]] = input.sizes().vec();
+  return shapes;
+}
+
+}  // namespace pruneserve::pruning::internal

@@ -1,0 +1,114 @@
+// The inlined forward graph of a TorchScript module, the shared substrate of
+// channel analysis, FLOPs counting and sparsity probing. It resolves which
+// graph values are parameters, buffers or submodules (prim::GetAttr chains
+// from `self`) and can run the graph once with arbitrary intermediate values
+// ("taps") returned, which is how shapes and activations are observed without
+// hooks. Internal to core/pruning.
+#ifndef PRUNESERVE_CORE_PRUNING_INLINED_FORWARD_H_
+#define PRUNESERVE_CORE_PRUNING_INLINED_FORWARD_H_
+
+#include <torch/script.h>
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace pruneserve::pruning::internal {
+
+// Puts every submodule of a module in eval mode and disables autograd for the
+// lifetime of the object, then restores each submodule's own training flag.
+// Running a graph in eval mode keeps BatchNorm statistics untouched. Not
+// thread-safe: the module must not be used concurrently.
+class ScopedEvalMode {
+ public:
+  explicit ScopedEvalMode(torch::jit::Module module);
+  ~ScopedEvalMode();
+  ScopedEvalMode(const ScopedEvalMode&) = delete;
+  ScopedEvalMode& operator=(const ScopedEvalMode&) = delete;
+
+ private:
+  std::vector<std::pair<torch::jit::Module, bool>> saved_;
+  torch::NoGradGuard no_grad_;
+};
+
+// A compiled copy of the inlined graph that returns the values it was built
+// with instead of the model output. Owns its graph; holds a handle to the
+// module it runs on. Not thread-safe.
+class GraphTap {
+ public:
+  // Returns the tapped tensors for `input`, in the order of the taps, or
+  // InvalidArgument when the module rejects the input. Blocks while running.
+  absl::StatusOr<std::vector<torch::Tensor>> Run(const torch::Tensor& input);
+
+ private:
+  friend class InlinedForward;
+  GraphTap(torch::jit::Module module,
+           std::unique_ptr<torch::jit::GraphFunction> fn)
+      : module_(std::move(module)), fn_(std::move(fn)) {}
+  torch::jit::Module module_;
+  std::unique_ptr<torch::jit::GraphFunction> fn_;
+};
+
+// Owns an inlined copy of `module.forward`'s graph. The module handle is
+// shared (TorchScript modules are reference types), so mutating the module
+// through another handle is visible here. Not thread-safe.
+class InlinedForward {
+ public:
+  // Returns FailedPrecondition when the module has no forward method or its
+  // forward does not take exactly one tensor besides `self`.
+  static absl::StatusOr<std::unique_ptr<InlinedForward>> Create(
+      const torch::jit::Module& module);
+
+  const torch::jit::Module& module() const { return module_; }
+  const std::shared_ptr<torch::jit::Graph>& graph() const { return graph_; }
+
+  // Dotted attribute path ("layer1.0.conv1.weight") of the value when it is a
+  // prim::GetAttr chain from self, else nullptr. Module values map to their
+  // submodule path ("" for self).
+  const std::string* AttrPath(const torch::jit::Value* v) const;
+
+  // The tensor a value reads when it is a parameter or buffer holding a
+  // tensor; nullopt for anything else (including attributes set to None).
+  std::optional<torch::Tensor> TensorAttr(const torch::jit::Value* v) const;
+
+  // The int a value holds when it is a constant or an int attribute.
+  std::optional<int64_t> IntValue(const torch::jit::Value* v) const;
+
+  // Compiles a function returning `taps` (values of the top-level block of
+  // graph(), all of Tensor type). Returns InvalidArgument for other values.
+  absl::StatusOr<std::unique_ptr<GraphTap>> Tap(
+      const std::vector<torch::jit::Value*>& taps) const;
+
+  // Runs the graph once (eval mode) and returns the sizes of every tensor
+  // value of the top-level block. Blocks.
+  absl::StatusOr<std::unordered_map<const torch::jit::Value*,
+                                    std::vector<int64_t>>>
+  RecordShapes(const torch::Tensor& input) const;
+
+ private:
+  InlinedForward(torch::jit::Module module,
+                 std::shared_ptr<torch::jit::Graph> graph);
+  void ResolveAttrs(torch::jit::Block* block);
+
+  torch::jit::Module module_;
+  std::shared_ptr<torch::jit::Graph> graph_;
+  std::unordered_map<const torch::jit::Value*, std::string> attr_path_;
+};
+
+// The attribute at dotted `path` below `module` (empty path: the module).
+// Returns NotFound when a component is missing.
+absl::StatusOr<torch::jit::IValue> AttrAtPath(const torch::jit::Module& module,
+                                              const std::string& path);
+
+// Splits "a.b.weight" into ("a.b", "weight"); ("", "weight") for top level.
+std::pair<std::string, std::string> SplitOwner(const std::string& path);
+
+// True for values of (plain or refined) Tensor type.
+bool IsTensorValue(const torch::jit::Value* v);
+
+}  // namespace pruneserve::pruning::internal
+
+#endif  // PRUNESERVE_CORE_PRUNING_INLINED_FORWARD_H_

@@ -1,0 +1,225 @@
+#include "core/pruning/module_surgery.h"
+
+#include <torch/script.h>
+
+#include <map>
+#include <set>
+#include <unordered_map>
+
+#include "absl/strings/str_cat.h"
+#include "core/pruning/inlined_forward.h"
+#include "core/util/torch_status.h"
+
+namespace pruneserve::pruning {
+
+namespace jit = torch::jit;
+using internal::AttrAtPath;
+using internal::SplitOwner;
+
+KeepMasks KeepAll(const ChannelDependencyGraph& analysis) {
+  KeepMasks keep;
+  for (const ChannelGroup& g : analysis.groups()) {
+    keep.emplace_back(g.channels.size(), true);
+  }
+  return keep;
+}
+
+namespace {
+
+int64_t KeptCount(const std::vector<ChannelRef>& refs, const KeepMasks& keep) {
+  int64_t n = 0;
+  for (const ChannelRef& r : refs) {
+    if (r.group < 0 || keep[r.group][r.channel]) ++n;
+  }
+  return n;
+}
+
+absl::Status ValidateMasks(const ChannelDependencyGraph& analysis,
+                           const KeepMasks& keep) {
+  if (keep.size() != analysis.groups().size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "expected ", analysis.groups().size(), " masks, got ", keep.size()));
+  }
+  for (const ChannelGroup& g : analysis.groups()) {
+    const auto& mask = keep[g.id];
+    if (mask.size() != g.channels.size()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("mask of group ", g.name, " has ", mask.size(),
+                       " entries for ", g.channels.size(), " channels"));
+    }
+    int64_t kept = 0;
+    for (bool k : mask) kept += k ? 1 : 0;
+    if (!g.prunable && kept != static_cast<int64_t>(mask.size())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "group ", g.name, " is frozen (", g.frozen_reason, ")"));
+    }
+    if (kept == 0 && !mask.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("pruning would remove every channel of ", g.name));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Sets int `name` on `owner` to `value`: an attribute is per instance; a
+// class constant is changed only when no other submodule shares the class.
+void SetCount(jit::Module& owner, const std::string& owner_path,
+              const std::string& name, int64_t value,
+              const std::unordered_map<const c10::ClassType*, int>& type_uses,
+              SurgeryResult& result) {
+  auto type = owner.type();
+  if (type->hasAttribute(name)) {
+    if (owner.attr(name).isInt()) owner.setattr(name, value);
+    return;
+  }
+  if (!type->hasConstant(name)) return;
+  auto current = type->getConstant(name);
+  if (!current.isInt() || current.toInt() == value) return;
+  auto it = type_uses.find(type.get());
+  if (it != type_uses.end() && it->second == 1) {
+    type->unsafeRemoveConstant(name);
+    type->addConstant(name, value);
+  } else {
+    result.warnings.push_back(absl::StrCat(
+        owner_path, ".", name, " is a constant of a shared class type; left at ",
+        current.toInt(), " (now ", value, ")"));
+  }
+}
+
+void UpdateCounts(jit::Module& root, const std::set<std::string>& owners,
+                  SurgeryResult& result) {
+  std::unordered_map<const c10::ClassType*, int> type_uses;
+  for (const auto& m : root.modules()) type_uses[m.type().get()]++;
+  for (const std::string& path : owners) {
+    auto value = AttrAtPath(root, path);
+    if (!value.ok() || !value->isObject()) continue;
+    jit::Module owner(value->toObject());
+    auto type = owner.type();
+    std::optional<torch::Tensor> weight;
+    if (type->hasAttribute("weight") && owner.attr("weight").isTensor()) {
+      weight = owner.attr("weight").toTensor();
+    }
+    if (type->hasAttribute("running_mean") &&
+        owner.attr("running_mean").isTensor()) {
+      SetCount(owner, path, "num_features",
+               owner.attr("running_mean").toTensor().size(0), type_uses,
+               result);
+    } else if (weight && weight->dim() == 4) {
+      int64_t groups = 1;
+      if (type->hasAttribute("groups") && owner.attr("groups").isInt()) {
+        groups = owner.attr("groups").toInt();
+      } else if (type->hasConstant("groups")) {
+        auto g = type->getConstant("groups");
+        if (g.isInt()) groups = g.toInt();
+      }
+      // A depthwise conv keeps groups == channels.
+      if (groups > 1 && weight->size(1) == 1 &&
+          groups != weight->size(0)) {
+        SetCount(owner, path, "groups", weight->size(0), type_uses, result);
+        groups = weight->size(0);
+      }
+      SetCount(owner, path, "out_channels", weight->size(0), type_uses, result);
+      SetCount(owner, path, "in_channels", weight->size(1) * groups, type_uses,
+               result);
+    } else if (weight && weight->dim() == 2) {
+      SetCount(owner, path, "out_features", weight->size(0), type_uses, result);
+      SetCount(owner, path, "in_features", weight->size(1), type_uses, result);
+    } else if (weight && weight->dim() == 1) {
+      SetCount(owner, path, "num_features", weight->size(0), type_uses, result);
+    }
+  }
+}
+
+void InstallForward(jit::Module& module, const std::shared_ptr<jit::Graph>& g) {
+  auto type = module.type();
+  auto cu = module._ivalue()->compilation_unit();
+  c10::QualifiedName name = module.get_method("forward").function().qualname();
+  type->unsafeRemoveMethod("forward");
+  cu->unsafeRemoveMethod(name);
+  jit::Function* fn = cu->create_function(name, g->copy());
+  type->addMethod(fn);
+}
+
+}  // namespace
+
+absl::StatusOr<SurgeryResult> ApplyChannelPruning(
+    ChannelDependencyGraph& analysis, const KeepMasks& keep) {
+  if (auto s = ValidateMasks(analysis, keep); !s.ok()) return s;
+  jit::Module module = analysis.forward().module();
+  SurgeryResult result;
+  // tensor path -> dim -> removed indices
+  std::map<std::string, std::map<int, std::set<int64_t>>> removed;
+  for (const ChannelGroup& g : analysis.groups()) {
+    for (size_t c = 0; c < g.channels.size(); ++c) {
+      if (keep[g.id][c]) continue;
+      for (const TensorSlice& s : g.channels[c].slices) {
+        auto& set = removed[s.tensor][s.dim];
+        for (int64_t i = 0; i < s.count; ++i) set.insert(s.index + i);
+      }
+    }
+  }
+  std::set<std::string> owners;
+  try {
+    torch::NoGradGuard no_grad;
+    for (const auto& [path, dims] : removed) {
+      auto value = AttrAtPath(module, path);
+      if (!value.ok() || !value->isTensor()) {
+        return absl::InternalError(absl::StrCat("lost tensor ", path));
+      }
+      torch::Tensor original = value->toTensor();
+      torch::Tensor t = original;
+      for (const auto& [dim, drop] : dims) {
+        std::vector<int64_t> idx;
+        for (int64_t i = 0; i < t.size(dim); ++i) {
+          if (!drop.count(i)) idx.push_back(i);
+        }
+        t = t.index_select(dim, torch::tensor(idx, torch::kLong));
+      }
+      t = t.contiguous();
+      t.set_requires_grad(original.requires_grad());
+      auto [owner_path, name] = SplitOwner(path);
+      auto owner = AttrAtPath(module, owner_path);
+      owner->toObject()->setAttr(name, t);
+      owners.insert(owner_path);
+    }
+    auto graph = analysis.forward().graph();
+    for (const CountSite& site : analysis.count_sites()) {
+      int64_t n = KeptCount(site.channels, keep);
+      if (site.kind == CountSite::Kind::kAttribute) {
+        auto [owner_path, name] = SplitOwner(site.attribute);
+        auto owner = AttrAtPath(module, owner_path);
+        owner->toObject()->setAttr(name, n);
+        continue;
+      }
+      jit::Value* old = site.node->input(site.input);
+      auto current = jit::toIValue(old);
+      if (current && current->isInt() && current->toInt() == n) continue;
+      if (current && current->isIntList()) {
+        auto sizes = current->toIntVector();
+        if (sizes.size() == 2 && sizes[1] == n) continue;
+      }
+      jit::WithInsertPoint guard(site.node);
+      jit::Value* replacement = nullptr;
+      if (current && current->isIntList()) {
+        auto sizes = current->toIntVector();
+        if (sizes.size() != 2 || sizes[1] == -1) continue;
+        sizes[1] = n;
+        replacement = graph->insertConstant(sizes);
+      } else {
+        replacement = graph->insertConstant(n);
+      }
+      site.node->replaceInput(site.input, replacement);
+      result.forward_rewritten = true;
+    }
+    UpdateCounts(module, owners, result);
+    if (result.forward_rewritten) {
+      graph->lint();
+      InstallForward(module, graph);
+    }
+  } catch (const std::exception& e) {
+    return TorchErrorToStatus(e, "channel surgery", absl::StatusCode::kInternal);
+  }
+  return result;
+}
+
+}  // namespace pruneserve::pruning

@@ -1,0 +1,247 @@
+#include "core/repository/model_repository.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "core/repository/model_name.h"
+#include "core/util/status_macros.h"
+
+namespace pruneserve {
+namespace {
+
+constexpr int kMaxShapeRank = 8;
+
+}  // namespace
+
+ModelRepository::ModelRepository(ModelRepositoryOptions options,
+                                 InspectorMap inspectors,
+                                 RepositoryMetrics* metrics)
+    : options_(std::move(options)),
+      inspectors_(std::move(inspectors)),
+      metrics_(metrics) {}
+
+ModelRepository::~ModelRepository() = default;
+
+absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Create(
+    ModelRepositoryOptions options, InspectorMap inspectors,
+    RepositoryMetrics* metrics) {
+  if (options.max_model_bytes <= 0) {
+    return absl::InvalidArgumentError("max_model_bytes must be positive");
+  }
+  auto repo = std::unique_ptr<ModelRepository>(
+      new ModelRepository(std::move(options), std::move(inspectors), metrics));
+  PS_ASSIGN_OR_RETURN(repo->blobs_,
+                      BlobStore::Create({repo->options_.data_dir}));
+  PS_ASSIGN_OR_RETURN(
+      repo->metadata_,
+      ModelMetadataStore::Create({repo->options_.data_dir + "/models.db"}));
+  PS_RETURN_IF_ERROR(repo->CollectGarbage());
+  repo->RefreshTotals();
+  return repo;
+}
+
+absl::Status ModelRepository::CollectGarbage() {
+  PS_ASSIGN_OR_RETURN(std::vector<std::string> referenced,
+                      metadata_->ReferencedBlobs());
+  std::set<std::string> keep(referenced.begin(), referenced.end());
+  for (const std::string& sha : blobs_->List()) {
+    if (!keep.count(sha)) PS_RETURN_IF_ERROR(blobs_->Remove(sha));
+  }
+  for (const std::string& sha : keep) {
+    if (!blobs_->Contains(sha)) {
+      // Metadata without bytes means the data directory was tampered with;
+      // say so loudly but keep serving the rest.
+      fprintf(stderr, "pruneserve: blob %s referenced but missing\n",
+              sha.c_str());
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ModelRepository::ValidateHeader(
+    const v1::UploadModelHeader& header) const {
+  PS_RETURN_IF_ERROR(ValidateModelName(header.name()));
+  if (header.format() == v1::MODEL_FORMAT_UNSPECIFIED) {
+    return absl::InvalidArgumentError(
+        "model format is unspecified; set MODEL_FORMAT_TORCHSCRIPT or "
+        "MODEL_FORMAT_XMODEL");
+  }
+  if (!v1::ModelFormat_IsValid(header.format())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown model format ", header.format()));
+  }
+  if (!inspectors_.count(header.format())) {
+    return absl::UnimplementedError(
+        absl::StrCat("this server cannot accept ",
+                     v1::ModelFormat_Name(header.format()), " uploads"));
+  }
+  if (static_cast<int64_t>(header.description().size()) >
+      options_.max_description_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("description is ", header.description().size(),
+                     " bytes; the limit is ", options_.max_description_bytes));
+  }
+  if (!header.expected_sha256().empty() &&
+      !IsSha256Hex(header.expected_sha256())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("expected_sha256 \"", header.expected_sha256(),
+                     "\" is not 64 hex digits"));
+  }
+  if (header.example_input_shape_size() > kMaxShapeRank) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("example_input_shape has rank ",
+                     header.example_input_shape_size(), "; at most ",
+                     kMaxShapeRank, " dimensions"));
+  }
+  for (int64_t d : header.example_input_shape()) {
+    if (d <= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("example_input_shape has dimension ", d,
+                       "; every dimension must be positive"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<UploadSession>> ModelRepository::BeginUpload(
+    const v1::UploadModelHeader& header) {
+  absl::Status valid = ValidateHeader(header);
+  if (!valid.ok()) {
+    RecordUpload(valid, 0);
+    return valid;
+  }
+  PS_ASSIGN_OR_RETURN(std::unique_ptr<BlobWriter> writer, blobs_->NewWriter());
+  return std::unique_ptr<UploadSession>(
+      new UploadSession(this, header, std::move(writer)));
+}
+
+absl::StatusOr<v1::ModelVersion> ModelRepository::Finish(
+    BlobWriter& writer, const v1::UploadModelHeader& header,
+    const v1::Lineage& lineage, const std::string& report) {
+  if (writer.bytes_written() == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("upload of \"", header.name(), "\" carried no bytes"));
+  }
+  PS_ASSIGN_OR_RETURN(std::string sha256, writer.Seal());
+  if (!header.expected_sha256().empty() &&
+      absl::AsciiStrToLower(header.expected_sha256()) != sha256) {
+    return absl::DataLossError(absl::StrCat(
+        "sha256 mismatch for \"", header.name(), "\": expected ",
+        absl::AsciiStrToLower(header.expected_sha256()), ", received ",
+        sha256, " over ", writer.bytes_written(), " bytes"));
+  }
+  v1::ModelVersion model;
+  model.set_name(header.name());
+  model.set_format(header.format());
+  model.set_description(header.description());
+  model.set_sha256(sha256);
+  model.set_size_bytes(writer.bytes_written());
+  *model.mutable_example_input_shape() = header.example_input_shape();
+  if (!lineage.job_id().empty() || !lineage.parent_name().empty()) {
+    *model.mutable_lineage() = lineage;
+  }
+  model.set_report(report);
+  PS_RETURN_IF_ERROR(
+      inspectors_.at(header.format())->Inspect(writer.temp_path(), &model));
+
+  absl::StatusOr<v1::ModelVersion> stored;
+  {
+    absl::MutexLock lock(&publish_mu_);
+    PS_RETURN_IF_ERROR(writer.Commit());
+    stored = metadata_->InsertNextVersion(std::move(model));
+  }
+  RefreshTotals();
+  return stored;
+}
+
+absl::StatusOr<v1::ModelVersion> ModelRepository::AddFile(
+    const v1::UploadModelHeader& header, const std::string& path,
+    const v1::Lineage& lineage, const std::string& report) {
+  absl::Status valid = ValidateHeader(header);
+  if (!valid.ok()) return valid;
+  PS_ASSIGN_OR_RETURN(std::unique_ptr<BlobWriter> writer, blobs_->NewWriter());
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return absl::NotFoundError(absl::StrCat("cannot open ", path));
+  std::string buf(1 << 20, '\0');
+  absl::Status status;
+  while (status.ok()) {
+    ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) status = absl::InternalError(absl::StrCat("read ", path));
+    if (n <= 0) break;
+    if (writer->bytes_written() + n > options_.max_model_bytes) {
+      status = absl::ResourceExhaustedError(
+          absl::StrCat(path, " exceeds the size limit of ",
+                       options_.max_model_bytes, " bytes"));
+      break;
+    }
+    status = writer->Append(absl::string_view(buf.data(), n));
+  }
+  ::close(fd);
+  PS_RETURN_IF_ERROR(status);
+  return Finish(*writer, header, lineage, report);
+}
+
+absl::StatusOr<v1::ModelVersion> ModelRepository::GetModel(
+    const std::string& name, int64_t version) const {
+  PS_RETURN_IF_ERROR(ValidateModelName(name));
+  if (version < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("version ", version, " is negative"));
+  }
+  return metadata_->Get(name, version);
+}
+
+absl::StatusOr<std::vector<v1::ModelVersion>> ModelRepository::ListModels(
+    const std::string& name) const {
+  if (!name.empty()) PS_RETURN_IF_ERROR(ValidateModelName(name));
+  return metadata_->List(name);
+}
+
+absl::StatusOr<int> ModelRepository::DeleteModel(const std::string& name,
+                                                 int64_t version) {
+  PS_RETURN_IF_ERROR(ValidateModelName(name));
+  if (version < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("version ", version, " is negative"));
+  }
+  int deleted = 0;
+  {
+    absl::MutexLock lock(&publish_mu_);
+    PS_ASSIGN_OR_RETURN(std::vector<v1::ModelVersion> rows,
+                        metadata_->Delete(name, version));
+    deleted = static_cast<int>(rows.size());
+    std::set<std::string> shas;
+    for (const auto& row : rows) shas.insert(row.sha256());
+    for (const std::string& sha : shas) {
+      PS_ASSIGN_OR_RETURN(int64_t refs, metadata_->CountBlobReferences(sha));
+      if (refs == 0) PS_RETURN_IF_ERROR(blobs_->Remove(sha));
+    }
+  }
+  if (metrics_) metrics_->RecordDeletes(deleted);
+  RefreshTotals();
+  return deleted;
+}
+
+std::string ModelRepository::BlobPath(const v1::ModelVersion& model) const {
+  return blobs_->PathFor(model.sha256());
+}
+
+void ModelRepository::RecordUpload(const absl::Status& status, int64_t bytes) {
+  if (metrics_) metrics_->RecordUpload(status, bytes);
+}
+
+void ModelRepository::RefreshTotals() {
+  if (!metrics_) return;
+  absl::StatusOr<MetadataTotals> totals = metadata_->Totals();
+  if (totals.ok()) {
+    metrics_->SetTotals(totals->models, totals->versions, totals->bytes);
+  }
+}
+
+}  // namespace pruneserve

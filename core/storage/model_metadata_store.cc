@@ -1,0 +1,299 @@
+#include "core/storage/model_metadata_store.h"
+
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include <chrono>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+
+namespace pruneserve {
+namespace {
+
+constexpr char kSchema[] = R"SQL(
+CREATE TABLE IF NOT EXISTS model_counters (
+  name TEXT PRIMARY KEY,
+  last_version INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS model_versions (
+  name TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  format INTEGER NOT NULL,
+  description TEXT NOT NULL DEFAULT '',
+  sha256 TEXT NOT NULL,
+  size_bytes INTEGER NOT NULL,
+  created_unix_ms INTEGER NOT NULL,
+  parameter_count INTEGER NOT NULL DEFAULT 0,
+  parameter_bytes INTEGER NOT NULL DEFAULT 0,
+  forward_input_count INTEGER NOT NULL DEFAULT 0,
+  example_input_shape TEXT NOT NULL DEFAULT '',
+  output_shape TEXT NOT NULL DEFAULT '',
+  flops INTEGER NOT NULL DEFAULT 0,
+  parent_name TEXT NOT NULL DEFAULT '',
+  parent_version INTEGER NOT NULL DEFAULT 0,
+  job_id TEXT NOT NULL DEFAULT '',
+  policy TEXT NOT NULL DEFAULT '',
+  report BLOB,
+  PRIMARY KEY (name, version)
+);
+CREATE INDEX IF NOT EXISTS model_versions_sha256 ON model_versions(sha256);
+)SQL";
+
+constexpr char kColumns[] =
+    "name, version, format, description, sha256, size_bytes, created_unix_ms, "
+    "parameter_count, parameter_bytes, forward_input_count, "
+    "example_input_shape, output_shape, flops, parent_name, parent_version, "
+    "job_id, policy, report";
+
+std::string ShapeToText(const google::protobuf::RepeatedField<int64_t>& dims) {
+  return absl::StrJoin(dims, ",");
+}
+
+void TextToShape(const std::string& text,
+                 google::protobuf::RepeatedField<int64_t>* dims) {
+  dims->Clear();
+  for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+    int64_t d = 0;
+    if (absl::SimpleAtoi(part, &d)) dims->Add(d);
+  }
+}
+
+v1::ModelVersion RowToModel(SQLite::Statement& q) {
+  v1::ModelVersion m;
+  m.set_name(q.getColumn(0).getString());
+  m.set_version(q.getColumn(1).getInt64());
+  m.set_format(static_cast<v1::ModelFormat>(q.getColumn(2).getInt()));
+  m.set_description(q.getColumn(3).getString());
+  m.set_sha256(q.getColumn(4).getString());
+  m.set_size_bytes(q.getColumn(5).getInt64());
+  m.set_created_unix_ms(q.getColumn(6).getInt64());
+  m.set_parameter_count(q.getColumn(7).getInt64());
+  m.set_parameter_bytes(q.getColumn(8).getInt64());
+  m.set_forward_input_count(q.getColumn(9).getInt());
+  TextToShape(q.getColumn(10).getString(), m.mutable_example_input_shape());
+  TextToShape(q.getColumn(11).getString(), m.mutable_output_shape());
+  m.set_flops(q.getColumn(12).getInt64());
+  std::string parent = q.getColumn(13).getString();
+  std::string job_id = q.getColumn(15).getString();
+  if (!parent.empty() || !job_id.empty()) {
+    m.mutable_lineage()->set_parent_name(parent);
+    m.mutable_lineage()->set_parent_version(q.getColumn(14).getInt64());
+    m.mutable_lineage()->set_job_id(job_id);
+    m.mutable_lineage()->set_policy(q.getColumn(16).getString());
+  }
+  SQLite::Column report = q.getColumn(17);
+  if (!report.isNull()) {
+    m.set_report(static_cast<const char*>(report.getBlob()),
+                 report.getBytes());
+  }
+  return m;
+}
+
+absl::Status SqlError(const std::exception& e, absl::string_view what) {
+  return absl::InternalError(absl::StrCat("model metadata ", what, ": ",
+                                          e.what()));
+}
+
+}  // namespace
+
+ModelMetadataStore::ModelMetadataStore(std::unique_ptr<SQLite::Database> db)
+    : db_(std::move(db)) {}
+
+ModelMetadataStore::~ModelMetadataStore() = default;
+
+absl::StatusOr<std::unique_ptr<ModelMetadataStore>> ModelMetadataStore::Create(
+    ModelMetadataStoreOptions options) {
+  try {
+    auto db = std::make_unique<SQLite::Database>(
+        options.path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    db->setBusyTimeout(10000);
+    db->exec("PRAGMA journal_mode=WAL");
+    db->exec("PRAGMA synchronous=FULL");
+    db->exec("PRAGMA foreign_keys=ON");
+    db->exec(kSchema);
+    return std::unique_ptr<ModelMetadataStore>(
+        new ModelMetadataStore(std::move(db)));
+  } catch (const std::exception& e) {
+    return absl::InternalError(
+        absl::StrCat("open model database ", options.path, ": ", e.what()));
+  }
+}
+
+absl::StatusOr<v1::ModelVersion> ModelMetadataStore::InsertNextVersion(
+    v1::ModelVersion model) {
+  absl::MutexLock lock(&mu_);
+  try {
+    SQLite::Transaction txn(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+    int64_t last = 0;
+    {
+      SQLite::Statement q(*db_,
+                          "SELECT last_version FROM model_counters WHERE name=?");
+      q.bind(1, model.name());
+      if (q.executeStep()) last = q.getColumn(0).getInt64();
+    }
+    model.set_version(last + 1);
+    model.set_created_unix_ms(
+        std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::system_clock::now().time_since_epoch())
+            .count());
+    {
+      SQLite::Statement up(*db_,
+                           "INSERT INTO model_counters(name, last_version) "
+                           "VALUES(?, ?) ON CONFLICT(name) DO UPDATE SET "
+                           "last_version=excluded.last_version");
+      up.bind(1, model.name());
+      up.bind(2, static_cast<int64_t>(model.version()));
+      up.exec();
+    }
+    SQLite::Statement ins(
+        *db_, absl::StrCat("INSERT INTO model_versions(", kColumns,
+                           ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+    ins.bind(1, model.name());
+    ins.bind(2, static_cast<int64_t>(model.version()));
+    ins.bind(3, static_cast<int>(model.format()));
+    ins.bind(4, model.description());
+    ins.bind(5, model.sha256());
+    ins.bind(6, static_cast<int64_t>(model.size_bytes()));
+    ins.bind(7, static_cast<int64_t>(model.created_unix_ms()));
+    ins.bind(8, static_cast<int64_t>(model.parameter_count()));
+    ins.bind(9, static_cast<int64_t>(model.parameter_bytes()));
+    ins.bind(10, model.forward_input_count());
+    ins.bind(11, ShapeToText(model.example_input_shape()));
+    ins.bind(12, ShapeToText(model.output_shape()));
+    ins.bind(13, static_cast<int64_t>(model.flops()));
+    ins.bind(14, model.lineage().parent_name());
+    ins.bind(15, static_cast<int64_t>(model.lineage().parent_version()));
+    ins.bind(16, model.lineage().job_id());
+    ins.bind(17, model.lineage().policy());
+    if (model.report().empty()) {
+      ins.bind(18);
+    } else {
+      ins.bind(18, model.report().data(), static_cast<int>(model.report().size()));
+    }
+    ins.exec();
+    txn.commit();
+    return model;
+  } catch (const std::exception& e) {
+    return SqlError(e, "insert " + model.name());
+  }
+}
+
+absl::StatusOr<v1::ModelVersion> ModelMetadataStore::Get(
+    const std::string& name, int64_t version) const {
+  absl::MutexLock lock(&mu_);
+  try {
+    std::string sql = absl::StrCat("SELECT ", kColumns,
+                                   " FROM model_versions WHERE name=?");
+    sql += version > 0 ? " AND version=?" : " ORDER BY version DESC LIMIT 1";
+    SQLite::Statement q(*db_, sql);
+    q.bind(1, name);
+    if (version > 0) q.bind(2, static_cast<int64_t>(version));
+    if (!q.executeStep()) {
+      return absl::NotFoundError(
+          version > 0 ? absl::StrCat("model ", name, " version ", version,
+                                     " not found")
+                      : absl::StrCat("model ", name, " not found"));
+    }
+    return RowToModel(q);
+  } catch (const std::exception& e) {
+    return SqlError(e, "get " + name);
+  }
+}
+
+absl::StatusOr<std::vector<v1::ModelVersion>> ModelMetadataStore::List(
+    const std::string& name) const {
+  absl::MutexLock lock(&mu_);
+  try {
+    std::string sql = absl::StrCat("SELECT ", kColumns, " FROM model_versions");
+    if (!name.empty()) sql += " WHERE name=?";
+    sql += " ORDER BY name, version";
+    SQLite::Statement q(*db_, sql);
+    if (!name.empty()) q.bind(1, name);
+    std::vector<v1::ModelVersion> out;
+    while (q.executeStep()) out.push_back(RowToModel(q));
+    return out;
+  } catch (const std::exception& e) {
+    return SqlError(e, "list");
+  }
+}
+
+absl::StatusOr<std::vector<v1::ModelVersion>> ModelMetadataStore::Delete(
+    const std::string& name, int64_t version) {
+  absl::MutexLock lock(&mu_);
+  try {
+    SQLite::Transaction txn(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+    std::string where = version > 0 ? " WHERE name=? AND version=?"
+                                    : " WHERE name=?";
+    std::vector<v1::ModelVersion> rows;
+    {
+      SQLite::Statement q(*db_, absl::StrCat("SELECT ", kColumns,
+                                             " FROM model_versions", where));
+      q.bind(1, name);
+      if (version > 0) q.bind(2, static_cast<int64_t>(version));
+      while (q.executeStep()) rows.push_back(RowToModel(q));
+    }
+    if (rows.empty()) {
+      return absl::NotFoundError(
+          version > 0 ? absl::StrCat("model ", name, " version ", version,
+                                     " not found")
+                      : absl::StrCat("model ", name, " not found"));
+    }
+    SQLite::Statement del(*db_,
+                          absl::StrCat("DELETE FROM model_versions", where));
+    del.bind(1, name);
+    if (version > 0) del.bind(2, static_cast<int64_t>(version));
+    del.exec();
+    txn.commit();
+    return rows;
+  } catch (const std::exception& e) {
+    return SqlError(e, "delete " + name);
+  }
+}
+
+absl::StatusOr<int64_t> ModelMetadataStore::CountBlobReferences(
+    const std::string& sha256) const {
+  absl::MutexLock lock(&mu_);
+  try {
+    SQLite::Statement q(*db_,
+                        "SELECT COUNT(*) FROM model_versions WHERE sha256=?");
+    q.bind(1, sha256);
+    q.executeStep();
+    return q.getColumn(0).getInt64();
+  } catch (const std::exception& e) {
+    return SqlError(e, "count references");
+  }
+}
+
+absl::StatusOr<std::vector<std::string>> ModelMetadataStore::ReferencedBlobs()
+    const {
+  absl::MutexLock lock(&mu_);
+  try {
+    SQLite::Statement q(*db_, "SELECT DISTINCT sha256 FROM model_versions");
+    std::vector<std::string> out;
+    while (q.executeStep()) out.push_back(q.getColumn(0).getString());
+    return out;
+  } catch (const std::exception& e) {
+    return SqlError(e, "list blobs");
+  }
+}
+
+absl::StatusOr<MetadataTotals> ModelMetadataStore::Totals() const {
+  absl::MutexLock lock(&mu_);
+  try {
+    SQLite::Statement q(*db_,
+                        "SELECT COUNT(*), COUNT(DISTINCT name), "
+                        "COALESCE(SUM(size_bytes), 0) FROM model_versions");
+    q.executeStep();
+    MetadataTotals t;
+    t.versions = q.getColumn(0).getInt64();
+    t.models = q.getColumn(1).getInt64();
+    t.bytes = q.getColumn(2).getInt64();
+    return t;
+  } catch (const std::exception& e) {
+    return SqlError(e, "totals");
+  }
+}
+
+}  // namespace pruneserve

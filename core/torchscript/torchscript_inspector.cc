@@ -1,0 +1,89 @@
+#include "core/torchscript/torchscript_inspector.h"
+
+#include <torch/script.h>
+
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "core/util/torch_status.h"
+
+namespace pruneserve {
+namespace {
+
+// The first tensor found in a forward() result (tensor, tuple or list).
+std::optional<at::Tensor> FirstTensor(const c10::IValue& v) {
+  if (v.isTensor()) return v.toTensor();
+  if (v.isTuple()) {
+    for (const auto& e : v.toTupleRef().elements()) {
+      if (auto t = FirstTensor(e)) return t;
+    }
+  }
+  if (v.isList()) {
+    for (const auto& e : v.toListRef()) {
+      if (auto t = FirstTensor(e)) return t;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+absl::Status TorchScriptInspector::Inspect(const std::string& path,
+                                           v1::ModelVersion* model) const {
+  torch::jit::Module module;
+  try {
+    module = torch::jit::load(path, torch::kCPU);
+  } catch (const std::exception& e) {
+    return TorchErrorToStatus(e, "not a loadable TorchScript archive");
+  }
+  if (!module.find_method("forward")) {
+    return absl::InvalidArgumentError(
+        "TorchScript archive has no forward() method");
+  }
+  int64_t count = 0, bytes = 0;
+  for (const at::Tensor& p : module.parameters(/*recurse=*/true)) {
+    count += p.numel();
+    bytes += p.numel() * static_cast<int64_t>(p.element_size());
+  }
+  model->set_parameter_count(count);
+  model->set_parameter_bytes(bytes);
+  const auto& schema = module.get_method("forward").function().getSchema();
+  // The first argument of a method is `self`.
+  model->set_forward_input_count(
+      static_cast<int32_t>(schema.arguments().size()) - 1);
+
+  if (model->example_input_shape_size() == 0) return absl::OkStatus();
+  std::vector<int64_t> shape(model->example_input_shape().begin(),
+                             model->example_input_shape().end());
+  int64_t elements = 1;
+  for (int64_t d : shape) elements *= d;
+  if (elements > options_.max_example_elements) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "example input [", absl::StrJoin(shape, ","), "] has ", elements,
+        " elements; the limit is ", options_.max_example_elements));
+  }
+  if (model->forward_input_count() != 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "an example input shape was given but forward() takes ",
+        model->forward_input_count(), " inputs"));
+  }
+  try {
+    torch::NoGradGuard no_grad;
+    module.eval();
+    c10::IValue out = module.forward({torch::zeros(shape)});
+    std::optional<at::Tensor> t = FirstTensor(out);
+    if (!t) {
+      return absl::InvalidArgumentError(
+          "forward() on the example input returned no tensor");
+    }
+    for (int64_t d : t->sizes()) model->add_output_shape(d);
+  } catch (const std::exception& e) {
+    return TorchErrorToStatus(
+        e, absl::StrCat("forward() failed on example input [",
+                        absl::StrJoin(shape, ","), "]"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace pruneserve

@@ -1,0 +1,57 @@
+// ServerCore owns everything the RPC services act on: the model repository,
+// the metrics registry and (in later layers) the job and inference pools.
+// Services hold a non-owning pointer to it.
+#ifndef PRUNESERVE_SERVER_SERVER_CORE_H_
+#define PRUNESERVE_SERVER_SERVER_CORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "core/metrics/process_metrics_collector.h"
+#include "core/metrics/repository_metrics.h"
+#include "core/repository/model_repository.h"
+#include "prometheus/registry.h"
+
+namespace pruneserve {
+
+struct ServerCoreOptions {
+  // Root of all persistent state (models.db, blobs/).
+  std::string data_dir = "./var/pruneserve";
+  // Largest accepted model upload in bytes.
+  int64_t max_model_bytes = int64_t{2} << 30;
+};
+
+// Thread-safe: the members are thread-safe and fixed after Create().
+class ServerCore {
+ public:
+  // Opens the repository under options.data_dir. Errors name the file or
+  // directory that could not be opened.
+  static absl::StatusOr<std::unique_ptr<ServerCore>> Create(
+      ServerCoreOptions options);
+
+  ModelRepository& repository() { return *repository_; }
+  // Registry of all pruneserve_* metrics, exposed by the Server.
+  const std::shared_ptr<prometheus::Registry>& metrics_registry() const {
+    return registry_;
+  }
+  // process_* metrics, exposed next to the registry.
+  const std::shared_ptr<ProcessMetricsCollector>& process_metrics() const {
+    return process_metrics_;
+  }
+  const ServerCoreOptions& options() const { return options_; }
+
+ private:
+  explicit ServerCore(ServerCoreOptions options);
+
+  ServerCoreOptions options_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::shared_ptr<ProcessMetricsCollector> process_metrics_;
+  std::unique_ptr<RepositoryMetrics> repository_metrics_;
+  std::unique_ptr<ModelRepository> repository_;
+};
+
+}  // namespace pruneserve
+
+#endif  // PRUNESERVE_SERVER_SERVER_CORE_H_
