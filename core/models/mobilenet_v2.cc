@@ -19,7 +19,8 @@ namespace {
 // than 10 % below the unrounded value.
 int64_t MakeDivisible(double value, int64_t divisor = 8) {
   int64_t rounded = std::max<int64_t>(
-      divisor, (static_cast<int64_t>(value + divisor / 2.0) / divisor) * divisor);
+      divisor,
+      (static_cast<int64_t>(value + divisor / 2.0) / divisor) * divisor);
   if (rounded < 0.9 * value) rounded += divisor;
   return rounded;
 }
@@ -31,7 +32,7 @@ torch::jit::Module ConvBnRelu(const ConvSpec& spec,
   torch::jit::Module bn = builder.BatchNorm2d(spec.out_channels);
   static constexpr char kSource[] = R"JIT(
 def forward(self, x):
-    return torch.relu(self.bn(self.conv(x)))
+    return torch.relu(self.bn.forward(self.conv.forward(x)))
 )JIT";
   return builder.Instantiate(
       "ConvBNReLU", "ConvBNReLU",
@@ -56,9 +57,13 @@ torch::jit::Module InvertedResidual(int64_t in, int64_t out, int64_t stride,
       builder.Conv2d(BnConvSpec(hidden, out, 1, 1));
   torch::jit::Module project_bn = builder.BatchNorm2d(out);
   std::string source = "\ndef forward(self, x):\n";
-  absl::StrAppend(&source, expand ? "    y = self.depthwise(self.expand(x))\n"
-                                  : "    y = self.depthwise(x)\n");
-  absl::StrAppend(&source, "    y = self.project_bn(self.project_conv(y))\n");
+  absl::StrAppend(
+      &source, expand
+                   ? "    y = self.depthwise.forward(self.expand.forward(x))\n"
+                   : "    y = self.depthwise.forward(x)\n");
+  absl::StrAppend(
+      &source,
+      "    y = self.project_bn.forward(self.project_conv.forward(y))\n");
   absl::StrAppend(&source, residual ? "    return x + y\n" : "    return y\n");
   return builder.Instantiate(
       absl::StrCat("InvertedResidual/", expand, "/", residual),
@@ -85,7 +90,7 @@ torch::jit::Module BuildMobileNetV2(const ZooOptions& options,
                                     ScriptModuleBuilder& builder) {
   // torchvision's table with the CIFAR stride changes on the 24 stage.
   static constexpr StageSpec kStages[] = {
-      {1, 16, 1, 1},  {6, 24, 2, 1},  {6, 32, 3, 2}, {6, 64, 4, 2},
+      {1, 16, 1, 1}, {6, 24, 2, 1},  {6, 32, 3, 2}, {6, 64, 4, 2},
       {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
   const double w = options.width_multiplier;
   std::vector<torch::jit::Module> features;
@@ -106,11 +111,11 @@ torch::jit::Module BuildMobileNetV2(const ZooOptions& options,
   torch::jit::Module classifier = builder.Linear(last, options.num_classes);
   static constexpr char kSource[] = R"JIT(
 def forward(self, x):
-    x = self.features(x)
+    x = self.features.forward(x)
     x = torch.adaptive_avg_pool2d(x, [1, 1])
     x = torch.flatten(x, 1)
     x = torch.dropout(x, 0.2, self.training)
-    return self.classifier(x)
+    return self.classifier.forward(x)
 )JIT";
   return builder.Instantiate(
       "MobileNetV2", "MobileNetV2",

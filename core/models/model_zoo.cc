@@ -20,8 +20,8 @@
 namespace pruneserve::models {
 namespace {
 
-using Constructor = std::function<torch::jit::Module(const ZooOptions&,
-                                                     ScriptModuleBuilder&)>;
+using Constructor =
+    std::function<torch::jit::Module(const ZooOptions&, ScriptModuleBuilder&)>;
 
 struct ZooEntry {
   const char* name;
@@ -41,15 +41,22 @@ const std::vector<ZooEntry>& Entries() {
       {"resnet110",
        [](auto& o, auto& b) { return BuildCifarResNet(18, o, b); }},
       {"resnet18",
-       [](auto& o, auto& b) { return BuildResNet({2, 2, 2, 2}, false, o, b); }},
+       [](auto& o, auto& b) {
+         return BuildResNet({2, 2, 2, 2}, false, o, b);
+       }},
       {"resnet34",
-       [](auto& o, auto& b) { return BuildResNet({3, 4, 6, 3}, false, o, b); }},
+       [](auto& o, auto& b) {
+         return BuildResNet({3, 4, 6, 3}, false, o, b);
+       }},
       {"resnet50",
-       [](auto& o, auto& b) { return BuildResNet({3, 4, 6, 3}, true, o, b); }},
+       [](auto& o, auto& b) {
+         return BuildResNet({3, 4, 6, 3}, true, o, b);
+       }},
       {"resnet101",
-       [](auto& o, auto& b) { return BuildResNet({3, 4, 23, 3}, true, o, b); }},
-      {"mobilenet_v2",
-       [](auto& o, auto& b) { return BuildMobileNetV2(o, b); }},
+       [](auto& o, auto& b) {
+         return BuildResNet({3, 4, 23, 3}, true, o, b);
+       }},
+      {"mobilenet_v2", [](auto& o, auto& b) { return BuildMobileNetV2(o, b); }},
   };
   return *kEntries;
 }
@@ -112,8 +119,7 @@ absl::StatusOr<torch::jit::Module> BuildZooModel(const ZooOptions& options) {
                      "'; known: ", absl::StrJoin(ZooModelNames(), ", ")));
   }
   if (absl::Status s = ValidateOptions(options); !s.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(arch, ": ", s.message()));
+    return absl::InvalidArgumentError(absl::StrCat(arch, ": ", s.message()));
   }
   try {
     ScriptModuleBuilder builder(options.seed);

@@ -32,15 +32,15 @@ torch::jit::Module BasicBlock(int64_t in, int64_t out, int64_t stride,
   torch::jit::Module bn2 = builder.BatchNorm2d(out);
   torch::jit::Module downsample;
   if (project) downsample = Downsample(in, out, stride, builder);
-  const std::string source = absl::StrCat(R"JIT(
+  const std::string source =
+      absl::StrCat(R"JIT(
 def forward(self, x):
-    out = torch.relu(self.bn1(self.conv1(x)))
-    out = self.bn2(self.conv2(out))
+    out = torch.relu(self.bn1.forward(self.conv1.forward(x)))
+    out = self.bn2.forward(self.conv2.forward(out))
 )JIT",
-                                          project
-                                              ? "    identity = self.downsample(x)\n"
-                                              : "    identity = x\n",
-                                          "    return torch.relu(out + identity)\n");
+                   project ? "    identity = self.downsample.forward(x)\n"
+                           : "    identity = x\n",
+                   "    return torch.relu(out + identity)\n");
   return builder.Instantiate(
       project ? "BasicBlock/downsample" : "BasicBlock/identity", "BasicBlock",
       [&](torch::jit::Module& m) {
@@ -59,22 +59,23 @@ torch::jit::Module Bottleneck(int64_t in, int64_t planes, int64_t out,
   const bool project = stride != 1 || in != out;
   torch::jit::Module conv1 = builder.Conv2d(BnConvSpec(in, planes, 1, 1));
   torch::jit::Module bn1 = builder.BatchNorm2d(planes);
-  torch::jit::Module conv2 = builder.Conv2d(BnConvSpec(planes, planes, 3, stride));
+  torch::jit::Module conv2 =
+      builder.Conv2d(BnConvSpec(planes, planes, 3, stride));
   torch::jit::Module bn2 = builder.BatchNorm2d(planes);
   torch::jit::Module conv3 = builder.Conv2d(BnConvSpec(planes, out, 1, 1));
   torch::jit::Module bn3 = builder.BatchNorm2d(out);
   torch::jit::Module downsample;
   if (project) downsample = Downsample(in, out, stride, builder);
-  const std::string source = absl::StrCat(R"JIT(
+  const std::string source =
+      absl::StrCat(R"JIT(
 def forward(self, x):
-    out = torch.relu(self.bn1(self.conv1(x)))
-    out = torch.relu(self.bn2(self.conv2(out)))
-    out = self.bn3(self.conv3(out))
+    out = torch.relu(self.bn1.forward(self.conv1.forward(x)))
+    out = torch.relu(self.bn2.forward(self.conv2.forward(out)))
+    out = self.bn3.forward(self.conv3.forward(out))
 )JIT",
-                                          project
-                                              ? "    identity = self.downsample(x)\n"
-                                              : "    identity = x\n",
-                                          "    return torch.relu(out + identity)\n");
+                   project ? "    identity = self.downsample.forward(x)\n"
+                           : "    identity = x\n",
+                   "    return torch.relu(out + identity)\n");
   return builder.Instantiate(
       project ? "Bottleneck/downsample" : "Bottleneck/identity", "Bottleneck",
       [&](torch::jit::Module& m) {
@@ -96,20 +97,20 @@ torch::jit::Module AssembleResNet(const std::string& class_name,
                                   int64_t final_channels,
                                   const ZooOptions& options,
                                   ScriptModuleBuilder& builder) {
-  torch::jit::Module conv1 = builder.Conv2d(
-      BnConvSpec(options.in_channels, stem_channels, 3, 1));
+  torch::jit::Module conv1 =
+      builder.Conv2d(BnConvSpec(options.in_channels, stem_channels, 3, 1));
   torch::jit::Module bn1 = builder.BatchNorm2d(stem_channels);
   torch::jit::Module fc = builder.Linear(final_channels, options.num_classes);
   std::string source = R"JIT(
 def forward(self, x):
-    x = torch.relu(self.bn1(self.conv1(x)))
+    x = torch.relu(self.bn1.forward(self.conv1.forward(x)))
 )JIT";
   for (size_t i = 0; i < layers.size(); ++i) {
-    absl::StrAppend(&source, "    x = self.layer", i + 1, "(x)\n");
+    absl::StrAppend(&source, "    x = self.layer", i + 1, ".forward(x)\n");
   }
   absl::StrAppend(&source, R"JIT(    x = torch.adaptive_avg_pool2d(x, [1, 1])
     x = torch.flatten(x, 1)
-    return self.fc(x)
+    return self.fc.forward(x)
 )JIT");
   return builder.Instantiate(
       class_name, class_name,
@@ -144,9 +145,8 @@ torch::jit::Module BuildCifarResNet(int64_t blocks_per_stage,
     }
     layers.push_back(builder.Sequential(blocks));
   }
-  return AssembleResNet(
-      absl::StrCat("CifarResNet", 6 * blocks_per_stage + 2), stem, layers, in,
-      options, builder);
+  return AssembleResNet(absl::StrCat("CifarResNet", 6 * blocks_per_stage + 2),
+                        stem, layers, in, options, builder);
 }
 
 torch::jit::Module BuildResNet(const std::vector<int64_t>& blocks,

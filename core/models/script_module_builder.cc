@@ -40,8 +40,9 @@ torch::jit::Module ScriptModuleBuilder::Instantiate(
     populate(m);
     return m;
   }
-  torch::jit::Module m(c10::QualifiedName(absl::StrCat(kClassPrefix, class_name)),
-                       cu_, /*shouldMangle=*/true);
+  torch::jit::Module m(
+      c10::QualifiedName(absl::StrCat(kClassPrefix, class_name)), cu_,
+      /*shouldMangle=*/true);
   m.register_attribute("training", c10::BoolType::get(), true);
   populate(m);
   m.define(source);
@@ -52,8 +53,8 @@ torch::jit::Module ScriptModuleBuilder::Instantiate(
 torch::jit::Module ScriptModuleBuilder::Conv2d(const ConvSpec& spec) {
   torch::NoGradGuard no_grad;
   const int64_t k = spec.kernel_size;
-  at::Tensor weight = torch::empty(
-      {spec.out_channels, spec.in_channels / spec.groups, k, k});
+  at::Tensor weight =
+      torch::empty({spec.out_channels, spec.in_channels / spec.groups, k, k});
   // torchvision's kaiming_normal_(mode="fan_out", nonlinearity="relu").
   const double fan_out = static_cast<double>(spec.out_channels * k * k);
   weight.normal_(0.0, std::sqrt(2.0 / fan_out), generator_);
@@ -134,7 +135,7 @@ torch::jit::Module ScriptModuleBuilder::Sequential(
   std::string source = "\ndef forward(self, x):\n";
   for (size_t i = 0; i < children.size(); ++i) {
     absl::StrAppend(&key, "/", children[i].type()->name()->qualifiedName());
-    absl::StrAppend(&source, "    x = getattr(self, \"", i, "\")(x)\n");
+    absl::StrAppend(&source, "    x = getattr(self, \"", i, "\").forward(x)\n");
   }
   absl::StrAppend(&source, "    return x\n");
   auto populate = [&](torch::jit::Module& m) {

@@ -83,7 +83,8 @@ class ScriptModuleBuilder {
 
   // A container whose children are named "0", "1", ... and whose forward
   // feeds each child's output to the next, like a scripted nn.Sequential.
-  torch::jit::Module Sequential(const std::vector<torch::jit::Module>& children);
+  torch::jit::Module Sequential(
+      const std::vector<torch::jit::Module>& children);
 
   // Generic entry point for composite modules. `populate` registers the
   // module's attributes, parameters and children (always in the same order

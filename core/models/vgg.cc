@@ -23,8 +23,8 @@ std::vector<int64_t> VggConfig(int depth) {
     case 13:
       return {64, 64, M, 128, 128, M, 256, 256, M, 512, 512, M, 512, 512, M};
     case 16:
-      return {64,  64,  M,   128, 128, M,   256, 256, 256,
-              M,   512, 512, 512, M,   512, 512, 512, M};
+      return {64, 64,  M,   128, 128, M,   256, 256, 256,
+              M,  512, 512, 512, M,   512, 512, 512, M};
     default:  // 19
       return {64,  64,  M,   128, 128, M,   256, 256, 256, 256, M,
               512, 512, 512, 512, M,   512, 512, 512, 512, M};
@@ -55,8 +55,8 @@ torch::jit::Module BuildVgg(int depth, const ZooOptions& options,
     const size_t i = convs.size();
     convs.push_back(builder.Conv2d(BnConvSpec(channels, out, 3, 1)));
     bns.push_back(builder.BatchNorm2d(out));
-    absl::StrAppend(&source, "    x = torch.relu(self.bn", i, "(self.conv", i,
-                    "(x)))\n");
+    absl::StrAppend(&source, "    x = torch.relu(self.bn", i,
+                    ".forward(self.conv", i, ".forward(x)))\n");
     channels = out;
   }
   absl::StrAppend(&source, "    return x\n");
@@ -70,15 +70,14 @@ torch::jit::Module BuildVgg(int depth, const ZooOptions& options,
         }
       },
       source);
-  torch::jit::Module classifier =
-      builder.Linear(channels, options.num_classes);
+  torch::jit::Module classifier = builder.Linear(channels, options.num_classes);
 
   static constexpr char kSource[] = R"JIT(
 def forward(self, x):
-    x = self.features(x)
+    x = self.features.forward(x)
     x = torch.adaptive_avg_pool2d(x, [1, 1])
     x = torch.flatten(x, 1)
-    return self.classifier(x)
+    return self.classifier.forward(x)
 )JIT";
   return builder.Instantiate(
       absl::StrCat("VGG", depth), absl::StrCat("VGG", depth, "BN"),

@@ -3,6 +3,7 @@
 #include <torch/script.h>
 
 #include <map>
+#include <optional>
 #include <set>
 #include <unordered_map>
 

@@ -43,6 +43,13 @@ int64_t CountParameters(const torch::jit::Module& m) {
   return n;
 }
 
+std::vector<torch::jit::Named<at::Tensor>> NamedParameters(
+    const torch::jit::Module& m) {
+  std::vector<torch::jit::Named<at::Tensor>> out;
+  for (const auto& p : m.named_parameters()) out.push_back(p);
+  return out;
+}
+
 torch::Tensor Forward(torch::jit::Module& m, const torch::Tensor& x) {
   torch::NoGradGuard no_grad;
   return m.forward({x}).toTensor();
@@ -123,10 +130,15 @@ TEST_P(EveryModelTest, ForwardGraphUsesOnlyPlainOps) {
   torch::jit::Module m = Build(o);
   auto graph = m.get_method("forward").graph()->copy();
   torch::jit::Inline(*graph);
-  const std::set<std::string> allowed = {
-      "aten::conv2d",  "aten::batch_norm",          "aten::relu",
-      "aten::max_pool2d", "aten::adaptive_avg_pool2d", "aten::add",
-      "aten::flatten", "aten::linear",              "aten::dropout"};
+  const std::set<std::string> allowed = {"aten::conv2d",
+                                         "aten::batch_norm",
+                                         "aten::relu",
+                                         "aten::max_pool2d",
+                                         "aten::adaptive_avg_pool2d",
+                                         "aten::add",
+                                         "aten::flatten",
+                                         "aten::linear",
+                                         "aten::dropout"};
   int convs = 0;
   for (torch::jit::Node* node : graph->nodes()) {
     const std::string kind = node->kind().toQualString();
@@ -145,12 +157,9 @@ TEST_P(EveryModelTest, SameSeedSameWeights) {
   torch::jit::Module b = Build(o);
   o.seed = 8;
   torch::jit::Module c = Build(o);
-  auto pa = a.named_parameters();
-  auto pb = b.named_parameters();
-  auto pc = c.named_parameters();
-  std::vector<torch::jit::NamedTensor> va(pa.begin(), pa.end());
-  std::vector<torch::jit::NamedTensor> vb(pb.begin(), pb.end());
-  std::vector<torch::jit::NamedTensor> vc(pc.begin(), pc.end());
+  auto va = NamedParameters(a);
+  auto vb = NamedParameters(b);
+  auto vc = NamedParameters(c);
   ASSERT_EQ(va.size(), vb.size());
   bool any_differs = false;
   for (size_t i = 0; i < va.size(); ++i) {
@@ -167,8 +176,8 @@ INSTANTIATE_TEST_SUITE_P(Zoo, EveryModelTest,
                          [](const auto& info) { return info.param; });
 
 TEST(ParameterCountTest, Vgg13BnMatchesFormula) {
-  const std::vector<int64_t> cfg = {64, 64, 128, 128, 256, 256, 512, 512,
-                                    512, 512};
+  const std::vector<int64_t> cfg = {64,  64,  128, 128, 256,
+                                    256, 512, 512, 512, 512};
   int64_t expected = 0;
   int64_t in = 3;
   for (int64_t c : cfg) {
@@ -293,8 +302,7 @@ TEST(ModuleTreeTest, ConvAndBnLookLikeScriptedTorchModules) {
 
 TEST(ModuleTreeTest, MobileNetDepthwiseConvsAreGrouped) {
   torch::jit::Module m = Build(Opts("mobilenet_v2"));
-  torch::jit::Module block =
-      m.attr("features").toModule().attr("2").toModule();
+  torch::jit::Module block = m.attr("features").toModule().attr("2").toModule();
   torch::jit::Module dw =
       block.attr("depthwise").toModule().attr("conv").toModule();
   EXPECT_EQ(dw.attr("groups").toInt(), 96);
@@ -311,8 +319,8 @@ TEST(TrainEvalTest, BatchNormFollowsTrainingFlag) {
 
   m.eval();
   torch::Tensor eval_out = Forward(m, x);
-  EXPECT_TRUE(torch::equal(bn1.attr("running_mean").toTensor(),
-                           torch::zeros({16})));
+  EXPECT_TRUE(
+      torch::equal(bn1.attr("running_mean").toTensor(), torch::zeros({16})));
   EXPECT_FALSE(bn1.attr("training").toBool());
 
   m.train();
@@ -349,8 +357,7 @@ TEST(SerializationTest, SaveLoadRoundTripGivesSameOutput) {
 }
 
 bool PythonTorchAvailable() {
-  return std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") ==
-         0;
+  return std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0;
 }
 
 std::string RunCommand(const std::string& cmd, int* exit_code) {
@@ -409,10 +416,10 @@ sys.exit(0 if diff < 1e-5 else 1)
                f);
     std::fclose(f);
     int code = 0;
-    const std::string out = RunCommand(
-        absl::StrCat("/usr/bin/python3 ", script, " ", model_path, " ",
-                     io_path, " 2>&1"),
-        &code);
+    const std::string out =
+        RunCommand(absl::StrCat("/usr/bin/python3 ", script, " ", model_path,
+                                " ", io_path, " 2>&1"),
+                   &code);
     EXPECT_EQ(code, 0) << arch << ": " << out;
     EXPECT_THAT(out, HasSubstr(absl::StrCat("params ", CountParameters(m))))
         << out;

@@ -1,0 +1,259 @@
+#include "core/repository/model_repository.h"
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "gtest/gtest.h"
+#include "prometheus/registry.h"
+#include "tests/testing/fake_model_inspector.h"
+#include "tests/testing/temp_dir.h"
+
+namespace pruneserve {
+namespace {
+
+namespace fs = std::filesystem;
+
+size_t CountFiles(const std::string& dir) {
+  size_t n = 0;
+  std::error_code ec;
+  for (auto& e : fs::recursive_directory_iterator(dir, ec)) {
+    if (e.is_regular_file()) ++n;
+  }
+  return n;
+}
+
+double CounterValue(prometheus::Registry& registry, const std::string& name,
+                    const std::string& result) {
+  for (const auto& family : registry.Collect()) {
+    if (family.name != name) continue;
+    for (const auto& metric : family.metric) {
+      bool match = result.empty();
+      for (const auto& label : metric.label) {
+        if (label.name == "result" && label.value == result) match = true;
+      }
+      if (match) return metric.counter.value + metric.gauge.value;
+    }
+  }
+  return -1;
+}
+
+class ModelRepositoryTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Open(); }
+
+  void Open(int64_t max_bytes = 1 << 20) {
+    repo_.reset();
+    metrics_ = std::make_unique<RepositoryMetrics>(registry_);
+    ModelRepository::InspectorMap inspectors;
+    inspectors[v1::MODEL_FORMAT_TORCHSCRIPT] =
+        std::make_unique<testing::FakeModelInspector>();
+    ModelRepositoryOptions options;
+    options.data_dir = dir_.path();
+    options.max_model_bytes = max_bytes;
+    auto repo = ModelRepository::Create(options, std::move(inspectors),
+                                        metrics_.get());
+    ASSERT_TRUE(repo.ok()) << repo.status();
+    repo_ = *std::move(repo);
+  }
+
+  static v1::UploadModelHeader Header(const std::string& name) {
+    v1::UploadModelHeader h;
+    h.set_name(name);
+    h.set_format(v1::MODEL_FORMAT_TORCHSCRIPT);
+    return h;
+  }
+
+  absl::StatusOr<v1::ModelVersion> Upload(const v1::UploadModelHeader& header,
+                                          const std::string& bytes) {
+    auto session = repo_->BeginUpload(header);
+    if (!session.ok()) return session.status();
+    for (size_t i = 0; i < bytes.size(); i += 4) {
+      absl::Status s = (*session)->Append(absl::string_view(bytes).substr(i, 4));
+      if (!s.ok()) return s;
+    }
+    return (*session)->Commit();
+  }
+
+  testing::TempDir dir_;
+  prometheus::Registry registry_;
+  std::unique_ptr<RepositoryMetrics> metrics_;
+  std::unique_ptr<ModelRepository> repo_;
+};
+
+TEST_F(ModelRepositoryTest, UploadStoresBytesAndMetadata) {
+  auto header = Header("net");
+  header.set_description("a net");
+  header.set_expected_sha256(Sha256Hex("model bytes"));
+  auto m = Upload(header, "model bytes");
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->version(), 1);
+  EXPECT_EQ(m->size_bytes(), 11);
+  EXPECT_EQ(m->sha256(), Sha256Hex("model bytes"));
+  EXPECT_EQ(m->parameter_count(), 7);  // from the inspector
+  EXPECT_EQ(m->description(), "a net");
+  std::ifstream in(repo_->BlobPath(*m));
+  std::string content((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_EQ(content, "model bytes");
+  EXPECT_EQ(CounterValue(registry_, "pruneserve_repository_uploads_total", "ok"), 1);
+  EXPECT_EQ(CounterValue(registry_, "pruneserve_repository_model_versions", ""), 1);
+  EXPECT_EQ(CounterValue(registry_, "pruneserve_repository_stored_bytes", ""), 11);
+}
+
+TEST_F(ModelRepositoryTest, SameNameGetsNextVersion) {
+  ASSERT_TRUE(Upload(Header("net"), "one").ok());
+  auto second = Upload(Header("net"), "two");
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(second->version(), 2);
+  EXPECT_EQ(repo_->GetModel("net", 0)->version(), 2);
+  EXPECT_EQ(repo_->GetModel("net", 1)->sha256(), Sha256Hex("one"));
+}
+
+TEST_F(ModelRepositoryTest, EmptyUploadIsInvalidAndStoresNothing) {
+  auto m = Upload(Header("net"), "");
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(m.status().message().find("no bytes"), std::string::npos);
+  EXPECT_TRUE(repo_->ListModels("")->empty());
+  EXPECT_EQ(CountFiles(dir_.Join("tmp")), 0u);
+}
+
+TEST_F(ModelRepositoryTest, WrongSha256IsDataLoss) {
+  auto header = Header("net");
+  header.set_expected_sha256(Sha256Hex("something else"));
+  auto m = Upload(header, "model bytes");
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(m.status().message().find("sha256 mismatch"), std::string::npos);
+  EXPECT_TRUE(repo_->ListModels("")->empty());
+  EXPECT_EQ(CountFiles(dir_.path() + "/blobs"), 0u);
+  EXPECT_EQ(CountFiles(dir_.Join("tmp")), 0u);
+  EXPECT_EQ(CounterValue(registry_, "pruneserve_repository_uploads_total", "data_loss"), 1);
+}
+
+TEST_F(ModelRepositoryTest, OversizedUploadStopsEarlyAndRemovesTempFile) {
+  Open(/*max_bytes=*/10);
+  auto session = repo_->BeginUpload(Header("big"));
+  ASSERT_TRUE(session.ok());
+  ASSERT_TRUE((*session)->Append("12345678").ok());
+  EXPECT_EQ(CountFiles(dir_.Join("tmp")), 1u);
+  absl::Status s = (*session)->Append("9012");
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(s.message().find("size limit of 10 bytes"), std::string::npos);
+  // The temp file is gone at once, not when the session ends.
+  EXPECT_EQ(CountFiles(dir_.Join("tmp")), 0u);
+  EXPECT_EQ((*session)->Commit().status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(repo_->ListModels("")->empty());
+}
+
+TEST_F(ModelRepositoryTest, InvalidModelIsRejectedAndNothingStored) {
+  auto m = Upload(Header("net"), "bad bytes");
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(repo_->ListModels("")->empty());
+  EXPECT_EQ(CountFiles(dir_.path() + "/blobs"), 0u);
+  EXPECT_EQ(CountFiles(dir_.Join("tmp")), 0u);
+}
+
+TEST_F(ModelRepositoryTest, BadHeadersAreRejectedBeforeAnyBytes) {
+  auto no_format = Header("net");
+  no_format.set_format(v1::MODEL_FORMAT_UNSPECIFIED);
+  EXPECT_EQ(repo_->BeginUpload(no_format).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  auto xmodel = Header("net");
+  xmodel.set_format(v1::MODEL_FORMAT_XMODEL);
+  EXPECT_EQ(repo_->BeginUpload(xmodel).status().code(),
+            absl::StatusCode::kUnimplemented);
+  auto bad_sha = Header("net");
+  bad_sha.set_expected_sha256("xyz");
+  EXPECT_EQ(repo_->BeginUpload(bad_sha).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  auto bad_shape = Header("net");
+  bad_shape.add_example_input_shape(0);
+  EXPECT_EQ(repo_->BeginUpload(bad_shape).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  for (const std::string& name :
+       {std::string("a/b"), std::string(".."), std::string("x\ny"),
+        std::string(129, 'n')}) {
+    EXPECT_EQ(repo_->BeginUpload(Header(name)).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << name;
+  }
+}
+
+TEST_F(ModelRepositoryTest, AbandonedSessionLeavesNoTrace) {
+  {
+    auto session = repo_->BeginUpload(Header("net"));
+    ASSERT_TRUE((*session)->Append("half").ok());
+  }
+  EXPECT_EQ(CountFiles(dir_.Join("tmp")), 0u);
+  EXPECT_TRUE(repo_->ListModels("")->empty());
+  EXPECT_EQ(CounterValue(registry_, "pruneserve_repository_uploads_total", "cancelled"), 1);
+}
+
+TEST_F(ModelRepositoryTest, ConcurrentUploadsOfOneNameLandAsDistinctVersions) {
+  constexpr int kUploads = 6;
+  std::vector<std::thread> threads;
+  std::vector<absl::StatusOr<v1::ModelVersion>> results(kUploads);
+  for (int i = 0; i < kUploads; ++i) {
+    threads.emplace_back([&, i] {
+      results[i] = Upload(Header("net"), "model " + std::to_string(i));
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::set<int64_t> versions;
+  for (const auto& r : results) {
+    ASSERT_TRUE(r.ok()) << r.status();
+    versions.insert(r->version());
+  }
+  EXPECT_EQ(versions, (std::set<int64_t>{1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(repo_->ListModels("net")->size(), 6u);
+}
+
+TEST_F(ModelRepositoryTest, DeleteFreesBlobOnlyWhenUnreferenced) {
+  auto a = Upload(Header("a"), "shared");
+  auto b = Upload(Header("b"), "shared");
+  ASSERT_TRUE(a.ok() && b.ok());
+  std::string blob = repo_->BlobPath(*a);
+  EXPECT_EQ(*repo_->DeleteModel("a", 0), 1);
+  EXPECT_TRUE(fs::exists(blob));
+  EXPECT_EQ(*repo_->DeleteModel("b", 1), 1);
+  EXPECT_FALSE(fs::exists(blob));
+  EXPECT_EQ(repo_->DeleteModel("b", 1).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(repo_->DeleteModel("never", 0).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(ModelRepositoryTest, ReopenKeepsModelsAndCollectsOrphans) {
+  auto m = Upload(Header("net"), "keep me");
+  ASSERT_TRUE(m.ok());
+  // An orphan blob, as a crash between publishing bytes and the row leaves.
+  std::string orphan = dir_.path() + "/blobs/aa/" + std::string(64, 'a');
+  fs::create_directories(dir_.path() + "/blobs/aa");
+  std::ofstream(orphan) << "orphan";
+  Open();
+  EXPECT_FALSE(fs::exists(orphan));
+  auto again = repo_->GetModel("net", 1);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->sha256(), m->sha256());
+  EXPECT_TRUE(fs::exists(repo_->BlobPath(*again)));
+}
+
+TEST_F(ModelRepositoryTest, AddFileRecordsLineageAndReport) {
+  std::string path = dir_.Join("job_output.pt");
+  std::ofstream(path) << "pruned model";
+  v1::Lineage lineage;
+  lineage.set_parent_name("net");
+  lineage.set_parent_version(1);
+  lineage.set_job_id("job-1");
+  lineage.set_policy("refined");
+  auto m = repo_->AddFile(Header("net"), path, lineage, "report-bytes");
+  ASSERT_TRUE(m.ok()) << m.status();
+  auto got = repo_->GetModel("net", m->version());
+  EXPECT_EQ(got->lineage().job_id(), "job-1");
+  EXPECT_EQ(got->lineage().parent_version(), 1);
+  EXPECT_EQ(got->report(), "report-bytes");
+  EXPECT_TRUE(fs::exists(path));  // the caller keeps its file
+}
+
+}  // namespace
+}  // namespace pruneserve

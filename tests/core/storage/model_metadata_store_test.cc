@@ -1,0 +1,122 @@
+#include "core/storage/model_metadata_store.h"
+
+#include <thread>
+
+#include "gtest/gtest.h"
+#include "tests/testing/temp_dir.h"
+
+namespace pruneserve {
+namespace {
+
+v1::ModelVersion Model(const std::string& name, const std::string& sha) {
+  v1::ModelVersion m;
+  m.set_name(name);
+  m.set_format(v1::MODEL_FORMAT_TORCHSCRIPT);
+  m.set_sha256(sha);
+  m.set_size_bytes(100);
+  m.set_parameter_count(42);
+  m.add_example_input_shape(1);
+  m.add_example_input_shape(3);
+  m.add_output_shape(1);
+  m.add_output_shape(10);
+  return m;
+}
+
+TEST(ModelMetadataStoreTest, VersionsIncreaseAndRoundTrip) {
+  testing::TempDir dir;
+  auto store = ModelMetadataStore::Create({dir.Join("m.db")});
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto a = (*store)->InsertNextVersion(Model("net", "aa"));
+  auto b = (*store)->InsertNextVersion(Model("net", "bb"));
+  auto c = (*store)->InsertNextVersion(Model("other", "aa"));
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  EXPECT_EQ(a->version(), 1);
+  EXPECT_EQ(b->version(), 2);
+  EXPECT_EQ(c->version(), 1);
+  EXPECT_GT(a->created_unix_ms(), 0);
+
+  auto latest = (*store)->Get("net", 0);
+  ASSERT_TRUE(latest.ok());
+  EXPECT_EQ(latest->version(), 2);
+  EXPECT_EQ(latest->sha256(), "bb");
+  EXPECT_EQ(latest->parameter_count(), 42);
+  EXPECT_EQ(latest->example_input_shape_size(), 2);
+  EXPECT_EQ(latest->output_shape(1), 10);
+
+  auto all = (*store)->List("");
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ((*all)[0].name(), "net");
+  EXPECT_EQ((*all)[2].name(), "other");
+  EXPECT_EQ((*store)->List("net")->size(), 2u);
+  EXPECT_EQ(*(*store)->CountBlobReferences("aa"), 2);
+  auto totals = (*store)->Totals();
+  EXPECT_EQ(totals->versions, 3);
+  EXPECT_EQ(totals->models, 2);
+  EXPECT_EQ(totals->bytes, 300);
+}
+
+TEST(ModelMetadataStoreTest, DeletedVersionNumbersAreNotReused) {
+  testing::TempDir dir;
+  auto store = ModelMetadataStore::Create({dir.Join("m.db")});
+  ASSERT_TRUE((*store)->InsertNextVersion(Model("net", "aa")).ok());
+  ASSERT_TRUE((*store)->InsertNextVersion(Model("net", "bb")).ok());
+  auto deleted = (*store)->Delete("net", 2);
+  ASSERT_TRUE(deleted.ok());
+  EXPECT_EQ(deleted->size(), 1u);
+  EXPECT_EQ((*store)->InsertNextVersion(Model("net", "cc"))->version(), 3);
+  // Deleting every version keeps the counter too.
+  EXPECT_EQ((*store)->Delete("net", 0)->size(), 2u);
+  EXPECT_EQ((*store)->InsertNextVersion(Model("net", "dd"))->version(), 4);
+}
+
+TEST(ModelMetadataStoreTest, MissingModelsAreNotFound) {
+  testing::TempDir dir;
+  auto store = ModelMetadataStore::Create({dir.Join("m.db")});
+  EXPECT_EQ((*store)->Get("nope", 0).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ((*store)->Get("nope", 3).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ((*store)->Delete("nope", 0).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST(ModelMetadataStoreTest, SurvivesReopen) {
+  testing::TempDir dir;
+  {
+    auto store = ModelMetadataStore::Create({dir.Join("m.db")});
+    ASSERT_TRUE((*store)->InsertNextVersion(Model("net", "aa")).ok());
+  }
+  auto store = ModelMetadataStore::Create({dir.Join("m.db")});
+  ASSERT_TRUE(store.ok());
+  auto m = (*store)->Get("net", 1);
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->sha256(), "aa");
+}
+
+TEST(ModelMetadataStoreTest, ConcurrentInsertsGetDistinctVersions) {
+  testing::TempDir dir;
+  auto store = ModelMetadataStore::Create({dir.Join("m.db")});
+  constexpr int kThreads = 8;
+  std::vector<int64_t> versions(kThreads);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      versions[i] = (*store)->InsertNextVersion(Model("net", "aa"))->version();
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::sort(versions.begin(), versions.end());
+  for (int i = 0; i < kThreads; ++i) EXPECT_EQ(versions[i], i + 1);
+}
+
+TEST(ModelMetadataStoreTest, UnopenableDatabaseNamesThePath) {
+  testing::TempDir dir;
+  auto store = ModelMetadataStore::Create({dir.Join("missing/dir/m.db")});
+  ASSERT_FALSE(store.ok());
+  EXPECT_NE(store.status().message().find("missing/dir/m.db"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace pruneserve
