@@ -3,6 +3,7 @@
 #include "CLI/CLI.hpp"
 #include "client/cli_context.h"
 #include "client/model_commands.h"
+#include "client/zoo_commands.h"
 
 int main(int argc, char** argv) {
   pruneserve::client::CliContext ctx;
@@ -16,6 +17,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--json", ctx.json, "Print JSON instead of tables");
   pruneserve::client::RegisterModelCommands(app, ctx);
+  pruneserve::client::RegisterZooCommands(app, ctx);
   CLI11_PARSE(app, argc, argv);
   return ctx.exit_code;
 }

@@ -30,8 +30,10 @@ class Builder {
   }
 
   jit::Module New(const std::string& cls) {
-    return jit::Module(c10::QualifiedName(absl::StrCat("__torch__.pstest.", cls)),
-                       cu_, /*shouldMangle=*/true);
+    jit::Module m(c10::QualifiedName(absl::StrCat("__torch__.pstest.", cls)),
+                  cu_, /*shouldMangle=*/true);
+    m.register_attribute("training", c10::BoolType::get(), true);
+    return m;
   }
 
   jit::Module Conv(const std::string& path, int64_t cin, int64_t cout,

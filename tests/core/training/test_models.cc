@@ -22,6 +22,9 @@ torch::jit::Module MakeConvBnNet(int64_t num_classes, uint64_t seed,
                        torch::randn({num_classes, 4}, gen) * 0.3, false);
   m.register_parameter("fc_bias", torch::zeros({num_classes}), false);
   m.register_attribute("dropout_p", c10::FloatType::get(), dropout);
+  // Modules built in C++ get no `training` flag of their own; forward reads
+  // it, and Module::train()/eval() set it.
+  m.register_attribute("training", c10::BoolType::get(), true);
   m.define(R"JIT(
     def forward(self, x):
         y = torch.conv2d(x, self.conv_weight, self.conv_bias, [1, 1], [1, 1])

@@ -1,0 +1,55 @@
+// Runs the real `pruneserve` binary as a child process for whole-process
+// tests: picks free ports, waits for its "serving" line, and stops it with
+// SIGTERM (graceful) or SIGKILL (crash).
+#ifndef PRUNESERVE_TESTS_TESTING_SERVER_PROCESS_H_
+#define PRUNESERVE_TESTS_TESTING_SERVER_PROCESS_H_
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace pruneserve::testing {
+
+// Path of a binary built by this project, from $PRUNESERVE_BINARY_DIR (set by
+// CTest) or the current directory's build tree.
+std::string BuiltBinary(const std::string& relative);
+
+// Not thread-safe. The destructor kills a still-running child.
+class ServerProcess {
+ public:
+  ~ServerProcess();
+
+  // Starts pruneserve with --data_dir and free loopback ports plus `extra`
+  // flags, and blocks until it prints its serving line (or exits, or 60 s
+  // pass: then an error carrying its stderr tail).
+  static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(
+      const std::string& data_dir, std::vector<std::string> extra = {});
+
+  std::string grpc_address() const {
+    return "127.0.0.1:" + std::to_string(grpc_port_);
+  }
+  int grpc_port() const { return grpc_port_; }
+  int metrics_port() const { return metrics_port_; }
+  pid_t pid() const { return pid_; }
+
+  // Sends `signal` and waits for exit; returns the exit status as from
+  // waitpid (use WIFEXITED / WEXITSTATUS).
+  int Stop(int signal);
+
+ private:
+  ServerProcess() = default;
+  pid_t pid_ = -1;
+  int grpc_port_ = 0;
+  int metrics_port_ = 0;
+  std::string stderr_path_;
+};
+
+// A TCP port on 127.0.0.1 that was free a moment ago.
+int PickFreePort();
+
+}  // namespace pruneserve::testing
+
+#endif  // PRUNESERVE_TESTS_TESTING_SERVER_PROCESS_H_
