@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
 
@@ -142,6 +143,44 @@ TEST(RepositoryE2eTest, CliPrintsTablesErrorsAndMetrics) {
             1);
   EXPECT_EQ(testing::MetricValue(*metrics, "pruneserve_repository_model_versions"),
             0);
+}
+
+TEST(RepositoryE2eTest, SigtermDuringUploadExitsCleanlyAndStoresNothing) {
+  testing::TempDir dir;
+  std::string data = dir.Join("data");
+  auto server = testing::ServerProcess::Start(
+      data, {"--shutdown_grace_seconds=1"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  client::RepositoryClient client(
+      client::MakeChannel((*server)->grpc_address()));
+
+  grpc::ClientContext context;
+  v1::UploadModelResponse response;
+  auto writer = client.stub().UploadModel(&context, &response);
+  v1::UploadModelRequest request;
+  request.mutable_header()->set_name("interrupted");
+  request.mutable_header()->set_format(v1::MODEL_FORMAT_TORCHSCRIPT);
+  ASSERT_TRUE(writer->Write(request));
+  request.set_chunk(std::string(64 << 10, 'x'));
+  ASSERT_TRUE(writer->Write(request));
+
+  // The upload is in flight and never finishes: SIGTERM must still stop the
+  // server within the grace period and fail the call with a clear status.
+  int status = (*server)->Stop(SIGTERM);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  grpc::Status result = writer->Finish();
+  EXPECT_FALSE(result.ok());
+  EXPECT_TRUE(result.error_code() == grpc::StatusCode::CANCELLED ||
+              result.error_code() == grpc::StatusCode::UNAVAILABLE)
+      << result.error_code() << " " << result.error_message();
+
+  auto restarted = testing::ServerProcess::Start(data);
+  ASSERT_TRUE(restarted.ok()) << restarted.status();
+  client::RepositoryClient again(
+      client::MakeChannel((*restarted)->grpc_address()));
+  EXPECT_TRUE(again.List("")->empty());
+  EXPECT_TRUE(std::filesystem::is_empty(data + "/tmp"));
 }
 
 }  // namespace
