@@ -62,8 +62,8 @@ absl::StatusOr<std::shared_ptr<ImageFolderDataset>> ImageFolderDataset::Create(
         images.push_back(entry.path().string());
       }
     }
-    // A class folder without images is kept (its index stays stable) but
-    // contributes no examples, as in torchvision.
+    // A class folder without images keeps its index, so class indices
+    // depend only on the folder names, but contributes no examples.
     std::sort(images.begin(), images.end());
     class_names.push_back(dir.filename().string());
     per_class.push_back(std::move(images));

@@ -680,7 +680,6 @@ void ChannelAnalyzer::Finish(ChannelDependencyGraph& out) {
   for (const Origin& o : origins_) {
     for (int id : o.ids) {
       int root = Find(id);
-      if (ref_of.count(root)) continue;
       int g = gfind(root);
       auto [it, inserted] = group_of.emplace(g, static_cast<int>(groups.size()));
       if (inserted) {
@@ -695,6 +694,7 @@ void ChannelAnalyzer::Finish(ChannelDependencyGraph& out) {
         group.producers.push_back(o.name);
       }
       group.stem = group.stem || o.stem;
+      if (ref_of.count(root)) continue;
       ref_of[root] = ChannelRef{group.id,
                                 static_cast<int>(group.channels.size())};
       group.channels.emplace_back();

@@ -44,8 +44,9 @@ TEST(CifarReaderTest, SplitFilesFollowTheReleasedLayout) {
               ::testing::ElementsAre("/d/test_batch.bin"));
   EXPECT_THAT(*CifarSplitFiles("/d", CifarVariant::kCifar100, "train"),
               ::testing::ElementsAre("/d/train.bin"));
-  EXPECT_EQ(CifarSplitFiles("/d", CifarVariant::kCifar10, "dev").status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      CifarSplitFiles("/d", CifarVariant::kCifar10, "dev").status().code(),
+      absl::StatusCode::kInvalidArgument);
 }
 
 TEST(CifarReaderTest, ReadsCifar10RecordsAcrossFiles) {

@@ -160,8 +160,9 @@ constexpr char kFashionDir[] = "/usr/share/datasets/fashion-mnist";
 
 bool FashionMnistInstalled() {
   struct stat st;
-  return stat((std::string(kFashionDir) + "/train-images-idx3-ubyte.gz").c_str(),
-              &st) == 0;
+  return stat(
+             (std::string(kFashionDir) + "/train-images-idx3-ubyte.gz").c_str(),
+             &st) == 0;
 }
 
 TEST(FashionMnistTest, RealFilesHaveTheDocumentedShape) {
@@ -172,9 +173,9 @@ TEST(FashionMnistTest, RealFilesHaveTheDocumentedShape) {
   train.labels_path = dir + "/train-labels-idx1-ubyte.gz";
   const auto start = std::chrono::steady_clock::now();
   auto ds = LoadIdxDataset(train);
-  const double seconds = std::chrono::duration<double>(
-                             std::chrono::steady_clock::now() - start)
-                             .count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
   ASSERT_TRUE(ds.ok()) << ds.status();
   std::printf("Fashion-MNIST train (60000 images) loaded in %.3f s\n", seconds);
   EXPECT_EQ((*ds)->size(), 60000);

@@ -44,9 +44,9 @@ class ImageFolderTest : public ::testing::Test {
                              png.data(), 4 * 3),
               0);
     auto jpg = Pixels(8, 8, 128);
-    ASSERT_NE(stbi_write_jpg(dir_.Join("dog/z.jpg").c_str(), 8, 8, 3,
-                             jpg.data(), 95),
-              0);
+    ASSERT_NE(
+        stbi_write_jpg(dir_.Join("dog/z.jpg").c_str(), 8, 8, 3, jpg.data(), 95),
+        0);
     FILE* f = std::fopen(dir_.Join("dog/notes.txt").c_str(), "w");
     std::fputs("not an image", f);
     std::fclose(f);

@@ -146,17 +146,17 @@ TestModel MakeVggNet(int seed) {
   m.register_module("fc2", b.Linear("fc2", 32, 10));
   m.define(R"JIT(
 def forward(self, x):
-    y = torch.relu(self.bn1(self.c1(x)))
-    y = torch.relu(self.bn2(self.c2(y)))
+    y = torch.relu(self.bn1.forward(self.c1.forward(x)))
+    y = torch.relu(self.bn2.forward(self.c2.forward(y)))
     y = torch.max_pool2d(y, [2, 2])
-    y = torch.relu_(self.bn3(self.c3(y)))
+    y = torch.relu_(self.bn3.forward(self.c3.forward(y)))
     y = torch.max_pool2d(y, [2, 2])
-    y = torch.relu(self.bn4(self.c4(y)))
+    y = torch.relu(self.bn4.forward(self.c4.forward(y)))
     y = torch.max_pool2d(y, [2, 2])
     y = torch.flatten(y, 1)
-    y = torch.relu(self.fc1(y))
+    y = torch.relu(self.fc1.forward(y))
     y = torch.dropout(y, 0.5, self.training)
-    return self.fc2(y)
+    return self.fc2.forward(y)
 )JIT");
   return b.Finish("vgg", m);
 }
@@ -173,15 +173,15 @@ jit::Module BasicBlock(Builder& b, const std::string& path, int64_t cin,
     AddConvBn(b, m, p, "down", "down_bn", cin, cout, 1, stride, hw);
     m.define(R"JIT(
 def forward(self, x):
-    y = torch.relu(self.bn1(self.conv1(x)))
-    y = self.bn2(self.conv2(y))
-    return torch.relu(y + self.down_bn(self.down(x)))
+    y = torch.relu(self.bn1.forward(self.conv1.forward(x)))
+    y = self.bn2.forward(self.conv2.forward(y))
+    return torch.relu(y + self.down_bn.forward(self.down.forward(x)))
 )JIT");
   } else {
     m.define(R"JIT(
 def forward(self, x):
-    y = torch.relu(self.bn1(self.conv1(x)))
-    y = self.bn2(self.conv2(y))
+    y = torch.relu(self.bn1.forward(self.conv1.forward(x)))
+    y = self.bn2.forward(self.conv2.forward(y))
     y += x
     return torch.relu(y)
 )JIT");
@@ -199,13 +199,13 @@ jit::Module Bottleneck(Builder& b, const std::string& path, int64_t cin,
   std::string shortcut = "x";
   if (cin != cout) {
     AddConvBn(b, m, p, "down", "down_bn", cin, cout, 1, 1, hw);
-    shortcut = "self.down_bn(self.down(x))";
+    shortcut = "self.down_bn.forward(self.down.forward(x))";
   }
   m.define(absl::StrCat(R"JIT(
 def forward(self, x):
-    y = torch.relu(self.bn1(self.conv1(x)))
-    y = torch.relu(self.bn2(self.conv2(y)))
-    y = self.bn3(self.conv3(y))
+    y = torch.relu(self.bn1.forward(self.conv1.forward(x)))
+    y = torch.relu(self.bn2.forward(self.conv2.forward(y)))
+    y = self.bn3.forward(self.conv3.forward(y))
     return torch.relu(torch.add(y, )JIT",
                         shortcut, "))\n"));
   return m;
@@ -224,9 +224,9 @@ jit::Module InvertedResidual(Builder& b, const std::string& path, int64_t cin,
   const bool residual = stride == 1 && cin == cout;
   m.define(absl::StrCat(R"JIT(
 def forward(self, x):
-    y = torch.hardtanh(self.bn1(self.expand(x)), 0.0, 6.0)
-    y = torch.clamp(self.bn2(self.dw(y)), 0.0, 6.0)
-    y = self.bn3(self.project(y))
+    y = torch.hardtanh(self.bn1.forward(self.expand.forward(x)), 0.0, 6.0)
+    y = torch.clamp(self.bn2.forward(self.dw.forward(y)), 0.0, 6.0)
+    y = self.bn3.forward(self.project.forward(y))
 )JIT",
                         residual ? "    return x + y\n" : "    return y\n"));
   return m;
@@ -243,10 +243,10 @@ TestModel MakeBasicResNet(int seed) {
   m.register_module("fc", b.Linear("fc", 16, 10));
   m.define(R"JIT(
 def forward(self, x):
-    y = torch.relu(self.stem_bn(self.stem(x)))
-    y = self.layer2(self.layer1(y))
+    y = torch.relu(self.stem_bn.forward(self.stem.forward(x)))
+    y = self.layer2.forward(self.layer1.forward(y))
     y = torch.adaptive_avg_pool2d(y, [1, 1])
-    return self.fc(torch.flatten(y, 1))
+    return self.fc.forward(torch.flatten(y, 1))
 )JIT");
   return b.Finish("basic_resnet", m);
 }
@@ -260,11 +260,11 @@ TestModel MakeBottleneckResNet(int seed) {
   m.register_module("fc", b.Linear("fc", 32, 10));
   m.define(R"JIT(
 def forward(self, x):
-    y = torch.relu(self.stem_bn(self.stem(x)))
+    y = torch.relu(self.stem_bn.forward(self.stem.forward(x)))
     y = torch.max_pool2d(y, [2, 2])
-    y = self.layer2(self.layer1(y))
+    y = self.layer2.forward(self.layer1.forward(y))
     y = torch.mean(y, [2, 3])
-    return self.fc(y)
+    return self.fc.forward(y)
 )JIT");
   return b.Finish("bottleneck_resnet", m);
 }
@@ -281,13 +281,13 @@ TestModel MakeMobileNetV2(int seed, bool groups_as_constant) {
   m.register_module("fc", b.Linear("fc", 32, 10));
   m.define(R"JIT(
 def forward(self, x):
-    y = torch.hardtanh(self.stem_bn(self.stem(x)), 0.0, 6.0)
-    y = self.ir2(self.ir1(y))
-    y = torch.hardtanh(self.head_bn(self.head(y)), 0.0, 6.0)
+    y = torch.hardtanh(self.stem_bn.forward(self.stem.forward(x)), 0.0, 6.0)
+    y = self.ir2.forward(self.ir1.forward(y))
+    y = torch.hardtanh(self.head_bn.forward(self.head.forward(y)), 0.0, 6.0)
     y = torch.adaptive_avg_pool2d(y, [1, 1])
     y = torch.flatten(y, 1)
     y = torch.dropout(y, 0.2, self.training)
-    return self.fc(y)
+    return self.fc.forward(y)
 )JIT");
   return b.Finish(groups_as_constant ? "mobilenetv2_const" : "mobilenetv2", m);
 }
@@ -302,14 +302,14 @@ TestModel MakeCatNet(int seed) {
   m.register_module("fc", b.Linear("fc", 48, 10));
   m.define(R"JIT(
 def forward(self, x):
-    y = torch.relu(self.stem_bn(self.stem(x)))
-    a = torch.relu(self.a_bn(self.a(y)))
-    b = torch.relu(self.b_bn(self.b(y)))
+    y = torch.relu(self.stem_bn.forward(self.stem.forward(x)))
+    a = torch.relu(self.a_bn.forward(self.a.forward(y)))
+    b = torch.relu(self.b_bn.forward(self.b.forward(y)))
     y = torch.cat([a, b], 1)
-    y = torch.relu(self.c_bn(self.c(y)))
+    y = torch.relu(self.c_bn.forward(self.c.forward(y)))
     y = torch.adaptive_avg_pool2d(y, [2, 2])
     y = y.view([y.size(0), 48])
-    return self.fc(y)
+    return self.fc.forward(y)
 )JIT");
   return b.Finish("catnet", m);
 }
@@ -324,14 +324,14 @@ TestModel MakeUnsupportedBranchNet(int seed) {
   m.register_module("fc", b.Linear("fc", 8, 10));
   m.define(R"JIT(
 def forward(self, x):
-    y = torch.relu(self.stem_bn(self.stem(x)))
-    a = torch.relu(self.a_bn(self.a(y)))
-    b = torch.relu(self.b_bn(self.b(y)))
+    y = torch.relu(self.stem_bn.forward(self.stem.forward(x)))
+    a = torch.relu(self.a_bn.forward(self.a.forward(y)))
+    b = torch.relu(self.b_bn.forward(self.b.forward(y)))
     b = torch.flip(b, [1])
     y = torch.cat([a, b], 1)
-    y = torch.relu(self.c_bn(self.c(y)))
+    y = torch.relu(self.c_bn.forward(self.c.forward(y)))
     y = torch.adaptive_avg_pool2d(y, [1, 1])
-    return self.fc(torch.flatten(y, 1))
+    return self.fc.forward(torch.flatten(y, 1))
 )JIT");
   return b.Finish("flipnet", m);
 }

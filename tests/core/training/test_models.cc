@@ -19,7 +19,7 @@ torch::jit::Module MakeConvBnNet(int64_t num_classes, uint64_t seed,
   m.register_buffer("bn_mean", torch::zeros({4}));
   m.register_buffer("bn_var", torch::ones({4}));
   m.register_parameter("fc_weight",
-                       torch::randn({num_classes, 4}, gen) * 0.3, false);
+                       torch::randn({num_classes, 16}, gen) * 0.3, false);
   m.register_parameter("fc_bias", torch::zeros({num_classes}), false);
   m.register_attribute("dropout_p", c10::FloatType::get(), dropout);
   // Modules built in C++ get no `training` flag of their own; forward reads
@@ -32,7 +32,7 @@ torch::jit::Module MakeConvBnNet(int64_t num_classes, uint64_t seed,
                              self.bn_var, self.training, 0.1, 1e-5, False)
         y = torch.relu(y)
         y = torch.dropout(y, self.dropout_p, self.training)
-        y = torch.adaptive_avg_pool2d(y, [1, 1])
+        y = torch.adaptive_avg_pool2d(y, [2, 2])
         y = torch.flatten(y, 1)
         return torch.linear(y, self.fc_weight, self.fc_bias)
   )JIT");

@@ -11,8 +11,8 @@
 namespace pruneserve::training::testing {
 
 // conv(1->4, 3x3, pad 1) + BatchNorm (batch statistics in train mode,
-// running statistics in eval mode) + ReLU + dropout(p) + global average pool
-// + linear(4 -> num_classes), for [N, 1, 8, 8] input. Parameters require
+// running statistics in eval mode) + ReLU + dropout(p) + average pool to
+// 2x2 + linear(16 -> num_classes), for [N, 1, 8, 8] input. Parameters require
 // grad. Buffers: bn_mean, bn_var.
 torch::jit::Module MakeConvBnNet(int64_t num_classes, uint64_t seed,
                                  double dropout = 0.0);

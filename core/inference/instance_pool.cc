@@ -1,0 +1,221 @@
+#include "core/inference/instance_pool.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+
+namespace pruneserve::inference {
+
+struct InstancePool::Pending {
+  InferenceRequest request;
+  absl::Time enqueued;
+  int64_t rows = 0;
+  InferenceResult result;
+  absl::Notification done;
+};
+
+InstancePool::InstancePool(std::shared_ptr<InferenceBackend> backend,
+                           InstancePoolOptions options, BatchObserver observer)
+    : backend_(std::move(backend)),
+      options_(std::move(options)),
+      observer_(std::move(observer)) {}
+
+absl::StatusOr<std::unique_ptr<InstancePool>> InstancePool::Create(
+    std::shared_ptr<InferenceBackend> backend, InstancePoolOptions options,
+    BatchObserver observer) {
+  if (options.instances < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("instances must be >= 1, got ", options.instances));
+  }
+  if (options.batching.max_batch_size < 1 ||
+      options.batching.max_queue_size < 1) {
+    return absl::InvalidArgumentError(
+        "max_batch_size and max_queue_size must be >= 1");
+  }
+  auto pool = std::unique_ptr<InstancePool>(
+      new InstancePool(std::move(backend), std::move(options), std::move(observer)));
+  for (int i = 0; i < pool->options_.instances; ++i) {
+    auto session = pool->backend_->CreateSession();
+    if (!session.ok()) return session.status();
+    pool->sessions_.push_back(*std::move(session));
+  }
+  for (auto& session : pool->sessions_) {
+    pool->threads_.emplace_back(
+        [p = pool.get(), s = session.get()] { p->RunInstance(s); });
+  }
+  return pool;
+}
+
+InstancePool::~InstancePool() { Stop(); }
+
+void InstancePool::Stop() {
+  std::deque<std::shared_ptr<Pending>> orphans;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_ && threads_.empty()) return;
+    stopping_ = true;
+    orphans.swap(queue_);
+    work_ready_.SignalAll();
+  }
+  for (auto& p : orphans) {
+    p->result.outputs = absl::UnavailableError("model is being unloaded");
+    p->done.Notify();
+  }
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+}
+
+int64_t InstancePool::pending() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int64_t>(queue_.size());
+}
+
+InferenceResult InstancePool::Infer(InferenceRequest request) {
+  auto pending = std::make_shared<Pending>();
+  pending->rows = request.inputs.empty() ? 0 : request.inputs[0].batch();
+  if (pending->rows > options_.batching.max_batch_size) {
+    pending->result.outputs = absl::InvalidArgumentError(absl::StrCat(
+        "request batch ", pending->rows, " exceeds the model's max batch size ",
+        options_.batching.max_batch_size));
+    return std::move(pending->result);
+  }
+  const absl::Time deadline = request.deadline;
+  pending->request = std::move(request);
+  pending->enqueued = absl::Now();
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) {
+      pending->result.outputs = absl::UnavailableError("model is unloading");
+      return std::move(pending->result);
+    }
+    if (static_cast<int64_t>(queue_.size()) >= options_.batching.max_queue_size) {
+      pending->result.outputs = absl::ResourceExhaustedError(absl::StrCat(
+          "inference queue is full (", options_.batching.max_queue_size,
+          " requests waiting)"));
+      return std::move(pending->result);
+    }
+    queue_.push_back(pending);
+    work_ready_.Signal();
+  }
+  if (!pending->done.WaitForNotificationWithDeadline(deadline)) {
+    // The worker skips it when it reaches the front; its result is ignored
+    // if it is already computing.
+    InferenceResult late;
+    late.outputs = absl::DeadlineExceededError(
+        "deadline passed before the request was computed");
+    return late;
+  }
+  return std::move(pending->result);
+}
+
+void InstancePool::DropDeadFrontLocked() {
+  const absl::Time now = absl::Now();
+  while (!queue_.empty()) {
+    Pending& p = *queue_.front();
+    if (p.request.deadline <= now) {
+      p.result.outputs = absl::DeadlineExceededError(
+          "deadline passed while the request was queued");
+    } else if (p.request.is_cancelled && p.request.is_cancelled()) {
+      p.result.outputs = absl::CancelledError("request cancelled by the caller");
+    } else {
+      return;
+    }
+    p.done.Notify();
+    queue_.pop_front();
+  }
+}
+
+std::vector<std::shared_ptr<InstancePool::Pending>> InstancePool::NextBatch() {
+  const BatchingOptions& b = options_.batching;
+  std::vector<std::shared_ptr<Pending>> batch;
+  absl::MutexLock lock(&mu_);
+  while (batch.empty()) {
+    while (queue_.empty() && !stopping_) work_ready_.Wait(&mu_);
+    if (stopping_) return {};
+    DropDeadFrontLocked();
+    if (queue_.empty()) continue;
+    batch.push_back(queue_.front());
+    queue_.pop_front();
+  }
+  int64_t rows = batch[0]->rows;
+  const absl::Time gather_until = batch[0]->enqueued + b.max_queue_delay;
+  auto preferred = [&](int64_t n) {
+    return std::find(b.preferred_batch_sizes.begin(),
+                     b.preferred_batch_sizes.end(),
+                     n) != b.preferred_batch_sizes.end();
+  };
+  while (rows < b.max_batch_size && !preferred(rows) && !stopping_) {
+    DropDeadFrontLocked();
+    if (queue_.empty()) {
+      if (work_ready_.WaitWithDeadline(&mu_, gather_until)) break;  // timed out
+      continue;
+    }
+    if (rows + queue_.front()->rows > b.max_batch_size) break;
+    rows += queue_.front()->rows;
+    batch.push_back(queue_.front());
+    queue_.pop_front();
+  }
+  // Another instance may be idle while requests remain.
+  if (!queue_.empty()) work_ready_.Signal();
+  return batch;
+}
+
+void InstancePool::RunInstance(BackendSession* session) {
+  while (true) {
+    std::vector<std::shared_ptr<Pending>> batch = NextBatch();
+    if (batch.empty()) return;
+    Execute(session, batch);
+  }
+}
+
+void InstancePool::Execute(BackendSession* session,
+                           std::vector<std::shared_ptr<Pending>>& batch) {
+  const absl::Time start = absl::Now();
+  const size_t num_inputs = batch[0]->request.inputs.size();
+  std::vector<HostTensor> inputs;
+  absl::Status status;
+  for (size_t i = 0; i < num_inputs && status.ok(); ++i) {
+    std::vector<const HostTensor*> parts;
+    for (const auto& p : batch) parts.push_back(&p->request.inputs[i]);
+    auto joined = ConcatBatch(parts);
+    if (!joined.ok()) status = joined.status();
+    else inputs.push_back(*std::move(joined));
+  }
+  absl::StatusOr<std::vector<HostTensor>> outputs =
+      status.ok() ? session->Run(inputs) : status;
+  const absl::Duration compute = absl::Now() - start;
+  int64_t rows = 0;
+  std::vector<int64_t> sizes;
+  for (const auto& p : batch) {
+    rows += p->rows;
+    sizes.push_back(p->rows);
+  }
+  if (observer_) observer_(rows, compute);
+
+  // Split every output along dim 0 back into the requests.
+  std::vector<std::vector<HostTensor>> per_request(batch.size());
+  if (outputs.ok()) {
+    for (const HostTensor& out : *outputs) {
+      auto pieces = SplitBatch(out, sizes);
+      if (!pieces.ok()) {
+        outputs = pieces.status();
+        break;
+      }
+      for (size_t r = 0; r < batch.size(); ++r) {
+        per_request[r].push_back(std::move((*pieces)[r]));
+      }
+    }
+  }
+  for (size_t r = 0; r < batch.size(); ++r) {
+    Pending& p = *batch[r];
+    p.result.queue_time = start - p.enqueued;
+    p.result.compute_time = compute;
+    p.result.batch_size = rows;
+    if (outputs.ok()) p.result.outputs = std::move(per_request[r]);
+    else p.result.outputs = outputs.status();
+    p.done.Notify();
+  }
+}
+
+}  // namespace pruneserve::inference

@@ -1,0 +1,181 @@
+#include "core/pruning/importance_criterion.h"
+
+#include <torch/script.h>
+
+#include <cmath>
+#include <functional>
+#include <map>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "core/pruning/inlined_forward.h"
+#include "core/util/torch_status.h"
+
+namespace pruneserve::pruning {
+
+std::vector<double> AggregateMemberScores(
+    const std::vector<std::vector<double>>& members) {
+  if (members.empty()) return {};
+  if (members.size() == 1) return members[0];
+  std::vector<double> total(members[0].size(), 0.0);
+  for (const auto& m : members) {
+    double max = 0.0;
+    for (double v : m) max = std::max(max, v);
+    for (size_t i = 0; i < total.size() && i < m.size(); ++i) {
+      total[i] += max > 0 ? m[i] / max : 0.0;
+    }
+  }
+  return total;
+}
+
+namespace {
+
+// Scores each slice of role `role` with `fn(tensor, slice)` and collects one
+// vector per tensor (member). Channels without such a slice score 0.
+absl::StatusOr<std::vector<std::vector<double>>> MemberScores(
+    const ChannelGroup& group, const CriterionContext& ctx, SliceRole role,
+    const std::function<double(const torch::Tensor&, const TensorSlice&)>& fn) {
+  if (ctx.analysis == nullptr) {
+    return absl::InvalidArgumentError("criterion needs the analysis");
+  }
+  std::map<std::string, std::vector<double>> members;
+  std::map<std::string, torch::Tensor> tensors;
+  try {
+    torch::NoGradGuard no_grad;
+    for (size_t c = 0; c < group.channels.size(); ++c) {
+      for (const TensorSlice& s : group.channels[c].slices) {
+        if (s.role != role) continue;
+        auto it = tensors.find(s.tensor);
+        if (it == tensors.end()) {
+          auto v = internal::AttrAtPath(ctx.analysis->forward().module(),
+                                        s.tensor);
+          if (!v.ok() || !v->isTensor()) continue;
+          it = tensors.emplace(s.tensor, v->toTensor()).first;
+        }
+        auto& scores = members[s.tensor];
+        scores.resize(group.channels.size(), 0.0);
+        scores[c] += fn(it->second, s);
+      }
+    }
+  } catch (const std::exception& e) {
+    return TorchErrorToStatus(e, absl::StrCat("scoring ", group.name),
+                              absl::StatusCode::kInternal);
+  }
+  std::vector<std::vector<double>> out;
+  for (auto& [_, v] : members) out.push_back(std::move(v));
+  return out;
+}
+
+class BnGammaCriterion : public ImportanceCriterion {
+ public:
+  std::string name() const override { return "bn_gamma"; }
+  absl::StatusOr<std::vector<double>> Score(
+      const ChannelGroup& group, const CriterionContext& ctx) const override {
+    auto members = MemberScores(
+        group, ctx, SliceRole::kBatchNormWeight,
+        [](const torch::Tensor& t, const TensorSlice& s) {
+          return std::abs(t[s.index].item<double>());
+        });
+    if (!members.ok()) return members.status();
+    if (members->empty()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(group.name, " has no BatchNorm"));
+    }
+    return AggregateMemberScores(*members);
+  }
+};
+
+class NormCriterion : public ImportanceCriterion {
+ public:
+  explicit NormCriterion(int p) : p_(p) {}
+  std::string name() const override { return p_ == 1 ? "l1" : "l2"; }
+  absl::StatusOr<std::vector<double>> Score(
+      const ChannelGroup& group, const CriterionContext& ctx) const override {
+    const int p = p_;
+    auto members = MemberScores(
+        group, ctx, SliceRole::kProducerWeight,
+        [p](const torch::Tensor& t, const TensorSlice& s) {
+          return t.select(s.dim, s.index).norm(p).item<double>();
+        });
+    if (!members.ok()) return members.status();
+    if (members->empty()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(group.name, " has no producing weights"));
+    }
+    return AggregateMemberScores(*members);
+  }
+
+ private:
+  int p_;
+};
+
+// 1 - APoZ of the channel at the input of each consuming layer.
+class ApozCriterion : public ImportanceCriterion {
+ public:
+  std::string name() const override { return "apoz"; }
+  absl::StatusOr<std::vector<double>> Score(
+      const ChannelGroup& group, const CriterionContext& ctx) const override {
+    if (ctx.sparsity == nullptr) {
+      return absl::FailedPreconditionError(
+          "apoz needs calibration data (activation statistics)");
+    }
+    std::map<std::string, std::vector<double>> members;
+    for (size_t c = 0; c < group.channels.size(); ++c) {
+      for (const TensorSlice& s : group.channels[c].slices) {
+        if (s.role != SliceRole::kConsumerWeight) continue;
+        const std::string layer = LayerNameOf(s.tensor);
+        const LayerActivationStats* stats = ctx.sparsity->Find(layer);
+        if (stats == nullptr ||
+            stats->channel_apoz.size() <
+                static_cast<size_t>(s.index + s.count)) {
+          continue;
+        }
+        double apoz = 0.0;
+        for (int64_t i = 0; i < s.count; ++i) {
+          apoz += stats->channel_apoz[s.index + i];
+        }
+        auto& scores = members[layer];
+        scores.resize(group.channels.size(), 0.0);
+        scores[c] += 1.0 - apoz / static_cast<double>(s.count);
+      }
+    }
+    if (members.empty()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(group.name, " has no measured consumer"));
+    }
+    std::vector<std::vector<double>> list;
+    for (auto& [_, v] : members) list.push_back(std::move(v));
+    return AggregateMemberScores(list);
+  }
+};
+
+class RandomCriterion : public ImportanceCriterion {
+ public:
+  std::string name() const override { return "random"; }
+  absl::StatusOr<std::vector<double>> Score(
+      const ChannelGroup& group, const CriterionContext& ctx) const override {
+    // Seeded per group so scores do not depend on which groups are scored.
+    std::seed_seq seq{static_cast<uint64_t>(ctx.seed),
+                      static_cast<uint64_t>(std::hash<std::string>()(group.name))};
+    std::mt19937_64 rng(seq);
+    std::uniform_real_distribution<double> dist(0.0, 1.0);
+    std::vector<double> scores(group.channels.size());
+    for (double& s : scores) s = dist(rng);
+    return scores;
+  }
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ImportanceCriterion>> MakeCriterion(
+    const std::string& name) {
+  if (name == "bn_gamma") return std::make_unique<BnGammaCriterion>();
+  if (name == "l1") return std::make_unique<NormCriterion>(1);
+  if (name == "l2") return std::make_unique<NormCriterion>(2);
+  if (name == "apoz") return std::make_unique<ApozCriterion>();
+  if (name == "random") return std::make_unique<RandomCriterion>();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown criterion '", name, "' (bn_gamma, l1, l2, apoz, random)"));
+}
+
+}  // namespace pruneserve::pruning

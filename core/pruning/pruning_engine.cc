@@ -1,0 +1,152 @@
+#include "core/pruning/pruning_engine.h"
+
+#include <chrono>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "core/pruning/channel_dependency_graph.h"
+#include "core/pruning/flops_counter.h"
+#include "core/pruning/importance_criterion.h"
+#include "core/pruning/inlined_forward.h"
+#include "core/pruning/module_surgery.h"
+#include "core/util/torch_status.h"
+
+namespace pruneserve::pruning {
+
+namespace {
+
+absl::StatusOr<std::vector<int64_t>> OutputShape(
+    const torch::jit::Module& module, const std::vector<int64_t>& shape) {
+  try {
+    internal::ScopedEvalMode eval(module);
+    torch::jit::Module m = module;
+    auto out = m.forward({torch::zeros(shape)});
+    if (!out.isTensor()) {
+      return absl::InvalidArgumentError("forward must return one tensor");
+    }
+    return out.toTensor().sizes().vec();
+  } catch (const std::exception& e) {
+    return TorchErrorToStatus(e, "running forward");
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<PruningResult> PruneModule(
+    const torch::jit::Module& module, const std::vector<int64_t>& input_shape,
+    const PruningOptions& options, data::BatchSource* calibration) {
+  const auto start = std::chrono::steady_clock::now();
+  auto criterion = MakeCriterion(options.criterion);
+  if (!criterion.ok()) return criterion.status();
+  torch::jit::Module work;
+  try {
+    work = module.clone();
+  } catch (const std::exception& e) {
+    return TorchErrorToStatus(e, "copying the module",
+                              absl::StatusCode::kInternal);
+  }
+  auto before = CountModelCost(work, input_shape);
+  if (!before.ok()) return before.status();
+  auto out_shape = OutputShape(work, input_shape);
+  if (!out_shape.ok()) return out_shape.status();
+  auto analysis = ChannelDependencyGraph::Build(work, input_shape);
+  if (!analysis.ok()) return analysis.status();
+  ChannelDependencyGraph& graph = **analysis;
+
+  std::optional<SparsityProfile> profile;
+  if (calibration != nullptr) {
+    auto measured = LayerSparsityProbe::Measure(graph, *calibration,
+                                                options.probe);
+    if (!measured.ok()) return measured.status();
+    profile = std::move(*measured);
+  }
+  CriterionContext context{&graph, profile ? &*profile : nullptr,
+                           options.seed};
+  std::vector<std::vector<double>> scores(graph.groups().size());
+  std::vector<std::string> errors(graph.groups().size());
+  for (const ChannelGroup& g : graph.groups()) {
+    if (!g.prunable) continue;
+    auto s = (*criterion)->Score(g, context);
+    if (s.ok()) {
+      scores[g.id] = std::move(*s);
+    } else {
+      errors[g.id] = std::string(s.status().message());
+    }
+  }
+  auto plan = PlanPruning(graph, scores, errors, profile ? &*profile : nullptr,
+                          options.policy);
+  if (!plan.ok()) return plan.status();
+
+  v1::PruningReport report;
+  report.set_policy(PolicyKindName(options.policy.kind));
+  report.set_criterion(options.criterion);
+  for (int64_t d : input_shape) report.add_input_shape(d);
+  report.set_calibration_examples(profile ? profile->examples : 0);
+  report.set_ratio_scale(plan->ratio_scale);
+  for (const ChannelGroup& g : graph.groups()) {
+    const GroupDecision& d = plan->groups[g.id];
+    // Groups of the classifier output are frozen by design; not worth a row.
+    if (!g.prunable && g.frozen_reason == "model output") continue;
+    auto* layer = report.add_layers();
+    layer->set_name(g.name);
+    for (const auto& p : g.producers) layer->add_producers(p);
+    layer->set_channels_before(static_cast<int64_t>(g.channels.size()));
+    layer->set_channels_after(std::count(d.keep.begin(), d.keep.end(), true));
+    layer->set_sparsity(d.sparsity);
+    layer->set_ratio(d.ratio);
+    layer->set_threshold(d.threshold);
+    layer->set_skip_reason(d.skip_reason);
+  }
+  for (const auto& w : plan->warnings) report.add_warnings(w);
+
+  auto surgery = ApplyChannelPruning(graph, plan->masks());
+  if (!surgery.ok()) return surgery.status();
+  for (const auto& w : surgery->warnings) report.add_warnings(w);
+
+  if (options.verify) {
+    auto pruned_shape = OutputShape(work, input_shape);
+    if (!pruned_shape.ok()) {
+      return absl::InternalError(absl::StrCat(
+          "pruned model does not run: ", pruned_shape.status().message()));
+    }
+    if (*pruned_shape != *out_shape) {
+      return absl::InternalError("pruned model changed the output shape");
+    }
+  }
+  auto after = CountModelCost(work, input_shape);
+  if (!after.ok()) return after.status();
+  report.set_params_before(before->total_params);
+  report.set_params_after(after->total_params);
+  report.set_flops_before(before->total_macs);
+  report.set_flops_after(after->total_macs);
+  report.set_elapsed_ms(std::chrono::duration<double, std::milli>(
+                            std::chrono::steady_clock::now() - start)
+                            .count());
+  return PruningResult{work, std::move(report)};
+}
+
+absl::StatusOr<v1::PruningReport> PruneTorchScriptFile(
+    const std::string& input_path, const std::string& output_path,
+    const std::vector<int64_t>& input_shape, const PruningOptions& options,
+    data::BatchSource* calibration) {
+  if (!std::filesystem::exists(input_path)) {
+    return absl::NotFoundError(absl::StrCat("no such model: ", input_path));
+  }
+  torch::jit::Module module;
+  try {
+    module = torch::jit::load(input_path);
+  } catch (const std::exception& e) {
+    return TorchErrorToStatus(e, absl::StrCat("loading ", input_path));
+  }
+  auto result = PruneModule(module, input_shape, options, calibration);
+  if (!result.ok()) return result.status();
+  try {
+    result->module.save(output_path);
+  } catch (const std::exception& e) {
+    return TorchErrorToStatus(e, absl::StrCat("saving ", output_path),
+                              absl::StatusCode::kInternal);
+  }
+  return std::move(result->report);
+}
+
+}  // namespace pruneserve::pruning

@@ -1,0 +1,346 @@
+#include "core/pruning/ratio_policy.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <regex>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace pruneserve::pruning {
+
+absl::StatusOr<PolicyKind> ParsePolicyKind(const std::string& name) {
+  if (name == "refined") return PolicyKind::kRefined;
+  if (name == "uniform") return PolicyKind::kUniform;
+  if (name == "global_threshold") return PolicyKind::kGlobalThreshold;
+  if (name == "threshold") return PolicyKind::kThreshold;
+  if (name == "target_flops") return PolicyKind::kTargetFlops;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown policy '", name,
+      "' (refined, uniform, global_threshold, threshold, target_flops)"));
+}
+
+std::string PolicyKindName(PolicyKind kind) {
+  switch (kind) {
+    case PolicyKind::kRefined: return "refined";
+    case PolicyKind::kUniform: return "uniform";
+    case PolicyKind::kGlobalThreshold: return "global_threshold";
+    case PolicyKind::kThreshold: return "threshold";
+    case PolicyKind::kTargetFlops: return "target_flops";
+  }
+  return "unknown";
+}
+
+KeepMasks PruningPlan::masks() const {
+  KeepMasks out;
+  for (const GroupDecision& d : groups) out.push_back(d.keep);
+  return out;
+}
+
+namespace {
+
+// Restores removed channels, best score first, until min_channels and
+// round_to hold; then sets the threshold to the largest removed score.
+void ApplyGuards(const std::vector<double>& scores, const PolicyOptions& o,
+                 GroupDecision& d) {
+  const int64_t c = static_cast<int64_t>(scores.size());
+  int64_t kept = std::count(d.keep.begin(), d.keep.end(), true);
+  int64_t want = std::min(c, std::max(kept, o.min_channels));
+  if (o.round_to > 1) {
+    want = std::min(c, (want + o.round_to - 1) / o.round_to * o.round_to);
+  }
+  if (want > kept) {
+    std::vector<int64_t> removed;
+    for (int64_t i = 0; i < c; ++i) {
+      if (!d.keep[i]) removed.push_back(i);
+    }
+    std::stable_sort(removed.begin(), removed.end(), [&](int64_t a, int64_t b) {
+      return scores[a] > scores[b];
+    });
+    for (int64_t i = 0; i < want - kept; ++i) d.keep[removed[i]] = true;
+  }
+  d.threshold = 0.0;
+  bool any = false;
+  for (int64_t i = 0; i < c; ++i) {
+    if (!d.keep[i]) {
+      d.threshold = any ? std::max(d.threshold, scores[i]) : scores[i];
+      any = true;
+    }
+  }
+}
+
+GroupDecision SelectLowest(const std::vector<double>& scores, int64_t n,
+                           const PolicyOptions& o) {
+  GroupDecision d;
+  d.keep.assign(scores.size(), true);
+  std::vector<int64_t> order(scores.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+    return scores[a] < scores[b];
+  });
+  n = std::min<int64_t>(n, static_cast<int64_t>(scores.size()));
+  for (int64_t i = 0; i < n; ++i) d.keep[order[i]] = false;
+  ApplyGuards(scores, o, d);
+  return d;
+}
+
+GroupDecision SelectAbove(const std::vector<double>& scores, double threshold,
+                          const PolicyOptions& o) {
+  GroupDecision d;
+  d.keep.resize(scores.size());
+  for (size_t i = 0; i < scores.size(); ++i) d.keep[i] = scores[i] > threshold;
+  ApplyGuards(scores, o, d);
+  return d;
+}
+
+int64_t KeptCount(const std::vector<ChannelRef>& refs, const KeepMasks& keep) {
+  int64_t n = 0;
+  for (const ChannelRef& r : refs) {
+    if (r.group < 0 || keep[r.group][r.channel]) ++n;
+  }
+  return n;
+}
+
+bool Excluded(const ChannelGroup& g, const std::vector<std::string>& patterns) {
+  for (const std::string& p : patterns) {
+    std::regex re;
+    bool valid = true;
+    try {
+      re = std::regex(p);
+    } catch (const std::regex_error&) {
+      valid = false;
+    }
+    auto matches = [&](const std::string& name) {
+      return name == p || (valid && std::regex_match(name, re));
+    };
+    if (matches(g.name)) return true;
+    for (const std::string& prod : g.producers) {
+      if (matches(prod)) return true;
+    }
+  }
+  return false;
+}
+
+double GroupSparsity(const ChannelGroup& g, const SparsityProfile* profile) {
+  if (profile == nullptr) return -1.0;
+  double s = -1.0;
+  for (const std::string& consumer : g.consumers) {
+    if (const LayerActivationStats* stats = profile->Find(consumer)) {
+      s = s < 0 ? stats->input_sparsity : std::min(s, stats->input_sparsity);
+    }
+  }
+  return s;
+}
+
+}  // namespace
+
+double RefinedRatio(double sparsity, const PolicyOptions& o) {
+  if (sparsity < o.min_sparsity || sparsity <= 0) return 0.0;
+  double r = sparsity;
+  if (o.halving_cap && r >= 0.5) r = 0.5 * sparsity;
+  return r;
+}
+
+GroupDecision SelectByRefinedRule(const std::vector<double>& scores,
+                                  double ratio, const PolicyOptions& o) {
+  GroupDecision d;
+  d.keep.assign(scores.size(), true);
+  d.ratio = ratio;
+  const int64_t c = static_cast<int64_t>(scores.size());
+  if (ratio <= 0 || c == 0) {
+    d.ratio = 0;
+    return d;
+  }
+  std::vector<double> sorted = scores;
+  std::sort(sorted.begin(), sorted.end());
+  int64_t k = static_cast<int64_t>(std::floor(c * ratio + 1e-9));
+  k = std::min(k, c - 1);
+  const double threshold = sorted[k];
+  for (int64_t i = 0; i < c; ++i) d.keep[i] = scores[i] > threshold;
+  ApplyGuards(scores, o, d);
+  return d;
+}
+
+int64_t EstimateMacs(const ChannelDependencyGraph& analysis,
+                     const KeepMasks& keep) {
+  int64_t total = 0;
+  for (const LayerGeometry& l : analysis.layers()) {
+    const int64_t out = KeptCount(l.outputs, keep);
+    int64_t in = KeptCount(l.inputs, keep);
+    if (l.is_conv) in = l.depthwise ? 1 : in / std::max<int64_t>(1, l.groups);
+    total += out * in * l.macs_per_pair;
+  }
+  return total;
+}
+
+absl::StatusOr<PruningPlan> PlanPruning(
+    const ChannelDependencyGraph& analysis,
+    const std::vector<std::vector<double>>& scores,
+    const std::vector<std::string>& score_errors,
+    const SparsityProfile* sparsity, const PolicyOptions& o) {
+  const auto& groups = analysis.groups();
+  if (scores.size() != groups.size()) {
+    return absl::InvalidArgumentError("one score vector per group expected");
+  }
+  if (o.min_channels < 1 || o.round_to < 1) {
+    return absl::InvalidArgumentError("min_channels and round_to must be >= 1");
+  }
+  if ((o.kind == PolicyKind::kUniform || o.kind == PolicyKind::kGlobalThreshold) &&
+      (o.ratio < 0 || o.ratio >= 1)) {
+    return absl::InvalidArgumentError("ratio must be in [0, 1)");
+  }
+  const bool needs_sparsity =
+      o.kind == PolicyKind::kRefined || o.kind == PolicyKind::kTargetFlops;
+  if (needs_sparsity && sparsity == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(PolicyKindName(o.kind),
+                     " needs calibration data to measure sparsity"));
+  }
+  PruningPlan plan;
+  std::vector<bool> eligible(groups.size(), false);
+  for (const ChannelGroup& g : groups) {
+    GroupDecision d;
+    d.keep.assign(g.channels.size(), true);
+    d.sparsity = GroupSparsity(g, sparsity);
+    if (!g.prunable) {
+      d.skip_reason = absl::StrCat("frozen: ", g.frozen_reason);
+    } else if (Excluded(g, o.exclude)) {
+      d.skip_reason = "excluded";
+    } else if (analysis.has_residual() && !o.prune_residual_stream &&
+               g.residual) {
+      d.skip_reason = "residual stream";
+    } else if (analysis.has_residual() && !o.prune_residual_stream && g.stem) {
+      d.skip_reason = "stem";
+    } else if (scores[g.id].size() != g.channels.size()) {
+      d.skip_reason = g.id < static_cast<int>(score_errors.size()) &&
+                              !score_errors[g.id].empty()
+                          ? score_errors[g.id]
+                          : "no importance scores";
+    } else {
+      eligible[g.id] = true;
+    }
+    plan.groups.push_back(std::move(d));
+  }
+  auto refined_ratio = [&](const ChannelGroup& g, GroupDecision& d) {
+    if (d.sparsity < 0) {
+      d.skip_reason = "no measured consumer";
+      return 0.0;
+    }
+    double r = RefinedRatio(d.sparsity, o);
+    if (r <= 0) {
+      d.skip_reason = absl::StrFormat("sparsity %.3f below %.2f", d.sparsity,
+                                      o.min_sparsity);
+    }
+    return r;
+  };
+  switch (o.kind) {
+    case PolicyKind::kRefined:
+      for (const ChannelGroup& g : groups) {
+        GroupDecision& d = plan.groups[g.id];
+        if (!eligible[g.id]) continue;
+        double r = refined_ratio(g, d);
+        if (r <= 0) continue;
+        double s = d.sparsity;
+        d = SelectByRefinedRule(scores[g.id], r, o);
+        d.sparsity = s;
+      }
+      break;
+    case PolicyKind::kUniform:
+      for (const ChannelGroup& g : groups) {
+        if (!eligible[g.id]) continue;
+        double s = plan.groups[g.id].sparsity;
+        plan.groups[g.id] = SelectLowest(
+            scores[g.id],
+            static_cast<int64_t>(std::floor(g.channels.size() * o.ratio + 1e-9)),
+            o);
+        plan.groups[g.id].ratio = o.ratio;
+        plan.groups[g.id].sparsity = s;
+      }
+      break;
+    case PolicyKind::kGlobalThreshold:
+    case PolicyKind::kThreshold: {
+      double threshold = o.threshold;
+      if (o.kind == PolicyKind::kGlobalThreshold) {
+        std::vector<double> all;
+        for (const ChannelGroup& g : groups) {
+          if (eligible[g.id]) {
+            all.insert(all.end(), scores[g.id].begin(), scores[g.id].end());
+          }
+        }
+        std::sort(all.begin(), all.end());
+        const size_t n = static_cast<size_t>(std::floor(all.size() * o.ratio + 1e-9));
+        if (n == 0) break;
+        threshold = all[n - 1];
+      }
+      for (const ChannelGroup& g : groups) {
+        if (!eligible[g.id]) continue;
+        double s = plan.groups[g.id].sparsity;
+        plan.groups[g.id] = SelectAbove(scores[g.id], threshold, o);
+        const auto& keep = plan.groups[g.id].keep;
+        plan.groups[g.id].ratio =
+            g.channels.empty()
+                ? 0.0
+                : 1.0 - static_cast<double>(
+                            std::count(keep.begin(), keep.end(), true)) /
+                            g.channels.size();
+        plan.groups[g.id].sparsity = s;
+      }
+      break;
+    }
+    case PolicyKind::kTargetFlops: {
+      std::vector<double> base(groups.size(), 0.0);
+      for (const ChannelGroup& g : groups) {
+        if (eligible[g.id]) base[g.id] = refined_ratio(g, plan.groups[g.id]);
+      }
+      const double macs0 =
+          static_cast<double>(EstimateMacs(analysis, KeepAll(analysis)));
+      auto apply = [&](double alpha, PruningPlan& p) {
+        for (const ChannelGroup& g : groups) {
+          if (base[g.id] <= 0) continue;
+          double s = p.groups[g.id].sparsity;
+          p.groups[g.id] = SelectByRefinedRule(
+              scores[g.id], std::min(alpha * base[g.id], 0.999), o);
+          p.groups[g.id].sparsity = s;
+        }
+        return macs0 > 0 ? 1.0 - EstimateMacs(analysis, p.masks()) / macs0
+                         : 0.0;
+      };
+      const double target = o.target_flops_reduction;
+      double hi = 1.0;
+      PruningPlan trial = plan;
+      while (apply(hi, trial) < target && hi < 1024) hi *= 2;
+      trial = plan;
+      const double best = apply(hi, trial);
+      if (best < target - o.flops_tolerance) {
+        return absl::OutOfRangeError(absl::StrFormat(
+            "target_flops: at most %.1f%% of MACs can be removed under the "
+            "guards, %.1f%% requested",
+            100 * best, 100 * target));
+      }
+      double lo = 0.0;
+      for (int i = 0; i < 50; ++i) {
+        double mid = 0.5 * (lo + hi);
+        trial = plan;
+        if (apply(mid, trial) >= target) hi = mid; else lo = mid;
+      }
+      PruningPlan low = plan, high = plan;
+      const double rl = apply(lo, low);
+      const double rh = apply(hi, high);
+      const bool take_low = std::abs(rl - target) < std::abs(rh - target);
+      plan = take_low ? low : high;
+      plan.ratio_scale = take_low ? lo : hi;
+      const double got = take_low ? rl : rh;
+      if (std::abs(got - target) > o.flops_tolerance) {
+        plan.warnings.push_back(absl::StrFormat(
+            "target_flops: reached %.2f%% MAC reduction for %.2f%% requested "
+            "(channel granularity)",
+            100 * got, 100 * target));
+      }
+      break;
+    }
+  }
+  return plan;
+}
+
+}  // namespace pruneserve::pruning

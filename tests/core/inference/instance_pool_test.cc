@@ -1,0 +1,257 @@
+#include "core/inference/instance_pool.h"
+
+#include <atomic>
+#include <cstring>
+#include <thread>
+
+#include "absl/synchronization/notification.h"
+#include "gtest/gtest.h"
+
+namespace pruneserve::inference {
+namespace {
+
+// Doubles its single FP32 input. Records batch sizes; the first Run can be
+// held on a gate so tests control what queues up behind it.
+class FakeBackend : public InferenceBackend {
+ public:
+  struct State {
+    absl::Mutex mu;
+    std::vector<int64_t> batches ABSL_GUARDED_BY(mu);
+    absl::Notification first_started;
+    absl::Notification release_first;
+    bool gate_first = false;
+    std::atomic<int> runs{0};
+  };
+
+  explicit FakeBackend(std::shared_ptr<State> state) : state_(std::move(state)) {
+    inputs_.push_back({"input__0", DataType::kFp32, {-1, 2}});
+    outputs_.push_back({"output__0", DataType::kFp32, {-1, 2}});
+  }
+  const std::vector<TensorSpec>& inputs() const override { return inputs_; }
+  const std::vector<TensorSpec>& outputs() const override { return outputs_; }
+  std::string platform() const override { return "fake"; }
+  absl::StatusOr<std::unique_ptr<BackendSession>> CreateSession() override {
+    return std::unique_ptr<BackendSession>(new Session(state_));
+  }
+
+ private:
+  class Session : public BackendSession {
+   public:
+    explicit Session(std::shared_ptr<State> s) : s_(std::move(s)) {}
+    absl::StatusOr<std::vector<HostTensor>> Run(
+        const std::vector<HostTensor>& inputs) override {
+      int run = s_->runs++;
+      if (run == 0 && s_->gate_first) {
+        s_->first_started.Notify();
+        s_->release_first.WaitForNotification();
+      }
+      {
+        absl::MutexLock lock(&s_->mu);
+        s_->batches.push_back(inputs[0].batch());
+      }
+      HostTensor out = inputs[0];
+      out.name = "output__0";
+      float* v = reinterpret_cast<float*>(out.bytes.data());
+      for (int64_t i = 0; i < out.element_count(); ++i) v[i] *= 2;
+      return std::vector<HostTensor>{out};
+    }
+
+   private:
+    std::shared_ptr<State> s_;
+  };
+
+  std::shared_ptr<State> state_;
+  std::vector<TensorSpec> inputs_, outputs_;
+};
+
+InferenceRequest Request(int64_t rows, float base) {
+  HostTensor t;
+  t.name = "input__0";
+  t.shape = {rows, 2};
+  std::vector<float> v;
+  for (int64_t i = 0; i < rows * 2; ++i) v.push_back(base + i);
+  t.bytes.assign(reinterpret_cast<const char*>(v.data()), v.size() * 4);
+  InferenceRequest r;
+  r.inputs.push_back(std::move(t));
+  return r;
+}
+
+std::vector<float> Values(const HostTensor& t) {
+  std::vector<float> v(t.bytes.size() / 4);
+  std::memcpy(v.data(), t.bytes.data(), t.bytes.size());
+  return v;
+}
+
+class InstancePoolTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<InstancePool> MakePool(InstancePoolOptions options) {
+    auto pool = InstancePool::Create(std::make_shared<FakeBackend>(state_),
+                                     options);
+    EXPECT_TRUE(pool.ok()) << pool.status();
+    return *std::move(pool);
+  }
+  std::vector<int64_t> Batches() {
+    absl::MutexLock lock(&state_->mu);
+    return state_->batches;
+  }
+  // Blocks the single instance on a first request; returns its thread.
+  std::thread HoldFirst(InstancePool& pool) {
+    state_->gate_first = true;
+    std::thread t([&pool] { pool.Infer(Request(1, 0)); });
+    state_->first_started.WaitForNotification();
+    return t;
+  }
+  void WaitPending(InstancePool& pool, int64_t n) {
+    while (pool.pending() < n) std::this_thread::yield();
+  }
+
+  std::shared_ptr<FakeBackend::State> state_ =
+      std::make_shared<FakeBackend::State>();
+};
+
+TEST_F(InstancePoolTest, ComputesEachRequestsOwnRows) {
+  auto pool = MakePool({});
+  InferenceResult r = pool->Infer(Request(2, 1));
+  ASSERT_TRUE(r.outputs.ok()) << r.outputs.status();
+  EXPECT_EQ(Values((*r.outputs)[0]), (std::vector<float>{2, 4, 6, 8}));
+  EXPECT_EQ((*r.outputs)[0].shape, (std::vector<int64_t>{2, 2}));
+  EXPECT_EQ(r.batch_size, 2);
+}
+
+TEST_F(InstancePoolTest, QueuedRequestsAreBatchedTogether) {
+  InstancePoolOptions options;
+  options.batching.max_batch_size = 8;
+  options.batching.max_queue_delay = absl::Milliseconds(200);
+  auto pool = MakePool(options);
+  std::thread first = HoldFirst(*pool);
+  std::vector<InferenceResult> results(3);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 3; ++i) {
+    clients.emplace_back([&, i] { results[i] = pool->Infer(Request(2, 10 * i)); });
+  }
+  WaitPending(*pool, 3);
+  state_->release_first.Notify();
+  for (auto& c : clients) c.join();
+  first.join();
+  // The held request ran alone; the three that queued behind it (6 rows,
+  // under max 8) shared the next batch, closed by the queue delay.
+  EXPECT_EQ(Batches(), (std::vector<int64_t>{1, 6}));
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(results[i].outputs.ok());
+    EXPECT_EQ(Values((*results[i].outputs)[0]),
+              (std::vector<float>{20.f * i, 20.f * i + 2, 20.f * i + 4,
+                                  20.f * i + 6}));
+    EXPECT_EQ(results[i].batch_size, 6);
+  }
+}
+
+TEST_F(InstancePoolTest, MaxBatchAndPreferredSizesSplitBatches) {
+  InstancePoolOptions options;
+  options.batching.max_batch_size = 4;
+  options.batching.preferred_batch_sizes = {2};
+  options.batching.max_queue_delay = absl::Milliseconds(50);
+  auto pool = MakePool(options);
+  std::thread first = HoldFirst(*pool);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 5; ++i) {
+    clients.emplace_back([&] { pool->Infer(Request(1, 0)); });
+    WaitPending(*pool, i + 1);  // keep arrival order deterministic
+  }
+  state_->release_first.Notify();
+  for (auto& c : clients) c.join();
+  first.join();
+  // Preferred size 2 dispatches as soon as two rows are gathered.
+  EXPECT_EQ(Batches(), (std::vector<int64_t>{1, 2, 2, 1}));
+}
+
+TEST_F(InstancePoolTest, ExpiredRequestIsNotComputed) {
+  auto pool = MakePool({});
+  std::thread first = HoldFirst(*pool);
+  InferenceRequest late = Request(1, 0);
+  late.deadline = absl::Now() + absl::Milliseconds(20);
+  InferenceResult r = pool->Infer(std::move(late));
+  EXPECT_EQ(r.outputs.status().code(), absl::StatusCode::kDeadlineExceeded);
+  state_->release_first.Notify();
+  first.join();
+  // Give the worker a chance to reach (and drop) the expired entry.
+  pool->Infer(Request(1, 0));
+  EXPECT_EQ(Batches(), (std::vector<int64_t>{1, 1}));
+}
+
+TEST_F(InstancePoolTest, CancelledRequestIsDropped) {
+  auto pool = MakePool({});
+  std::thread first = HoldFirst(*pool);
+  InferenceResult cancelled_result;
+  std::thread c([&] {
+    InferenceRequest r = Request(1, 0);
+    r.is_cancelled = [] { return true; };
+    cancelled_result = pool->Infer(std::move(r));
+  });
+  WaitPending(*pool, 1);
+  state_->release_first.Notify();
+  c.join();
+  first.join();
+  EXPECT_EQ(cancelled_result.outputs.status().code(),
+            absl::StatusCode::kCancelled);
+  EXPECT_EQ(Batches(), (std::vector<int64_t>{1}));
+}
+
+TEST_F(InstancePoolTest, FullQueueIsResourceExhausted) {
+  InstancePoolOptions options;
+  options.batching.max_queue_size = 1;
+  options.batching.max_batch_size = 1;
+  auto pool = MakePool(options);
+  std::thread first = HoldFirst(*pool);
+  std::thread queued([&] { pool->Infer(Request(1, 0)); });
+  WaitPending(*pool, 1);
+  InferenceResult r = pool->Infer(Request(1, 0));
+  EXPECT_EQ(r.outputs.status().code(), absl::StatusCode::kResourceExhausted);
+  state_->release_first.Notify();
+  queued.join();
+  first.join();
+}
+
+TEST_F(InstancePoolTest, OversizedRequestIsInvalid) {
+  InstancePoolOptions options;
+  options.batching.max_batch_size = 4;
+  auto pool = MakePool(options);
+  InferenceResult r = pool->Infer(Request(5, 0));
+  EXPECT_EQ(r.outputs.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(r.outputs.status().message().find("max batch size 4"),
+            std::string::npos);
+}
+
+TEST_F(InstancePoolTest, StopFailsQueuedRequests) {
+  auto pool = MakePool({});
+  std::thread first = HoldFirst(*pool);
+  InferenceResult r;
+  std::thread queued([&] { r = pool->Infer(Request(1, 0)); });
+  WaitPending(*pool, 1);
+  std::thread stopper([&] { pool->Stop(); });
+  queued.join();
+  EXPECT_EQ(r.outputs.status().code(), absl::StatusCode::kUnavailable);
+  state_->release_first.Notify();
+  stopper.join();
+  first.join();
+  EXPECT_EQ(pool->Infer(Request(1, 0)).outputs.status().code(),
+            absl::StatusCode::kUnavailable);
+}
+
+TEST_F(InstancePoolTest, SeveralInstancesServeConcurrently) {
+  InstancePoolOptions options;
+  options.instances = 2;
+  options.batching.max_batch_size = 1;
+  auto pool = MakePool(options);
+  state_->gate_first = true;
+  std::thread held([&] { pool->Infer(Request(1, 0)); });
+  state_->first_started.WaitForNotification();
+  // The second instance answers while the first is blocked.
+  InferenceResult r = pool->Infer(Request(1, 3));
+  ASSERT_TRUE(r.outputs.ok());
+  EXPECT_EQ(Values((*r.outputs)[0]), (std::vector<float>{6, 8}));
+  state_->release_first.Notify();
+  held.join();
+}
+
+}  // namespace
+}  // namespace pruneserve::inference
