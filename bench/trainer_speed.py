@@ -6,11 +6,14 @@ decay 1e-4), CosineAnnealingWarmRestarts stepped per iteration, cross-entropy.
 The loop does per step what the C++ trainer does: forward, loss, zero_grad,
 backward, step, read the loss and the number of correct predictions.
 
+Images per CPU-second (process time) are reported beside wall-clock images/s
+because they are far less sensitive to other load on a shared machine.
+
 Prints a table and one "RESULT python ..." line per batch size, which
 bench/run_trainer_speed.sh parses. Run with Debian's interpreter:
 
   /usr/bin/python3 bench/trainer_speed.py [--threads 1] [--steps 60]
-                                          [--warmup 5] [--batches 20,64]
+                                          [--warmup 8] [--batches 20,64]
 """
 
 import argparse
@@ -60,6 +63,7 @@ def measure(batch, steps, warmup):
     for i in range(total):
         if i == warmup:
             start = time.perf_counter()
+            cpu_start = time.process_time()
         x, y = pool[i % 4]
         scheduler.step(i / total)
         logits = model(x)
@@ -70,26 +74,29 @@ def measure(batch, steps, warmup):
         loss.item()
         (logits.detach().argmax(1) == y).sum().item()
     seconds = time.perf_counter() - start
-    return steps * batch / seconds, 1000.0 * seconds / steps
+    cpu_seconds = time.process_time() - cpu_start
+    return (steps * batch / seconds, steps * batch / cpu_seconds,
+            1000.0 * seconds / steps)
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--steps", type=int, default=60)
-    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=8)
     parser.add_argument("--batches", default="20,64")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     batches = [int(b) for b in args.batches.split(",")]
     print(f"PyTorch {torch.__version__} eager SmallVgg, threads={args.threads}"
           f", {args.steps} timed steps after {args.warmup} warm-up")
-    print(f"{'batch':>8} {'images/s':>14} {'ms/step':>12}")
+    print(f"{'batch':>8} {'images/s':>14} {'images/cpu-s':>14} "
+          f"{'ms/step':>12}")
     for batch in batches:
-        ips, ms = measure(batch, args.steps, args.warmup)
-        print(f"{batch:>8} {ips:>14.1f} {ms:>12.2f}")
+        ips, cpu_ips, ms = measure(batch, args.steps, args.warmup)
+        print(f"{batch:>8} {ips:>14.1f} {cpu_ips:>14.1f} {ms:>12.2f}")
         print(f"RESULT python batch={batch} threads={args.threads} "
-              f"images_per_sec={ips:.2f}")
+              f"images_per_sec={ips:.2f} images_per_cpu_sec={cpu_ips:.2f}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "server/server.h"
 #include "server/server_core.h"
@@ -20,6 +22,21 @@ ABSL_FLAG(std::string, data_dir, "./var/pruneserve",
           "Directory holding the model database and blobs.");
 ABSL_FLAG(int, rpc_threads, 16, "Maximum threads serving RPCs.");
 ABSL_FLAG(int64_t, max_model_mb, 2048, "Largest accepted model, in MiB.");
+ABSL_FLAG(int, instances, 1,
+          "Inference instances (threads, each with its own model session) "
+          "per loaded model version; 2 is the paper's two-thread mode.");
+ABSL_FLAG(int64_t, max_batch_size, 8,
+          "Largest batch the dynamic batcher forms.");
+ABSL_FLAG(int64_t, batch_delay_us, 500,
+          "How long a request may wait for others to join its batch.");
+ABSL_FLAG(std::vector<std::string>, preferred_batch_sizes, {},
+          "Batch sizes dispatched as soon as they are reached.");
+ABSL_FLAG(int64_t, max_queue_size, 1024,
+          "Queued requests per model version before RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int, intra_op_threads, 0,
+          "LibTorch intra-op threads; 0 = cores / instances.");
+ABSL_FLAG(std::vector<std::string>, load_models, {},
+          "Models to load for inference at start, as NAME or NAME:VERSION.");
 ABSL_FLAG(int, shutdown_grace_seconds, 10,
           "On SIGINT/SIGTERM, how long in-flight RPCs may run before they "
           "are cancelled.");
@@ -39,10 +56,43 @@ int main(int argc, char** argv) {
   pruneserve::ServerCoreOptions core_options;
   core_options.data_dir = absl::GetFlag(FLAGS_data_dir);
   core_options.max_model_bytes = absl::GetFlag(FLAGS_max_model_mb) << 20;
+  auto& pool = core_options.inference.default_pool;
+  pool.instances = absl::GetFlag(FLAGS_instances);
+  pool.batching.max_batch_size = absl::GetFlag(FLAGS_max_batch_size);
+  pool.batching.max_queue_delay =
+      absl::Microseconds(absl::GetFlag(FLAGS_batch_delay_us));
+  pool.batching.max_queue_size = absl::GetFlag(FLAGS_max_queue_size);
+  for (const std::string& s : absl::GetFlag(FLAGS_preferred_batch_sizes)) {
+    int64_t n = 0;
+    if (!absl::SimpleAtoi(s, &n) || n <= 0) {
+      fprintf(stderr, "pruneserve: bad --preferred_batch_sizes entry \"%s\"\n",
+              s.c_str());
+      return 2;
+    }
+    pool.batching.preferred_batch_sizes.push_back(n);
+  }
+  core_options.inference.intra_op_threads = absl::GetFlag(FLAGS_intra_op_threads);
   auto core = pruneserve::ServerCore::Create(core_options);
   if (!core.ok()) {
     fprintf(stderr, "pruneserve: %s\n", core.status().ToString().c_str());
     return 1;
+  }
+
+  for (const std::string& spec : absl::GetFlag(FLAGS_load_models)) {
+    std::vector<std::string> parts = absl::StrSplit(spec, ':');
+    int64_t version = 0;
+    if (parts.size() > 2 ||
+        (parts.size() == 2 && !absl::SimpleAtoi(parts[1], &version))) {
+      fprintf(stderr, "pruneserve: bad --load_models entry \"%s\"\n",
+              spec.c_str());
+      return 2;
+    }
+    auto loaded = (*core)->models().Load(parts[0], version);
+    if (!loaded.ok()) {
+      fprintf(stderr, "pruneserve: cannot load %s: %s\n", spec.c_str(),
+              loaded.status().ToString().c_str());
+      return 1;
+    }
   }
 
   pruneserve::ServerOptions options;

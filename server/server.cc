@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "prometheus/exposer.h"
+#include "server/inference_service.h"
 #include "server/model_repository_service.h"
 #include "server/thread_stack_floor.h"
 
@@ -28,6 +29,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
     }
     server->exposer_->RegisterCollectable(server->core_->metrics_registry());
     server->exposer_->RegisterCollectable(server->core_->process_metrics());
+    server->exposer_->RegisterCollectable(server->core_->throughput_metrics());
     auto ports = server->exposer_->GetListeningPorts();
     if (!ports.empty()) server->metrics_port_ = ports.front();
   }
@@ -36,12 +38,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   server->repository_service_ =
       std::make_unique<ModelRepositoryService>(server->core_.get());
+  server->inference_service_ =
+      std::make_unique<InferenceService>(server->core_.get());
 
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen_address,
                            grpc::InsecureServerCredentials(),
                            &server->grpc_port_);
   builder.RegisterService(server->repository_service_.get());
+  builder.RegisterService(server->inference_service_.get());
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(options.max_message_bytes);
   grpc::ResourceQuota quota("pruneserve");
@@ -65,10 +70,12 @@ Server::~Server() {
 void Server::Shutdown(absl::Duration grace) {
   if (!grpc_server_) return;
   grpc_server_->GetHealthCheckService()->Shutdown();
+  inference_service_->SetNotReady();
   grpc_server_->Shutdown(
       absl::ToChronoTime(absl::Now() + grace));
   grpc_server_->Wait();
   grpc_server_.reset();
+  core_->models().UnloadAll();
   exposer_.reset();
 }
 

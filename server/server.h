@@ -20,6 +20,7 @@ class Exposer;
 
 namespace pruneserve {
 
+class InferenceService;
 class ModelRepositoryService;
 
 struct ServerOptions {
@@ -59,6 +60,7 @@ class Server {
 
   std::unique_ptr<ServerCore> core_;
   std::unique_ptr<ModelRepositoryService> repository_service_;
+  std::unique_ptr<InferenceService> inference_service_;
   std::unique_ptr<grpc::Server> grpc_server_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   int grpc_port_ = 0;

@@ -25,6 +25,11 @@ absl::StatusOr<std::unique_ptr<ServerCore>> ServerCore::Create(
       core->repository_,
       ModelRepository::Create(repo_options, std::move(inspectors),
                               core->repository_metrics_.get()));
+  core->inference_metrics_ =
+      std::make_unique<InferenceMetrics>(*core->registry_);
+  core->models_ = std::make_unique<inference::ModelManager>(
+      core->repository_.get(), core->inference_metrics_.get(),
+      core->options_.inference);
   return core;
 }
 

@@ -9,6 +9,8 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "core/inference/model_manager.h"
+#include "core/metrics/inference_metrics.h"
 #include "core/metrics/process_metrics_collector.h"
 #include "core/metrics/repository_metrics.h"
 #include "core/repository/model_repository.h"
@@ -21,6 +23,8 @@ struct ServerCoreOptions {
   std::string data_dir = "./var/pruneserve";
   // Largest accepted model upload in bytes.
   int64_t max_model_bytes = int64_t{2} << 30;
+  // Inference instances, batching and threads of loaded models.
+  inference::ModelManagerOptions inference;
 };
 
 // Thread-safe: the members are thread-safe and fixed after Create().
@@ -32,6 +36,7 @@ class ServerCore {
       ServerCoreOptions options);
 
   ModelRepository& repository() { return *repository_; }
+  inference::ModelManager& models() { return *models_; }
   // Registry of all pruneserve_* metrics, exposed by the Server.
   const std::shared_ptr<prometheus::Registry>& metrics_registry() const {
     return registry_;
@@ -39,6 +44,10 @@ class ServerCore {
   // process_* metrics, exposed next to the registry.
   const std::shared_ptr<ProcessMetricsCollector>& process_metrics() const {
     return process_metrics_;
+  }
+  // Scrape-time throughput gauges of loaded models.
+  std::shared_ptr<prometheus::Collectable> throughput_metrics() const {
+    return inference_metrics_->throughput_collector();
   }
   const ServerCoreOptions& options() const { return options_; }
 
@@ -50,6 +59,9 @@ class ServerCore {
   std::shared_ptr<ProcessMetricsCollector> process_metrics_;
   std::unique_ptr<RepositoryMetrics> repository_metrics_;
   std::unique_ptr<ModelRepository> repository_;
+  std::unique_ptr<InferenceMetrics> inference_metrics_;
+  // Declared last: unloads models before the repository goes away.
+  std::unique_ptr<inference::ModelManager> models_;
 };
 
 }  // namespace pruneserve

@@ -11,6 +11,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "server/server.h"
+#include "tests/server/server_fixture.h"
 #include "tests/testing/http_get.h"
 #include "tests/testing/server_process.h"
 #include "tests/testing/temp_dir.h"
@@ -19,26 +20,15 @@
 namespace pruneserve {
 namespace {
 
-class ModelRepositoryServiceTest : public ::testing::Test {
+class ModelRepositoryServiceTest : public testing::ServerFixture {
  protected:
   void SetUp() override {
     testing::WriteTinyCnn(dir_.Join("tiny.pt"));
     std::ifstream in(dir_.Join("tiny.pt"), std::ios::binary);
     model_bytes_.assign(std::istreambuf_iterator<char>(in), {});
     ServerCoreOptions core_options;
-    core_options.data_dir = dir_.Join("data");
     core_options.max_model_bytes = 256 << 10;
-    auto core = ServerCore::Create(core_options);
-    ASSERT_TRUE(core.ok()) << core.status();
-    ServerOptions options;
-    options.listen_address = "127.0.0.1:0";
-    options.metrics_address =
-        "127.0.0.1:" + std::to_string(testing::PickFreePort());
-    auto server = Server::Start(options, *std::move(core));
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
-    channel_ = client::MakeChannel("127.0.0.1:" +
-                                   std::to_string(server_->grpc_port()));
+    StartServer(core_options);
     client::RepositoryClientOptions client_options;
     client_options.chunk_bytes = 4096;
     client_ = std::make_unique<client::RepositoryClient>(channel_,
@@ -73,10 +63,7 @@ class ModelRepositoryServiceTest : public ::testing::Test {
     return n;
   }
 
-  testing::TempDir dir_;
   std::string model_bytes_;
-  std::unique_ptr<Server> server_;
-  std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<client::RepositoryClient> client_;
 };
 

@@ -44,9 +44,13 @@ class Builder {
     const int64_t fan_in = cin / groups * k * k;
     m.register_parameter(
         "weight",
-        torch::randn({cout, cin / groups, k, k}) * std::sqrt(2.0 / fan_in),
+        (torch::randn({cout, cin / groups, k, k}) * std::sqrt(2.0 / fan_in))
+            .requires_grad_(),
         false);
-    if (bias) m.register_parameter("bias", torch::randn({cout}) * 0.1, false);
+    if (bias) {
+      m.register_parameter("bias", (torch::randn({cout}) * 0.1).requires_grad_(),
+                           false);
+    }
     m.register_attribute("in_channels", c10::IntType::get(), cin);
     m.register_attribute("out_channels", c10::IntType::get(), cout);
     m.register_attribute("groups", c10::IntType::get(), groups);
@@ -63,8 +67,10 @@ class Builder {
 
   jit::Module Bn(int64_t c) {
     auto m = New("BatchNorm2d");
-    m.register_parameter("weight", torch::rand({c}) + 0.5, false);
-    m.register_parameter("bias", torch::randn({c}) * 0.2, false);
+    m.register_parameter("weight", (torch::rand({c}) + 0.5).requires_grad_(),
+                         false);
+    m.register_parameter("bias", (torch::randn({c}) * 0.2).requires_grad_(),
+                         false);
     m.register_buffer("running_mean", torch::randn({c}) * 0.2);
     m.register_buffer("running_var", torch::rand({c}) + 0.5);
     m.register_attribute("num_features", c10::IntType::get(), c);
@@ -78,9 +84,11 @@ class Builder {
 
   jit::Module Linear(const std::string& path, int64_t in, int64_t out) {
     auto m = New("Linear");
-    m.register_parameter("weight", torch::randn({out, in}) / std::sqrt(in),
+    m.register_parameter(
+        "weight", (torch::randn({out, in}) / std::sqrt(in)).requires_grad_(),
+        false);
+    m.register_parameter("bias", (torch::randn({out}) * 0.1).requires_grad_(),
                          false);
-    m.register_parameter("bias", torch::randn({out}) * 0.1, false);
     m.register_attribute("in_features", c10::IntType::get(), in);
     m.register_attribute("out_features", c10::IntType::get(), out);
     m.define(
@@ -159,6 +167,31 @@ def forward(self, x):
     return self.fc2.forward(y)
 )JIT");
   return b.Finish("vgg", m);
+}
+
+TestModel MakeWideVggNet(int seed) {
+  Builder b(seed);
+  auto m = b.New("WideVggNet");
+  AddConvBn(b, m, "", "c1", "bn1", 3, 32, 3, 1, 1024);
+  AddConvBn(b, m, "", "c2", "bn2", 32, 64, 3, 1, 1024);
+  AddConvBn(b, m, "", "c3", "bn3", 64, 64, 3, 1, 256);
+  AddConvBn(b, m, "", "c4", "bn4", 64, 64, 3, 1, 64);
+  m.register_module("fc1", b.Linear("fc1", 1024, 64));
+  m.register_module("fc2", b.Linear("fc2", 64, 10));
+  m.define(R"JIT(
+def forward(self, x):
+    y = torch.relu(self.bn1.forward(self.c1.forward(x)))
+    y = torch.relu(self.bn2.forward(self.c2.forward(y)))
+    y = torch.max_pool2d(y, [2, 2])
+    y = torch.relu(self.bn3.forward(self.c3.forward(y)))
+    y = torch.max_pool2d(y, [2, 2])
+    y = torch.relu(self.bn4.forward(self.c4.forward(y)))
+    y = torch.max_pool2d(y, [2, 2])
+    y = torch.flatten(y, 1)
+    y = torch.relu(self.fc1.forward(y))
+    return self.fc2.forward(y)
+)JIT");
+  return b.Finish("wide_vgg", m, {2, 3, 32, 32});
 }
 
 namespace {

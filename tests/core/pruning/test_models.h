@@ -33,6 +33,8 @@ int64_t IndependentMacs(const TestModel& model);
 std::vector<TestModel> AllTestModels(int seed = 0);
 
 TestModel MakeVggNet(int seed = 0);
+// 32..64 channels at 32x32 input: fine FLOPs granularity.
+TestModel MakeWideVggNet(int seed = 0);
 TestModel MakeBasicResNet(int seed = 0);
 TestModel MakeBottleneckResNet(int seed = 0);
 // depthwise `groups` read from an attribute, or written as a literal constant

@@ -1,0 +1,208 @@
+#include "core/inference/model_manager.h"
+
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "core/inference/torch_backend.h"
+
+namespace pruneserve::inference {
+
+ModelManager::ModelManager(ModelRepository* repository,
+                           InferenceMetrics* metrics,
+                           ModelManagerOptions options)
+    : repository_(repository), metrics_(metrics), options_(std::move(options)) {
+  intra_op_threads_ = options_.intra_op_threads;
+  if (intra_op_threads_ <= 0) {
+    int cores = static_cast<int>(std::thread::hardware_concurrency());
+    intra_op_threads_ =
+        std::max(1, cores / std::max(1, options_.default_pool.instances));
+  }
+}
+
+ModelManager::~ModelManager() { UnloadAll(); }
+
+absl::StatusOr<std::shared_ptr<const LoadedModel>> ModelManager::Load(
+    const std::string& name, int64_t version,
+    const InstancePoolOptions* pool_options) {
+  auto model = repository_->GetModel(name, version);
+  if (!model.ok()) return model.status();
+  if (model->format() != v1::MODEL_FORMAT_TORCHSCRIPT) {
+    return absl::UnimplementedError(absl::StrCat(
+        "no inference backend for ", v1::ModelFormat_Name(model->format()),
+        " on this server"));
+  }
+  TorchBackendOptions backend_options;
+  backend_options.path = repository_->BlobPath(*model);
+  backend_options.example_input_shape.assign(
+      model->example_input_shape().begin(), model->example_input_shape().end());
+  backend_options.intra_op_threads = intra_op_threads_;
+  auto backend = TorchBackend::Create(backend_options);
+  if (!backend.ok()) return backend.status();
+
+  auto loaded = std::make_shared<LoadedModel>();
+  loaded->model = *model;
+  if (metrics_) {
+    loaded->metrics =
+        metrics_->ForModel(model->name(), absl::StrCat(model->version()));
+  }
+  ModelInferenceMetrics* m = loaded->metrics.get();
+  auto pool = InstancePool::Create(
+      std::shared_ptr<InferenceBackend>(std::move(*backend)),
+      pool_options ? *pool_options : options_.default_pool,
+      [m](int64_t rows, absl::Duration compute) {
+        if (m) m->RecordBatch(rows, compute);
+      });
+  if (!pool.ok()) return pool.status();
+  loaded->pool = *std::move(pool);
+
+  std::shared_ptr<const LoadedModel> previous;
+  {
+    absl::MutexLock lock(&mu_);
+    auto& slot = loaded_[{model->name(), model->version()}];
+    previous = std::move(slot);
+    slot = loaded;
+  }
+  return std::shared_ptr<const LoadedModel>(loaded);
+}
+
+absl::Status ModelManager::Unload(const std::string& name, int64_t version) {
+  std::vector<std::shared_ptr<const LoadedModel>> dropped;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto it = loaded_.begin(); it != loaded_.end();) {
+      if (it->first.first == name &&
+          (version == 0 || it->first.second == version)) {
+        dropped.push_back(std::move(it->second));
+        it = loaded_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  if (dropped.empty()) {
+    return absl::NotFoundError(
+        version == 0 ? absl::StrCat("model ", name, " is not loaded")
+                     : absl::StrCat("model ", name, " version ", version,
+                                    " is not loaded"));
+  }
+  return absl::OkStatus();
+}
+
+void ModelManager::UnloadAll() {
+  std::map<std::pair<std::string, int64_t>, std::shared_ptr<const LoadedModel>>
+      dropped;
+  absl::MutexLock lock(&mu_);
+  dropped.swap(loaded_);
+}
+
+absl::StatusOr<std::shared_ptr<const LoadedModel>> ModelManager::Get(
+    const std::string& name, int64_t version) const {
+  absl::MutexLock lock(&mu_);
+  if (version > 0) {
+    auto it = loaded_.find({name, version});
+    if (it != loaded_.end()) return it->second;
+    return absl::NotFoundError(
+        absl::StrCat("model ", name, " version ", version, " is not loaded"));
+  }
+  std::shared_ptr<const LoadedModel> best;
+  for (const auto& [key, model] : loaded_) {
+    if (key.first == name) best = model;  // map order: highest version last
+  }
+  if (!best) return absl::NotFoundError(absl::StrCat("model ", name, " is not loaded"));
+  return best;
+}
+
+std::vector<int64_t> ModelManager::LoadedVersions(const std::string& name) const {
+  std::vector<int64_t> out;
+  absl::MutexLock lock(&mu_);
+  for (const auto& [key, model] : loaded_) {
+    if (key.first == name) out.push_back(key.second);
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<ModelIndexEntry>> ModelManager::Index() const {
+  auto models = repository_->ListModels("");
+  if (!models.ok()) return models.status();
+  std::vector<ModelIndexEntry> out;
+  absl::MutexLock lock(&mu_);
+  for (const auto& m : *models) {
+    out.push_back({m.name(), m.version(),
+                   loaded_.count({m.name(), m.version()}) > 0});
+  }
+  return out;
+}
+
+absl::Status ModelManager::ValidateInputs(const InferenceBackend& backend,
+                                          std::vector<HostTensor>& inputs) const {
+  const auto& specs = backend.inputs();
+  if (inputs.size() != specs.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "expected ", specs.size(), " input(s), got ", inputs.size()));
+  }
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    HostTensor& in = inputs[i];
+    const TensorSpec& spec = specs[i];
+    if (in.name != spec.name && specs.size() > 1) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "input ", i, " is named \"", in.name, "\"; expected \"", spec.name,
+          "\""));
+    }
+    auto count = ElementCount(in.shape, options_.max_input_elements);
+    if (!count.ok()) return count.status();
+    if (in.shape.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "input \"", in.name, "\" needs a batch dimension; got a scalar"));
+    }
+    if (!spec.shape.empty()) {
+      bool match = in.shape.size() == spec.shape.size();
+      for (size_t d = 1; match && d < in.shape.size(); ++d) {
+        match = spec.shape[d] < 0 || spec.shape[d] == in.shape[d];
+      }
+      if (!match) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "input \"", in.name, "\" has shape ", ShapeToString(in.shape),
+            "; expected ", ShapeToString(spec.shape), " (-1 = any)"));
+      }
+    }
+    const int64_t expected_bytes = *count * DataTypeSize(in.dtype);
+    if (static_cast<int64_t>(in.bytes.size()) != expected_bytes) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "input \"", in.name, "\" ", DataTypeName(in.dtype),
+          ShapeToString(in.shape), " needs ", expected_bytes, " bytes; got ",
+          in.bytes.size()));
+    }
+    in.name = spec.name;
+    in = CastToFloat32(std::move(in));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<InferOutcome> ModelManager::Infer(
+    const std::string& name, int64_t version, std::vector<HostTensor> inputs,
+    absl::Time deadline, std::function<bool()> is_cancelled) {
+  const absl::Time start = absl::Now();
+  auto model = Get(name, version);
+  if (!model.ok()) return model.status();
+  ModelInferenceMetrics* metrics = (*model)->metrics.get();
+  absl::Status valid = ValidateInputs((*model)->pool->backend(), inputs);
+  if (!valid.ok()) {
+    if (metrics) metrics->RecordRequest(valid, absl::ZeroDuration(), absl::ZeroDuration());
+    return valid;
+  }
+  InferenceRequest request;
+  request.inputs = std::move(inputs);
+  request.deadline = deadline;
+  request.is_cancelled = std::move(is_cancelled);
+  if (metrics) metrics->SetPending((*model)->pool->pending() + 1);
+  InferenceResult result = (*model)->pool->Infer(std::move(request));
+  if (metrics) {
+    metrics->SetPending((*model)->pool->pending());
+    metrics->RecordRequest(result.outputs.status(), absl::Now() - start,
+                           result.queue_time);
+  }
+  if (!result.outputs.ok()) return result.outputs.status();
+  return InferOutcome{*model, *std::move(result.outputs)};
+}
+
+}  // namespace pruneserve::inference

@@ -1,0 +1,116 @@
+// ModelManager: which model versions are loaded for inference, and the one
+// entry point that validates an inference request, runs it on the version's
+// InstancePool and records its metrics.
+//
+// Loading reads the version's bytes from the ModelRepository and builds a
+// backend (LibTorch for TorchScript); unloading drops the manager's
+// reference, so in-flight requests finish and the pool stops when the last
+// one returns.
+#ifndef PRUNESERVE_CORE_INFERENCE_MODEL_MANAGER_H_
+#define PRUNESERVE_CORE_INFERENCE_MODEL_MANAGER_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "core/inference/instance_pool.h"
+#include "core/metrics/inference_metrics.h"
+#include "core/repository/model_repository.h"
+
+namespace pruneserve::inference {
+
+struct ModelManagerOptions {
+  // Instances and batching of a model loaded without overrides.
+  InstancePoolOptions default_pool;
+  // LibTorch intra-op threads for the process; <= 0 picks
+  // max(1, cores / default_pool.instances).
+  int intra_op_threads = 0;
+  // Largest accepted input, in elements per tensor.
+  int64_t max_input_elements = int64_t{1} << 26;
+};
+
+// A model version that is loaded and serving.
+struct LoadedModel {
+  v1::ModelVersion model;
+  std::shared_ptr<InstancePool> pool;
+  std::unique_ptr<ModelInferenceMetrics> metrics;
+};
+
+// Status of a repository version for the index.
+struct ModelIndexEntry {
+  std::string name;
+  int64_t version = 0;
+  bool ready = false;
+};
+
+struct InferOutcome {
+  std::shared_ptr<const LoadedModel> model;
+  std::vector<HostTensor> outputs;
+};
+
+// Thread-safe. Borrows the repository and metrics (both must outlive it).
+class ModelManager {
+ public:
+  ModelManager(ModelRepository* repository, InferenceMetrics* metrics,
+               ModelManagerOptions options);
+  ~ModelManager();
+
+  // Loads `name` at `version` (0 = latest in the repository), replacing a
+  // loaded copy of the same version. NOT_FOUND for unknown models,
+  // INVALID_ARGUMENT when the model cannot be served, UNIMPLEMENTED for a
+  // format without a backend here. Blocks while the model loads.
+  absl::StatusOr<std::shared_ptr<const LoadedModel>> Load(
+      const std::string& name, int64_t version,
+      const InstancePoolOptions* pool_options = nullptr);
+
+  // Unloads one version (0 = every loaded version of `name`). NOT_FOUND when
+  // nothing was loaded.
+  absl::Status Unload(const std::string& name, int64_t version);
+
+  // A loaded version (0 = the highest loaded). NOT_FOUND naming what is
+  // missing.
+  absl::StatusOr<std::shared_ptr<const LoadedModel>> Get(
+      const std::string& name, int64_t version) const;
+
+  // Loaded versions of `name`, ascending.
+  std::vector<int64_t> LoadedVersions(const std::string& name) const;
+
+  // Every repository version with whether it is loaded.
+  absl::StatusOr<std::vector<ModelIndexEntry>> Index() const;
+
+  // Validates `inputs` against the model's specs (count, names, datatypes,
+  // shapes, byte sizes: INVALID_ARGUMENT naming expected vs got), converts
+  // integer images to FP32, runs them and records metrics. Blocks until the
+  // result, the deadline or cancellation.
+  absl::StatusOr<InferOutcome> Infer(const std::string& name, int64_t version,
+                                     std::vector<HostTensor> inputs,
+                                     absl::Time deadline,
+                                     std::function<bool()> is_cancelled);
+
+  // Unloads everything (server shutdown).
+  void UnloadAll();
+
+ private:
+  absl::Status ValidateInputs(const InferenceBackend& backend,
+                              std::vector<HostTensor>& inputs) const;
+
+  ModelRepository* const repository_;
+  InferenceMetrics* const metrics_;
+  const ModelManagerOptions options_;
+  int intra_op_threads_ = 1;
+
+  mutable absl::Mutex mu_;
+  std::map<std::pair<std::string, int64_t>, std::shared_ptr<const LoadedModel>>
+      loaded_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace pruneserve::inference
+
+#endif  // PRUNESERVE_CORE_INFERENCE_MODEL_MANAGER_H_

@@ -1,0 +1,120 @@
+// Prometheus metrics of the inference path, labelled by model and version.
+// The registry is owned by the caller and must outlive this object.
+//
+//   pruneserve_inference_request_success_total        counter
+//   pruneserve_inference_request_failure_total        counter  + reason
+//   pruneserve_inference_count_total                  counter  images (rows)
+//   pruneserve_inference_exec_count_total             counter  batches run
+//   pruneserve_inference_request_duration_seconds     histogram
+//   pruneserve_inference_queue_duration_seconds       histogram
+//   pruneserve_inference_compute_duration_seconds     histogram (per batch)
+//   pruneserve_inference_batch_size                   histogram (per batch)
+//   pruneserve_inference_pending_requests             gauge
+//   pruneserve_inference_throughput_images_per_second gauge, computed at
+//       scrape time over the last `throughput_window` (the paper's fps)
+#ifndef PRUNESERVE_CORE_METRICS_INFERENCE_METRICS_H_
+#define PRUNESERVE_CORE_METRICS_INFERENCE_METRICS_H_
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "prometheus/collectable.h"
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+
+namespace pruneserve {
+
+class InferenceMetrics;
+
+// Counts images over a sliding window. Thread-safe.
+class ThroughputWindow {
+ public:
+  explicit ThroughputWindow(absl::Duration window) : window_(window) {}
+  void Add(int64_t images, absl::Time now);
+  // Images per second over the window ending at `now`.
+  double Rate(absl::Time now) const;
+
+ private:
+  void TrimLocked(absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  const absl::Duration window_;
+  mutable absl::Mutex mu_;
+  mutable std::deque<std::pair<absl::Time, int64_t>> events_ ABSL_GUARDED_BY(mu_);
+  mutable int64_t total_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// The metric children of one loaded model version. Created by
+// InferenceMetrics::ForModel; removes its children when destroyed so
+// load/unload cycles do not grow the exposition. Thread-safe.
+class ModelInferenceMetrics {
+ public:
+  ~ModelInferenceMetrics();
+  // One finished request: OK or the status that failed it.
+  void RecordRequest(const absl::Status& status, absl::Duration total,
+                     absl::Duration queue);
+  // One executed batch of `rows` images.
+  void RecordBatch(int64_t rows, absl::Duration compute);
+  void SetPending(int64_t pending);
+
+ private:
+  friend class InferenceMetrics;
+  ModelInferenceMetrics(InferenceMetrics* owner, std::string model,
+                        std::string version);
+
+  InferenceMetrics* owner_;
+  const std::string model_, version_;
+  prometheus::Counter* success_;
+  prometheus::Counter* images_;
+  prometheus::Counter* batches_;
+  prometheus::Histogram* request_seconds_;
+  prometheus::Histogram* queue_seconds_;
+  prometheus::Histogram* compute_seconds_;
+  prometheus::Histogram* batch_size_;
+  prometheus::Gauge* pending_;
+  std::shared_ptr<ThroughputWindow> throughput_;
+  absl::Mutex mu_;
+  std::map<std::string, prometheus::Counter*> failures_ ABSL_GUARDED_BY(mu_);
+};
+
+// Owns the metric families and the throughput collector. Register
+// `throughput_collector()` with the exposer next to the registry.
+class InferenceMetrics {
+ public:
+  explicit InferenceMetrics(prometheus::Registry& registry,
+                            absl::Duration throughput_window = absl::Seconds(10));
+
+  std::unique_ptr<ModelInferenceMetrics> ForModel(const std::string& model,
+                                                  const std::string& version);
+  // Defined in the .cc, where the collector's type is complete.
+  std::shared_ptr<prometheus::Collectable> throughput_collector() const;
+
+ private:
+  friend class ModelInferenceMetrics;
+  class ThroughputCollector;
+
+  const absl::Duration window_;
+  prometheus::Family<prometheus::Counter>& success_;
+  prometheus::Family<prometheus::Counter>& failure_;
+  prometheus::Family<prometheus::Counter>& images_;
+  prometheus::Family<prometheus::Counter>& batches_;
+  prometheus::Family<prometheus::Histogram>& request_seconds_;
+  prometheus::Family<prometheus::Histogram>& queue_seconds_;
+  prometheus::Family<prometheus::Histogram>& compute_seconds_;
+  prometheus::Family<prometheus::Histogram>& batch_size_;
+  prometheus::Family<prometheus::Gauge>& pending_;
+  std::shared_ptr<ThroughputCollector> collector_;
+};
+
+}  // namespace pruneserve
+
+#endif  // PRUNESERVE_CORE_METRICS_INFERENCE_METRICS_H_

@@ -1,0 +1,285 @@
+// The KServe v2 service over real gRPC on loopback, in-process, serving a
+// real TorchScript model through the LibTorch backend.
+#include <grpcpp/grpcpp.h>
+#include <torch/script.h>
+
+#include <cstring>
+#include <thread>
+
+#include "core/metrics/process_metrics_collector.h"
+#include "gtest/gtest.h"
+#include "inference/grpc_service.grpc.pb.h"
+#include "tests/server/server_fixture.h"
+#include "tests/testing/http_get.h"
+#include "tests/testing/tiny_models.h"
+
+namespace pruneserve {
+namespace {
+
+using ::inference::GRPCInferenceService;
+
+class InferenceServiceTest : public testing::ServerFixture {
+ protected:
+  void SetUp() override {
+    ServerCoreOptions options;
+    options.inference.default_pool.instances = 2;
+    options.inference.intra_op_threads = 1;
+    StartServer(options);
+    stub_ = GRPCInferenceService::NewStub(channel_);
+    testing::WriteTinyCnn(dir_.Join("tiny.pt"), 7);
+    client::RepositoryClient repo(channel_);
+    v1::UploadModelHeader header;
+    header.set_name("tiny");
+    header.set_format(v1::MODEL_FORMAT_TORCHSCRIPT);
+    for (int64_t d : {1, 1, 28, 28}) header.add_example_input_shape(d);
+    ASSERT_TRUE(repo.Upload(header, dir_.Join("tiny.pt")).ok());
+    module_ = torch::jit::load(dir_.Join("tiny.pt"));
+    module_.eval();
+  }
+
+  grpc::Status Load(const std::string& name) {
+    grpc::ClientContext ctx;
+    ::inference::RepositoryModelLoadRequest q;
+    q.set_model_name(name);
+    ::inference::RepositoryModelLoadResponse r;
+    return stub_->RepositoryModelLoad(&ctx, q, &r);
+  }
+
+  grpc::Status Infer(const ::inference::ModelInferRequest& q,
+                     ::inference::ModelInferResponse* r) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    return stub_->ModelInfer(&ctx, q, r);
+  }
+
+  ::inference::ModelInferRequest ImageRequest(const at::Tensor& x, bool raw) {
+    ::inference::ModelInferRequest q;
+    q.set_model_name("tiny");
+    q.set_id("req-1");
+    auto* in = q.add_inputs();
+    in->set_name("input__0");
+    in->set_datatype("FP32");
+    for (int64_t d : x.sizes()) in->add_shape(d);
+    const float* v = x.data_ptr<float>();
+    if (raw) {
+      q.add_raw_input_contents(reinterpret_cast<const char*>(v),
+                               x.numel() * sizeof(float));
+    } else {
+      in->mutable_contents()->mutable_fp32_contents()->Add(v, v + x.numel());
+    }
+    return q;
+  }
+
+  at::Tensor Expected(const at::Tensor& x) {
+    return module_.forward({x}).toTensor();
+  }
+
+  std::unique_ptr<GRPCInferenceService::Stub> stub_;
+  torch::jit::Module module_;
+};
+
+TEST_F(InferenceServiceTest, LiveReadyAndServerMetadata) {
+  grpc::ClientContext c1, c2, c3;
+  ::inference::ServerLiveResponse live;
+  ASSERT_TRUE(stub_->ServerLive(&c1, {}, &live).ok());
+  EXPECT_TRUE(live.live());
+  ::inference::ServerReadyResponse ready;
+  ASSERT_TRUE(stub_->ServerReady(&c2, {}, &ready).ok());
+  EXPECT_TRUE(ready.ready());
+  ::inference::ServerMetadataResponse meta;
+  ASSERT_TRUE(stub_->ServerMetadata(&c3, {}, &meta).ok());
+  EXPECT_EQ(meta.name(), "pruneserve");
+}
+
+TEST_F(InferenceServiceTest, LoadMetadataInferTypedAndRaw) {
+  {
+    grpc::ClientContext ctx;
+    ::inference::ModelReadyRequest q;
+    q.set_name("tiny");
+    ::inference::ModelReadyResponse r;
+    ASSERT_TRUE(stub_->ModelReady(&ctx, q, &r).ok());
+    EXPECT_FALSE(r.ready());
+  }
+  ASSERT_TRUE(Load("tiny").ok());
+  {
+    grpc::ClientContext ctx;
+    ::inference::ModelMetadataRequest q;
+    q.set_name("tiny");
+    ::inference::ModelMetadataResponse r;
+    ASSERT_TRUE(stub_->ModelMetadata(&ctx, q, &r).ok());
+    EXPECT_EQ(r.platform(), "pytorch_libtorch");
+    ASSERT_EQ(r.inputs_size(), 1);
+    EXPECT_EQ(r.inputs(0).name(), "input__0");
+    EXPECT_EQ(r.inputs(0).datatype(), "FP32");
+    EXPECT_EQ(std::vector<int64_t>(r.inputs(0).shape().begin(),
+                                   r.inputs(0).shape().end()),
+              (std::vector<int64_t>{-1, 1, 28, 28}));
+    ASSERT_EQ(r.outputs_size(), 1);
+    EXPECT_EQ(r.versions(0), "1");
+  }
+  torch::manual_seed(1);
+  at::Tensor x = torch::randn({2, 1, 28, 28});
+  at::Tensor expected = Expected(x);
+
+  ::inference::ModelInferResponse typed;
+  ASSERT_TRUE(Infer(ImageRequest(x, false), &typed).ok());
+  EXPECT_EQ(typed.id(), "req-1");
+  EXPECT_EQ(typed.model_version(), "1");
+  ASSERT_EQ(typed.outputs_size(), 1);
+  EXPECT_EQ(typed.outputs(0).shape(1), 10);
+  const auto& got = typed.outputs(0).contents().fp32_contents();
+  ASSERT_EQ(got.size(), 20);
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_NEAR(got[i], expected.view({-1})[i].item<float>(), 1e-5);
+  }
+
+  ::inference::ModelInferResponse raw;
+  ASSERT_TRUE(Infer(ImageRequest(x, true), &raw).ok());
+  ASSERT_EQ(raw.raw_output_contents_size(), 1);
+  std::vector<float> v(20);
+  std::memcpy(v.data(), raw.raw_output_contents(0).data(), 80);
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_NEAR(v[i], expected.view({-1})[i].item<float>(), 1e-5);
+  }
+}
+
+TEST_F(InferenceServiceTest, Uint8ImagesAreAccepted) {
+  ASSERT_TRUE(Load("tiny").ok());
+  ::inference::ModelInferRequest q;
+  q.set_model_name("tiny");
+  auto* in = q.add_inputs();
+  in->set_name("input__0");
+  in->set_datatype("UINT8");
+  for (int64_t d : {1, 1, 28, 28}) in->add_shape(d);
+  std::string pixels(28 * 28, '\0');
+  for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<char>(i % 256);
+  q.add_raw_input_contents(pixels);
+  ::inference::ModelInferResponse r;
+  ASSERT_TRUE(Infer(q, &r).ok());
+  at::Tensor x = torch::empty({1, 1, 28, 28});
+  for (int i = 0; i < 28 * 28; ++i) x.view({-1})[i] = static_cast<float>(i % 256);
+  at::Tensor expected = Expected(x);
+  std::vector<float> v(10);
+  std::memcpy(v.data(), r.raw_output_contents(0).data(), 40);
+  for (int i = 0; i < 10; ++i) EXPECT_NEAR(v[i], expected[0][i].item<float>(), 1e-3);
+}
+
+TEST_F(InferenceServiceTest, BadRequestsGetClearErrors) {
+  ASSERT_TRUE(Load("tiny").ok());
+  at::Tensor x = torch::zeros({1, 1, 28, 28});
+  ::inference::ModelInferResponse r;
+
+  auto unknown = ImageRequest(x, true);
+  unknown.set_model_name("ghost");
+  grpc::Status s = Infer(unknown, &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+
+  auto bad_version = ImageRequest(x, true);
+  bad_version.set_model_version("7");
+  EXPECT_EQ(Infer(bad_version, &r).error_code(), grpc::StatusCode::NOT_FOUND);
+
+  auto wrong_shape = ImageRequest(torch::zeros({1, 3, 28, 28}), true);
+  s = Infer(wrong_shape, &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("expected [-1,1,28,28]"), std::string::npos)
+      << s.error_message();
+
+  auto short_bytes = ImageRequest(x, true);
+  short_bytes.mutable_raw_input_contents(0)->resize(100);
+  s = Infer(short_bytes, &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("3136 bytes; got 100"), std::string::npos)
+      << s.error_message();
+
+  auto fp16 = ImageRequest(x, true);
+  fp16.mutable_inputs(0)->set_datatype("FP16");
+  s = Infer(fp16, &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("FP16"), std::string::npos);
+
+  auto too_big = ImageRequest(torch::zeros({9, 1, 28, 28}), true);  // max 8
+  s = Infer(too_big, &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("max batch size"), std::string::npos);
+
+  EXPECT_EQ(Load("ghost").error_code(), grpc::StatusCode::NOT_FOUND);
+  // The server is still serving.
+  EXPECT_TRUE(Infer(ImageRequest(x, true), &r).ok());
+}
+
+TEST_F(InferenceServiceTest, IndexAndUnload) {
+  ASSERT_TRUE(Load("tiny").ok());
+  {
+    grpc::ClientContext ctx;
+    ::inference::RepositoryIndexResponse r;
+    ASSERT_TRUE(stub_->RepositoryIndex(&ctx, {}, &r).ok());
+    ASSERT_EQ(r.models_size(), 1);
+    EXPECT_EQ(r.models(0).name(), "tiny");
+    EXPECT_EQ(r.models(0).state(), "READY");
+  }
+  grpc::ClientContext ctx;
+  ::inference::RepositoryModelUnloadRequest q;
+  q.set_model_name("tiny");
+  ::inference::RepositoryModelUnloadResponse r;
+  ASSERT_TRUE(stub_->RepositoryModelUnload(&ctx, q, &r).ok());
+  ::inference::ModelInferResponse out;
+  EXPECT_EQ(Infer(ImageRequest(torch::zeros({1, 1, 28, 28}), true), &out)
+                .error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  grpc::ClientContext ctx2;
+  EXPECT_EQ(stub_->RepositoryModelUnload(&ctx2, q, &r).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(InferenceServiceTest, MetricsCountRequestsBatchesAndFailures) {
+  ASSERT_TRUE(Load("tiny").ok());
+  at::Tensor x = torch::zeros({2, 1, 28, 28});
+  ::inference::ModelInferResponse r;
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Infer(ImageRequest(x, true), &r).ok());
+  auto bad = ImageRequest(x, true);
+  bad.mutable_raw_input_contents(0)->resize(4);
+  EXPECT_FALSE(Infer(bad, &r).ok());
+
+  auto body = testing::HttpGet(server_->metrics_port(), "/metrics");
+  ASSERT_TRUE(body.ok());
+  const std::string labels = "{model=\"tiny\",version=\"1\"}";
+  EXPECT_EQ(testing::MetricValue(
+                *body, "pruneserve_inference_request_success_total" + labels),
+            3);
+  EXPECT_EQ(testing::MetricValue(*body,
+                                 "pruneserve_inference_request_failure_total{"
+                                 "model=\"tiny\",reason=\"invalid_argument\","
+                                 "version=\"1\"}"),
+            1);
+  EXPECT_EQ(testing::MetricValue(*body, "pruneserve_inference_count_total" + labels),
+            6);
+  EXPECT_EQ(testing::MetricValue(
+                *body, "pruneserve_inference_request_duration_seconds_count" + labels),
+            3);
+  EXPECT_GT(testing::MetricValue(
+                *body, "pruneserve_inference_throughput_images_per_second" + labels),
+            0);
+}
+
+TEST_F(InferenceServiceTest, RepeatedLoadUnloadDoesNotGrowMemory) {
+  auto cycle = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      ASSERT_TRUE(Load("tiny").ok());
+      grpc::ClientContext ctx;
+      ::inference::RepositoryModelUnloadRequest q;
+      q.set_model_name("tiny");
+      ::inference::RepositoryModelUnloadResponse r;
+      ASSERT_TRUE(stub_->RepositoryModelUnload(&ctx, q, &r).ok());
+    }
+  };
+  cycle(20);  // warm allocator pools and caches
+  long long before = CurrentRssBytes();
+  cycle(100);
+  long long after = CurrentRssBytes();
+  // A leaked module per cycle would be > 100 x the model (~10 KiB) plus its
+  // graph; allow allocator noise only.
+  EXPECT_LT(after - before, 16ll << 20) << "before " << before << " after " << after;
+}
+
+}  // namespace
+}  // namespace pruneserve

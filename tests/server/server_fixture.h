@@ -1,0 +1,41 @@
+// An in-process Server on loopback ports with a real client channel, for the
+// service tests in this folder.
+#ifndef PRUNESERVE_TESTS_SERVER_SERVER_FIXTURE_H_
+#define PRUNESERVE_TESTS_SERVER_SERVER_FIXTURE_H_
+
+#include <memory>
+#include <string>
+
+#include "client/repository_client.h"
+#include "gtest/gtest.h"
+#include "server/server.h"
+#include "tests/testing/server_process.h"
+#include "tests/testing/temp_dir.h"
+
+namespace pruneserve::testing {
+
+class ServerFixture : public ::testing::Test {
+ protected:
+  // Starts the server with `core_options` (data_dir is filled in).
+  void StartServer(ServerCoreOptions core_options) {
+    core_options.data_dir = dir_.Join("data");
+    auto core = ServerCore::Create(core_options);
+    ASSERT_TRUE(core.ok()) << core.status();
+    ServerOptions options;
+    options.listen_address = "127.0.0.1:0";
+    options.metrics_address = "127.0.0.1:" + std::to_string(PickFreePort());
+    auto server = Server::Start(options, *std::move(core));
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    channel_ = client::MakeChannel("127.0.0.1:" +
+                                   std::to_string(server_->grpc_port()));
+  }
+
+  TempDir dir_;
+  std::unique_ptr<Server> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+};
+
+}  // namespace pruneserve::testing
+
+#endif  // PRUNESERVE_TESTS_SERVER_SERVER_FIXTURE_H_
