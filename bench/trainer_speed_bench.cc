@@ -11,11 +11,10 @@
 // --graph_optimize=0 turns off TorchScript's graph-executor optimisations
 // (process-wide), which shows what the profiling executor costs or saves.
 #include <ATen/Parallel.h>
-#include <torch/script.h>
-#include <torch/csrc/jit/runtime/graph_executor.h>
-#include <torch/torch.h>
-
 #include <time.h>
+#include <torch/csrc/jit/runtime/graph_executor.h>
+#include <torch/script.h>
+#include <torch/torch.h>
 
 #include <chrono>
 #include <cmath>
@@ -137,7 +136,8 @@ struct Measurement {
 double ProcessCpuSeconds() {
   timespec ts{};
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+  return static_cast<double>(ts.tv_sec) +
+         1e-9 * static_cast<double>(ts.tv_nsec);
 }
 
 std::optional<Measurement> Measure(int64_t batch, int threads, int64_t steps,
@@ -170,8 +170,7 @@ std::optional<Measurement> Measure(int64_t batch, int threads, int64_t steps,
     std::fprintf(stderr, "train: %s\n", result.status().ToString().c_str());
     return std::nullopt;
   }
-  const double seconds =
-      std::chrono::duration<double>(t_end - t_warm).count();
+  const double seconds = std::chrono::duration<double>(t_end - t_warm).count();
   Measurement m;
   m.images_per_second = static_cast<double>(steps * batch) / seconds;
   m.images_per_cpu_second =
@@ -226,18 +225,18 @@ int main(int argc, char** argv) {
   }
   at::set_num_threads(threads);
   torch::jit::setGraphExecutorOptimize(graph_optimize != 0);
-  std::printf("C++ Trainer (TorchScript SmallVgg), threads=%d, %lld timed "
-              "steps after %lld warm-up, graph optimisation %s\n",
-              threads, static_cast<long long>(steps),
-              static_cast<long long>(warmup), graph_optimize ? "on" : "off");
+  std::printf(
+      "C++ Trainer (TorchScript SmallVgg), threads=%d, %lld timed "
+      "steps after %lld warm-up, graph optimisation %s\n",
+      threads, static_cast<long long>(steps), static_cast<long long>(warmup),
+      graph_optimize ? "on" : "off");
   std::printf("%8s %14s %14s %12s\n", "batch", "images/s", "images/cpu-s",
               "ms/step");
   for (int64_t batch : batches) {
     std::optional<Measurement> m = Measure(batch, threads, steps, warmup);
     if (!m) return 1;
     std::printf("%8lld %14.1f %14.1f %12.2f\n", static_cast<long long>(batch),
-                m->images_per_second, m->images_per_cpu_second,
-                m->ms_per_step);
+                m->images_per_second, m->images_per_cpu_second, m->ms_per_step);
     std::printf(
         "RESULT cpp batch=%lld threads=%d images_per_sec=%.2f "
         "images_per_cpu_sec=%.2f\n",

@@ -6,30 +6,12 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "client/model_ref.h"
 #include "client/output_format.h"
 #include "client/repository_client.h"
 
 namespace pruneserve::client {
 namespace {
-
-struct ModelRef {
-  std::string name;
-  int64_t version = 0;
-};
-
-// "name" or "name:version".
-absl::StatusOr<ModelRef> ParseModelRef(const std::string& text) {
-  ModelRef ref;
-  std::vector<std::string> parts = absl::StrSplit(text, ':');
-  ref.name = parts[0];
-  if (parts.size() > 2 ||
-      (parts.size() == 2 && (!absl::SimpleAtoi(parts[1], &ref.version) ||
-                             ref.version <= 0))) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("\"", text, "\" is not NAME or NAME:VERSION"));
-  }
-  return ref;
-}
 
 absl::StatusOr<std::vector<int64_t>> ParseShape(const std::string& text) {
   std::vector<int64_t> dims;

@@ -3,6 +3,7 @@
 #include "CLI/CLI.hpp"
 #include "client/cli_context.h"
 #include "client/model_commands.h"
+#include "client/serve_commands.h"
 #include "client/zoo_commands.h"
 
 int main(int argc, char** argv) {
@@ -18,6 +19,7 @@ int main(int argc, char** argv) {
   app.add_flag("--json", ctx.json, "Print JSON instead of tables");
   pruneserve::client::RegisterModelCommands(app, ctx);
   pruneserve::client::RegisterZooCommands(app, ctx);
+  pruneserve::client::RegisterServeCommands(app, ctx);
   CLI11_PARSE(app, argc, argv);
   return ctx.exit_code;
 }

@@ -21,23 +21,22 @@ absl::Status ValidateBatch(const data::Batch& batch, int64_t num_classes) {
   const torch::Tensor& y = batch.labels;
   if (!x.defined() || x.dim() != 4 || x.size(0) == 0 ||
       !x.is_floating_point()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "batch images must be float [N,C,H,W] with N > 0, got ",
-        ShapeString(x)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("batch images must be float [N,C,H,W] with N > 0, got ",
+                     ShapeString(x)));
   }
   if (!y.defined() || y.dim() != 1 || y.size(0) != x.size(0) ||
       y.scalar_type() != torch::kLong) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("batch labels must be int64 [", x.size(0), "], got ",
-                     ShapeString(y)));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "batch labels must be int64 [", x.size(0), "], got ", ShapeString(y)));
   }
   try {
     const int64_t lo = y.min().item<int64_t>();
     const int64_t hi = y.max().item<int64_t>();
     if (lo < 0 || hi >= num_classes) {
       return absl::InvalidArgumentError(
-          absl::StrCat("batch labels span [", lo, ", ", hi,
-                       "], outside [0, ", num_classes, ")"));
+          absl::StrCat("batch labels span [", lo, ", ", hi, "], outside [0, ",
+                       num_classes, ")"));
     }
   } catch (const std::exception& e) {
     return TorchErrorToStatus(e, "label range check");
@@ -57,17 +56,16 @@ absl::StatusOr<torch::Tensor> ForwardLogits(torch::jit::Module& model,
         e, absl::StrCat("forward(input ", ShapeString(images), ")"));
   }
   if (!out.isTensor()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("forward returned ", out.tagKind(),
-                     ", expected a logits tensor"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "forward returned ", out.tagKind(), ", expected a logits tensor"));
   }
   torch::Tensor logits = out.toTensor();
   if (logits.dim() != 2 || logits.size(0) != images.size(0) ||
       logits.size(1) != num_classes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "forward(input ", ShapeString(images), ") returned ",
-        ShapeString(logits), ", expected [", images.size(0), ",",
-        num_classes, "]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("forward(input ", ShapeString(images), ") returned ",
+                     ShapeString(logits), ", expected [", images.size(0), ",",
+                     num_classes, "]"));
   }
   return logits;
 }

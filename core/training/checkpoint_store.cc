@@ -24,7 +24,8 @@ namespace {
 constexpr absl::string_view kMagic = "PSCKPT1\n";
 constexpr size_t kLengthDigits = 16;
 constexpr size_t kDigestDigits = 64;
-constexpr size_t kHeaderSize = kMagic.size() + kLengthDigits + 1 + kDigestDigits + 1;
+constexpr size_t kHeaderSize =
+    kMagic.size() + kLengthDigits + 1 + kDigestDigits + 1;
 constexpr absl::string_view kSuffix = ".ckpt";
 
 }  // namespace
@@ -32,9 +33,10 @@ constexpr absl::string_view kSuffix = ".ckpt";
 std::string EncodeCheckpointFrame(absl::string_view payload) {
   std::string out;
   out.reserve(kHeaderSize + payload.size());
-  absl::StrAppend(&out, kMagic,
-                  absl::StrFormat("%016x", static_cast<uint64_t>(payload.size())),
-                  "\n", Sha256Hex(payload), "\n", payload);
+  absl::StrAppend(
+      &out, kMagic,
+      absl::StrFormat("%016x", static_cast<uint64_t>(payload.size())), "\n",
+      Sha256Hex(payload), "\n", payload);
   return out;
 }
 
@@ -50,9 +52,9 @@ absl::StatusOr<std::string> DecodeCheckpointFrame(absl::string_view file) {
     return absl::DataLossError("checkpoint header is malformed");
   }
   if (file.size() - kHeaderSize != length) {
-    return absl::DataLossError(absl::StrFormat(
-        "checkpoint payload is %d bytes, header says %d",
-        file.size() - kHeaderSize, length));
+    return absl::DataLossError(
+        absl::StrFormat("checkpoint payload is %d bytes, header says %d",
+                        file.size() - kHeaderSize, length));
   }
   absl::string_view digest =
       file.substr(kMagic.size() + kLengthDigits + 1, kDigestDigits);
@@ -73,8 +75,8 @@ absl::StatusOr<std::unique_ptr<CheckpointStore>> CheckpointStore::Create(
         absl::StrCat("bad checkpoint prefix '", options.prefix, "'"));
   }
   if (options.keep_last == 1 || options.keep_last < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "keep_last must be 0 or >= 2, got ", options.keep_last));
+    return absl::InvalidArgumentError(
+        absl::StrCat("keep_last must be 0 or >= 2, got ", options.keep_last));
   }
   absl::Status made = MakeDirectories(options.directory);
   if (!made.ok()) return made;
@@ -106,8 +108,7 @@ absl::StatusOr<std::vector<int64_t>> CheckpointStore::ListEpochs() const {
   std::error_code ec;
   std::filesystem::directory_iterator it(options_.directory, ec);
   if (ec) {
-    return ErrnoToStatus(ec.value(),
-                         absl::StrCat("list ", options_.directory));
+    return ErrnoToStatus(ec.value(), absl::StrCat("list ", options_.directory));
   }
   const std::string head = options_.prefix + "-";
   for (const auto& entry : it) {

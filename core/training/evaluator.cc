@@ -102,13 +102,14 @@ absl::StatusOr<EvalResult> Evaluate(torch::jit::Module& model,
           static_cast<double>(top1) / static_cast<double>(seen);
       p.images_per_second = elapsed > 0 ? seen / elapsed : 0.0;
       p.eta_seconds =
-          elapsed / step * static_cast<double>(std::max<int64_t>(
-                               steps_per_epoch - step, 0));
+          elapsed / step *
+          static_cast<double>(std::max<int64_t>(steps_per_epoch - step, 0));
       options.progress(p);
     }
   }
   if (seen == 0) {
-    return absl::FailedPreconditionError("evaluation source yielded no batches");
+    return absl::FailedPreconditionError(
+        "evaluation source yielded no batches");
   }
   EvalResult result;
   result.num_examples = seen;
@@ -116,9 +117,9 @@ absl::StatusOr<EvalResult> Evaluate(torch::jit::Module& model,
   result.topk_accuracy = static_cast<double>(topk) / static_cast<double>(seen);
   result.top_k = options.top_k;
   result.mean_loss = loss_sum / static_cast<double>(seen);
-  result.seconds = std::chrono::duration<double>(
-                       std::chrono::steady_clock::now() - start)
-                       .count();
+  result.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
   result.images_per_second =
       result.seconds > 0 ? static_cast<double>(seen) / result.seconds : 0.0;
   return result;

@@ -31,8 +31,8 @@ CosineWarmRestartsSchedule::Create(double base_lr, double t0_epochs,
                                    int64_t t_mult, double eta_min) {
   if (!(eta_min >= 0) || !(base_lr >= eta_min)) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "cosine schedule needs base_lr >= eta_min >= 0, got %g and %g",
-        base_lr, eta_min));
+        "cosine schedule needs base_lr >= eta_min >= 0, got %g and %g", base_lr,
+        eta_min));
   }
   if (!(t0_epochs > 0)) {
     return absl::InvalidArgumentError(
@@ -116,9 +116,8 @@ absl::StatusOr<std::unique_ptr<LrSchedule>> MakeLrSchedule(
     const LrScheduleOptions& options, double base_lr, int64_t epochs) {
   switch (options.kind) {
     case LrScheduleOptions::Kind::kCosineWarmRestarts: {
-      const double t0 = options.t0_epochs > 0
-                            ? options.t0_epochs
-                            : static_cast<double>(epochs);
+      const double t0 = options.t0_epochs > 0 ? options.t0_epochs
+                                              : static_cast<double>(epochs);
       auto schedule = CosineWarmRestartsSchedule::Create(
           base_lr, t0, options.t_mult, options.eta_min);
       if (!schedule.ok()) return schedule.status();
@@ -132,8 +131,8 @@ absl::StatusOr<std::unique_ptr<LrSchedule>> MakeLrSchedule(
     }
     case LrScheduleOptions::Kind::kConstant:
       if (!(base_lr >= 0)) {
-        return absl::InvalidArgumentError(
-            absl::StrFormat("constant schedule needs lr >= 0, got %g", base_lr));
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "constant schedule needs lr >= 0, got %g", base_lr));
       }
       return std::unique_ptr<LrSchedule>(
           std::make_unique<ConstantSchedule>(base_lr));

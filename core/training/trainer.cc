@@ -28,7 +28,8 @@ double SecondsSince(Clock::time_point start) {
 // splitmix64 of (seed, epoch): well-mixed generator seeds that differ per
 // epoch and per run.
 uint64_t EpochSeed(uint64_t seed, int64_t epoch) {
-  uint64_t z = seed + 0x9e3779b97f4a7c15ULL * (static_cast<uint64_t>(epoch) + 1);
+  uint64_t z =
+      seed + 0x9e3779b97f4a7c15ULL * (static_cast<uint64_t>(epoch) + 1);
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
   return z ^ (z >> 31);
@@ -40,8 +41,8 @@ absl::Status ValidateOptions(const TrainerOptions& o) {
         absl::StrCat("epochs must be >= 1, got ", o.epochs));
   }
   const SgdOptions& s = o.sgd;
-  if (!(s.learning_rate >= 0) || !(s.momentum >= 0) ||
-      !(s.weight_decay >= 0) || !(s.dampening >= 0)) {
+  if (!(s.learning_rate >= 0) || !(s.momentum >= 0) || !(s.weight_decay >= 0) ||
+      !(s.dampening >= 0)) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "SGD needs lr, momentum, weight_decay, dampening >= 0; got %g, %g, "
         "%g, %g",
@@ -144,9 +145,9 @@ Trainer::RestoreLatestCheckpoint() {
   absl::StatusOr<TrainingPosition> position =
       RestoreTrainingState((*stored)->payload, model_, optimizer_.get());
   if (!position.ok()) {
-    return absl::Status(position.status().code(),
-                        absl::StrCat((*stored)->path, ": ",
-                                     position.status().message()));
+    return absl::Status(
+        position.status().code(),
+        absl::StrCat((*stored)->path, ": ", position.status().message()));
   }
   position_ = *std::move(position);
   position_.seed = options_.seed;
@@ -185,9 +186,8 @@ absl::Status Trainer::TrainEpoch(data::BatchSource& train, int64_t epoch,
   steps_per_epoch_ = 0;
   while (true) {
     if (cancel != nullptr && cancel->IsCancelled()) {
-      return absl::CancelledError(
-          absl::StrCat("training cancelled in epoch ", epoch, " after step ",
-                       step));
+      return absl::CancelledError(absl::StrCat("training cancelled in epoch ",
+                                               epoch, " after step ", step));
     }
     const auto step_start = Clock::now();
     absl::StatusOr<std::optional<data::Batch>> next = train.Next();
@@ -220,9 +220,9 @@ absl::Status Trainer::TrainEpoch(data::BatchSource& train, int64_t epoch,
         teacher_logits = ForwardLogits(*teacher, batch.images, num_classes);
       }
       if (!teacher_logits.ok()) {
-        return absl::Status(teacher_logits.status().code(),
-                            absl::StrCat("teacher: ",
-                                         teacher_logits.status().message()));
+        return absl::Status(
+            teacher_logits.status().code(),
+            absl::StrCat("teacher: ", teacher_logits.status().message()));
       }
       absl::StatusOr<torch::Tensor> kd = DistillationLoss(
           *logits, *teacher_logits, options_.distillation.temperature);
@@ -237,17 +237,19 @@ absl::Status Trainer::TrainEpoch(data::BatchSource& train, int64_t epoch,
       loss->backward();
       optimizer_->step();
       loss_value = loss->item<double>();
-      correct += logits->detach().argmax(/*dim=*/1).eq(batch.labels)
-                     .sum().item<int64_t>();
+      correct += logits->detach()
+                     .argmax(/*dim=*/1)
+                     .eq(batch.labels)
+                     .sum()
+                     .item<int64_t>();
     } catch (const std::exception& e) {
-      return TorchErrorToStatus(
-          e, absl::StrCat("backward/step on input ",
-                          ShapeString(batch.images)));
+      return TorchErrorToStatus(e, absl::StrCat("backward/step on input ",
+                                                ShapeString(batch.images)));
     }
     if (!std::isfinite(loss_value)) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "loss became %g at epoch %d step %d (lr %g)", loss_value, epoch,
-          step + 1, lr));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("loss became %g at epoch %d step %d (lr %g)",
+                          loss_value, epoch, step + 1, lr));
     }
 
     ++step;

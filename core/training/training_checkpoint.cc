@@ -67,8 +67,8 @@ absl::Status CheckCompatible(const char* what, const NamedTensors& live,
                              const c10::List<torch::Tensor>& tensors) {
   if (names.size() != live.names.size() || tensors.size() != names.size()) {
     return absl::FailedPreconditionError(
-        absl::StrCat("checkpoint has ", names.size(), " ", what,
-                     ", model has ", live.names.size()));
+        absl::StrCat("checkpoint has ", names.size(), " ", what, ", model has ",
+                     live.names.size()));
   }
   for (size_t i = 0; i < live.names.size(); ++i) {
     const std::string saved_name = names.get(i);
@@ -80,11 +80,11 @@ absl::Status CheckCompatible(const char* what, const NamedTensors& live,
     }
     if (saved.sizes() != live.tensors[i].sizes() ||
         saved.scalar_type() != live.tensors[i].scalar_type()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "checkpoint ", what, " '", saved_name, "' is ", Shape(saved),
-          " ", c10::toString(saved.scalar_type()), ", model has ",
-          Shape(live.tensors[i]), " ",
-          c10::toString(live.tensors[i].scalar_type())));
+      return absl::FailedPreconditionError(
+          absl::StrCat("checkpoint ", what, " '", saved_name, "' is ",
+                       Shape(saved), " ", c10::toString(saved.scalar_type()),
+                       ", model has ", Shape(live.tensors[i]), " ",
+                       c10::toString(live.tensors[i].scalar_type())));
     }
   }
   return absl::OkStatus();
@@ -152,8 +152,8 @@ absl::StatusOr<TrainingPosition> RestoreTrainingState(
     std::vector<char> bytes(payload.begin(), payload.end());
     dict = torch::pickle_load(bytes).toGenericDict();
     if (dict.at("format").toInt() != kFormatVersion) {
-      return absl::DataLossError(absl::StrCat(
-          "unknown checkpoint format ", dict.at("format").toInt()));
+      return absl::DataLossError(absl::StrCat("unknown checkpoint format ",
+                                              dict.at("format").toInt()));
     }
   } catch (const std::exception& e) {
     return TorchErrorToStatus(e, "decode training checkpoint",
@@ -164,17 +164,17 @@ absl::StatusOr<TrainingPosition> RestoreTrainingState(
     torch::NoGradGuard no_grad;
     const NamedTensors params = ModelParameters(*model);
     const NamedTensors buffers = ModelBuffers(*model);
-    auto param_names = c10::impl::toTypedList<std::string>(
-        dict.at("param_names").toList());
+    auto param_names =
+        c10::impl::toTypedList<std::string>(dict.at("param_names").toList());
     auto saved_params = dict.at("params").toTensorList();
-    auto buffer_names = c10::impl::toTypedList<std::string>(
-        dict.at("buffer_names").toList());
+    auto buffer_names =
+        c10::impl::toTypedList<std::string>(dict.at("buffer_names").toList());
     auto saved_buffers = dict.at("buffers").toTensorList();
     auto has_momentum = dict.at("has_momentum").toBoolList();
     auto momentum = dict.at("momentum").toTensorList();
 
-    absl::Status ok = CheckCompatible("parameters", params, param_names,
-                                      saved_params);
+    absl::Status ok =
+        CheckCompatible("parameters", params, param_names, saved_params);
     if (!ok.ok()) return ok;
     ok = CheckCompatible("buffers", buffers, buffer_names, saved_buffers);
     if (!ok.ok()) return ok;
@@ -185,9 +185,9 @@ absl::StatusOr<TrainingPosition> RestoreTrainingState(
     }
     if (opt_params.size() != has_momentum.size() ||
         momentum.size() != has_momentum.size()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "checkpoint has momentum for ", has_momentum.size(),
-          " parameters, optimizer has ", opt_params.size()));
+      return absl::FailedPreconditionError(
+          absl::StrCat("checkpoint has momentum for ", has_momentum.size(),
+                       " parameters, optimizer has ", opt_params.size()));
     }
     for (size_t i = 0; i < opt_params.size(); ++i) {
       if (has_momentum.get(i) &&

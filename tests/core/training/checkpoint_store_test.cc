@@ -25,10 +25,9 @@ TEST(CheckpointFrameTest, RoundTripsAndDetectsDamage) {
   flipped.back() ^= 0x01;
   EXPECT_EQ(DecodeCheckpointFrame(flipped).status().code(),
             absl::StatusCode::kDataLoss);
-  EXPECT_EQ(DecodeCheckpointFrame(frame.substr(0, frame.size() - 3))
-                .status()
-                .code(),
-            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(
+      DecodeCheckpointFrame(frame.substr(0, frame.size() - 3)).status().code(),
+      absl::StatusCode::kDataLoss);
   EXPECT_EQ(DecodeCheckpointFrame(frame.substr(0, 10)).status().code(),
             absl::StatusCode::kDataLoss);
   EXPECT_EQ(DecodeCheckpointFrame("").status().code(),
@@ -54,7 +53,8 @@ TEST(CheckpointStoreTest, KeepsNewestAndPrunesOld) {
   auto store = CheckpointStore::Create(options);
   ASSERT_TRUE(store.ok());
   for (int epoch = 1; epoch <= 4; ++epoch) {
-    ASSERT_TRUE((*store)->Write(epoch, "payload " + std::to_string(epoch)).ok());
+    ASSERT_TRUE(
+        (*store)->Write(epoch, "payload " + std::to_string(epoch)).ok());
   }
   auto epochs = (*store)->ListEpochs();
   ASSERT_TRUE(epochs.ok());
@@ -90,8 +90,8 @@ TEST(CheckpointStoreTest, TornNewestFallsBackToPrevious) {
   ASSERT_TRUE(latest->has_value());
   EXPECT_EQ((*latest)->epoch, 1);
   EXPECT_EQ((*latest)->payload, "epoch one");
-  EXPECT_EQ(skipped, (std::vector<std::string>{dir.Join("ckpt-00000003.ckpt"),
-                                               newest}));
+  EXPECT_EQ(skipped,
+            (std::vector<std::string>{dir.Join("ckpt-00000003.ckpt"), newest}));
 }
 
 TEST(CheckpointStoreTest, RejectsBadOptions) {

@@ -55,10 +55,7 @@ ImageSet MakeQuadrantImages(int64_t n, int64_t num_classes, uint64_t seed) {
   for (int64_t i = 0; i < n; ++i) {
     const int64_t c = set.labels[i].item<int64_t>();
     const int64_t r0 = (c / 2) * 4, c0 = (c % 2) * 4;
-    set.images[i][0]
-        .slice(0, r0, r0 + 4)
-        .slice(1, c0, c0 + 4)
-        .add_(1.0);
+    set.images[i][0].slice(0, r0, r0 + 4).slice(1, c0, c0 + 4).add_(1.0);
   }
   return set;
 }

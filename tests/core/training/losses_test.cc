@@ -21,8 +21,8 @@ TEST(CrossEntropyLossTest, PlainAndSmoothedValues) {
   // 0.9 * 0.4076 + 0.1 * mean(2.4076, 1.4076, 0.4076) = 0.50760596.
   auto smoothed = CrossEntropyLoss(logits, labels, 0.1);
   ASSERT_TRUE(smoothed.ok()) << smoothed.status();
-  EXPECT_NEAR(smoothed->item<double>(),
-              0.9 * (lse - 3.0) + 0.1 * (lse - 2.0), 1e-6);
+  EXPECT_NEAR(smoothed->item<double>(), 0.9 * (lse - 3.0) + 0.1 * (lse - 2.0),
+              1e-6);
   EXPECT_NEAR(smoothed->item<double>(), 0.5076059103, 1e-6);
 }
 

@@ -18,8 +18,8 @@ torch::jit::Module MakeConvBnNet(int64_t num_classes, uint64_t seed,
   m.register_parameter("bn_bias", torch::zeros({4}), false);
   m.register_buffer("bn_mean", torch::zeros({4}));
   m.register_buffer("bn_var", torch::ones({4}));
-  m.register_parameter("fc_weight",
-                       torch::randn({num_classes, 16}, gen) * 0.3, false);
+  m.register_parameter("fc_weight", torch::randn({num_classes, 16}, gen) * 0.3,
+                       false);
   m.register_parameter("fc_bias", torch::zeros({num_classes}), false);
   m.register_attribute("dropout_p", c10::FloatType::get(), dropout);
   // Modules built in C++ get no `training` flag of their own; forward reads

@@ -222,8 +222,8 @@ class TrainerCheckpointTest : public ::testing::Test {
   TrainerCheckpointTest() : data_(testing::MakeQuadrantImages(96, 4, 9)) {}
 
   std::unique_ptr<InMemoryBatchSource> Source() const {
-    return std::make_unique<InMemoryBatchSource>(data_.images, data_.labels,
-                                                 4, 16, /*shuffle=*/true, 77);
+    return std::make_unique<InMemoryBatchSource>(data_.images, data_.labels, 4,
+                                                 16, /*shuffle=*/true, 77);
   }
 
   TrainerOptions Options(int64_t epochs, const std::string& dir) const {
@@ -279,10 +279,9 @@ TEST_F(TrainerCheckpointTest, ResumeMatchesUninterruptedRun) {
   auto first_source = Source();
   auto first_trainer = Trainer::Create(&first, first_options);
   ASSERT_TRUE(first_trainer.ok());
-  EXPECT_EQ((*first_trainer)->Train(*first_source, nullptr, &token)
-                .status()
-                .code(),
-            absl::StatusCode::kCancelled);
+  EXPECT_EQ(
+      (*first_trainer)->Train(*first_source, nullptr, &token).status().code(),
+      absl::StatusCode::kCancelled);
 
   torch::jit::Module resumed = testing::MakeConvBnNet(4, 99, 0.25);
   auto resumed_source = Source();
@@ -299,8 +298,7 @@ TEST_F(TrainerCheckpointTest, ResumeMatchesUninterruptedRun) {
               reference_result->train_loss_history[1], 1e-6);
   EXPECT_LT(MaxDiff(State(resumed), State(straight)), 1e-6);
   // Sanity: training did move the weights away from the initial ones.
-  EXPECT_GT(MaxDiff(State(testing::MakeConvBnNet(4, 5, 0.25)),
-                    State(straight)),
+  EXPECT_GT(MaxDiff(State(testing::MakeConvBnNet(4, 5, 0.25)), State(straight)),
             1e-3);
 }
 
