@@ -81,13 +81,13 @@ int main() {
     auto after = pp::CountModelCost(work, shape);
     if (!after.ok()) return Fail("flops after", after.status());
 
-    std::printf("%-10s %7zu %7d %11lld %11lld %9.1f %9.1f %9.1f %11lld %11lld\n",
-                arch.c_str(), (*analysis)->groups().size(), frozen,
-                static_cast<long long>(before->total_params),
-                static_cast<long long>(before->total_macs), flops_ms,
-                analysis_ms, surgery_ms,
-                static_cast<long long>(after->total_params),
-                static_cast<long long>(after->total_macs));
+    std::printf(
+        "%-10s %7zu %7d %11lld %11lld %9.1f %9.1f %9.1f %11lld %11lld\n",
+        arch.c_str(), (*analysis)->groups().size(), frozen,
+        static_cast<long long>(before->total_params),
+        static_cast<long long>(before->total_macs), flops_ms, analysis_ms,
+        surgery_ms, static_cast<long long>(after->total_params),
+        static_cast<long long>(after->total_macs));
     total_analysis += analysis_ms;
     total_surgery += surgery_ms;
   }

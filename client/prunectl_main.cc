@@ -3,6 +3,7 @@
 #include "CLI/CLI.hpp"
 #include "client/cli_context.h"
 #include "client/model_commands.h"
+#include "client/prune_commands.h"
 #include "client/serve_commands.h"
 #include "client/zoo_commands.h"
 
@@ -20,6 +21,7 @@ int main(int argc, char** argv) {
   pruneserve::client::RegisterModelCommands(app, ctx);
   pruneserve::client::RegisterZooCommands(app, ctx);
   pruneserve::client::RegisterServeCommands(app, ctx);
+  pruneserve::client::RegisterPruneCommands(app, ctx);
   CLI11_PARSE(app, argc, argv);
   return ctx.exit_code;
 }

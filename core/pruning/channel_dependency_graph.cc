@@ -33,15 +33,31 @@ namespace {
 
 // Ops that leave every channel where it is and take one tensor.
 const std::unordered_set<std::string>& ChannelwiseOps() {
-  static const auto* ops = new std::unordered_set<std::string>{
-      "aten::relu", "aten::relu6", "aten::hardtanh", "aten::leaky_relu",
-      "aten::sigmoid", "aten::silu", "aten::hardswish", "aten::hardsigmoid",
-      "aten::tanh", "aten::gelu", "aten::elu", "aten::clamp",
-      "aten::dropout", "aten::feature_dropout", "aten::alpha_dropout",
-      "aten::feature_alpha_dropout", "aten::contiguous", "aten::clone",
-      "aten::detach", "aten::max_pool2d", "aten::avg_pool2d",
-      "aten::adaptive_avg_pool2d", "aten::adaptive_max_pool2d",
-      "aten::max_pool2d_with_indices"};
+  static const auto* ops =
+      new std::unordered_set<std::string>{"aten::relu",
+                                          "aten::relu6",
+                                          "aten::hardtanh",
+                                          "aten::leaky_relu",
+                                          "aten::sigmoid",
+                                          "aten::silu",
+                                          "aten::hardswish",
+                                          "aten::hardsigmoid",
+                                          "aten::tanh",
+                                          "aten::gelu",
+                                          "aten::elu",
+                                          "aten::clamp",
+                                          "aten::dropout",
+                                          "aten::feature_dropout",
+                                          "aten::alpha_dropout",
+                                          "aten::feature_alpha_dropout",
+                                          "aten::contiguous",
+                                          "aten::clone",
+                                          "aten::detach",
+                                          "aten::max_pool2d",
+                                          "aten::avg_pool2d",
+                                          "aten::adaptive_avg_pool2d",
+                                          "aten::adaptive_max_pool2d",
+                                          "aten::max_pool2d_with_indices"};
   return *ops;
 }
 
@@ -78,9 +94,9 @@ bool IsNoneValue(const jit::Value* v) {
 // ChannelDependencyGraph::Build.
 class ChannelAnalyzer {
  public:
-  ChannelAnalyzer(InlinedForward& f,
-                  std::unordered_map<const jit::Value*, std::vector<int64_t>>
-                      shapes)
+  ChannelAnalyzer(
+      InlinedForward& f,
+      std::unordered_map<const jit::Value*, std::vector<int64_t>> shapes)
       : f_(f), shapes_(std::move(shapes)) {}
 
   void Run(ChannelDependencyGraph& out);
@@ -237,8 +253,8 @@ void ChannelAnalyzer::Visit(jit::Node* node) {
     jit::Value* x = node->input(kind == "aten::addmm" ? 1 : 0);
     jit::Value* m = node->input(kind == "aten::addmm" ? 2 : 1);
     jit::Value* bias = kind == "aten::addmm" ? node->input(0) : nullptr;
-    if (m->node()->kind() == c10::aten::t && f_.TensorAttr(m->node()->input()) &&
-        m->uses().size() == 1) {
+    if (m->node()->kind() == c10::aten::t &&
+        f_.TensorAttr(m->node()->input()) && m->uses().size() == 1) {
       AcceptParamUse(m->node(), 0);
       return VisitLinear(node, x, m->node()->input(), true, bias);
     }
@@ -295,7 +311,8 @@ void ChannelAnalyzer::VisitConv(jit::Node* node, size_t groups_index) {
   auto bias = f_.TensorAttr(bias_value);
   if (!weight || weight->dim() != 4 || !groups ||
       (!bias && !IsNone(bias_value))) {
-    return Unsupported(node, "weight, bias or groups is not a module attribute");
+    return Unsupported(node,
+                       "weight, bias or groups is not a module attribute");
   }
   AcceptParamUse(node, 1);
   AcceptParamUse(node, 2);
@@ -377,8 +394,7 @@ void ChannelAnalyzer::VisitBatchNorm(jit::Node* node) {
     jit::Value* v = node->input(i);
     if (IsNone(v)) continue;
     auto t = f_.TensorAttr(v);
-    if (!t || t->dim() != 1 ||
-        t->size(0) != static_cast<int64_t>(in->size())) {
+    if (!t || t->dim() != 1 || t->size(0) != static_cast<int64_t>(in->size())) {
       Freeze(*in, "aten::batch_norm: parameter is not a module tensor");
       chan_[node->output()] = *in;
       return;
@@ -500,8 +516,8 @@ void ChannelAnalyzer::VisitBinary(jit::Node* node) {
     return Unsupported(node, "operand shape unknown");
   }
   std::vector<int64_t> oshape = os ? *os : param->sizes().vec();
-  int64_t channel_axis =
-      1 - (static_cast<int64_t>(ts->size()) - static_cast<int64_t>(oshape.size()));
+  int64_t channel_axis = 1 - (static_cast<int64_t>(ts->size()) -
+                              static_cast<int64_t>(oshape.size()));
   if (channel_axis < 0 || oshape[channel_axis] == 1) {
     if (!ia) {
       return Unsupported(node, "in-place update of an untracked tensor");
@@ -518,7 +534,8 @@ void ChannelAnalyzer::VisitCat(jit::Node* node) {
   auto dim = f_.IntValue(node->input(1));
   if (list->kind() != c10::prim::ListConstruct || !dim || !out_shape) {
     for (jit::Value* v : list->inputs()) {
-      if (const Ids* ids = IdsOf(v)) Freeze(*ids, "aten::cat of a computed list");
+      if (const Ids* ids = IdsOf(v))
+        Freeze(*ids, "aten::cat of a computed list");
     }
     return;
   }
@@ -587,7 +604,8 @@ void ChannelAnalyzer::VisitFlatten(jit::Node* node, bool is_view) {
     site.ids = out;
     if (sn->kind() == c10::prim::ListConstruct && sn->inputs().size() == 2) {
       auto c = jit::toIValue(sn->input(1));
-      if (c && c->isInt() && sn->input(1)->node()->kind() == c10::prim::Constant) {
+      if (c && c->isInt() &&
+          sn->input(1)->node()->kind() == c10::prim::Constant) {
         if (c->toInt() != -1) {
           site.site.kind = CountSite::Kind::kGraphListElement;
           site.site.node = sn;
@@ -681,7 +699,8 @@ void ChannelAnalyzer::Finish(ChannelDependencyGraph& out) {
     for (int id : o.ids) {
       int root = Find(id);
       int g = gfind(root);
-      auto [it, inserted] = group_of.emplace(g, static_cast<int>(groups.size()));
+      auto [it, inserted] =
+          group_of.emplace(g, static_cast<int>(groups.size()));
       if (inserted) {
         ChannelGroup group;
         group.id = it->second;
@@ -695,8 +714,8 @@ void ChannelAnalyzer::Finish(ChannelDependencyGraph& out) {
       }
       group.stem = group.stem || o.stem;
       if (ref_of.count(root)) continue;
-      ref_of[root] = ChannelRef{group.id,
-                                static_cast<int>(group.channels.size())};
+      ref_of[root] =
+          ChannelRef{group.id, static_cast<int>(group.channels.size())};
       group.channels.emplace_back();
     }
   }

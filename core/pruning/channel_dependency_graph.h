@@ -40,7 +40,7 @@ enum class SliceRole {
   kBatchNormStat,    // running_mean / running_var
   kDepthwiseWeight,  // depthwise conv filter that maps the channel to itself
   kDepthwiseBias,
-  kConsumerWeight,   // conv/linear weight columns reading the channel
+  kConsumerWeight,  // conv/linear weight columns reading the channel
 };
 
 // `count` consecutive indices starting at `index` along dimension `dim` of the
@@ -128,7 +128,8 @@ class ChannelDependencyGraph {
   // FailedPrecondition when its forward cannot be inlined. Unsupported ops are
   // not errors: they freeze groups. Blocks for one forward pass.
   static absl::StatusOr<std::unique_ptr<ChannelDependencyGraph>> Build(
-      const torch::jit::Module& module, const std::vector<int64_t>& input_shape);
+      const torch::jit::Module& module,
+      const std::vector<int64_t>& input_shape);
 
   const std::vector<ChannelGroup>& groups() const { return groups_; }
   const std::vector<LayerGeometry>& layers() const { return layers_; }

@@ -16,11 +16,11 @@ using internal::IsTensorValue;
 namespace {
 
 struct Site {
-  std::string kind;       // "conv" | "linear"
-  std::string op;         // node kind
-  jit::Value* output;     // tapped
-  jit::Value* weight;     // tapped (conv/linear weight, or matmul operand)
-  jit::Value* bias;       // may be null
+  std::string kind;            // "conv" | "linear"
+  std::string op;              // node kind
+  jit::Value* output;          // tapped
+  jit::Value* weight;          // tapped (conv/linear weight, or matmul operand)
+  jit::Value* bias;            // may be null
   bool weight_is_rhs = false;  // matmul/addmm: reduction is rhs dim 0
 };
 
@@ -31,8 +31,8 @@ bool IsConv(const std::string& k) {
 
 }  // namespace
 
-absl::StatusOr<ModelCost> CountModelCost(const jit::Module& module,
-                                         const std::vector<int64_t>& input_shape) {
+absl::StatusOr<ModelCost> CountModelCost(
+    const jit::Module& module, const std::vector<int64_t>& input_shape) {
   auto forward = InlinedForward::Create(module);
   if (!forward.ok()) return forward.status();
   InlinedForward& f = **forward;
@@ -79,8 +79,7 @@ absl::StatusOr<ModelCost> CountModelCost(const jit::Module& module,
     if (path == nullptr && s.weight->node()->kind() == c10::aten::t) {
       path = f.AttrPath(s.weight->node()->input());
     }
-    layer.name = path ? LayerNameOf(*path)
-                      : absl::StrCat(s.op, "#", counter);
+    layer.name = path ? LayerNameOf(*path) : absl::StrCat(s.op, "#", counter);
     ++counter;
     int64_t reduction = 0;
     if (s.kind == "conv") {

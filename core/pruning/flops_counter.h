@@ -44,8 +44,8 @@ struct ModelCost {
 // flags are restored) and counts. Returns InvalidArgument when the module
 // does not run on that shape, FailedPrecondition when forward cannot be
 // inlined. Blocks for one forward pass; do not use the module concurrently.
-absl::StatusOr<ModelCost> CountModelCost(const torch::jit::Module& module,
-                                         const std::vector<int64_t>& input_shape);
+absl::StatusOr<ModelCost> CountModelCost(
+    const torch::jit::Module& module, const std::vector<int64_t>& input_shape);
 
 }  // namespace pruneserve::pruning
 

@@ -47,8 +47,8 @@ absl::StatusOr<std::vector<std::vector<double>>> MemberScores(
         if (s.role != role) continue;
         auto it = tensors.find(s.tensor);
         if (it == tensors.end()) {
-          auto v = internal::AttrAtPath(ctx.analysis->forward().module(),
-                                        s.tensor);
+          auto v =
+              internal::AttrAtPath(ctx.analysis->forward().module(), s.tensor);
           if (!v.ok() || !v->isTensor()) continue;
           it = tensors.emplace(s.tensor, v->toTensor()).first;
         }
@@ -71,11 +71,11 @@ class BnGammaCriterion : public ImportanceCriterion {
   std::string name() const override { return "bn_gamma"; }
   absl::StatusOr<std::vector<double>> Score(
       const ChannelGroup& group, const CriterionContext& ctx) const override {
-    auto members = MemberScores(
-        group, ctx, SliceRole::kBatchNormWeight,
-        [](const torch::Tensor& t, const TensorSlice& s) {
-          return std::abs(t[s.index].item<double>());
-        });
+    auto members =
+        MemberScores(group, ctx, SliceRole::kBatchNormWeight,
+                     [](const torch::Tensor& t, const TensorSlice& s) {
+                       return std::abs(t[s.index].item<double>());
+                     });
     if (!members.ok()) return members.status();
     if (members->empty()) {
       return absl::FailedPreconditionError(
@@ -92,11 +92,11 @@ class NormCriterion : public ImportanceCriterion {
   absl::StatusOr<std::vector<double>> Score(
       const ChannelGroup& group, const CriterionContext& ctx) const override {
     const int p = p_;
-    auto members = MemberScores(
-        group, ctx, SliceRole::kProducerWeight,
-        [p](const torch::Tensor& t, const TensorSlice& s) {
-          return t.select(s.dim, s.index).norm(p).item<double>();
-        });
+    auto members =
+        MemberScores(group, ctx, SliceRole::kProducerWeight,
+                     [p](const torch::Tensor& t, const TensorSlice& s) {
+                       return t.select(s.dim, s.index).norm(p).item<double>();
+                     });
     if (!members.ok()) return members.status();
     if (members->empty()) {
       return absl::FailedPreconditionError(
@@ -125,9 +125,8 @@ class ApozCriterion : public ImportanceCriterion {
         if (s.role != SliceRole::kConsumerWeight) continue;
         const std::string layer = LayerNameOf(s.tensor);
         const LayerActivationStats* stats = ctx.sparsity->Find(layer);
-        if (stats == nullptr ||
-            stats->channel_apoz.size() <
-                static_cast<size_t>(s.index + s.count)) {
+        if (stats == nullptr || stats->channel_apoz.size() <
+                                    static_cast<size_t>(s.index + s.count)) {
           continue;
         }
         double apoz = 0.0;
@@ -155,8 +154,9 @@ class RandomCriterion : public ImportanceCriterion {
   absl::StatusOr<std::vector<double>> Score(
       const ChannelGroup& group, const CriterionContext& ctx) const override {
     // Seeded per group so scores do not depend on which groups are scored.
-    std::seed_seq seq{static_cast<uint64_t>(ctx.seed),
-                      static_cast<uint64_t>(std::hash<std::string>()(group.name))};
+    std::seed_seq seq{
+        static_cast<uint64_t>(ctx.seed),
+        static_cast<uint64_t>(std::hash<std::string>()(group.name))};
     std::mt19937_64 rng(seq);
     std::uniform_real_distribution<double> dist(0.0, 1.0);
     std::vector<double> scores(group.channels.size());

@@ -22,7 +22,11 @@ ScopedEvalMode::ScopedEvalMode(jit::Module module) {
 ScopedEvalMode::~ScopedEvalMode() {
   for (auto& [m, training] : saved_) {
     // train() recurses; setting each module's own flag restores mixed modes.
-    m._ivalue()->setAttr("training", training);
+    // Modules built without a `training` attribute have nothing to restore
+    // (and setAttr would throw from a destructor).
+    if (m._ivalue()->type()->hasAttribute("training")) {
+      m._ivalue()->setAttr("training", training);
+    }
   }
 }
 
@@ -38,8 +42,8 @@ absl::StatusOr<std::vector<torch::Tensor>> GraphTap::Run(
     }
     return out;
   } catch (const std::exception& e) {
-    return TorchErrorToStatus(e, absl::StrCat("running forward on input ",
-                                              c10::str(input.sizes())));
+    return TorchErrorToStatus(
+        e, absl::StrCat("running forward on input ", c10::str(input.sizes())));
   }
 }
 
@@ -175,8 +179,8 @@ absl::StatusOr<std::unique_ptr<GraphTap>> InlinedForward::Tap(
     copy->appendNode(tuple);
     while (!copy->outputs().empty()) copy->eraseOutput(0);
     copy->registerOutput(tuple->output());
-    auto fn = std::make_unique<jit::GraphFunction>("pruneserve_tap", copy,
-                                                   nullptr);
+    auto fn =
+        std::make_unique<jit::GraphFunction>("pruneserve_tap", copy, nullptr);
     return std::unique_ptr<GraphTap>(new GraphTap(module_, std::move(fn)));
   } catch (const std::exception& e) {
     return TorchErrorToStatus(e, "building tapped graph",
@@ -184,8 +188,7 @@ absl::StatusOr<std::unique_ptr<GraphTap>> InlinedForward::Tap(
   }
 }
 
-absl::StatusOr<
-    std::unordered_map<const jit::Value*, std::vector<int64_t>>>
+absl::StatusOr<std::unordered_map<const jit::Value*, std::vector<int64_t>>>
 InlinedForward::RecordShapes(const torch::Tensor& input) const {
   std::vector<jit::Value*> values;
   for (jit::Node* node : graph_->nodes()) {

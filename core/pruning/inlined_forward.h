@@ -85,8 +85,8 @@ class InlinedForward {
 
   // Runs the graph once (eval mode) and returns the sizes of every tensor
   // value of the top-level block. Blocks.
-  absl::StatusOr<std::unordered_map<const torch::jit::Value*,
-                                    std::vector<int64_t>>>
+  absl::StatusOr<
+      std::unordered_map<const torch::jit::Value*, std::vector<int64_t>>>
   RecordShapes(const torch::Tensor& input) const;
 
  private:

@@ -32,8 +32,8 @@ absl::StatusOr<SparsityProfile> LayerSparsityProbe::Measure(
     if (!batch.ok()) return batch.status();
     if (!batch->has_value()) break;
     torch::Tensor images = (*batch)->images;
-    const int64_t take = std::min<int64_t>(images.size(0),
-                                           options.max_examples - seen);
+    const int64_t take =
+        std::min<int64_t>(images.size(0), options.max_examples - seen);
     if (take <= 0) break;
     images = images.narrow(0, 0, take);
     auto tensors = (*tap)->Run(images);

@@ -51,8 +51,8 @@ absl::Status ValidateMasks(const ChannelDependencyGraph& analysis,
     int64_t kept = 0;
     for (bool k : mask) kept += k ? 1 : 0;
     if (!g.prunable && kept != static_cast<int64_t>(mask.size())) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "group ", g.name, " is frozen (", g.frozen_reason, ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("group ", g.name, " is frozen (", g.frozen_reason, ")"));
     }
     if (kept == 0 && !mask.empty()) {
       return absl::InvalidArgumentError(
@@ -81,9 +81,10 @@ void SetCount(jit::Module& owner, const std::string& owner_path,
     type->unsafeRemoveConstant(name);
     type->addConstant(name, value);
   } else {
-    result.warnings.push_back(absl::StrCat(
-        owner_path, ".", name, " is a constant of a shared class type; left at ",
-        current.toInt(), " (now ", value, ")"));
+    result.warnings.push_back(
+        absl::StrCat(owner_path, ".", name,
+                     " is a constant of a shared class type; left at ",
+                     current.toInt(), " (now ", value, ")"));
   }
 }
 
@@ -114,8 +115,7 @@ void UpdateCounts(jit::Module& root, const std::set<std::string>& owners,
         if (g.isInt()) groups = g.toInt();
       }
       // A depthwise conv keeps groups == channels.
-      if (groups > 1 && weight->size(1) == 1 &&
-          groups != weight->size(0)) {
+      if (groups > 1 && weight->size(1) == 1 && groups != weight->size(0)) {
         SetCount(owner, path, "groups", weight->size(0), type_uses, result);
         groups = weight->size(0);
       }
@@ -218,7 +218,8 @@ absl::StatusOr<SurgeryResult> ApplyChannelPruning(
       InstallForward(module, graph);
     }
   } catch (const std::exception& e) {
-    return TorchErrorToStatus(e, "channel surgery", absl::StatusCode::kInternal);
+    return TorchErrorToStatus(e, "channel surgery",
+                              absl::StatusCode::kInternal);
   }
   return result;
 }

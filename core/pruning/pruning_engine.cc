@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "core/pruning/channel_dependency_graph.h"
@@ -40,7 +41,20 @@ absl::StatusOr<PruningResult> PruneModule(
   if (!criterion.ok()) return criterion.status();
   torch::jit::Module work;
   try {
-    work = module.clone();
+    // Cloning under no_grad keeps every tensor of the copy a leaf (a plain
+    // clone records CloneBackward), so the pruned model fine-tunes normally.
+    std::map<std::string, bool> requires_grad;
+    for (const auto& p : module.named_parameters(/*recurse=*/true)) {
+      requires_grad[p.name] = p.value.requires_grad();
+    }
+    {
+      torch::NoGradGuard no_grad;
+      work = module.clone();
+    }
+    for (const auto& p : work.named_parameters(/*recurse=*/true)) {
+      p.value.detach_();
+      p.value.requires_grad_(requires_grad[p.name]);
+    }
   } catch (const std::exception& e) {
     return TorchErrorToStatus(e, "copying the module",
                               absl::StatusCode::kInternal);
@@ -55,13 +69,12 @@ absl::StatusOr<PruningResult> PruneModule(
 
   std::optional<SparsityProfile> profile;
   if (calibration != nullptr) {
-    auto measured = LayerSparsityProbe::Measure(graph, *calibration,
-                                                options.probe);
+    auto measured =
+        LayerSparsityProbe::Measure(graph, *calibration, options.probe);
     if (!measured.ok()) return measured.status();
     profile = std::move(*measured);
   }
-  CriterionContext context{&graph, profile ? &*profile : nullptr,
-                           options.seed};
+  CriterionContext context{&graph, profile ? &*profile : nullptr, options.seed};
   std::vector<std::vector<double>> scores(graph.groups().size());
   std::vector<std::string> errors(graph.groups().size());
   for (const ChannelGroup& g : graph.groups()) {
@@ -106,8 +119,8 @@ absl::StatusOr<PruningResult> PruneModule(
   if (options.verify) {
     auto pruned_shape = OutputShape(work, input_shape);
     if (!pruned_shape.ok()) {
-      return absl::InternalError(absl::StrCat(
-          "pruned model does not run: ", pruned_shape.status().message()));
+      return absl::InternalError(absl::StrCat("pruned model does not run: ",
+                                              pruned_shape.status().message()));
     }
     if (*pruned_shape != *out_shape) {
       return absl::InternalError("pruned model changed the output shape");

@@ -48,8 +48,8 @@ std::string RenderPruningReport(const v1::PruningReport& report,
                           name, l.channels_before(), l.channels_after(),
                           sparsity, l.ratio(), l.threshold(), l.skip_reason());
   }
-  absl::StrAppendFormat(&out, "params: %d -> %d (-%s)\n", report.params_before(),
-                        report.params_after(),
+  absl::StrAppendFormat(&out, "params: %d -> %d (-%s)\n",
+                        report.params_before(), report.params_after(),
                         Percent(report.params_before(), report.params_after()));
   absl::StrAppendFormat(&out, "MACs:   %d -> %d (-%s)\n", report.flops_before(),
                         report.flops_after(),

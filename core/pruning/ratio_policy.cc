@@ -23,11 +23,16 @@ absl::StatusOr<PolicyKind> ParsePolicyKind(const std::string& name) {
 
 std::string PolicyKindName(PolicyKind kind) {
   switch (kind) {
-    case PolicyKind::kRefined: return "refined";
-    case PolicyKind::kUniform: return "uniform";
-    case PolicyKind::kGlobalThreshold: return "global_threshold";
-    case PolicyKind::kThreshold: return "threshold";
-    case PolicyKind::kTargetFlops: return "target_flops";
+    case PolicyKind::kRefined:
+      return "refined";
+    case PolicyKind::kUniform:
+      return "uniform";
+    case PolicyKind::kGlobalThreshold:
+      return "global_threshold";
+    case PolicyKind::kThreshold:
+      return "threshold";
+    case PolicyKind::kTargetFlops:
+      return "target_flops";
   }
   return "unknown";
 }
@@ -76,9 +81,8 @@ GroupDecision SelectLowest(const std::vector<double>& scores, int64_t n,
   d.keep.assign(scores.size(), true);
   std::vector<int64_t> order(scores.size());
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
-    return scores[a] < scores[b];
-  });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t a, int64_t b) { return scores[a] < scores[b]; });
   n = std::min<int64_t>(n, static_cast<int64_t>(scores.size()));
   for (int64_t i = 0; i < n; ++i) d.keep[order[i]] = false;
   ApplyGuards(scores, o, d);
@@ -186,16 +190,16 @@ absl::StatusOr<PruningPlan> PlanPruning(
   if (o.min_channels < 1 || o.round_to < 1) {
     return absl::InvalidArgumentError("min_channels and round_to must be >= 1");
   }
-  if ((o.kind == PolicyKind::kUniform || o.kind == PolicyKind::kGlobalThreshold) &&
+  if ((o.kind == PolicyKind::kUniform ||
+       o.kind == PolicyKind::kGlobalThreshold) &&
       (o.ratio < 0 || o.ratio >= 1)) {
     return absl::InvalidArgumentError("ratio must be in [0, 1)");
   }
   const bool needs_sparsity =
       o.kind == PolicyKind::kRefined || o.kind == PolicyKind::kTargetFlops;
   if (needs_sparsity && sparsity == nullptr) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(PolicyKindName(o.kind),
-                     " needs calibration data to measure sparsity"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        PolicyKindName(o.kind), " needs calibration data to measure sparsity"));
   }
   PruningPlan plan;
   std::vector<bool> eligible(groups.size(), false);
@@ -250,10 +254,11 @@ absl::StatusOr<PruningPlan> PlanPruning(
       for (const ChannelGroup& g : groups) {
         if (!eligible[g.id]) continue;
         double s = plan.groups[g.id].sparsity;
-        plan.groups[g.id] = SelectLowest(
-            scores[g.id],
-            static_cast<int64_t>(std::floor(g.channels.size() * o.ratio + 1e-9)),
-            o);
+        plan.groups[g.id] =
+            SelectLowest(scores[g.id],
+                         static_cast<int64_t>(
+                             std::floor(g.channels.size() * o.ratio + 1e-9)),
+                         o);
         plan.groups[g.id].ratio = o.ratio;
         plan.groups[g.id].sparsity = s;
       }
@@ -269,7 +274,8 @@ absl::StatusOr<PruningPlan> PlanPruning(
           }
         }
         std::sort(all.begin(), all.end());
-        const size_t n = static_cast<size_t>(std::floor(all.size() * o.ratio + 1e-9));
+        const size_t n =
+            static_cast<size_t>(std::floor(all.size() * o.ratio + 1e-9));
         if (n == 0) break;
         threshold = all[n - 1];
       }
@@ -279,11 +285,10 @@ absl::StatusOr<PruningPlan> PlanPruning(
         plan.groups[g.id] = SelectAbove(scores[g.id], threshold, o);
         const auto& keep = plan.groups[g.id].keep;
         plan.groups[g.id].ratio =
-            g.channels.empty()
-                ? 0.0
-                : 1.0 - static_cast<double>(
-                            std::count(keep.begin(), keep.end(), true)) /
-                            g.channels.size();
+            g.channels.empty() ? 0.0
+                               : 1.0 - static_cast<double>(std::count(
+                                           keep.begin(), keep.end(), true)) /
+                                           g.channels.size();
         plan.groups[g.id].sparsity = s;
       }
       break;
@@ -322,7 +327,10 @@ absl::StatusOr<PruningPlan> PlanPruning(
       for (int i = 0; i < 50; ++i) {
         double mid = 0.5 * (lo + hi);
         trial = plan;
-        if (apply(mid, trial) >= target) hi = mid; else lo = mid;
+        if (apply(mid, trial) >= target)
+          hi = mid;
+        else
+          lo = mid;
       }
       PruningPlan low = plan, high = plan;
       const double rl = apply(lo, low);

@@ -30,8 +30,13 @@
 
 namespace pruneserve::pruning {
 
-enum class PolicyKind { kRefined, kUniform, kGlobalThreshold, kThreshold,
-                        kTargetFlops };
+enum class PolicyKind {
+  kRefined,
+  kUniform,
+  kGlobalThreshold,
+  kThreshold,
+  kTargetFlops
+};
 
 // "refined", "uniform", "global_threshold", "threshold", "target_flops".
 absl::StatusOr<PolicyKind> ParsePolicyKind(const std::string& name);

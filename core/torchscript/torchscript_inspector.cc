@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/pruning/flops_counter.h"
 #include "core/util/torch_status.h"
 
 namespace pruneserve {
@@ -83,6 +84,11 @@ absl::Status TorchScriptInspector::Inspect(const std::string& path,
         e, absl::StrCat("forward() failed on example input [",
                         absl::StrJoin(shape, ","), "]"));
   }
+  // FLOPs are best effort: a graph the counter cannot follow still uploads,
+  // with flops 0 meaning "unknown".
+  absl::StatusOr<pruning::ModelCost> cost =
+      pruning::CountModelCost(module, shape);
+  if (cost.ok()) model->set_flops(cost->total_macs);
   return absl::OkStatus();
 }
 

@@ -86,9 +86,8 @@ TEST(ChannelDependencyGraphTest, DepthwiseJoinsExpansionGroup) {
     EXPECT_THAT(e->batch_norms, ::testing::ElementsAre("ir1.bn1", "ir1.bn2"));
     EXPECT_THAT(e->consumers, ::testing::ElementsAre("ir1.project"));
     ASSERT_EQ(g->count_sites().size(), 2u);
-    EXPECT_EQ(g->count_sites()[0].kind,
-              constant ? CountSite::Kind::kGraphInput
-                       : CountSite::Kind::kAttribute);
+    EXPECT_EQ(g->count_sites()[0].kind, constant ? CountSite::Kind::kGraphInput
+                                                 : CountSite::Kind::kAttribute);
   }
 }
 

@@ -114,10 +114,20 @@ TEST(ImportanceCriterionTest, ScoresFromTensorsAndActivations) {
   // Two BNs (expand and depthwise): sum of max-normalised |gamma|.
   auto ir1 = (*bn)->Score(Group(**analysis, "ir1.expand"), ctx);
   ASSERT_TRUE(ir1.ok());
-  torch::Tensor g1 = m.module.attr("ir1").toModule().attr("bn1").toModule()
-                         .attr("weight").toTensor().abs();
-  torch::Tensor g2 = m.module.attr("ir1").toModule().attr("bn2").toModule()
-                         .attr("weight").toTensor().abs();
+  torch::Tensor g1 = m.module.attr("ir1")
+                         .toModule()
+                         .attr("bn1")
+                         .toModule()
+                         .attr("weight")
+                         .toTensor()
+                         .abs();
+  torch::Tensor g2 = m.module.attr("ir1")
+                         .toModule()
+                         .attr("bn2")
+                         .toModule()
+                         .attr("weight")
+                         .toTensor()
+                         .abs();
   torch::Tensor expect = g1 / g1.max() + g2 / g2.max();
   EXPECT_NEAR((*ir1)[7], expect[7].item<double>(), 1e-6);
 

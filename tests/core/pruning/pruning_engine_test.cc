@@ -19,7 +19,7 @@ using ::testing::HasSubstr;
 using testing::InMemoryBatchSource;
 using testing::TestModel;
 
-torch::Tensor Run(torch::jit::Module m, const torch::Tensor& x) {
+torch::Tensor Forward(torch::jit::Module m, const torch::Tensor& x) {
   torch::NoGradGuard no_grad;
   m.eval();
   return m.forward({x}).toTensor();
@@ -91,8 +91,8 @@ TEST_P(ExactnessTest, ZeroedChannelsPruneWithoutChangingOutputs) {
   torch::manual_seed(3);
   for (int trial = 0; trial < 3; ++trial) {
     torch::Tensor x = torch::randn(m.input_shape);
-    torch::Tensor want = Run(m.module, x);
-    torch::Tensor got = Run(result->module, x);
+    torch::Tensor want = Forward(m.module, x);
+    torch::Tensor got = Forward(result->module, x);
     ASSERT_EQ(got.sizes(), want.sizes());
     EXPECT_LT((got - want).abs().max().item<double>(), 1e-5);
   }
@@ -122,8 +122,8 @@ struct PolicyCase {
   std::string criterion;
 };
 
-class EveryPolicyTest
-    : public ::testing::TestWithParam<std::tuple<int, int>> {};
+class EveryPolicyTest : public ::testing::TestWithParam<std::tuple<int, int>> {
+};
 
 std::vector<PolicyCase> PolicyCases() {
   return {{"refined", PolicyKind::kRefined, "bn_gamma"},
@@ -156,7 +156,7 @@ TEST_P(EveryPolicyTest, PrunedModelRunsAndCountsMatch) {
   const auto& r = result->report;
   EXPECT_LT(r.params_after(), r.params_before());
   EXPECT_LT(r.flops_after(), r.flops_before());
-  torch::Tensor out = Run(result->module, torch::randn(m.input_shape));
+  torch::Tensor out = Forward(result->module, torch::randn(m.input_shape));
   EXPECT_EQ(out.sizes(), (std::vector<int64_t>{m.input_shape[0], 10}));
   // FLOPs of the engine's counter equal a count from weight shapes and
   // construction-time spatial sizes.
@@ -176,9 +176,9 @@ TEST_P(EveryPolicyTest, PrunedModelRunsAndCountsMatch) {
   EXPECT_THAT(table, HasSubstr("MACs:"));
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    ModelsTimesPolicies, EveryPolicyTest,
-    ::testing::Combine(::testing::Range(0, 7), ::testing::Range(0, 8)));
+INSTANTIATE_TEST_SUITE_P(ModelsTimesPolicies, EveryPolicyTest,
+                         ::testing::Combine(::testing::Range(0, 7),
+                                            ::testing::Range(0, 8)));
 
 TEST(PruningEngineTest, TargetFlopsWithinOnePercentOnWiderNet) {
   TestModel m = testing::MakeWideVggNet(2);
@@ -244,7 +244,8 @@ TEST(PruningEngineTest, ResidualStreamKeptByDefault) {
   auto result = PruneModule(m.module, m.input_shape, options);
   ASSERT_TRUE(result.ok()) << result.status();
   for (const auto& l : result->report.layers()) {
-    const bool inner = l.name() == "layer1.conv1" || l.name() == "layer1.conv2" ||
+    const bool inner = l.name() == "layer1.conv1" ||
+                       l.name() == "layer1.conv2" ||
                        l.name() == "layer2.conv1" || l.name() == "layer2.conv2";
     if (inner) {
       EXPECT_EQ(l.channels_after(), 4) << l.name();
@@ -274,7 +275,8 @@ TEST(PruningEngineTest, ExcludeRoundToAndMinChannels) {
 
 TEST(PruningEngineTest, SavedArchiveReloadsWithSameOutputs) {
   pruneserve::testing::TempDir dir;
-  for (TestModel m : {testing::MakeCatNet(), testing::MakeMobileNetV2(0, true)}) {
+  for (TestModel m :
+       {testing::MakeCatNet(), testing::MakeMobileNetV2(0, true)}) {
     SCOPED_TRACE(m.name);
     const std::string in = dir.Join(m.name + ".pt");
     const std::string out = dir.Join(m.name + "_pruned.pt");
@@ -288,8 +290,8 @@ TEST(PruningEngineTest, SavedArchiveReloadsWithSameOutputs) {
     ASSERT_TRUE(direct.ok());
     torch::jit::Module loaded = torch::jit::load(out);
     torch::Tensor x = torch::randn(m.input_shape);
-    EXPECT_TRUE(torch::allclose(Run(loaded, x), Run(direct->module, x), 1e-5,
-                                1e-6));
+    EXPECT_TRUE(torch::allclose(Forward(loaded, x), Forward(direct->module, x),
+                                1e-5, 1e-6));
     EXPECT_EQ(report->flops_after(), direct->report.flops_after());
     auto cost = CountModelCost(loaded, m.input_shape);
     ASSERT_TRUE(cost.ok());
@@ -315,10 +317,8 @@ TEST(PruningEngineTest, PrunedModuleFineTunes) {
   for (const auto& p : pruned.parameters()) params.push_back(p);
   ASSERT_FALSE(params.empty());
   for (const auto& p : params) EXPECT_TRUE(p.requires_grad());
-  torch::Tensor loss = pruned.forward({torch::randn(m.input_shape)})
-                           .toTensor()
-                           .pow(2)
-                           .mean();
+  torch::Tensor loss =
+      pruned.forward({torch::randn(m.input_shape)}).toTensor().pow(2).mean();
   loss.backward();
   for (const auto& p : params) {
     ASSERT_TRUE(p.grad().defined());

@@ -171,7 +171,8 @@ TEST(PythonInteropTest, ScriptedAndTracedNnModulesPruneExactly) {
   RunCommand(std::string(kPython) + " " + script + " " + dir.path());
   for (const char* name : {"scripted", "traced"}) {
     SCOPED_TRACE(name);
-    torch::jit::Module m = torch::jit::load(dir.Join(std::string(name) + ".pt"));
+    torch::jit::Module m =
+        torch::jit::load(dir.Join(std::string(name) + ".pt"));
     m.eval();
     testing::ZeroBatchNormChannels(m, {"block.bn1"}, {1, 6});
     testing::ZeroBatchNormChannels(m, {"ir.conv.1", "ir.conv.4"}, {0, 9, 20});
@@ -198,8 +199,9 @@ TEST(PythonInteropTest, ScriptedAndTracedNnModulesPruneExactly) {
     const std::string path = dir.Join(std::string(name) + "_pruned.pt");
     pruned.save(path);
     std::ofstream(dir.Join("run.py")) << kRunScript;
-    std::string out = RunCommand(std::string(kPython) + " " +
-                                 dir.Join("run.py") + " " + path + " 2,3,16,16");
+    std::string out =
+        RunCommand(std::string(kPython) + " " + dir.Join("run.py") + " " +
+                   path + " 2,3,16,16");
     EXPECT_EQ(ParseFloats(out.substr(0, out.find('\n'))).size(), 20u);
   }
 }

@@ -41,8 +41,8 @@ TEST(RefinedRuleTest, HalvingCapAppliesFromHalf) {
   EXPECT_DOUBLE_EQ(d.threshold, 0.3);
   // Without the cap s = 0.6 removes floor(6)+1 = 7.
   o.halving_cap = false;
-  EXPECT_EQ(Removed(SelectByRefinedRule(kGamma, RefinedRatio(0.6, o), o)).size(),
-            7u);
+  EXPECT_EQ(
+      Removed(SelectByRefinedRule(kGamma, RefinedRatio(0.6, o), o)).size(), 7u);
 }
 
 TEST(RefinedRuleTest, LowSparsityLeavesLayerAlone) {

@@ -48,8 +48,8 @@ class Builder {
             .requires_grad_(),
         false);
     if (bias) {
-      m.register_parameter("bias", (torch::randn({cout}) * 0.1).requires_grad_(),
-                           false);
+      m.register_parameter(
+          "bias", (torch::randn({cout}) * 0.1).requires_grad_(), false);
     }
     m.register_attribute("in_channels", c10::IntType::get(), cin);
     m.register_attribute("out_channels", c10::IntType::get(), cout);
@@ -306,10 +306,10 @@ TestModel MakeMobileNetV2(int seed, bool groups_as_constant) {
   Builder b(seed);
   auto m = b.New("MobileNetV2");
   AddConvBn(b, m, "", "stem", "stem_bn", 3, 8, 3, 2, 64);
-  m.register_module("ir1", InvertedResidual(b, "ir1", 8, 24, 8, 1, 64,
-                                            groups_as_constant));
-  m.register_module("ir2", InvertedResidual(b, "ir2", 8, 32, 16, 2, 64,
-                                            groups_as_constant));
+  m.register_module(
+      "ir1", InvertedResidual(b, "ir1", 8, 24, 8, 1, 64, groups_as_constant));
+  m.register_module(
+      "ir2", InvertedResidual(b, "ir2", 8, 32, 16, 2, 64, groups_as_constant));
   AddConvBn(b, m, "", "head", "head_bn", 16, 32, 1, 1, 16);
   m.register_module("fc", b.Linear("fc", 32, 10));
   m.define(R"JIT(
@@ -370,9 +370,12 @@ def forward(self, x):
 }
 
 std::vector<TestModel> AllTestModels(int seed) {
-  return {MakeVggNet(seed),          MakeBasicResNet(seed),
-          MakeBottleneckResNet(seed), MakeMobileNetV2(seed, false),
-          MakeMobileNetV2(seed, true), MakeCatNet(seed),
+  return {MakeVggNet(seed),
+          MakeBasicResNet(seed),
+          MakeBottleneckResNet(seed),
+          MakeMobileNetV2(seed, false),
+          MakeMobileNetV2(seed, true),
+          MakeCatNet(seed),
           MakeUnsupportedBranchNet(seed)};
 }
 

@@ -27,6 +27,8 @@ TEST(TorchScriptInspectorTest, RecordsParametersAndOutputShape) {
   ASSERT_EQ(model.output_shape_size(), 2);
   EXPECT_EQ(model.output_shape(0), 2);
   EXPECT_EQ(model.output_shape(1), 10);
+  // conv: 2 images * 4 out * 28*28 positions * 9 MACs; fc: 2 * 10 * 4.
+  EXPECT_EQ(model.flops(), 2 * 4 * 28 * 28 * 9 + 2 * 10 * 4);
 }
 
 TEST(TorchScriptInspectorTest, GarbageIsInvalidArgumentNamingTheProblem) {
