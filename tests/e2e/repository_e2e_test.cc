@@ -21,25 +21,11 @@
 namespace pruneserve {
 namespace {
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;
-};
+using testing::CommandResult;
 
-// Runs prunectl with `args` against `server` and captures stdout.
+// Runs prunectl with `args` against `server`.
 CommandResult Prunectl(const std::string& server, const std::string& args) {
-  std::string cmd = absl::StrCat(testing::BuiltBinary("client/prunectl"),
-                                 " --server ", server, " ", args, " 2>&1");
-  CommandResult result;
-  FILE* pipe = ::popen(cmd.c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0) {
-    result.output.append(buf, n);
-  }
-  int status = ::pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
+  return testing::RunPrunectl(absl::StrCat("--server ", server, " ", args));
 }
 
 std::string FileSha256(const std::string& path) {

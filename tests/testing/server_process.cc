@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -21,6 +22,22 @@ namespace pruneserve::testing {
 std::string BuiltBinary(const std::string& relative) {
   const char* dir = std::getenv("PRUNESERVE_BINARY_DIR");
   return absl::StrCat(dir && *dir ? dir : ".", "/", relative);
+}
+
+CommandResult RunPrunectl(const std::string& args) {
+  std::string cmd = absl::StrCat(BuiltBinary("client/prunectl"), " ", args,
+                                 " 2>&1");
+  CommandResult result;
+  FILE* pipe = ::popen(cmd.c_str(), "r");
+  if (pipe == nullptr) return result;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0) {
+    result.output.append(buf, n);
+  }
+  int status = ::pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
 }
 
 int PickFreePort() {

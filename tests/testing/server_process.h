@@ -47,6 +47,16 @@ class ServerProcess {
   std::string stderr_path_;
 };
 
+struct CommandResult {
+  int exit_code = -1;
+  // stdout and stderr, interleaved.
+  std::string output;
+};
+
+// Runs the built prunectl with `args` (a shell-quoted string) and captures
+// its output. Blocks until it exits.
+CommandResult RunPrunectl(const std::string& args);
+
 // A TCP port on 127.0.0.1 that was free a moment ago.
 int PickFreePort();
 
