@@ -24,7 +24,7 @@ class InferenceServiceTest : public testing::ServerFixture {
     ServerCoreOptions options;
     options.inference.default_pool.instances = 2;
     options.inference.intra_op_threads = 1;
-    StartServer(options);
+    StartServer(options, WantsMetrics());
     stub_ = GRPCInferenceService::NewStub(channel_);
     testing::WriteTinyCnn(dir_.Join("tiny.pt"), 7);
     client::RepositoryClient repo(channel_);

@@ -28,7 +28,7 @@ class ModelRepositoryServiceTest : public testing::ServerFixture {
     model_bytes_.assign(std::istreambuf_iterator<char>(in), {});
     ServerCoreOptions core_options;
     core_options.max_model_bytes = 256 << 10;
-    StartServer(core_options);
+    StartServer(core_options, WantsMetrics());
     client::RepositoryClientOptions client_options;
     client_options.chunk_bytes = 4096;
     client_ = std::make_unique<client::RepositoryClient>(channel_,

@@ -16,19 +16,28 @@ namespace pruneserve::testing {
 
 class ServerFixture : public ::testing::Test {
  protected:
-  // Starts the server with `core_options` (data_dir is filled in).
-  void StartServer(ServerCoreOptions core_options) {
+  // Starts the server with `core_options` (data_dir is filled in). The
+  // Prometheus exposer is started only with `metrics`: its embedded web
+  // server takes ~2 s to stop, which most tests need not pay.
+  void StartServer(ServerCoreOptions core_options, bool metrics = false) {
     core_options.data_dir = dir_.Join("data");
     auto core = ServerCore::Create(core_options);
     ASSERT_TRUE(core.ok()) << core.status();
     ServerOptions options;
     options.listen_address = "127.0.0.1:0";
-    options.metrics_address = "127.0.0.1:" + std::to_string(PickFreePort());
+    options.metrics_address =
+        metrics ? "127.0.0.1:" + std::to_string(PickFreePort()) : "";
     auto server = Server::Start(options, *std::move(core));
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     channel_ = client::MakeChannel("127.0.0.1:" +
                                    std::to_string(server_->grpc_port()));
+  }
+
+  // True for tests whose name mentions Metrics.
+  static bool WantsMetrics() {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    return std::string(info->name()).find("Metrics") != std::string::npos;
   }
 
   TempDir dir_;
