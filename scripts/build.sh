@@ -9,6 +9,7 @@ JOBS="${JOBS:-$(nproc)}"
 # directory, absolute paths become relative and any clone of the repository
 # shares the cache.
 export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}"
-cmake -S . -B "$BUILD_DIR" -G Ninja "$@" > "$BUILD_DIR.configure.log" 2>&1 || {
-  cat "$BUILD_DIR.configure.log"; exit 1; }
+mkdir -p "$BUILD_DIR"
+cmake -S . -B "$BUILD_DIR" -G Ninja "$@" > "$BUILD_DIR/configure.log" 2>&1 || {
+  cat "$BUILD_DIR/configure.log"; exit 1; }
 cmake --build "$BUILD_DIR" -j "$JOBS"
