@@ -12,12 +12,11 @@ namespace {
 
 std::string Row(const std::string& stage, const v1::ModelSnapshot& s,
                 double ms) {
-  return absl::StrFormat("%-26s %10s %10s %9s %9s %10s\n", stage,
-                         HumanCount(s.params()), HumanCount(s.flops()),
-                         AccuracyText(s.top1_accuracy()),
-                         AccuracyText(s.top5_accuracy()),
-                         ms >= 0 ? absl::StrFormat("%.1fs", ms / 1000.0)
-                                 : std::string("-"));
+  return absl::StrFormat(
+      "%-26s %10s %10s %9s %9s %10s\n", stage, HumanCount(s.params()),
+      HumanCount(s.flops()), AccuracyText(s.top1_accuracy()),
+      AccuracyText(s.top5_accuracy()),
+      ms >= 0 ? absl::StrFormat("%.1fs", ms / 1000.0) : std::string("-"));
 }
 
 }  // namespace
@@ -53,9 +52,9 @@ std::string AccuracyText(double fraction) {
 }
 
 std::string RenderPipelineReport(const v1::PipelineReport& report) {
-  std::string out = absl::StrFormat("%-26s %10s %10s %9s %9s %10s\n", "stage",
-                                    "params", "FLOPs", "top-1", "top-5",
-                                    "time");
+  std::string out =
+      absl::StrFormat("%-26s %10s %10s %9s %9s %10s\n", "stage", "params",
+                      "FLOPs", "top-1", "top-5", "time");
   out += Row("baseline", report.baseline(), -1);
   for (const v1::PipelineRound& r : report.rounds()) {
     out += Row(absl::StrCat("round ", r.round(), " pruned (",
@@ -70,8 +69,8 @@ std::string RenderPipelineReport(const v1::PipelineReport& report) {
       "params %s -> %s (-%.2f%%), FLOPs %s -> %s (-%.2f%%)\n",
       HumanCount(report.baseline().params()),
       HumanCount(report.final().params()), report.params_reduction() * 100.0,
-      HumanCount(report.baseline().flops()),
-      HumanCount(report.final().flops()), report.flops_reduction() * 100.0);
+      HumanCount(report.baseline().flops()), HumanCount(report.final().flops()),
+      report.flops_reduction() * 100.0);
   if (report.baseline().top1_accuracy() >= 0) {
     out += absl::StrFormat("top-1 %s -> %s (drop %.2f points)\n",
                            AccuracyText(report.baseline().top1_accuracy()),

@@ -69,8 +69,8 @@ absl::StatusOr<std::unique_ptr<PruningPipeline>> PruningPipeline::Create(
   for (double target :
        {options.target_params_reduction, options.target_flops_reduction}) {
     if (target < 0.0 || target >= 1.0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "reduction targets must be in [0, 1), got ", target));
+      return absl::InvalidArgumentError(
+          absl::StrCat("reduction targets must be in [0, 1), got ", target));
     }
   }
   if (options.finetune.epochs < 0) {
@@ -143,7 +143,8 @@ absl::StatusOr<training::TrainResult> PruningPipeline::Finetune(
   // The pipeline evaluates after fine-tuning itself; per-epoch evaluation
   // inside the trainer would only repeat that work.
   trainer_options.evaluate_every_epoch = false;
-  trainer_options.progress = [this, round](const training::TrainingProgress& p) {
+  trainer_options.progress = [this,
+                              round](const training::TrainingProgress& p) {
     if (p.phase != training::TrainingPhase::kTrain) return;
     PipelineProgress out;
     out.phase = PipelinePhase::kFinetune;
@@ -188,8 +189,8 @@ absl::StatusOr<PipelineResult> PruningPipeline::Run(
         "SGD lr ", options_.finetune.sgd.learning_rate, " momentum ",
         options_.finetune.sgd.momentum,
         options_.finetune.sgd.nesterov ? " nesterov" : "", " wd ",
-        options_.finetune.sgd.weight_decay, ", ", (*schedule)->Describe(),
-        ", ", options_.finetune.epochs, " epochs/round"));
+        options_.finetune.sgd.weight_decay, ", ", (*schedule)->Describe(), ", ",
+        options_.finetune.epochs, " epochs/round"));
   } else {
     report.set_finetune_schedule("none");
   }
@@ -212,8 +213,7 @@ absl::StatusOr<PipelineResult> PruningPipeline::Run(
   pruning::PruningOptions prune_options = options_.pruning;
   prune_options.probe.max_examples = options_.calibration_examples;
 
-  v1::PipelineReport::StopReason stop =
-      v1::PipelineReport::ROUNDS_COMPLETED;
+  v1::PipelineReport::StopReason stop = v1::PipelineReport::ROUNDS_COMPLETED;
   for (int round = 0; round < options_.rounds; ++round) {
     PS_RETURN_IF_ERROR(CheckCancelled(cancel));
     v1::PipelineRound* record = report.add_rounds();
@@ -225,10 +225,9 @@ absl::StatusOr<PipelineResult> PruningPipeline::Run(
     prune_progress.num_rounds = options_.rounds;
     Report(prune_progress);
     auto prune_start = Clock::now();
-    PS_ASSIGN_OR_RETURN(
-        pruning::PruningResult pruned,
-        pruning::PruneModule(current, options_.input_shape, prune_options,
-                             calibration));
+    PS_ASSIGN_OR_RETURN(pruning::PruningResult pruned,
+                        pruning::PruneModule(current, options_.input_shape,
+                                             prune_options, calibration));
     record->set_prune_ms(MillisSince(prune_start));
     prune_progress.step = 1;
     prune_progress.steps_per_epoch = 1;
