@@ -19,6 +19,28 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// A trainer or evaluator progress event as a pipeline event. Epoch fields
+// are copied only for fine-tuning (they are 0 outside it by contract).
+PipelineProgress FromTrainingProgress(PipelinePhase phase, int round,
+                                      int num_rounds,
+                                      const training::TrainingProgress& p) {
+  PipelineProgress out;
+  out.phase = phase;
+  out.round = round;
+  out.num_rounds = num_rounds;
+  if (phase == PipelinePhase::kFinetune) {
+    out.epoch = p.epoch;
+    out.num_epochs = p.num_epochs;
+  }
+  out.step = p.step;
+  out.steps_per_epoch = p.steps_per_epoch;
+  out.loss = p.loss;
+  out.accuracy = p.running_accuracy;
+  out.images_per_second = p.images_per_second;
+  out.eta_seconds = p.eta_seconds;
+  return out;
+}
+
 double MillisSince(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start)
       .count();
@@ -111,17 +133,8 @@ absl::StatusOr<v1::ModelSnapshot> PruningPipeline::Measure(
   eval_options.num_threads = options_.finetune.num_threads;
   eval_options.cancel = cancel;
   eval_options.progress = [this, round](const training::TrainingProgress& p) {
-    PipelineProgress out;
-    out.phase = PipelinePhase::kEvaluate;
-    out.round = round;
-    out.num_rounds = options_.rounds;
-    out.step = p.step;
-    out.steps_per_epoch = p.steps_per_epoch;
-    out.loss = p.loss;
-    out.accuracy = p.running_accuracy;
-    out.images_per_second = p.images_per_second;
-    out.eta_seconds = p.eta_seconds;
-    Report(out);
+    Report(FromTrainingProgress(PipelinePhase::kEvaluate, round,
+                                options_.rounds, p));
   };
   PS_ASSIGN_OR_RETURN(training::EvalResult result,
                       training::Evaluate(module, *eval, eval_options));
@@ -146,19 +159,8 @@ absl::StatusOr<training::TrainResult> PruningPipeline::Finetune(
   trainer_options.progress = [this,
                               round](const training::TrainingProgress& p) {
     if (p.phase != training::TrainingPhase::kTrain) return;
-    PipelineProgress out;
-    out.phase = PipelinePhase::kFinetune;
-    out.round = round;
-    out.num_rounds = options_.rounds;
-    out.epoch = p.epoch;
-    out.num_epochs = p.num_epochs;
-    out.step = p.step;
-    out.steps_per_epoch = p.steps_per_epoch;
-    out.loss = p.loss;
-    out.accuracy = p.running_accuracy;
-    out.images_per_second = p.images_per_second;
-    out.eta_seconds = p.eta_seconds;
-    Report(out);
+    Report(FromTrainingProgress(PipelinePhase::kFinetune, round,
+                                options_.rounds, p));
   };
   PS_ASSIGN_OR_RETURN(auto trainer,
                       training::Trainer::Create(&module, trainer_options));

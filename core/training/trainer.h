@@ -31,15 +31,8 @@
 #include "core/training/training_checkpoint.h"
 #include "core/training/training_progress.h"
 
-namespace torch {
-namespace jit {
-struct Module;
-}  // namespace jit
-namespace optim {
-class SGD;
-}  // namespace optim
-}  // namespace torch
-
+// torch::jit::Module and torch::optim::SGD are forward-declared by
+// training_checkpoint.h.
 namespace pruneserve::training {
 
 // torch.optim.SGD's knobs, defaulting to the paper's fine-tuning values.
