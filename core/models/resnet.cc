@@ -8,6 +8,7 @@
 #include <torch/script.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -23,71 +24,65 @@ torch::jit::Module Downsample(int64_t in, int64_t out, int64_t stride,
                              builder.BatchNorm2d(out)});
 }
 
-torch::jit::Module BasicBlock(int64_t in, int64_t out, int64_t stride,
-                              ScriptModuleBuilder& builder) {
+// A residual block whose branch is the conv + BN pairs `convs` (named
+// conv1/bn1, conv2/bn2, ...; ReLU after every pair but the last), added to
+// the input or to its 1x1 projection when the shape changes. Submodules are
+// created in order (conv1, bn1, ..., downsample) so weights depend only on
+// the builder's seed.
+torch::jit::Module ResidualBlock(const std::string& class_name,
+                                 const std::vector<ConvSpec>& convs,
+                                 int64_t in, int64_t out, int64_t stride,
+                                 ScriptModuleBuilder& builder) {
   const bool project = stride != 1 || in != out;
-  torch::jit::Module conv1 = builder.Conv2d(BnConvSpec(in, out, 3, stride));
-  torch::jit::Module bn1 = builder.BatchNorm2d(out);
-  torch::jit::Module conv2 = builder.Conv2d(BnConvSpec(out, out, 3, 1));
-  torch::jit::Module bn2 = builder.BatchNorm2d(out);
+  std::vector<std::pair<torch::jit::Module, torch::jit::Module>> layers;
+  for (const ConvSpec& spec : convs) {
+    torch::jit::Module conv = builder.Conv2d(spec);
+    layers.emplace_back(conv, builder.BatchNorm2d(spec.out_channels));
+  }
   torch::jit::Module downsample;
   if (project) downsample = Downsample(in, out, stride, builder);
-  const std::string source =
-      absl::StrCat(R"JIT(
-def forward(self, x):
-    out = torch.relu(self.bn1.forward(self.conv1.forward(x)))
-    out = self.bn2.forward(self.conv2.forward(out))
-)JIT",
-                   project ? "    identity = self.downsample.forward(x)\n"
-                           : "    identity = x\n",
-                   "    return torch.relu(out + identity)\n");
+  std::string source = "\ndef forward(self, x):\n";
+  for (size_t i = 1; i <= layers.size(); ++i) {
+    std::string pair = absl::StrCat("self.bn", i, ".forward(self.conv", i,
+                                    ".forward(", i == 1 ? "x" : "out", "))");
+    absl::StrAppend(&source, "    out = ",
+                    i < layers.size() ? absl::StrCat("torch.relu(", pair, ")")
+                                      : pair,
+                    "\n");
+  }
+  absl::StrAppend(&source,
+                  project ? "    identity = self.downsample.forward(x)\n"
+                          : "    identity = x\n",
+                  "    return torch.relu(out + identity)\n");
   return builder.Instantiate(
-      project ? "BasicBlock/downsample" : "BasicBlock/identity", "BasicBlock",
+      absl::StrCat(class_name, project ? "/downsample" : "/identity"),
+      class_name,
       [&](torch::jit::Module& m) {
-        m.register_module("conv1", conv1);
-        m.register_module("bn1", bn1);
-        m.register_module("conv2", conv2);
-        m.register_module("bn2", bn2);
+        for (size_t i = 0; i < layers.size(); ++i) {
+          m.register_module(absl::StrCat("conv", i + 1), layers[i].first);
+          m.register_module(absl::StrCat("bn", i + 1), layers[i].second);
+        }
         if (project) m.register_module("downsample", downsample);
       },
       source);
 }
 
+torch::jit::Module BasicBlock(int64_t in, int64_t out, int64_t stride,
+                              ScriptModuleBuilder& builder) {
+  return ResidualBlock(
+      "BasicBlock",
+      {BnConvSpec(in, out, 3, stride), BnConvSpec(out, out, 3, 1)}, in, out,
+      stride, builder);
+}
+
 // torchvision's Bottleneck (ResNet v1.5: the stride sits on the 3x3 conv).
 torch::jit::Module Bottleneck(int64_t in, int64_t planes, int64_t out,
                               int64_t stride, ScriptModuleBuilder& builder) {
-  const bool project = stride != 1 || in != out;
-  torch::jit::Module conv1 = builder.Conv2d(BnConvSpec(in, planes, 1, 1));
-  torch::jit::Module bn1 = builder.BatchNorm2d(planes);
-  torch::jit::Module conv2 =
-      builder.Conv2d(BnConvSpec(planes, planes, 3, stride));
-  torch::jit::Module bn2 = builder.BatchNorm2d(planes);
-  torch::jit::Module conv3 = builder.Conv2d(BnConvSpec(planes, out, 1, 1));
-  torch::jit::Module bn3 = builder.BatchNorm2d(out);
-  torch::jit::Module downsample;
-  if (project) downsample = Downsample(in, out, stride, builder);
-  const std::string source =
-      absl::StrCat(R"JIT(
-def forward(self, x):
-    out = torch.relu(self.bn1.forward(self.conv1.forward(x)))
-    out = torch.relu(self.bn2.forward(self.conv2.forward(out)))
-    out = self.bn3.forward(self.conv3.forward(out))
-)JIT",
-                   project ? "    identity = self.downsample.forward(x)\n"
-                           : "    identity = x\n",
-                   "    return torch.relu(out + identity)\n");
-  return builder.Instantiate(
-      project ? "Bottleneck/downsample" : "Bottleneck/identity", "Bottleneck",
-      [&](torch::jit::Module& m) {
-        m.register_module("conv1", conv1);
-        m.register_module("bn1", bn1);
-        m.register_module("conv2", conv2);
-        m.register_module("bn2", bn2);
-        m.register_module("conv3", conv3);
-        m.register_module("bn3", bn3);
-        if (project) m.register_module("downsample", downsample);
-      },
-      source);
+  return ResidualBlock("Bottleneck",
+                       {BnConvSpec(in, planes, 1, 1),
+                        BnConvSpec(planes, planes, 3, stride),
+                        BnConvSpec(planes, out, 1, 1)},
+                       in, out, stride, builder);
 }
 
 // Stem (3x3 conv + BN + ReLU), the given stages, global pool and fc.
