@@ -1,28 +1,36 @@
 // Pruning quality on Fashion-MNIST: trains a dense baseline of VGG13-BN and a
-// CIFAR-style ResNet-56 (1x28x28 input), then prunes each with five methods
-// and fine-tunes every result with the same budget (the paper's SGD +
-// cosine warm restarts schedule, same epochs and batch size):
+// CIFAR-style ResNet-56 (1x28x28 input), prunes each with several methods and
+// fine-tunes every result with the same budget (the paper's SGD + cosine warm
+// restarts schedule, same total epochs, same batch size):
 //
 //   refined         the paper: BN |gamma|, layer ratio = measured sparsity
 //   target_flops    refined ratios scaled to refined's own FLOPs reduction
 //                   (the same method, exercising the bisection)
 //   l1+uniform      Li et al.: L1 filter norm, one ratio for every layer
 //   slimming        Network Slimming: BN |gamma|, one global threshold
-//   random          random channels, uniform ratio
+//   random          random channels, one ratio for every layer
+//   refined xN      N prune -> fine-tune rounds, sparsity re-measured each
+//                   round (--rounds N, 0 disables), followed by its own
+//                   l1+uniform / slimming / random rows matched to it; those
+//                   get all N rounds' epochs in one fine-tuning run.
 //
-// The uniform, slimming and random ratios are matched to refined's
-// parameter reduction (channel ratio r = 1 - sqrt(1 - params_reduction), as
-// conv parameters scale with in x out channels), so the methods are compared
-// at roughly equal size. Prints one table row per (model, method) and a
-// one-line summary. Not a test: nothing here decides pass/fail.
+// Baselines are matched to the FLOPs (MACs) of the refined model they are
+// compared with, not to its parameters: the uniform ratio (l1, random) and
+// the global-threshold fraction (slimming) are bisected on the pruning plan's
+// MAC estimate until the reduction equals refined's to channel granularity.
+// The table's -FLOPs column is the measured reduction, so the match can be
+// checked. Not a test: nothing here decides pass/fail.
 //
-// Modes:
-//   --quick  3000 train / 1000 test images, width 0.25 for both models,
-//            3 baseline epochs (lr 0.05), 1 fine-tuning epoch, batch 64.
-//   full     all 60000 / 10000 images, full widths, 30 baseline epochs
-//            (lr 0.1, cosine), 10 fine-tuning epochs (lr 0.01), batch 64.
+// Modes (batch 64, 256 calibration images, fine-tuning lr 0.01):
+//   --quick   3000 train / 1000 test images, width 0.25, 3 baseline epochs
+//             (lr 0.05), 1 fine-tuning epoch per round.
+//   --medium  15000 train / 10000 test images, width 0.5, 6 baseline epochs
+//             (lr 0.1), 2 fine-tuning epochs per round.
+//   (full)    60000 / 10000 images, width 1.0, 30 baseline epochs (lr 0.1),
+//             10 fine-tuning epochs per round.
 // Flags: --data DIR (default /usr/share/datasets/fashion-mnist),
-//        --threads N (default 2), --models vgg13_bn,resnet56.
+//        --threads N (default 2), --models vgg13_bn,resnet56, --rounds N
+//        (default 3), --json FILE (every row and the configuration).
 #include <ATen/Parallel.h>
 #include <torch/script.h>
 
@@ -30,11 +38,14 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "core/data/dataset_spec.h"
@@ -42,7 +53,10 @@
 #include "core/models/model_zoo.h"
 #include "core/pipeline/pipeline_report.h"
 #include "core/pipeline/pruning_pipeline.h"
-#include "core/training/evaluator.h"
+#include "core/pruning/channel_dependency_graph.h"
+#include "core/pruning/importance_criterion.h"
+#include "core/pruning/module_surgery.h"
+#include "core/pruning/ratio_policy.h"
 #include "core/training/trainer.h"
 
 namespace {
@@ -54,24 +68,39 @@ namespace pd = pruneserve::data;
 
 using Clock = std::chrono::steady_clock;
 
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
 struct BenchConfig {
-  bool quick = false;
+  std::string mode = "full";
   std::string data_dir = "/usr/share/datasets/fashion-mnist";
   int threads = 2;
   std::vector<std::string> models = {"vgg13_bn", "resnet56"};
   int64_t train_limit = 0;
   int64_t eval_limit = 0;
+  double width = 1.0;
   int64_t baseline_epochs = 30;
   double baseline_lr = 0.1;
   int64_t finetune_epochs = 10;
   double finetune_lr = 0.01;
   int64_t batch_size = 64;
   int64_t calibration = 256;
+  int rounds = 3;
+  std::string json_path;
 };
 
-double WidthFor(const BenchConfig& c, const std::string& arch) {
-  (void)arch;  // both architectures use the same reduced width
-  return c.quick ? 0.25 : 1.0;
+// The 1-, 5- and 15-minute load averages, or empty when unreadable.
+std::vector<double> LoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  std::vector<double> load(3, 0.0);
+  if (!(in >> load[0] >> load[1] >> load[2])) return {};
+  return load;
+}
+
+std::string LoadText(const std::vector<double>& load) {
+  if (load.size() != 3) return "unknown";
+  return absl::StrFormat("%.2f %.2f %.2f", load[0], load[1], load[2]);
 }
 
 std::unique_ptr<pd::BatchSource> Open(const BenchConfig& c,
@@ -100,6 +129,74 @@ std::unique_ptr<pd::BatchSource> Open(const BenchConfig& c,
   return std::move(*source);
 }
 
+// A uniform ratio or global-threshold fraction and the MAC reduction the
+// pruning plan estimates for it.
+struct MatchedRatio {
+  double ratio = 0.0;
+  double estimated_reduction = 0.0;
+};
+
+// Bisects the `kind` policy's ratio (uniform or global_threshold) with the
+// `criterion` scores of `model` until the estimated MAC reduction is as close
+// to `target` as channel granularity allows. The plan is the one the
+// pruning engine builds for the same options and seed, so the pipeline run
+// with the returned ratio removes the same channels.
+absl::StatusOr<MatchedRatio> MatchFlops(const torch::jit::Module& model,
+                                        const std::vector<int64_t>& shape,
+                                        const std::string& criterion_name,
+                                        pp::PolicyKind kind, uint64_t seed,
+                                        double target) {
+  auto graph = pp::ChannelDependencyGraph::Build(model, shape);
+  if (!graph.ok()) return graph.status();
+  auto criterion = pp::MakeCriterion(criterion_name);
+  if (!criterion.ok()) return criterion.status();
+  pp::CriterionContext context{graph->get(), nullptr, seed};
+  const auto& groups = (*graph)->groups();
+  std::vector<std::vector<double>> scores(groups.size());
+  std::vector<std::string> errors(groups.size());
+  for (const pp::ChannelGroup& g : groups) {
+    if (!g.prunable) continue;
+    auto s = (*criterion)->Score(g, context);
+    if (s.ok()) {
+      scores[g.id] = std::move(*s);
+    } else {
+      errors[g.id] = std::string(s.status().message());
+    }
+  }
+  const double macs0 =
+      static_cast<double>(pp::EstimateMacs(**graph, pp::KeepAll(**graph)));
+  if (macs0 <= 0) return absl::InternalError("model has no MACs");
+  pp::PolicyOptions policy;
+  policy.kind = kind;
+  auto reduction = [&](double ratio) -> absl::StatusOr<double> {
+    policy.ratio = ratio;
+    auto plan = pp::PlanPruning(**graph, scores, errors, nullptr, policy);
+    if (!plan.ok()) return plan.status();
+    return 1.0 - pp::EstimateMacs(**graph, plan->masks()) / macs0;
+  };
+  // The reduction never decreases with the ratio (more channels below the
+  // cut), so bisect for the smallest ratio reaching the target and keep it or
+  // its lower neighbour, whichever lands closer.
+  double lo = 0.0, hi = 0.99;
+  auto at_hi = reduction(hi);
+  if (!at_hi.ok()) return at_hi.status();
+  if (*at_hi < target) return MatchedRatio{hi, *at_hi};
+  for (int i = 0; i < 40; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    auto r = reduction(mid);
+    if (!r.ok()) return r.status();
+    (*r >= target ? hi : lo) = mid;
+  }
+  auto r_lo = reduction(lo);
+  auto r_hi = reduction(hi);
+  if (!r_lo.ok()) return r_lo.status();
+  if (!r_hi.ok()) return r_hi.status();
+  if (std::abs(*r_lo - target) < std::abs(*r_hi - target)) {
+    return MatchedRatio{lo, *r_lo};
+  }
+  return MatchedRatio{hi, *r_hi};
+}
+
 struct Method {
   std::string name;
   std::string criterion;
@@ -109,28 +206,74 @@ struct Method {
 struct Row {
   std::string model;
   std::string method;
+  // Pruning rounds and fine-tuning epochs in total.
+  int rounds = 1;
+  int64_t finetune_epochs = 0;
+  // The policy's knob: uniform ratio, global fraction or target_flops scale;
+  // negative when the policy has none (refined).
+  double knob = -1.0;
+  // FLOPs reduction the row was matched to; negative when not matched.
+  double matched_to = -1.0;
+  double seconds = 0.0;
   pruneserve::v1::PipelineReport report;
   std::string error;
 };
 
+void PrintHeader() {
+  std::printf(
+      "| model | method | rounds x ep | knob | params | -params | FLOPs | "
+      "-FLOPs | top1 base | top1 pruned | top1 tuned | drop | time |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+}
+
 void PrintRow(const Row& r) {
   if (!r.error.empty()) {
-    std::printf("%-10s %-13s error: %s\n", r.model.c_str(), r.method.c_str(),
+    std::printf("| %s | %s | error: %s |\n", r.model.c_str(), r.method.c_str(),
                 r.error.c_str());
     return;
   }
   const auto& p = r.report;
-  const auto& round = p.rounds(0);
+  const auto& last = p.rounds(p.rounds_size() - 1);
+  const std::string knob = r.knob < 0 ? "-" : absl::StrFormat("%.3f", r.knob);
   std::printf(
-      "%-10s %-13s %9s %6.1f%% %9s %6.1f%% %8.2f%% %8.2f%% %8.2f%% %7.2f "
-      "%7.1fs\n",
-      r.model.c_str(), r.method.c_str(),
-      pl::HumanCount(p.final().params()).c_str(), p.params_reduction() * 100,
-      pl::HumanCount(p.final().flops()).c_str(), p.flops_reduction() * 100,
-      p.baseline().top1_accuracy() * 100,
-      round.after_prune().top1_accuracy() * 100,
-      p.final().top1_accuracy() * 100, p.top1_drop() * 100,
-      p.elapsed_ms() / 1000.0);
+      "| %s | %s | %d x %lld | %s | %s | %.1f%% | %s | %.1f%% | %.2f%% | "
+      "%.2f%% | %.2f%% | %+.2f | %.0fs |\n",
+      r.model.c_str(), r.method.c_str(), p.rounds_size(),
+      static_cast<long long>(r.finetune_epochs / std::max(1, r.rounds)),
+      knob.c_str(), pl::HumanCount(p.final().params()).c_str(),
+      p.params_reduction() * 100, pl::HumanCount(p.final().flops()).c_str(),
+      p.flops_reduction() * 100, p.baseline().top1_accuracy() * 100,
+      last.after_prune().top1_accuracy() * 100,
+      p.final().top1_accuracy() * 100, p.top1_drop() * 100, r.seconds);
+}
+
+nlohmann::json RowJson(const Row& r) {
+  nlohmann::json j = {{"model", r.model},
+                      {"method", r.method},
+                      {"rounds_requested", r.rounds},
+                      {"finetune_epochs_total", r.finetune_epochs},
+                      {"seconds", r.seconds}};
+  if (r.knob >= 0) j["knob"] = r.knob;
+  if (r.matched_to >= 0) j["matched_flops_reduction"] = r.matched_to;
+  if (!r.error.empty()) {
+    j["error"] = r.error;
+    return j;
+  }
+  const auto& p = r.report;
+  j["rounds"] = p.rounds_size();
+  j["stop_reason"] = pl::StopReasonText(p.stop_reason());
+  j["params_before"] = p.baseline().params();
+  j["params_after"] = p.final().params();
+  j["flops_before"] = p.baseline().flops();
+  j["flops_after"] = p.final().flops();
+  j["params_reduction"] = p.params_reduction();
+  j["flops_reduction"] = p.flops_reduction();
+  j["top1_baseline"] = p.baseline().top1_accuracy();
+  j["top1_after_prune"] =
+      p.rounds(p.rounds_size() - 1).after_prune().top1_accuracy();
+  j["top1_final"] = p.final().top1_accuracy();
+  j["top1_drop"] = p.top1_drop();
+  return j;
 }
 
 bool ParseArgs(int argc, char** argv, BenchConfig* c) {
@@ -142,29 +285,115 @@ bool ParseArgs(int argc, char** argv, BenchConfig* c) {
       return true;
     };
     std::string v;
-    if (arg == "--quick") {
-      c->quick = true;
+    bool ok = true;
+    if (arg == "--quick" || arg == "--medium") {
+      c->mode = arg.substr(2);
     } else if (arg == "--data" && value(&v)) {
       c->data_dir = v;
     } else if (arg == "--threads" && value(&v)) {
-      if (!absl::SimpleAtoi(v, &c->threads)) return false;
+      ok = absl::SimpleAtoi(v, &c->threads) && c->threads > 0;
+    } else if (arg == "--rounds" && value(&v)) {
+      ok = absl::SimpleAtoi(v, &c->rounds) && c->rounds >= 0;
     } else if (arg == "--models" && value(&v)) {
       c->models = absl::StrSplit(v, ',');
+    } else if (arg == "--json" && value(&v)) {
+      c->json_path = v;
     } else {
+      ok = false;
+    }
+    if (!ok) {
       std::fprintf(stderr,
-                   "usage: pruning_quality_bench [--quick] [--data DIR] "
-                   "[--threads N] [--models a,b]\n");
+                   "usage: pruning_quality_bench [--quick|--medium] [--data "
+                   "DIR] [--threads N] [--models a,b] [--rounds N] [--json "
+                   "FILE]\n");
       return false;
     }
   }
-  if (c->quick) {
+  if (c->mode == "quick") {
     c->train_limit = 3000;
     c->eval_limit = 1000;
+    c->width = 0.25;
     c->baseline_epochs = 3;
     c->baseline_lr = 0.05;
     c->finetune_epochs = 1;
+  } else if (c->mode == "medium") {
+    c->train_limit = 15000;
+    c->eval_limit = 10000;
+    c->width = 0.5;
+    c->baseline_epochs = 6;
+    c->finetune_epochs = 2;
   }
   return true;
+}
+
+// Runs one pipeline on `model` and fills the row's report or error.
+void RunPipeline(const BenchConfig& c, const torch::jit::Module& model,
+                 const Method& m, pd::BatchSource* train, pd::BatchSource* test,
+                 Row* row) {
+  pl::PipelineOptions o;
+  o.input_shape = {1, 1, 28, 28};
+  o.pruning.criterion = m.criterion;
+  o.pruning.policy.kind = m.policy;
+  o.pruning.seed = 3;
+  o.rounds = row->rounds;
+  o.calibration_examples = c.calibration;
+  o.finetune.epochs = row->finetune_epochs / row->rounds;
+  o.finetune.sgd.learning_rate = c.finetune_lr;
+  o.finetune.num_threads = c.threads;
+  o.finetune.seed = 2;
+  if (m.policy == pp::PolicyKind::kTargetFlops) {
+    o.pruning.policy.target_flops_reduction = row->matched_to;
+  } else if (m.policy != pp::PolicyKind::kRefined) {
+    o.pruning.policy.ratio = row->knob;
+  }
+  const auto start = Clock::now();
+  auto pipeline = pl::PruningPipeline::Create(o);
+  if (!pipeline.ok()) {
+    row->error = pipeline.status().ToString();
+    return;
+  }
+  auto result = (*pipeline)->Run(model, {train, test, nullptr});
+  if (!result.ok()) {
+    row->error = result.status().ToString();
+    return;
+  }
+  row->report = std::move(result->report);
+  if (m.policy == pp::PolicyKind::kTargetFlops) {
+    row->knob = row->report.rounds(0).pruning().ratio_scale();
+  }
+  row->seconds += SecondsSince(start);
+}
+
+// One comparison: a refined run and the baselines matched to its FLOPs.
+struct Comparison {
+  std::string label;
+  const Row* refined = nullptr;
+  std::vector<const Row*> others;
+};
+
+double Drop(const Row* r) { return r->report.top1_drop(); }
+
+// "refined x3: -87.1% params -80.2% FLOPs, drop 0.31 pts (goal met); vs
+// l1+uniform +0.42 pts, random +1.10 pts, slimming -0.05 pts"
+std::string Summarize(const std::string& arch, const Comparison& cmp) {
+  const Row* ref = cmp.refined;
+  if (ref == nullptr || !ref->error.empty()) {
+    return absl::StrCat(arch, " ", cmp.label, ": failed");
+  }
+  const auto& p = ref->report;
+  const bool goal = p.params_reduction() >= 0.85 &&
+                    p.flops_reduction() >= 0.75 && p.top1_drop() <= 0.005;
+  std::string s = absl::StrFormat(
+      "%s %s: -%.1f%% params -%.1f%% FLOPs, drop %.2f pts (goal >=85/>=75/"
+      "<=0.5: %s); others' drop minus refined's:",
+      arch, cmp.label, p.params_reduction() * 100, p.flops_reduction() * 100,
+      p.top1_drop() * 100, goal ? "met" : "not met");
+  for (const Row* o : cmp.others) {
+    if (!o->error.empty()) continue;
+    absl::StrAppendFormat(&s, " %s %+.2f", o->method,
+                          (Drop(o) - Drop(ref)) * 100);
+  }
+  return s;
 }
 
 }  // namespace
@@ -172,6 +401,8 @@ bool ParseArgs(int argc, char** argv, BenchConfig* c) {
 int main(int argc, char** argv) {
   BenchConfig c;
   if (!ParseArgs(argc, argv, &c)) return 2;
+  const auto bench_start = Clock::now();
+  const std::vector<double> load_start = LoadAverage();
   at::set_num_threads(c.threads);
   auto train = Open(c, "train", c.train_limit, /*shuffle=*/true);
   auto test = Open(c, "test", c.eval_limit, /*shuffle=*/false);
@@ -180,33 +411,34 @@ int main(int argc, char** argv) {
                  c.data_dir.c_str());
     return 1;
   }
-  std::printf(
-      "mode %s: %lld train / %lld test images, baseline %lld epochs lr %g, "
-      "fine-tune %lld epoch(s) lr %g (SGD nesterov, cosine warm restarts), "
-      "batch %lld, %lld calibration images, %d threads\n",
-      c.quick ? "quick" : "full", static_cast<long long>(train->num_examples()),
-      static_cast<long long>(test->num_examples()),
-      static_cast<long long>(c.baseline_epochs), c.baseline_lr,
-      static_cast<long long>(c.finetune_epochs), c.finetune_lr,
-      static_cast<long long>(c.batch_size),
-      static_cast<long long>(c.calibration), c.threads);
+  const std::string setup = absl::StrFormat(
+      "mode %s: %d train / %d test images, width %.2f, baseline %d epochs lr "
+      "%g, fine-tune %d epoch(s) per round lr %g (SGD nesterov, cosine warm "
+      "restarts), batch %d, %d calibration images, %d threads, load average "
+      "%s",
+      c.mode, train->num_examples(), test->num_examples(), c.width,
+      c.baseline_epochs, c.baseline_lr, c.finetune_epochs, c.finetune_lr,
+      c.batch_size, c.calibration, c.threads, LoadText(load_start));
+  std::printf("%s\n\n", setup.c_str());
+  PrintHeader();
+  std::fflush(stdout);
 
-  const std::vector<Method> methods = {
-      {"refined", "bn_gamma", pp::PolicyKind::kRefined},
-      {"target_flops", "bn_gamma", pp::PolicyKind::kTargetFlops},
+  const Method refined{"refined", "bn_gamma", pp::PolicyKind::kRefined};
+  const Method target{"target_flops", "bn_gamma", pp::PolicyKind::kTargetFlops};
+  const std::vector<Method> matched = {
       {"l1+uniform", "l1", pp::PolicyKind::kUniform},
       {"slimming", "bn_gamma", pp::PolicyKind::kGlobalThreshold},
       {"random", "random", pp::PolicyKind::kUniform},
   };
-  std::vector<Row> rows;
-  std::string summary;
+  nlohmann::json json_models = nlohmann::json::array();
+  std::vector<std::string> summaries;
   for (const std::string& arch : c.models) {
     const auto start = Clock::now();
     pruneserve::models::ZooOptions zoo;
     zoo.arch = arch;
     zoo.in_channels = 1;
     zoo.input_size = 28;
-    zoo.width_multiplier = WidthFor(c, arch);
+    zoo.width_multiplier = c.width;
     zoo.seed = 1;
     auto model = pruneserve::models::BuildZooModel(zoo);
     if (!model.ok()) {
@@ -216,7 +448,9 @@ int main(int argc, char** argv) {
     pt::TrainerOptions base;
     base.epochs = c.baseline_epochs;
     base.sgd.learning_rate = c.baseline_lr;
+    base.num_threads = c.threads;
     base.seed = 1;
+    base.evaluate_every_epoch = false;
     auto trainer = pt::Trainer::Create(&*model, base);
     if (!trainer.ok()) return 1;
     auto trained = (*trainer)->Train(*train);
@@ -226,67 +460,132 @@ int main(int argc, char** argv) {
       return 1;
     }
     model->eval();
-    std::fprintf(stderr, "%s (width %.2f) baseline trained in %.1fs\n",
-                 arch.c_str(), zoo.width_multiplier,
-                 std::chrono::duration<double>(Clock::now() - start).count());
+    const double baseline_seconds = SecondsSince(start);
+    const double epoch_seconds =
+        baseline_seconds / static_cast<double>(c.baseline_epochs);
+    std::fprintf(stderr,
+                 "%s (width %.2f) baseline: %lld epochs in %.1fs (%.0f "
+                 "images/s)\n",
+                 arch.c_str(), c.width,
+                 static_cast<long long>(c.baseline_epochs), baseline_seconds,
+                 trained->images_per_second);
 
-    double refined_params = 0.0, refined_flops = 0.0;
-    double refined_drop = 0.0, best_other_drop = 1e9;
-    std::string best_other;
-    for (const Method& m : methods) {
-      pl::PipelineOptions o;
-      o.input_shape = {1, 1, 28, 28};
-      o.pruning.criterion = m.criterion;
-      o.pruning.policy.kind = m.policy;
-      o.pruning.seed = 3;
-      o.calibration_examples = c.calibration;
-      // Matched to refined's reduction (see the file comment).
-      const double r = 1.0 - std::sqrt(std::max(0.0, 1.0 - refined_params));
-      o.pruning.policy.ratio = std::min(0.9, std::max(0.05, r));
-      o.pruning.policy.target_flops_reduction = std::max(0.01, refined_flops);
-      o.finetune.epochs = c.finetune_epochs;
-      o.finetune.sgd.learning_rate = c.finetune_lr;
-      o.finetune.seed = 2;
-      Row row{arch, m.name, {}, ""};
-      auto pipeline = pl::PruningPipeline::Create(o);
-      if (!pipeline.ok()) {
-        row.error = pipeline.status().ToString();
-      } else {
-        auto result =
-            (*pipeline)->Run(*model, {train.get(), test.get(), nullptr});
-        if (!result.ok()) {
-          row.error = result.status().ToString();
-        } else {
-          row.report = std::move(result->report);
-        }
-      }
-      if (row.error.empty()) {
-        const double drop = row.report.top1_drop();
-        if (m.name == "refined") {
-          refined_params = row.report.params_reduction();
-          refined_flops = row.report.flops_reduction();
-          refined_drop = drop;
-        } else if (m.name != "target_flops" && drop < best_other_drop) {
-          best_other_drop = drop;
-          best_other = m.name;
-        }
-      }
-      if (rows.empty()) {
-        std::printf("%-10s %-13s %9s %7s %9s %7s %9s %9s %9s %7s %8s\n",
-                    "model", "method", "params", "-params", "FLOPs", "-FLOPs",
-                    "top1_base", "top1_prn", "top1_ft", "drop", "time");
-      }
-      rows.push_back(row);
-      PrintRow(row);
+    // Rows live in a vector reserved up front so that the comparisons'
+    // pointers stay valid.
+    std::vector<Row> rows;
+    rows.reserve(16);
+    // Prunes and fine-tunes for `epochs` in total over `rounds` rounds.
+    auto run = [&](const Method& m, int rounds, int64_t epochs, double knob,
+                   double matched_to, double extra_seconds) -> const Row* {
+      Row row;
+      row.model = arch;
+      row.method = rounds > 1 ? absl::StrCat(m.name, " x", rounds) : m.name;
+      row.rounds = rounds;
+      row.finetune_epochs = epochs;
+      row.knob = knob;
+      row.matched_to = matched_to;
+      row.seconds = extra_seconds;
+      RunPipeline(c, *model, m, train.get(), test.get(), &row);
+      rows.push_back(std::move(row));
+      PrintRow(rows.back());
       std::fflush(stdout);
+      return &rows.back();
+    };
+    // Matches every baseline to `ref`'s FLOPs and fine-tunes it for as many
+    // epochs as `ref` got in all its rounds, in one round. The bisection's
+    // time counts toward the row's.
+    auto run_matched = [&](const Row* ref, Comparison* cmp) {
+      if (!ref->error.empty()) return;
+      const double goal = ref->report.flops_reduction();
+      for (const Method& m : matched) {
+        const auto match_start = Clock::now();
+        auto ratio =
+            MatchFlops(*model, {1, 1, 28, 28}, m.criterion, m.policy, 3, goal);
+        if (!ratio.ok()) {
+          Row row;
+          row.model = arch;
+          row.method = m.name;
+          row.error = ratio.status().ToString();
+          rows.push_back(std::move(row));
+          PrintRow(rows.back());
+          cmp->others.push_back(&rows.back());
+          continue;
+        }
+        cmp->others.push_back(run(m, 1, ref->finetune_epochs, ratio->ratio,
+                                  goal, SecondsSince(match_start)));
+      }
+    };
+
+    std::vector<Comparison> comparisons;
+    Comparison one{"refined", nullptr, {}};
+    one.refined = run(refined, 1, c.finetune_epochs, -1.0, -1.0, 0.0);
+    if (one.refined->error.empty()) {
+      const double goal =
+          std::max(0.01, one.refined->report.flops_reduction());
+      one.others.push_back(
+          run(target, 1, c.finetune_epochs, -1.0, goal, 0.0));
     }
-    summary += absl::StrFormat(
-        "%s%s: refined -%.1f%% params -%.1f%% FLOPs, drop %.2f pts; best "
-        "matched baseline %s drop %.2f pts",
-        summary.empty() ? "" : "; ", arch, refined_params * 100,
-        refined_flops * 100, refined_drop * 100, best_other.c_str(),
-        best_other_drop * 100);
+    run_matched(one.refined, &one);
+    comparisons.push_back(one);
+    if (c.rounds > 1) {
+      Comparison multi{absl::StrCat("refined x", c.rounds), nullptr, {}};
+      multi.refined = run(refined, c.rounds, c.finetune_epochs * c.rounds,
+                          -1.0, -1.0, 0.0);
+      run_matched(multi.refined, &multi);
+      comparisons.push_back(multi);
+    }
+
+    nlohmann::json jm = {{"arch", arch},
+                         {"width", c.width},
+                         {"baseline_seconds", baseline_seconds},
+                         {"baseline_epoch_seconds", epoch_seconds},
+                         {"baseline_images_per_second",
+                          trained->images_per_second},
+                         {"rows", nlohmann::json::array()},
+                         {"summaries", nlohmann::json::array()}};
+    for (const Row& r : rows) jm["rows"].push_back(RowJson(r));
+    for (const Comparison& cmp : comparisons) {
+      summaries.push_back(Summarize(arch, cmp));
+      jm["summaries"].push_back(summaries.back());
+    }
+    json_models.push_back(std::move(jm));
   }
-  std::printf("summary: %s\n", summary.c_str());
+  const std::vector<double> load_end = LoadAverage();
+  const double total = SecondsSince(bench_start);
+  std::printf("\n");
+  for (const std::string& s : summaries) std::printf("%s\n", s.c_str());
+  std::printf("summary: %s mode, %zu comparison(s), %.1f min, load average %s "
+              "at start, %s at end\n",
+              c.mode.c_str(), summaries.size(), total / 60.0,
+              LoadText(load_start).c_str(), LoadText(load_end).c_str());
+
+  if (!c.json_path.empty()) {
+    nlohmann::json j = {
+        {"mode", c.mode},
+        {"setup", setup},
+        {"config",
+         {{"train_images", train->num_examples()},
+          {"test_images", test->num_examples()},
+          {"width", c.width},
+          {"baseline_epochs", c.baseline_epochs},
+          {"baseline_lr", c.baseline_lr},
+          {"finetune_epochs_per_round", c.finetune_epochs},
+          {"finetune_lr", c.finetune_lr},
+          {"batch_size", c.batch_size},
+          {"calibration_images", c.calibration},
+          {"threads", c.threads},
+          {"rounds", c.rounds}}},
+        {"load_average_start", load_start},
+        {"load_average_end", load_end},
+        {"seconds", total},
+        {"models", json_models},
+        {"summaries", summaries}};
+    std::ofstream out(c.json_path);
+    out << j.dump(2) << "\n";
+    if (!out) {
+      std::fprintf(stderr, "cannot write %s\n", c.json_path.c_str());
+      return 1;
+    }
+  }
   return 0;
 }

@@ -7,9 +7,13 @@
 //
 //   trainer_speed_bench [--threads=1] [--steps=60] [--warmup=8]
 //                       [--batches=20,64] [--graph_optimize=1]
+//                       [--profiling_executor=1]
 //
-// --graph_optimize=0 turns off TorchScript's graph-executor optimisations
-// (process-wide), which shows what the profiling executor costs or saves.
+// --graph_optimize=0 turns off TorchScript's graph-executor optimisations on
+// the benchmark thread (the trainer's own training forward already runs
+// without them; evaluation keeps them). --profiling_executor=0 switches the
+// process to the legacy executor. Both exist to compare executor settings
+// side by side with the same binary.
 #include <ATen/Parallel.h>
 #include <time.h>
 #include <torch/csrc/jit/runtime/graph_executor.h>
@@ -192,6 +196,7 @@ bool ParseFlag(absl::string_view arg, absl::string_view name,
 int main(int argc, char** argv) {
   int threads = 1;
   int graph_optimize = 1;
+  int profiling_executor = 1;
   int64_t steps = 60, warmup = 8;
   std::vector<int64_t> batches = {20, 64};
   for (int i = 1; i < argc; ++i) {
@@ -205,6 +210,8 @@ int main(int argc, char** argv) {
       ok = absl::SimpleAtoi(v, &warmup) && warmup > 0;
     } else if (ParseFlag(argv[i], "graph_optimize", &v)) {
       ok = absl::SimpleAtoi(v, &graph_optimize);
+    } else if (ParseFlag(argv[i], "profiling_executor", &v)) {
+      ok = absl::SimpleAtoi(v, &profiling_executor);
     } else if (ParseFlag(argv[i], "batches", &v)) {
       batches.clear();
       for (absl::string_view s : absl::StrSplit(v, ',')) {
@@ -218,18 +225,22 @@ int main(int argc, char** argv) {
     if (!ok) {
       std::fprintf(stderr,
                    "usage: %s [--threads=N] [--steps=N] [--warmup=N] "
-                   "[--batches=20,64] [--graph_optimize=0|1]\n",
+                   "[--batches=20,64] [--graph_optimize=0|1] "
+                   "[--profiling_executor=0|1]\n",
                    argv[0]);
       return 2;
     }
   }
   at::set_num_threads(threads);
   torch::jit::setGraphExecutorOptimize(graph_optimize != 0);
+  torch::jit::getProfilingMode() = profiling_executor != 0;
+  torch::jit::getExecutorMode() = profiling_executor != 0;
   std::printf(
       "C++ Trainer (TorchScript SmallVgg), threads=%d, %lld timed "
-      "steps after %lld warm-up, graph optimisation %s\n",
+      "steps after %lld warm-up, graph optimisation %s, %s executor\n",
       threads, static_cast<long long>(steps), static_cast<long long>(warmup),
-      graph_optimize ? "on" : "off");
+      graph_optimize ? "on" : "off",
+      profiling_executor ? "profiling" : "legacy");
   std::printf("%8s %14s %14s %12s\n", "batch", "images/s", "images/cpu-s",
               "ms/step");
   for (int64_t batch : batches) {

@@ -9,6 +9,7 @@
 #include "client/model_ref.h"
 #include "client/output_format.h"
 #include "client/repository_client.h"
+#include "core/pipeline/pipeline_report.h"
 
 namespace pruneserve::client {
 namespace {
@@ -131,6 +132,12 @@ void RegisterModelCommands(CLI::App& app, CliContext& ctx) {
       auto m = client.Get(parsed->name, parsed->version);
       if (!ctx.Check(m.status())) return;
       PrintModel(ctx, *m);
+      // A job's result carries its pipeline report: show the before/after.
+      v1::PipelineReport report;
+      if (!ctx.json && !m->report().empty() &&
+          report.ParseFromString(m->report())) {
+        std::printf("\n%s", pipeline::RenderPipelineReport(report).c_str());
+      }
     });
   }
   // download

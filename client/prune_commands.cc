@@ -16,8 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "client/output_format.h"
-#include "core/data/dataset_spec.h"
-#include "core/data/prefetching_loader.h"
+#include "core/data/source_factory.h"
 #include "core/pipeline/pipeline_report.h"
 #include "core/pipeline/pruning_pipeline.h"
 #include "core/pruning/pruning_engine.h"
@@ -83,51 +82,7 @@ absl::StatusOr<std::vector<int64_t>> ParseDims(const std::string& text) {
   return dims;
 }
 
-// Where a loader reads and how it batches.
-struct SourceSpec {
-  std::string spec;
-  int64_t limit = 0;
-  int64_t batch_size = 64;
-  bool shuffle = false;
-  // Random crop (padding 2) and horizontal flip, for training data.
-  bool augment = false;
-  uint64_t seed = 0;
-  int threads = 2;
-};
-
-// A loader for `s` producing images of `shape` [N,C,H,W], normalised with
-// the data set's customary statistics.
-absl::StatusOr<std::unique_ptr<data::BatchSource>> OpenSource(
-    const SourceSpec& s, const std::vector<int64_t>& shape) {
-  auto spec = data::ParseDatasetSpec(s.spec);
-  if (!spec.ok()) return spec.status();
-  data::OpenOptions open;
-  open.limit = s.limit;
-  open.image_folder_channels = shape[1] == 1 ? 1 : 3;
-  auto dataset = data::OpenDataset(*spec, open);
-  if (!dataset.ok()) return dataset.status();
-  data::FormatDefaults defaults = data::DefaultsFor(spec->format);
-  data::LoaderOptions loader;
-  loader.batch_size = s.batch_size;
-  loader.shuffle = s.shuffle;
-  loader.seed = s.seed;
-  loader.num_threads = s.threads;
-  loader.transform.channels = shape[1];
-  if (shape[2] != defaults.image_size) loader.transform.resize = shape[2];
-  if (s.augment) {
-    loader.transform.random_crop_padding = 2;
-    loader.transform.random_horizontal_flip = true;
-  }
-  loader.transform.mean = defaults.mean;
-  loader.transform.std = defaults.std;
-  if (shape[1] != defaults.channels && defaults.mean.size() > 1) {
-    loader.transform.mean.resize(1);
-    loader.transform.std.resize(1);
-  }
-  auto source = data::PrefetchingLoader::Create(*dataset, loader);
-  if (!source.ok()) return source.status();
-  return std::unique_ptr<data::BatchSource>(std::move(*source));
-}
+using SourceSpec = data::SourceOptions;
 
 // Prints one line per second at most while the pipeline works.
 pipeline::PipelineProgressCallback ProgressPrinter() {
@@ -161,13 +116,13 @@ absl::Status RunPipeline(const PruneArgs& a, const std::vector<int64_t>& shape,
   }
   SourceSpec train_spec{a.train,   a.train_limit, a.batch_size,    true,
                         a.augment, a.seed,        a.loader_threads};
-  auto train = OpenSource(train_spec, shape);
+  auto train = data::OpenBatchSource(train_spec, shape);
   if (!train.ok()) return train.status();
   std::unique_ptr<data::BatchSource> eval;
   if (!a.eval.empty()) {
     SourceSpec eval_spec{a.eval, a.eval_limit,    256, false, false,
                          a.seed, a.loader_threads};
-    auto opened = OpenSource(eval_spec, shape);
+    auto opened = data::OpenBatchSource(eval_spec, shape);
     if (!opened.ok()) return opened.status();
     eval = *std::move(opened);
   }
@@ -175,7 +130,7 @@ absl::Status RunPipeline(const PruneArgs& a, const std::vector<int64_t>& shape,
   if (!a.calib.empty()) {
     SourceSpec calib_spec{a.calib, a.calib_images, a.calib_batch,   false,
                           false,   a.seed,         a.loader_threads};
-    auto opened = OpenSource(calib_spec, shape);
+    auto opened = data::OpenBatchSource(calib_spec, shape);
     if (!opened.ok()) return opened.status();
     calibration = *std::move(opened);
   }
@@ -343,7 +298,7 @@ void RegisterPruneCommands(CLI::App& app, CliContext& ctx) {
     if (!a->calib.empty()) {
       SourceSpec calib_spec{
           a->calib, a->calib_images, a->calib_batch, false, false, a->seed, 2};
-      auto source = OpenSource(calib_spec, *shape);
+      auto source = data::OpenBatchSource(calib_spec, *shape);
       if (!ctx.Check(source.status())) return;
       calibration = *std::move(source);
     }

@@ -2,6 +2,7 @@
 // *_commands.cc and registers itself on the CLI11 app.
 #include "CLI/CLI.hpp"
 #include "client/cli_context.h"
+#include "client/job_commands.h"
 #include "client/model_commands.h"
 #include "client/prune_commands.h"
 #include "client/serve_commands.h"
@@ -22,6 +23,7 @@ int main(int argc, char** argv) {
   pruneserve::client::RegisterZooCommands(app, ctx);
   pruneserve::client::RegisterServeCommands(app, ctx);
   pruneserve::client::RegisterPruneCommands(app, ctx);
+  pruneserve::client::RegisterJobCommands(app, ctx);
   CLI11_PARSE(app, argc, argv);
   return ctx.exit_code;
 }

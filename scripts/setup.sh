@@ -15,6 +15,7 @@ PACKAGES=(
   nlohmann-json3-dev libcli11-dev libssl-dev zlib1g-dev libstb-dev
   # tests
   libgtest-dev libgmock-dev python3 python3-torch
+  prometheus  # promtool and a real server for deploy/ (prometheus_integration_test)
   # data and demo
   dataset-fashion-mnist curl procps
 )
@@ -36,3 +37,8 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 echo "setup: installing ${missing[*]}"
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# Tests start their own Prometheus; do not leave the package's service
+# running on a machine where this script just installed it.
+if [[ " ${missing[*]} " == *" prometheus "* ]]; then
+  $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
+fi

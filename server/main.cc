@@ -3,7 +3,9 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <thread>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -35,6 +37,12 @@ ABSL_FLAG(int64_t, max_queue_size, 1024,
           "Queued requests per model version before RESOURCE_EXHAUSTED.");
 ABSL_FLAG(int, intra_op_threads, 0,
           "LibTorch intra-op threads; 0 = cores / instances.");
+ABSL_FLAG(int, job_workers, 1, "Pruning jobs running at once.");
+ABSL_FLAG(int, job_queue_capacity, 16,
+          "Jobs waiting for a worker before SubmitJob is RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int, job_threads, 0,
+          "LibTorch intra-op threads per running job; 0 = cores / "
+          "job_workers.");
 ABSL_FLAG(std::vector<std::string>, load_models, {},
           "Models to load for inference at start, as NAME or NAME:VERSION.");
 ABSL_FLAG(int, shutdown_grace_seconds, 10,
@@ -72,6 +80,15 @@ int main(int argc, char** argv) {
     pool.batching.preferred_batch_sizes.push_back(n);
   }
   core_options.inference.intra_op_threads = absl::GetFlag(FLAGS_intra_op_threads);
+  core_options.jobs.workers = absl::GetFlag(FLAGS_job_workers);
+  core_options.jobs.queue_capacity = absl::GetFlag(FLAGS_job_queue_capacity);
+  core_options.jobs.intra_op_threads = absl::GetFlag(FLAGS_job_threads);
+  if (core_options.jobs.intra_op_threads <= 0) {
+    const int cores =
+        std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+    core_options.jobs.intra_op_threads =
+        std::max(1, cores / std::max(1, core_options.jobs.workers));
+  }
   auto core = pruneserve::ServerCore::Create(core_options);
   if (!core.ok()) {
     fprintf(stderr, "pruneserve: %s\n", core.status().ToString().c_str());

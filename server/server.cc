@@ -8,6 +8,7 @@
 #include "prometheus/exposer.h"
 #include "server/inference_service.h"
 #include "server/model_repository_service.h"
+#include "server/pruning_jobs_service.h"
 #include "server/thread_stack_floor.h"
 
 namespace pruneserve {
@@ -40,6 +41,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
       std::make_unique<ModelRepositoryService>(server->core_.get());
   server->inference_service_ =
       std::make_unique<InferenceService>(server->core_.get());
+  server->jobs_service_ =
+      std::make_unique<PruningJobsService>(server->core_.get());
 
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen_address,
@@ -47,6 +50,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
                            &server->grpc_port_);
   builder.RegisterService(server->repository_service_.get());
   builder.RegisterService(server->inference_service_.get());
+  builder.RegisterService(server->jobs_service_.get());
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(options.max_message_bytes);
   grpc::ResourceQuota quota("pruneserve");
@@ -71,6 +75,9 @@ void Server::Shutdown(absl::Duration grace) {
   if (!grpc_server_) return;
   grpc_server_->GetHealthCheckService()->Shutdown();
   inference_service_->SetNotReady();
+  // Running jobs stop at their next step and stay queued for the next start;
+  // open WatchJob streams end with UNAVAILABLE.
+  core_->jobs().Stop();
   grpc_server_->Shutdown(
       absl::ToChronoTime(absl::Now() + grace));
   grpc_server_->Wait();

@@ -22,6 +22,7 @@ namespace pruneserve {
 
 class InferenceService;
 class ModelRepositoryService;
+class PruningJobsService;
 
 struct ServerOptions {
   // gRPC listen address; port 0 picks a free port (see grpc_port()).
@@ -61,6 +62,7 @@ class Server {
   std::unique_ptr<ServerCore> core_;
   std::unique_ptr<ModelRepositoryService> repository_service_;
   std::unique_ptr<InferenceService> inference_service_;
+  std::unique_ptr<PruningJobsService> jobs_service_;
   std::unique_ptr<grpc::Server> grpc_server_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   int grpc_port_ = 0;

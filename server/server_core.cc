@@ -1,7 +1,10 @@
 #include "server/server_core.h"
 
+#include "absl/strings/str_cat.h"
+#include "core/jobs/job_spec.h"
 #include "core/torchscript/torchscript_inspector.h"
 #include "core/util/status_macros.h"
+#include "core/xmodel/xmodel_inspector.h"
 
 namespace pruneserve {
 
@@ -18,6 +21,7 @@ absl::StatusOr<std::unique_ptr<ServerCore>> ServerCore::Create(
   ModelRepository::InspectorMap inspectors;
   inspectors[v1::MODEL_FORMAT_TORCHSCRIPT] =
       std::make_unique<TorchScriptInspector>();
+  inspectors[v1::MODEL_FORMAT_XMODEL] = std::make_unique<XmodelInspector>();
   ModelRepositoryOptions repo_options;
   repo_options.data_dir = core->options_.data_dir;
   repo_options.max_model_bytes = core->options_.max_model_bytes;
@@ -30,6 +34,34 @@ absl::StatusOr<std::unique_ptr<ServerCore>> ServerCore::Create(
   core->models_ = std::make_unique<inference::ModelManager>(
       core->repository_.get(), core->inference_metrics_.get(),
       core->options_.inference);
+
+  core->job_metrics_ = std::make_unique<JobMetrics>(*core->registry_);
+  PS_ASSIGN_OR_RETURN(core->job_store_,
+                      jobs::JobStore::Create({absl::StrCat(
+                          core->options_.data_dir, "/jobs.db")}));
+  core->job_executor_ =
+      std::make_unique<jobs::PipelineJobExecutor>(core->repository_.get());
+  jobs::JobManagerOptions job_options = core->options_.jobs;
+  if (job_options.work_root.empty()) {
+    job_options.work_root = absl::StrCat(core->options_.data_dir, "/jobs");
+  }
+  ModelRepository* repository = core->repository_.get();
+  auto resolver =
+      [repository](const v1::JobSpec& spec) -> absl::StatusOr<v1::JobSpec> {
+    if (spec.model_name().empty()) {
+      return absl::InvalidArgumentError("model_name: required");
+    }
+    PS_ASSIGN_OR_RETURN(
+        v1::ModelVersion model,
+        repository->GetModel(spec.model_name(), spec.model_version()));
+    return jobs::ResolveJobSpec(spec, model);
+  };
+  PS_ASSIGN_OR_RETURN(
+      core->jobs_,
+      jobs::JobManager::Create(job_options, core->job_store_.get(),
+                               core->job_executor_.get(), std::move(resolver),
+                               core->job_metrics_.get()));
+  PS_RETURN_IF_ERROR(core->jobs_->Start());
   return core;
 }
 

@@ -10,6 +10,10 @@
 
 #include "absl/status/statusor.h"
 #include "core/inference/model_manager.h"
+#include "core/jobs/job_manager.h"
+#include "core/jobs/job_store.h"
+#include "core/jobs/pipeline_job_executor.h"
+#include "core/metrics/job_metrics.h"
 #include "core/metrics/inference_metrics.h"
 #include "core/metrics/process_metrics_collector.h"
 #include "core/metrics/repository_metrics.h"
@@ -25,18 +29,24 @@ struct ServerCoreOptions {
   int64_t max_model_bytes = int64_t{2} << 30;
   // Inference instances, batching and threads of loaded models.
   inference::ModelManagerOptions inference;
+  // Pruning-job workers, queue and threads. An empty work_root means
+  // <data_dir>/jobs.
+  jobs::JobManagerOptions jobs;
 };
 
 // Thread-safe: the members are thread-safe and fixed after Create().
 class ServerCore {
  public:
-  // Opens the repository under options.data_dir. Errors name the file or
-  // directory that could not be opened.
+  // Opens the repository and the job database (jobs.db) under
+  // options.data_dir and starts the job workers, which resume jobs a
+  // previous process left unfinished. Errors name the file or directory that
+  // could not be opened.
   static absl::StatusOr<std::unique_ptr<ServerCore>> Create(
       ServerCoreOptions options);
 
   ModelRepository& repository() { return *repository_; }
   inference::ModelManager& models() { return *models_; }
+  jobs::JobManager& jobs() { return *jobs_; }
   // Registry of all pruneserve_* metrics, exposed by the Server.
   const std::shared_ptr<prometheus::Registry>& metrics_registry() const {
     return registry_;
@@ -60,8 +70,13 @@ class ServerCore {
   std::unique_ptr<RepositoryMetrics> repository_metrics_;
   std::unique_ptr<ModelRepository> repository_;
   std::unique_ptr<InferenceMetrics> inference_metrics_;
-  // Declared last: unloads models before the repository goes away.
+  // Declared after the repository: unloads models before it goes away.
   std::unique_ptr<inference::ModelManager> models_;
+  std::unique_ptr<JobMetrics> job_metrics_;
+  std::unique_ptr<jobs::JobStore> job_store_;
+  std::unique_ptr<jobs::PipelineJobExecutor> job_executor_;
+  // Declared last: its workers stop before anything they use goes away.
+  std::unique_ptr<jobs::JobManager> jobs_;
 };
 
 }  // namespace pruneserve

@@ -126,7 +126,10 @@ absl::StatusOr<v1::ModelSnapshot> PruningPipeline::Measure(
   snapshot.set_top1_accuracy(-1.0);
   snapshot.set_top5_accuracy(-1.0);
   snapshot.set_eval_loss(-1.0);
-  if (eval == nullptr) return snapshot;
+  if (eval == nullptr) {
+    if (options_.snapshot) options_.snapshot(round, snapshot);
+    return snapshot;
+  }
 
   training::EvalOptions eval_options;
   eval_options.top_k = options_.eval_top_k;
@@ -142,6 +145,7 @@ absl::StatusOr<v1::ModelSnapshot> PruningPipeline::Measure(
   snapshot.set_top5_accuracy(result.topk_accuracy);
   snapshot.set_eval_loss(result.mean_loss);
   snapshot.set_eval_examples(result.num_examples);
+  if (options_.snapshot) options_.snapshot(round, snapshot);
   return snapshot;
 }
 

@@ -101,6 +101,11 @@ struct PipelineOptions {
   int64_t eval_top_k = 5;
   // Per-step progress of every phase; may be empty.
   PipelineProgressCallback progress;
+  // Called after every measurement of the model (the baseline as round -1,
+  // then after pruning and after fine-tuning in each round) with its size
+  // and accuracy, on the thread running Run(); may be empty. Lets a job
+  // service show params, FLOPs and accuracy so far.
+  std::function<void(int round, const v1::ModelSnapshot&)> snapshot;
 };
 
 // The data a run reads. Not owned; each must outlive Run().

@@ -1,0 +1,383 @@
+// `prunectl job ...`. `submit` turns flags into a pruneserve.v1.JobSpec
+// (unset flags stay zero so the server applies its documented defaults);
+// `watch` draws a live progress line and ends with the before/after table
+// of the job's report.
+#include "client/job_commands.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "client/job_client.h"
+#include "client/model_ref.h"
+#include "client/output_format.h"
+#include "client/repository_client.h"
+#include "core/pipeline/pipeline_report.h"
+
+namespace pruneserve::client {
+namespace {
+
+struct SubmitArgs {
+  std::string model;
+  std::string input_shape;
+  v1::JobData data;
+  std::string policy;
+  std::string criterion;
+  double ratio = 0.0;
+  double threshold = 0.0;
+  double target_flops = 0.0;
+  int64_t round_to = 0;
+  int64_t min_channels = 0;
+  double min_sparsity = 0.0;
+  bool no_halving_cap = false;
+  bool prune_residual_stream = false;
+  std::vector<std::string> exclude;
+  int64_t epochs = 0;
+  double lr = 0.0;
+  int64_t batch_size = 0;
+  double label_smoothing = 0.0;
+  bool distill = false;
+  int rounds = 0;
+  double target_params_reduction = 0.0;
+  double target_flops_reduction = 0.0;
+  double max_accuracy_drop = 0.0;
+  std::string output_name;
+  std::string description;
+  uint64_t seed = 0;
+  bool watch = false;
+  // Parsed straight into `data`'s fields.
+  std::string train, eval, calib;
+  int64_t train_limit = 0, eval_limit = 0, calib_images = 0;
+  bool augment = false;
+};
+
+absl::StatusOr<v1::JobSpec> SpecFromArgs(const SubmitArgs& a) {
+  v1::JobSpec spec;
+  auto ref = ParseModelRef(a.model);
+  if (!ref.ok()) return ref.status();
+  spec.set_model_name(ref->name);
+  spec.set_model_version(ref->version);
+  if (!a.input_shape.empty()) {
+    for (absl::string_view part :
+         absl::StrSplit(a.input_shape, absl::ByAnyChar(",x"))) {
+      int64_t d = 0;
+      if (!absl::SimpleAtoi(part, &d)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--input-shape \"", a.input_shape, "\" is not like 1,1,28,28"));
+      }
+      spec.add_input_shape(d);
+    }
+  }
+  v1::JobData* d = spec.mutable_data();
+  d->set_train(a.train);
+  d->set_eval(a.eval);
+  d->set_calibration(a.calib);
+  d->set_train_limit(a.train_limit);
+  d->set_eval_limit(a.eval_limit);
+  d->set_calibration_images(a.calib_images);
+  d->set_augment(a.augment);
+  v1::JobPruning* p = spec.mutable_pruning();
+  p->set_policy(a.policy);
+  p->set_criterion(a.criterion);
+  p->set_ratio(a.ratio);
+  p->set_threshold(a.threshold);
+  p->set_target_flops_reduction(a.target_flops);
+  p->set_round_to(a.round_to);
+  p->set_min_channels(a.min_channels);
+  p->set_min_sparsity(a.min_sparsity);
+  p->set_no_halving_cap(a.no_halving_cap);
+  p->set_prune_residual_stream(a.prune_residual_stream);
+  for (const auto& e : a.exclude) p->add_exclude(e);
+  v1::JobFinetune* f = spec.mutable_finetune();
+  f->set_epochs(a.epochs);
+  f->set_learning_rate(a.lr);
+  f->set_batch_size(a.batch_size);
+  f->set_label_smoothing(a.label_smoothing);
+  f->set_distill(a.distill);
+  spec.set_rounds(a.rounds);
+  spec.set_target_params_reduction(a.target_params_reduction);
+  spec.set_target_flops_reduction(a.target_flops_reduction);
+  spec.set_max_top1_drop(a.max_accuracy_drop);
+  spec.set_output_name(a.output_name);
+  spec.set_description(a.description);
+  spec.set_seed(a.seed);
+  return spec;
+}
+
+std::string StateName(v1::JobState state) {
+  std::string name = v1::JobState_Name(state);
+  if (absl::StartsWith(name, "JOB_STATE_")) name = name.substr(10);
+  return absl::AsciiStrToLower(name);
+}
+
+absl::StatusOr<v1::JobState> ParseState(const std::string& text) {
+  if (text.empty()) return v1::JOB_STATE_UNSPECIFIED;
+  v1::JobState state;
+  if (!v1::JobState_Parse(absl::StrCat("JOB_STATE_", absl::AsciiStrToUpper(text)),
+                          &state)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unknown state \"", text,
+        "\" (queued, running, succeeded, failed, cancelled)"));
+  }
+  return state;
+}
+
+// "42% round 1/2 finetune epoch 3/5 step 120/300 loss 0.41 acc 85.2% ...".
+std::string ProgressLine(const v1::Job& job) {
+  const v1::JobProgress& p = job.progress();
+  std::string line = absl::StrFormat("%s %3.0f%%", StateName(job.state()),
+                                     100.0 * p.fraction_done());
+  if (job.state() != v1::JOB_STATE_RUNNING) return line;
+  if (p.round() >= 0 && p.num_rounds() > 0) {
+    absl::StrAppend(&line, absl::StrFormat(" round %d/%d", p.round() + 1,
+                                           p.num_rounds()));
+  } else {
+    absl::StrAppend(&line, " baseline");
+  }
+  absl::StrAppend(&line, " ", p.phase());
+  if (p.phase() == "finetune") {
+    absl::StrAppend(&line, absl::StrFormat(" epoch %d/%d", p.epoch() + 1,
+                                           p.num_epochs()));
+  }
+  if (p.steps_per_epoch() > 0) {
+    absl::StrAppend(&line,
+                    absl::StrFormat(" step %d/%d", p.step(), p.steps_per_epoch()));
+  }
+  if (p.phase() == "finetune" || p.phase() == "evaluate") {
+    absl::StrAppend(&line, absl::StrFormat(" loss %.3f acc %.1f%% %.0f img/s",
+                                           p.loss(), 100.0 * p.accuracy(),
+                                           p.images_per_second()));
+  }
+  if (p.params() > 0) {
+    absl::StrAppend(&line, " params ", HumanCount(p.params()), " MACs ",
+                    HumanCount(p.flops()));
+  }
+  if (p.eta_seconds() > 0) {
+    absl::StrAppend(&line, absl::StrFormat(" eta %.0fs", p.eta_seconds()));
+  }
+  return line;
+}
+
+// Prints the end of a job: the report table and where the result went, or
+// the error. Returns false when the job did not succeed.
+bool PrintOutcome(const v1::Job& job, bool json) {
+  if (json) {
+    std::printf("%s\n", ToJson(job).c_str());
+  } else if (job.state() == v1::JOB_STATE_SUCCEEDED) {
+    std::printf("%s", pipeline::RenderPipelineReport(job.report()).c_str());
+    std::printf("job %s succeeded: registered %s:%lld\n", job.id().c_str(),
+                job.result_model_name().c_str(),
+                static_cast<long long>(job.result_model_version()));
+  } else {
+    std::printf("job %s %s%s%s\n", job.id().c_str(),
+                StateName(job.state()).c_str(),
+                job.error_message().empty() ? "" : ": ",
+                job.error_message().c_str());
+  }
+  return job.state() == v1::JOB_STATE_SUCCEEDED;
+}
+
+// Follows a job to its end, drawing progress on stderr (one rewritten line
+// on a terminal, a line every few seconds otherwise).
+absl::StatusOr<v1::Job> Follow(JobClient& client, const std::string& id,
+                               bool quiet) {
+  const bool tty = ::isatty(::fileno(stderr)) != 0;
+  auto last_print = std::chrono::steady_clock::time_point{};
+  v1::JobState last_state = v1::JOB_STATE_UNSPECIFIED;
+  auto result = client.Watch(id, [&](const v1::Job& job) {
+    if (quiet) return true;
+    const auto now = std::chrono::steady_clock::now();
+    const bool state_changed = job.state() != last_state;
+    last_state = job.state();
+    if (tty) {
+      std::fprintf(stderr, "\r\033[K%s", ProgressLine(job).c_str());
+    } else if (state_changed || now - last_print > std::chrono::seconds(5)) {
+      last_print = now;
+      std::fprintf(stderr, "%s\n", ProgressLine(job).c_str());
+    }
+    return true;
+  });
+  if (tty && !quiet) std::fprintf(stderr, "\n");
+  return result;
+}
+
+void AddSubmitFlags(CLI::App* cmd, SubmitArgs& a) {
+  cmd->add_option("model", a.model, "Model to prune, NAME or NAME:VERSION")
+      ->required();
+  cmd->add_option("--input-shape", a.input_shape,
+                  "Input NCHW, e.g. 1,1,28,28 (default: the model's example "
+                  "input shape)");
+  cmd->add_option("--train", a.train,
+                  "Fine-tuning data on the server, e.g. "
+                  "fashion-mnist:/usr/share/datasets/fashion-mnist:train");
+  cmd->add_option("--eval", a.eval, "Evaluation data on the server");
+  cmd->add_option("--calib", a.calib,
+                  "Calibration data for the sparsity probe (default: --train)");
+  cmd->add_option("--train-limit", a.train_limit, "First N training images");
+  cmd->add_option("--eval-limit", a.eval_limit, "First N evaluation images");
+  cmd->add_option("--calib-images", a.calib_images,
+                  "Calibration images per round (default 256)");
+  cmd->add_flag("--augment", a.augment, "Random crop and flip when training");
+  cmd->add_option("--policy", a.policy,
+                  "refined (default) | uniform | global_threshold | "
+                  "threshold | target_flops");
+  cmd->add_option("--criterion", a.criterion,
+                  "bn_gamma (default) | l1 | l2 | apoz | random");
+  cmd->add_option("--ratio", a.ratio, "uniform/global_threshold ratio");
+  cmd->add_option("--threshold", a.threshold, "threshold policy value");
+  cmd->add_option("--target-flops", a.target_flops,
+                  "target_flops: fraction of MACs to remove");
+  cmd->add_option("--round-to", a.round_to, "Channel multiple to keep");
+  cmd->add_option("--min-channels", a.min_channels, "Channels kept at least");
+  cmd->add_option("--min-sparsity", a.min_sparsity,
+                  "refined: skip layers sparser than this (default 0.1)");
+  cmd->add_flag("--no-halving-cap", a.no_halving_cap,
+                "refined: do not halve ratios >= 0.5");
+  cmd->add_flag("--prune-residual-stream", a.prune_residual_stream,
+                "Also prune the residual stream");
+  cmd->add_option("--exclude", a.exclude, "Layers (regex) to leave alone");
+  cmd->add_option("--epochs", a.epochs, "Fine-tuning epochs per round");
+  cmd->add_option("--lr", a.lr, "Fine-tuning learning rate (default 0.01)");
+  cmd->add_option("--batch-size", a.batch_size,
+                  "Fine-tuning batch size (default 20)");
+  cmd->add_option("--label-smoothing", a.label_smoothing, "In [0, 1)");
+  cmd->add_flag("--distill", a.distill, "Distil from the unpruned model");
+  cmd->add_option("--rounds", a.rounds, "Prune -> fine-tune rounds at most");
+  cmd->add_option("--target-params-reduction", a.target_params_reduction,
+                  "Stop once this fraction of parameters is gone");
+  cmd->add_option("--target-flops-reduction", a.target_flops_reduction,
+                  "Stop once this fraction of MACs is gone");
+  cmd->add_option("--max-accuracy-drop", a.max_accuracy_drop,
+                  "Stop when top-1 falls more than this fraction");
+  cmd->add_option("--output-name", a.output_name,
+                  "Repository name of the result (default: the model's)");
+  cmd->add_option("--description", a.description, "Stored with the result");
+  cmd->add_option("--seed", a.seed, "Seed of data order and random criteria");
+  cmd->add_flag("-w,--watch", a.watch, "Follow the job until it ends");
+}
+
+}  // namespace
+
+void RegisterJobCommands(CLI::App& app, CliContext& ctx) {
+  CLI::App* job = app.add_subcommand("job", "Pruning jobs on the server.");
+  job->require_subcommand(1);
+
+  auto submit_args = std::make_shared<SubmitArgs>();
+  auto quiet = std::make_shared<bool>(false);
+  auto* submit = job->add_subcommand(
+      "submit", "Queue a prune -> fine-tune job for a stored model.");
+  AddSubmitFlags(submit, *submit_args);
+  submit->add_flag("-q,--quiet", *quiet, "No progress line while watching");
+  submit->callback([&ctx, submit_args, quiet] {
+    auto spec = SpecFromArgs(*submit_args);
+    if (!ctx.Check(spec.status())) return;
+    JobClient client(MakeChannel(ctx.server));
+    auto job = client.Submit(*spec);
+    if (!ctx.Check(job.status())) return;
+    if (!submit_args->watch) {
+      if (ctx.json) {
+        std::printf("%s\n", ToJson(*job).c_str());
+      } else {
+        std::printf("%s\n", job->id().c_str());
+      }
+      return;
+    }
+    if (!ctx.json) std::printf("submitted %s\n", job->id().c_str());
+    auto final = Follow(client, job->id(), *quiet);
+    if (!ctx.Check(final.status())) return;
+    if (!PrintOutcome(*final, ctx.json)) ctx.exit_code = 1;
+  });
+
+  auto id = std::make_shared<std::string>();
+  auto* watch = job->add_subcommand(
+      "watch", "Follow a job; print its report when it ends.");
+  watch->add_option("id", *id, "Job id")->required();
+  watch->add_flag("-q,--quiet", *quiet, "No progress line");
+  watch->callback([&ctx, id, quiet] {
+    JobClient client(MakeChannel(ctx.server));
+    auto final = Follow(client, *id, *quiet);
+    if (!ctx.Check(final.status())) return;
+    if (!PrintOutcome(*final, ctx.json)) ctx.exit_code = 1;
+  });
+
+  auto* get = job->add_subcommand("get", "Show one job.");
+  get->add_option("id", *id, "Job id")->required();
+  get->callback([&ctx, id] {
+    JobClient client(MakeChannel(ctx.server));
+    auto j = client.Get(*id);
+    if (!ctx.Check(j.status())) return;
+    if (ctx.json) {
+      std::printf("%s\n", ToJson(*j).c_str());
+      return;
+    }
+    std::printf("%-12s %s\n%-12s %s:%lld\n%-12s %s\n", "job:", j->id().c_str(),
+                "model:", j->spec().model_name().c_str(),
+                static_cast<long long>(j->spec().model_version()),
+                "state:", ProgressLine(*j).c_str());
+    if (j->state() != v1::JOB_STATE_QUEUED &&
+        j->state() != v1::JOB_STATE_RUNNING) {
+      PrintOutcome(*j, false);
+    }
+  });
+
+  auto* cancel = job->add_subcommand("cancel", "Cancel a queued or running job.");
+  cancel->add_option("id", *id, "Job id")->required();
+  cancel->callback([&ctx, id] {
+    JobClient client(MakeChannel(ctx.server));
+    auto j = client.Cancel(*id);
+    if (!ctx.Check(j.status())) return;
+    std::printf("%s: %s\n", j->id().c_str(),
+                j->state() == v1::JOB_STATE_RUNNING
+                    ? "cancellation requested (stops within one step)"
+                    : StateName(j->state()).c_str());
+  });
+
+  auto state = std::make_shared<std::string>();
+  auto limit = std::make_shared<int>(100);
+  auto token = std::make_shared<std::string>();
+  auto* ls = job->add_subcommand("ls", "List jobs, newest first.");
+  ls->add_option("--state", *state,
+                 "queued | running | succeeded | failed | cancelled");
+  ls->add_option("-n,--limit", *limit, "Jobs per page")->capture_default_str();
+  ls->add_option("--page-token", *token, "Token printed by the previous page");
+  ls->callback([&ctx, state, limit, token] {
+    auto s = ParseState(*state);
+    if (!ctx.Check(s.status())) return;
+    JobClient client(MakeChannel(ctx.server));
+    auto page = client.List(*s, *limit, *token);
+    if (!ctx.Check(page.status())) return;
+    if (ctx.json) {
+      std::printf("%s\n", ToJson(*page).c_str());
+      return;
+    }
+    TextTable table({"ID", "STATE", "MODEL", "POLICY", "PROGRESS", "RESULT",
+                     "CREATED"});
+    for (const v1::Job& j : page->jobs()) {
+      table.AddRow(
+          {j.id(), StateName(j.state()),
+           absl::StrCat(j.spec().model_name(), ":", j.spec().model_version()),
+           j.spec().pruning().policy(),
+           absl::StrFormat("%.0f%%", 100.0 * j.progress().fraction_done()),
+           j.result_model_name().empty()
+               ? "-"
+               : absl::StrCat(j.result_model_name(), ":",
+                              j.result_model_version()),
+           TimeString(j.created_unix_ms())});
+    }
+    std::printf("%s", table.Render().c_str());
+    if (!page->next_page_token().empty()) {
+      std::printf("next page: --page-token %s\n",
+                  page->next_page_token().c_str());
+    }
+  });
+}
+
+}  // namespace pruneserve::client

@@ -1,0 +1,88 @@
+// The DPU backend: serves a compiled xmodel through Vitis AI Runtime (VART)
+// runners on the FPGA. Clients see the same contract as the LibTorch
+// backend (float NCHW in, float out); each session converts to the DPU's
+// world (int8, NHWC, the runner's fixed batch) and back with the helpers of
+// core/inference/dpu_tensor_layout.h.
+//
+// Built only when configured with -DPRUNESERVE_WITH_VART=ON, which defines
+// PRUNESERVE_HAVE_VART for users of pruneserve_core; callers guard their
+// use with #ifdef PRUNESERVE_HAVE_VART. This header itself needs no VART
+// headers.
+#ifndef PRUNESERVE_CORE_INFERENCE_VART_VART_BACKEND_H_
+#define PRUNESERVE_CORE_INFERENCE_VART_VART_BACKEND_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "core/inference/inference_backend.h"
+
+namespace xir {
+class Graph;
+class Subgraph;
+}  // namespace xir
+
+namespace pruneserve::inference {
+
+struct VartBackendOptions {
+  // Compiled xmodel (the output of vai_c_xir for the board's DPU).
+  std::string xmodel_path;
+  // How long one runner job may take before Run fails with INTERNAL,
+  // milliseconds; <= 0 waits forever.
+  int job_timeout_ms = 10000;
+};
+
+// Thread-safe: CreateSession may be called from several pool threads. Each
+// session owns one vart::Runner (runners are not reentrant), so the number
+// of concurrent DPU jobs equals the number of sessions (pool instances).
+// Sessions share the deserialized graph and stay valid after the backend is
+// destroyed.
+class VartBackend : public InferenceBackend {
+ public:
+  // Deserializes the xmodel, finds its DPU subgraph (a child of the root
+  // subgraph with device == "DPU"), and creates one runner to learn the
+  // tensor shapes, batch and fix_points. NOT_FOUND for a missing file,
+  // FAILED_PRECONDITION when there is no DPU subgraph or more than one,
+  // UNIMPLEMENTED for tensors that are not 8-bit or lack a fix_point,
+  // INTERNAL when VART fails. Blocks (loading the xmodel programs the DPU
+  // instruction memory on some boards).
+  static absl::StatusOr<std::unique_ptr<VartBackend>> Create(
+      VartBackendOptions options);
+  ~VartBackend() override;
+
+  // Float NCHW [-1, C, H, W] for 4-d DPU tensors (NHWC on the device),
+  // [-1, ...] otherwise; dim 0 is free (requests are cut into runner-sized
+  // chunks).
+  const std::vector<TensorSpec>& inputs() const override { return inputs_; }
+  const std::vector<TensorSpec>& outputs() const override { return outputs_; }
+  std::string platform() const override { return "vitis_ai_xmodel"; }
+  // A session with its own runner; INTERNAL when VART cannot create it.
+  absl::StatusOr<std::unique_ptr<BackendSession>> CreateSession() override;
+
+  // The runner's fixed batch size.
+  int64_t runner_batch() const { return runner_batch_; }
+
+ private:
+  explicit VartBackend(VartBackendOptions options)
+      : options_(std::move(options)) {}
+
+  VartBackendOptions options_;
+  // Serialises runner creation; VART does not promise it is thread-safe.
+  absl::Mutex create_mu_;
+  std::shared_ptr<const xir::Graph> graph_;
+  const xir::Subgraph* subgraph_ = nullptr;  // owned by graph_
+  int64_t runner_batch_ = 0;
+  std::vector<TensorSpec> inputs_;
+  std::vector<TensorSpec> outputs_;
+};
+
+// What the server calls to load an xmodel for serving.
+absl::StatusOr<std::unique_ptr<InferenceBackend>> CreateVartBackend(
+    VartBackendOptions options);
+
+}  // namespace pruneserve::inference
+
+#endif  // PRUNESERVE_CORE_INFERENCE_VART_VART_BACKEND_H_

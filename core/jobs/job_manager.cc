@@ -1,0 +1,374 @@
+#include "core/jobs/job_manager.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace pruneserve::jobs {
+namespace {
+
+int64_t NowUnixMs() { return absl::ToUnixMillis(absl::Now()); }
+
+}  // namespace
+
+bool IsFinalJobState(v1::JobState state) {
+  return state == v1::JOB_STATE_SUCCEEDED || state == v1::JOB_STATE_FAILED ||
+         state == v1::JOB_STATE_CANCELLED;
+}
+
+absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Create(
+    JobManagerOptions options, JobStore* store, JobExecutor* executor,
+    JobSpecResolver resolver, JobMetrics* metrics) {
+  if (options.workers < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("job workers must be >= 1, got ", options.workers));
+  }
+  if (options.queue_capacity < 0) {
+    return absl::InvalidArgumentError("job queue capacity must be >= 0");
+  }
+  if (options.intra_op_threads < 1) {
+    return absl::InvalidArgumentError("job intra-op threads must be >= 1");
+  }
+  if (options.work_root.empty()) {
+    return absl::InvalidArgumentError("job work root is required");
+  }
+  if (store == nullptr || executor == nullptr || !resolver) {
+    return absl::InvalidArgumentError(
+        "job manager needs a store, an executor and a resolver");
+  }
+  return std::unique_ptr<JobManager>(new JobManager(
+      std::move(options), store, executor, std::move(resolver), metrics));
+}
+
+JobManager::JobManager(JobManagerOptions options, JobStore* store,
+                       JobExecutor* executor, JobSpecResolver resolver,
+                       JobMetrics* metrics)
+    : options_(std::move(options)),
+      store_(store),
+      executor_(executor),
+      resolver_(std::move(resolver)),
+      metrics_(metrics) {
+  if (metrics_ != nullptr) metrics_->SetQueueCapacity(options_.queue_capacity);
+}
+
+JobManager::~JobManager() { Stop(); }
+
+absl::Status JobManager::Start() {
+  auto unfinished = store_->ListUnfinished();
+  if (!unfinished.ok()) return unfinished.status();
+  {
+    absl::MutexLock lock(&mu_);
+    if (started_) return absl::FailedPreconditionError("already started");
+    started_ = true;
+    for (v1::Job& job : *unfinished) {
+      auto active = std::make_shared<ActiveJob>();
+      job.set_state(v1::JOB_STATE_QUEUED);
+      job.mutable_progress()->set_phase("queued");
+      active->job = std::move(job);
+      active->revision = next_revision_++;
+      queue_.push_back(active->job.id());
+      active_[active->job.id()] = active;
+    }
+  }
+  for (const v1::Job& job : *unfinished) {
+    v1::Job requeued = job;
+    requeued.set_state(v1::JOB_STATE_QUEUED);
+    requeued.mutable_progress()->set_phase("queued");
+    Persist(requeued);
+  }
+  if (!unfinished->empty()) {
+    std::fprintf(stderr, "pruneserve: resuming %zu unfinished job(s)\n",
+                 unfinished->size());
+  }
+  RefreshStateMetrics();
+  for (int i = 0; i < options_.workers; ++i) {
+    workers_.emplace_back([this] { WorkerLoop(); });
+  }
+  return absl::OkStatus();
+}
+
+void JobManager::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    stopping_ = true;
+    for (auto& [id, active] : active_) {
+      if (active->running) active->token.Cancel();
+    }
+    work_ready_.SignalAll();
+    changed_.SignalAll();
+  }
+  for (std::thread& t : workers_) t.join();
+  workers_.clear();
+}
+
+absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& spec) {
+  auto resolved = resolver_(spec);
+  if (!resolved.ok()) return resolved.status();
+  v1::Job job;
+  *job.mutable_spec() = *std::move(resolved);
+  job.set_state(v1::JOB_STATE_QUEUED);
+  job.set_created_unix_ms(NowUnixMs());
+  job.mutable_progress()->set_phase("queued");
+  job.mutable_progress()->set_num_rounds(job.spec().rounds());
+  job.mutable_progress()->set_last_top1_accuracy(-1.0);
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) {
+      return absl::UnavailableError("the server is shutting down");
+    }
+    if (static_cast<int>(queue_.size()) >= options_.queue_capacity) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "the job queue is full (", queue_.size(),
+          " jobs waiting, capacity ", options_.queue_capacity,
+          "); retry later or raise --job_queue_capacity"));
+    }
+    // The insert happens under the lock so that the capacity check and the
+    // enqueue are one step.
+    auto stored = store_->Insert(std::move(job));
+    if (!stored.ok()) return stored.status();
+    job = *std::move(stored);
+    auto active = std::make_shared<ActiveJob>();
+    active->job = job;
+    active->revision = next_revision_++;
+    active_[job.id()] = active;
+    queue_.push_back(job.id());
+    work_ready_.Signal();
+    changed_.SignalAll();
+  }
+  RefreshStateMetrics();
+  return job;
+}
+
+absl::StatusOr<v1::Job> JobManager::Get(const std::string& id) const {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = active_.find(id);
+    if (it != active_.end()) return it->second->job;
+  }
+  return store_->Get(id);
+}
+
+absl::StatusOr<v1::Job> JobManager::Cancel(const std::string& id) {
+  std::shared_ptr<ActiveJob> cancelled_queued;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = active_.find(id);
+    if (it != active_.end()) {
+      ActiveJob& active = *it->second;
+      active.cancel_requested = true;
+      if (active.running) {
+        active.token.Cancel();
+        return active.job;
+      }
+      // Queued: take it out of the queue and end it here.
+      for (auto q = queue_.begin(); q != queue_.end(); ++q) {
+        if (*q == id) {
+          queue_.erase(q);
+          break;
+        }
+      }
+      cancelled_queued = it->second;
+    }
+  }
+  if (cancelled_queued != nullptr) {
+    Finish(cancelled_queued, absl::CancelledError("cancelled while queued"));
+    return Get(id);
+  }
+  auto job = store_->Get(id);
+  if (!job.ok()) return job.status();
+  return absl::FailedPreconditionError(
+      absl::StrCat("job ", id, " already ended (",
+                   JobMetrics::StateLabel(job->state()), ")"));
+}
+
+absl::StatusOr<JobPage> JobManager::List(v1::JobState state, int page_size,
+                                         const std::string& page_token) const {
+  auto page = store_->List(state, page_size, page_token);
+  if (!page.ok()) return page.status();
+  // Running jobs' progress in memory is fresher than the last write.
+  absl::MutexLock lock(&mu_);
+  for (v1::Job& job : page->jobs) {
+    auto it = active_.find(job.id());
+    if (it != active_.end()) job = it->second->job;
+  }
+  return page;
+}
+
+absl::StatusOr<JobSnapshot> JobManager::Watch(const std::string& id,
+                                              int64_t after_revision,
+                                              absl::Duration timeout) const {
+  const absl::Time deadline = absl::Now() + timeout;
+  {
+    absl::MutexLock lock(&mu_);
+    while (true) {
+      auto it = active_.find(id);
+      if (it == active_.end()) break;
+      if (stopping_) {
+        return absl::UnavailableError("the server is shutting down");
+      }
+      if (it->second->revision > after_revision ||
+          changed_.WaitWithDeadline(&mu_, deadline)) {
+        it = active_.find(id);
+        if (it == active_.end()) break;
+        return JobSnapshot{it->second->job, it->second->revision, false};
+      }
+    }
+  }
+  // Not active: finished (or never existed).
+  auto job = store_->Get(id);
+  if (!job.ok()) return job.status();
+  const bool final = IsFinalJobState(job->state());
+  return JobSnapshot{*std::move(job), final ? INT64_MAX : after_revision,
+                     final};
+}
+
+void JobManager::WorkerLoop() {
+  while (true) {
+    std::shared_ptr<ActiveJob> active;
+    {
+      absl::MutexLock lock(&mu_);
+      while (!stopping_ && queue_.empty()) work_ready_.Wait(&mu_);
+      if (stopping_) return;
+      const std::string id = queue_.front();
+      queue_.pop_front();
+      active = active_.at(id);
+      active->running = true;
+      active->resume_unreported = active->job.attempts() > 0;
+      v1::Job& job = active->job;
+      job.set_state(v1::JOB_STATE_RUNNING);
+      job.set_attempts(job.attempts() + 1);
+      job.set_started_unix_ms(NowUnixMs());
+      job.set_resumed_from_epoch(0);
+      job.mutable_progress()->set_phase("start");
+      active->revision = next_revision_++;
+      changed_.SignalAll();
+    }
+    Persist(active->job);
+    RefreshStateMetrics();
+    RunJob(active);
+  }
+}
+
+void JobManager::RunJob(const std::shared_ptr<ActiveJob>& active) {
+  const v1::Job job = active->job;
+  std::error_code ec;
+  const std::string work_dir = WorkDir(job.id());
+  std::filesystem::create_directories(work_dir, ec);
+  absl::StatusOr<JobOutcome> outcome;
+  if (ec) {
+    outcome = absl::InternalError(absl::StrCat(
+        "cannot create job directory ", work_dir, ": ", ec.message()));
+  } else {
+    JobContext context;
+    context.job = &job;
+    context.work_dir = work_dir;
+    context.intra_op_threads = options_.intra_op_threads;
+    context.cancel = &active->token;
+    context.progress = [this, a = active.get()](const v1::JobProgress& p) {
+      OnProgress(a, p);
+    };
+    outcome = executor_->Execute(context);
+  }
+  Finish(active, outcome);
+}
+
+void JobManager::OnProgress(ActiveJob* active,
+                            const v1::JobProgress& progress) {
+  v1::Job to_persist;
+  bool persist = false;
+  {
+    absl::MutexLock lock(&mu_);
+    v1::Job& job = active->job;
+    *job.mutable_progress() = progress;
+    if (active->resume_unreported && progress.phase() == "finetune") {
+      active->resume_unreported = false;
+      job.set_resumed_from_epoch(progress.epoch());
+    }
+    active->revision = next_revision_++;
+    changed_.SignalAll();
+    const absl::Time now = absl::Now();
+    if (now - active->last_persist >= options_.persist_interval) {
+      active->last_persist = now;
+      to_persist = job;
+      persist = true;
+    }
+  }
+  if (metrics_ != nullptr) {
+    metrics_->UpdateRunning(active->job.id(), active->job.spec().model_name(),
+                            progress.fraction_done(),
+                            progress.images_per_second(),
+                            progress.last_top1_accuracy());
+  }
+  if (persist) Persist(to_persist);
+}
+
+void JobManager::Finish(const std::shared_ptr<ActiveJob>& active,
+                        const absl::StatusOr<JobOutcome>& outcome) {
+  v1::Job job;
+  bool interrupted = false;
+  {
+    absl::MutexLock lock(&mu_);
+    interrupted = stopping_ && !active->cancel_requested && !outcome.ok() &&
+                  absl::IsCancelled(outcome.status());
+    v1::Job& j = active->job;
+    if (interrupted) {
+      // Shutdown, not the user: leave it for the next start to resume.
+      j.set_state(v1::JOB_STATE_QUEUED);
+      j.mutable_progress()->set_phase("queued");
+    } else if (outcome.ok()) {
+      j.set_state(v1::JOB_STATE_SUCCEEDED);
+      j.set_result_model_name(outcome->model_name);
+      j.set_result_model_version(outcome->model_version);
+      *j.mutable_report() = outcome->report;
+      j.mutable_progress()->set_phase("done");
+      j.mutable_progress()->set_fraction_done(1.0);
+    } else if (absl::IsCancelled(outcome.status())) {
+      j.set_state(v1::JOB_STATE_CANCELLED);
+      j.set_error_message(std::string(outcome.status().message()));
+    } else {
+      j.set_state(v1::JOB_STATE_FAILED);
+      j.set_error_code(static_cast<int>(outcome.status().code()));
+      j.set_error_message(std::string(outcome.status().message()));
+    }
+    if (!interrupted) j.set_finished_unix_ms(NowUnixMs());
+    job = j;
+  }
+  // Written before the job leaves memory, so readers never miss it.
+  Persist(job);
+  if (!interrupted) {
+    std::error_code ec;
+    std::filesystem::remove_all(WorkDir(job.id()), ec);
+  }
+  if (metrics_ != nullptr) {
+    metrics_->RemoveJob(job.id());
+    if (!interrupted) metrics_->RecordFinished(job.state());
+  }
+  RefreshStateMetrics();
+  {
+    absl::MutexLock lock(&mu_);
+    active_.erase(job.id());
+    changed_.SignalAll();
+  }
+}
+
+void JobManager::Persist(const v1::Job& job) {
+  if (absl::Status s = store_->Update(job); !s.ok()) {
+    std::fprintf(stderr, "pruneserve: cannot record job %s: %s\n",
+                 job.id().c_str(), s.ToString().c_str());
+  }
+}
+
+void JobManager::RefreshStateMetrics() {
+  if (metrics_ == nullptr) return;
+  auto counts = store_->CountByState();
+  if (counts.ok()) metrics_->SetStateCounts(*counts);
+}
+
+std::string JobManager::WorkDir(const std::string& id) const {
+  return absl::StrCat(options_.work_root, "/", id);
+}
+
+}  // namespace pruneserve::jobs

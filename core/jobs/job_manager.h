@@ -1,0 +1,172 @@
+// JobManager schedules pruning jobs: it validates and records submissions,
+// keeps a bounded FIFO queue, runs jobs on a fixed pool of worker threads
+// through a JobExecutor, publishes progress to watchers and metrics, and
+// writes every state change to the JobStore. After a crash or a restart,
+// Start() puts jobs that were queued or running back in the queue; their
+// executor resumes from the checkpoints left in the job's work directory.
+//
+//   JobManagerOptions opts;
+//   opts.workers = 1;
+//   opts.work_root = data_dir + "/jobs";
+//   PS_ASSIGN_OR_RETURN(auto jobs, JobManager::Create(opts, store, executor,
+//                                                     resolver, metrics));
+//   PS_RETURN_IF_ERROR(jobs->Start());
+//   PS_ASSIGN_OR_RETURN(v1::Job job, jobs->Submit(spec));
+#ifndef PRUNESERVE_CORE_JOBS_JOB_MANAGER_H_
+#define PRUNESERVE_CORE_JOBS_JOB_MANAGER_H_
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "core/jobs/job_executor.h"
+#include "core/jobs/job_store.h"
+#include "core/metrics/job_metrics.h"
+
+namespace pruneserve::jobs {
+
+struct JobManagerOptions {
+  // Jobs running at once, one worker thread each.
+  int workers = 1;
+  // Jobs waiting for a worker; a submission beyond it is RESOURCE_EXHAUSTED.
+  // Jobs recovered at start-up are queued even past this bound.
+  int queue_capacity = 16;
+  // LibTorch intra-op threads of each running job.
+  int intra_op_threads = 1;
+  // Parent of the per-job work directories (<work_root>/<job id>). Required.
+  std::string work_root;
+  // Progress of a running job is written to the database at most this often
+  // (state changes are written at once).
+  absl::Duration persist_interval = absl::Seconds(5);
+};
+
+// Turns a submitted spec into the one that runs (defaults filled, model
+// version pinned): NOT_FOUND for an unknown model, INVALID_ARGUMENT naming
+// the bad field. Called on the submitting thread.
+using JobSpecResolver =
+    std::function<absl::StatusOr<v1::JobSpec>(const v1::JobSpec&)>;
+
+// A job at some point of its life, with a revision that grows at every
+// change (compare revisions to wait for the next change).
+struct JobSnapshot {
+  v1::Job job;
+  int64_t revision = 0;
+  // True when the job is in a final state (no further changes).
+  bool final = false;
+};
+
+// Thread-safe. Owns its worker threads (started by Start(), joined by
+// Stop() or the destructor). The store, executor and metrics are not owned
+// and must outlive the manager.
+class JobManager {
+ public:
+  // INVALID_ARGUMENT for workers < 1, queue_capacity < 0, intra_op_threads
+  // < 1 or an empty work_root. `metrics` may be null.
+  static absl::StatusOr<std::unique_ptr<JobManager>> Create(
+      JobManagerOptions options, JobStore* store, JobExecutor* executor,
+      JobSpecResolver resolver, JobMetrics* metrics);
+  ~JobManager();
+  JobManager(const JobManager&) = delete;
+  JobManager& operator=(const JobManager&) = delete;
+
+  // Re-queues the jobs a previous process left queued or running (oldest
+  // first), then starts the workers. Call once. Returns the store's error.
+  absl::Status Start();
+
+  // Interrupts running jobs without ending them — they stay queued in the
+  // database and the next Start() resumes them — and joins the workers.
+  // Blocks until running jobs reach their next step. Idempotent.
+  void Stop();
+
+  // Resolves and stores the job and queues it. The resolver's errors;
+  // RESOURCE_EXHAUSTED when the queue is full; UNAVAILABLE after Stop().
+  // Nothing is stored for a refused job. Blocks on one database write.
+  absl::StatusOr<v1::Job> Submit(const v1::JobSpec& spec);
+
+  // NOT_FOUND when no job has this id.
+  absl::StatusOr<v1::Job> Get(const std::string& id) const;
+
+  // A queued job is cancelled at once; a running one is asked to stop and
+  // reaches CANCELLED within one training step (watch it). Returns the job
+  // as it is after the request; NOT_FOUND, or FAILED_PRECONDITION when the
+  // job already ended.
+  absl::StatusOr<v1::Job> Cancel(const std::string& id);
+
+  // Newest first, see JobStore::List.
+  absl::StatusOr<JobPage> List(v1::JobState state, int page_size,
+                               const std::string& page_token) const;
+
+  // Returns the job once its revision is above `after_revision` (at once
+  // when it already is, or when the job is final), or its current snapshot
+  // when `timeout` passes first. NOT_FOUND for an unknown id, UNAVAILABLE
+  // once Stop() has begun. Blocks up to `timeout`.
+  absl::StatusOr<JobSnapshot> Watch(const std::string& id,
+                                    int64_t after_revision,
+                                    absl::Duration timeout) const;
+
+  const JobManagerOptions& options() const { return options_; }
+
+ private:
+  // A queued or running job held in memory.
+  struct ActiveJob {
+    v1::Job job;
+    int64_t revision = 0;
+    training::CancellationToken token;
+    bool cancel_requested = false;
+    bool running = false;
+    // A re-run has not yet reported where fine-tuning resumed.
+    bool resume_unreported = false;
+    absl::Time last_persist = absl::InfinitePast();
+  };
+
+  JobManager(JobManagerOptions options, JobStore* store, JobExecutor* executor,
+             JobSpecResolver resolver, JobMetrics* metrics);
+
+  void WorkerLoop();
+  // Runs one job taken from the queue, start to end.
+  void RunJob(const std::shared_ptr<ActiveJob>& active);
+  void OnProgress(ActiveJob* active, const v1::JobProgress& progress);
+  // Moves a job to a final state (or back to queued when interrupted by
+  // Stop()), writes it and wakes watchers.
+  void Finish(const std::shared_ptr<ActiveJob>& active,
+              const absl::StatusOr<JobOutcome>& outcome);
+  // Persists `job`; failures are logged (the in-memory state stays right).
+  void Persist(const v1::Job& job);
+  void RefreshStateMetrics();
+  std::string WorkDir(const std::string& id) const;
+
+  const JobManagerOptions options_;
+  JobStore* const store_;
+  JobExecutor* const executor_;
+  const JobSpecResolver resolver_;
+  JobMetrics* const metrics_;
+
+  mutable absl::Mutex mu_;
+  // Wakes watchers at every change.
+  mutable absl::CondVar changed_;
+  // Wakes workers when the queue grows or the manager stops.
+  absl::CondVar work_ready_;
+  std::map<std::string, std::shared_ptr<ActiveJob>> active_
+      ABSL_GUARDED_BY(mu_);
+  std::deque<std::string> queue_ ABSL_GUARDED_BY(mu_);
+  int64_t next_revision_ ABSL_GUARDED_BY(mu_) = 1;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> workers_;
+};
+
+// True for SUCCEEDED, FAILED and CANCELLED.
+bool IsFinalJobState(v1::JobState state);
+
+}  // namespace pruneserve::jobs
+
+#endif  // PRUNESERVE_CORE_JOBS_JOB_MANAGER_H_

@@ -1,0 +1,216 @@
+#include "core/jobs/job_spec.h"
+
+#include <filesystem>
+#include <regex>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "core/data/dataset_spec.h"
+#include "core/pruning/importance_criterion.h"
+#include "core/pruning/ratio_policy.h"
+#include "core/repository/model_name.h"
+
+namespace pruneserve::jobs {
+namespace {
+
+absl::Status Invalid(absl::string_view field, absl::string_view problem) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", problem));
+}
+
+// A fraction in [0, 1) (`max_inclusive` widens to [0, 1]).
+absl::Status CheckFraction(absl::string_view field, double v,
+                           bool max_inclusive = false) {
+  if (v < 0.0 || v > 1.0 || (!max_inclusive && v == 1.0)) {
+    return Invalid(field, absl::StrCat(v, " is outside [0, 1",
+                                       max_inclusive ? "]" : ")"));
+  }
+  return absl::OkStatus();
+}
+
+// A data-set spec that parses and whose directory exists.
+absl::Status CheckDataset(absl::string_view field, const std::string& spec) {
+  auto parsed = data::ParseDatasetSpec(spec);
+  if (!parsed.ok()) return Invalid(field, parsed.status().message());
+  std::error_code ec;
+  if (!std::filesystem::is_directory(parsed->dir, ec)) {
+    return Invalid(field, absl::StrCat("directory ", parsed->dir,
+                                       " does not exist on the server"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ResolveData(v1::JobSpec& spec, bool needs_calibration) {
+  v1::JobData& d = *spec.mutable_data();
+  const bool finetunes = spec.finetune().epochs() > 0;
+  if (finetunes && d.train().empty()) {
+    return Invalid("data.train", "required when finetune.epochs > 0");
+  }
+  if (needs_calibration && d.train().empty() && d.calibration().empty()) {
+    return Invalid("data.calibration",
+                   absl::StrCat("policy \"", spec.pruning().policy(),
+                                "\" with criterion \"",
+                                spec.pruning().criterion(),
+                                "\" measures activations: give calibration "
+                                "or train data"));
+  }
+  if (!d.train().empty()) {
+    if (auto s = CheckDataset("data.train", d.train()); !s.ok()) return s;
+  }
+  if (!d.eval().empty()) {
+    if (auto s = CheckDataset("data.eval", d.eval()); !s.ok()) return s;
+  }
+  if (!d.calibration().empty()) {
+    if (auto s = CheckDataset("data.calibration", d.calibration()); !s.ok()) {
+      return s;
+    }
+  }
+  if (d.train_limit() < 0) return Invalid("data.train_limit", "negative");
+  if (d.eval_limit() < 0) return Invalid("data.eval_limit", "negative");
+  if (d.calibration_images() < 0) {
+    return Invalid("data.calibration_images", "negative");
+  }
+  if (d.calibration_images() == 0) d.set_calibration_images(256);
+  return absl::OkStatus();
+}
+
+absl::Status ResolvePruning(v1::JobPruning& p) {
+  if (p.policy().empty()) p.set_policy("refined");
+  if (p.criterion().empty()) p.set_criterion("bn_gamma");
+  if (auto kind = pruning::ParsePolicyKind(p.policy()); !kind.ok()) {
+    return Invalid("pruning.policy", kind.status().message());
+  }
+  if (auto c = pruning::MakeCriterion(p.criterion()); !c.ok()) {
+    return Invalid("pruning.criterion", c.status().message());
+  }
+  if (p.ratio() == 0.0) p.set_ratio(0.5);
+  if (auto s = CheckFraction("pruning.ratio", p.ratio()); !s.ok()) return s;
+  if (p.threshold() < 0.0) return Invalid("pruning.threshold", "negative");
+  if (p.target_flops_reduction() == 0.0) p.set_target_flops_reduction(0.5);
+  if (auto s = CheckFraction("pruning.target_flops_reduction",
+                             p.target_flops_reduction());
+      !s.ok()) {
+    return s;
+  }
+  if (p.round_to() == 0) p.set_round_to(1);
+  if (p.round_to() < 1) return Invalid("pruning.round_to", "must be >= 1");
+  if (p.min_channels() == 0) p.set_min_channels(2);
+  if (p.min_channels() < 1) {
+    return Invalid("pruning.min_channels", "must be >= 1");
+  }
+  if (p.min_sparsity() == 0.0) p.set_min_sparsity(0.1);
+  if (p.min_sparsity() < 0.0) p.set_min_sparsity(0.0);
+  if (p.min_sparsity() > 1.0) {
+    return Invalid("pruning.min_sparsity", "must be <= 1");
+  }
+  for (const std::string& pattern : p.exclude()) {
+    try {
+      std::regex re(pattern);
+    } catch (const std::regex_error& e) {
+      return Invalid("pruning.exclude",
+                     absl::StrCat("\"", pattern, "\" is not a regex: ",
+                                  e.what()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ResolveFinetune(v1::JobFinetune& f) {
+  if (f.epochs() < 0 || f.epochs() > 10000) {
+    return Invalid("finetune.epochs",
+                   absl::StrCat(f.epochs(), " is outside 0..10000"));
+  }
+  if (f.learning_rate() == 0.0) f.set_learning_rate(0.01);
+  if (f.learning_rate() < 0.0) {
+    return Invalid("finetune.learning_rate", "must be > 0");
+  }
+  if (f.momentum() == 0.0) f.set_momentum(0.9);
+  if (auto s = CheckFraction("finetune.momentum", f.momentum()); !s.ok()) {
+    return s;
+  }
+  if (f.weight_decay() == 0.0) f.set_weight_decay(1e-4);
+  if (f.weight_decay() < 0.0) {
+    return Invalid("finetune.weight_decay", "negative");
+  }
+  if (f.batch_size() == 0) f.set_batch_size(20);
+  if (f.batch_size() < 1 || f.batch_size() > 4096) {
+    return Invalid("finetune.batch_size",
+                   absl::StrCat(f.batch_size(), " is outside 1..4096"));
+  }
+  if (auto s = CheckFraction("finetune.label_smoothing", f.label_smoothing());
+      !s.ok()) {
+    return s;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<v1::JobSpec> ResolveJobSpec(v1::JobSpec spec,
+                                           const v1::ModelVersion& model) {
+  if (model.format() != v1::MODEL_FORMAT_TORCHSCRIPT) {
+    return Invalid("model_name",
+                   absl::StrCat(model.name(), ":", model.version(),
+                                " is not a TorchScript model; jobs prune "
+                                "TorchScript models"));
+  }
+  spec.set_model_version(model.version());
+  if (spec.input_shape().empty()) {
+    *spec.mutable_input_shape() = model.example_input_shape();
+  }
+  if (spec.input_shape().empty()) {
+    return Invalid("input_shape",
+                   "required: the model has no example input shape");
+  }
+  if (spec.input_shape_size() != 4) {
+    return Invalid("input_shape",
+                   absl::StrCat("[", absl::StrJoin(spec.input_shape(), ","),
+                                "] must have 4 dims (NCHW)"));
+  }
+  for (int64_t d : spec.input_shape()) {
+    if (d <= 0 || d > 65536) {
+      return Invalid("input_shape",
+                     absl::StrCat("[", absl::StrJoin(spec.input_shape(), ","),
+                                  "] has a dim outside 1..65536"));
+    }
+  }
+  spec.set_input_shape(0, 1);
+  if (auto s = ResolvePruning(*spec.mutable_pruning()); !s.ok()) return s;
+  if (auto s = ResolveFinetune(*spec.mutable_finetune()); !s.ok()) return s;
+  const std::string& policy = spec.pruning().policy();
+  const bool needs_calibration = policy == "refined" ||
+                                 policy == "target_flops" ||
+                                 spec.pruning().criterion() == "apoz";
+  if (auto s = ResolveData(spec, needs_calibration); !s.ok()) return s;
+  if (spec.rounds() == 0) spec.set_rounds(1);
+  if (spec.rounds() < 1 || spec.rounds() > 100) {
+    return Invalid("rounds", absl::StrCat(spec.rounds(), " is outside 1..100"));
+  }
+  if (auto s = CheckFraction("target_params_reduction",
+                             spec.target_params_reduction());
+      !s.ok()) {
+    return s;
+  }
+  if (auto s = CheckFraction("target_flops_reduction",
+                             spec.target_flops_reduction());
+      !s.ok()) {
+    return s;
+  }
+  if (auto s = CheckFraction("max_top1_drop", spec.max_top1_drop(), true);
+      !s.ok()) {
+    return s;
+  }
+  if (spec.max_top1_drop() > 0.0 && spec.data().eval().empty()) {
+    return Invalid("max_top1_drop", "needs data.eval to measure accuracy");
+  }
+  if (spec.finetune().distill() && spec.finetune().epochs() == 0) {
+    return Invalid("finetune.distill", "needs finetune.epochs > 0");
+  }
+  if (spec.output_name().empty()) spec.set_output_name(spec.model_name());
+  if (auto s = ValidateModelName(spec.output_name()); !s.ok()) {
+    return Invalid("output_name", s.message());
+  }
+  return spec;
+}
+
+}  // namespace pruneserve::jobs

@@ -1,0 +1,200 @@
+#include "core/jobs/job_store.h"
+
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include <cstdio>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace pruneserve::jobs {
+namespace {
+
+constexpr char kSchema[] = R"SQL(
+CREATE TABLE IF NOT EXISTS jobs (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT UNIQUE,
+  state INTEGER NOT NULL,
+  job BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, seq);
+)SQL";
+
+absl::Status SqlError(const std::exception& e, const std::string& what) {
+  return absl::InternalError(absl::StrCat("job store: ", what, ": ", e.what()));
+}
+
+absl::StatusOr<v1::Job> ParseJob(const SQLite::Column& column) {
+  v1::Job job;
+  if (!job.ParseFromArray(column.getBlob(), column.getBytes())) {
+    return absl::DataLossError("job store: a stored job record is corrupt");
+  }
+  return job;
+}
+
+std::string Serialize(const v1::Job& job) {
+  std::string bytes;
+  job.SerializeToString(&bytes);
+  return bytes;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Create(
+    JobStoreOptions options) {
+  try {
+    auto db = std::make_unique<SQLite::Database>(
+        options.path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    db->exec("PRAGMA journal_mode=WAL");
+    db->exec("PRAGMA synchronous=FULL");
+    db->setBusyTimeout(5000);
+    db->exec(kSchema);
+    return std::unique_ptr<JobStore>(new JobStore(std::move(db)));
+  } catch (const std::exception& e) {
+    return SqlError(e, absl::StrCat("cannot open ", options.path));
+  }
+}
+
+JobStore::JobStore(std::unique_ptr<SQLite::Database> db)
+    : db_(std::move(db)) {}
+
+JobStore::~JobStore() = default;
+
+absl::StatusOr<v1::Job> JobStore::Insert(v1::Job job) {
+  absl::MutexLock lock(&mu_);
+  try {
+    SQLite::Transaction tx(*db_);
+    SQLite::Statement insert(*db_,
+                             "INSERT INTO jobs (state, job) VALUES (?, x'')");
+    insert.bind(1, static_cast<int>(job.state()));
+    insert.exec();
+    const int64_t seq = db_->getLastInsertRowid();
+    char id[32];
+    std::snprintf(id, sizeof(id), "job-%06lld", static_cast<long long>(seq));
+    job.set_id(id);
+    SQLite::Statement update(*db_,
+                             "UPDATE jobs SET id = ?, job = ? WHERE seq = ?");
+    const std::string bytes = Serialize(job);
+    update.bind(1, job.id());
+    update.bind(2, bytes.data(), static_cast<int>(bytes.size()));
+    update.bind(3, static_cast<int64_t>(seq));
+    update.exec();
+    tx.commit();
+    return job;
+  } catch (const std::exception& e) {
+    return SqlError(e, "insert");
+  }
+}
+
+absl::Status JobStore::Update(const v1::Job& job) {
+  absl::MutexLock lock(&mu_);
+  try {
+    SQLite::Statement update(*db_,
+                             "UPDATE jobs SET state = ?, job = ? WHERE id = ?");
+    const std::string bytes = Serialize(job);
+    update.bind(1, static_cast<int>(job.state()));
+    update.bind(2, bytes.data(), static_cast<int>(bytes.size()));
+    update.bind(3, job.id());
+    if (update.exec() == 0) {
+      return absl::NotFoundError(absl::StrCat("job ", job.id(), " not found"));
+    }
+    return absl::OkStatus();
+  } catch (const std::exception& e) {
+    return SqlError(e, absl::StrCat("update ", job.id()));
+  }
+}
+
+absl::StatusOr<v1::Job> JobStore::Get(const std::string& id) const {
+  absl::MutexLock lock(&mu_);
+  try {
+    SQLite::Statement q(*db_, "SELECT job FROM jobs WHERE id = ?");
+    q.bind(1, id);
+    if (!q.executeStep()) {
+      return absl::NotFoundError(absl::StrCat("job \"", id, "\" not found"));
+    }
+    return ParseJob(q.getColumn(0));
+  } catch (const std::exception& e) {
+    return SqlError(e, absl::StrCat("get ", id));
+  }
+}
+
+absl::StatusOr<JobPage> JobStore::List(v1::JobState state, int page_size,
+                                       const std::string& page_token) const {
+  if (page_size < 1 || page_size > 1000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("page size ", page_size, " is outside 1..1000"));
+  }
+  int64_t before = INT64_MAX;
+  if (!page_token.empty() &&
+      (!absl::SimpleAtoi(page_token, &before) || before <= 0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("page token \"", page_token, "\" is not valid"));
+  }
+  absl::MutexLock lock(&mu_);
+  try {
+    const bool filtered = state != v1::JOB_STATE_UNSPECIFIED;
+    SQLite::Statement q(
+        *db_, filtered ? "SELECT seq, job FROM jobs WHERE seq < ? AND state = ? "
+                         "ORDER BY seq DESC LIMIT ?"
+                       : "SELECT seq, job FROM jobs WHERE seq < ? "
+                         "ORDER BY seq DESC LIMIT ?");
+    int arg = 1;
+    q.bind(arg++, before);
+    if (filtered) q.bind(arg++, static_cast<int>(state));
+    q.bind(arg++, page_size + 1);
+    JobPage page;
+    int64_t last_seq = 0;
+    while (q.executeStep()) {
+      if (static_cast<int>(page.jobs.size()) == page_size) {
+        page.next_page_token = absl::StrCat(last_seq);
+        break;
+      }
+      last_seq = q.getColumn(0).getInt64();
+      auto job = ParseJob(q.getColumn(1));
+      if (!job.ok()) return job.status();
+      page.jobs.push_back(*std::move(job));
+    }
+    return page;
+  } catch (const std::exception& e) {
+    return SqlError(e, "list");
+  }
+}
+
+absl::StatusOr<std::vector<v1::Job>> JobStore::ListUnfinished() const {
+  absl::MutexLock lock(&mu_);
+  try {
+    SQLite::Statement q(*db_,
+                        "SELECT job FROM jobs WHERE state IN (?, ?) "
+                        "ORDER BY seq ASC");
+    q.bind(1, static_cast<int>(v1::JOB_STATE_QUEUED));
+    q.bind(2, static_cast<int>(v1::JOB_STATE_RUNNING));
+    std::vector<v1::Job> jobs;
+    while (q.executeStep()) {
+      auto job = ParseJob(q.getColumn(0));
+      if (!job.ok()) return job.status();
+      jobs.push_back(*std::move(job));
+    }
+    return jobs;
+  } catch (const std::exception& e) {
+    return SqlError(e, "list unfinished");
+  }
+}
+
+absl::StatusOr<std::map<v1::JobState, int64_t>> JobStore::CountByState()
+    const {
+  absl::MutexLock lock(&mu_);
+  try {
+    SQLite::Statement q(*db_,
+                        "SELECT state, COUNT(*) FROM jobs GROUP BY state");
+    std::map<v1::JobState, int64_t> counts;
+    while (q.executeStep()) {
+      counts[static_cast<v1::JobState>(q.getColumn(0).getInt())] =
+          q.getColumn(1).getInt64();
+    }
+    return counts;
+  } catch (const std::exception& e) {
+    return SqlError(e, "count");
+  }
+}
+
+}  // namespace pruneserve::jobs

@@ -1,0 +1,254 @@
+#include "core/jobs/pipeline_job_executor.h"
+
+#include <torch/script.h>
+
+#include <algorithm>
+#include <memory>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "core/data/source_factory.h"
+#include "core/pipeline/pruning_pipeline.h"
+#include "core/pruning/ratio_policy.h"
+#include "core/util/status_macros.h"
+#include "core/util/torch_status.h"
+
+namespace pruneserve::jobs {
+namespace {
+
+// Share of a round spent in each phase, for the whole-job completion
+// estimate: pruning is quick, fine-tuning dominates.
+constexpr double kPruneShare = 0.05;
+constexpr double kFinetuneShare = 0.85;
+
+double Fraction(int64_t step, int64_t steps) {
+  return steps > 0 ? std::clamp(static_cast<double>(step) / steps, 0.0, 1.0)
+                   : 0.0;
+}
+
+// Whole-job completion in [0, 1] for a pipeline progress event.
+// `finetuned` says whether this round's fine-tuning has run (an evaluation
+// before it is the quick look right after pruning).
+double FractionDone(const pipeline::PipelineProgress& p, bool finetuning,
+                    bool finetuned) {
+  if (p.round < 0 || p.num_rounds <= 0) return 0.0;
+  const double prune = kPruneShare;
+  const double finetune = finetuning ? kFinetuneShare : 0.0;
+  const double evaluate = 1.0 - prune - finetune;
+  double within = 0.0;
+  switch (p.phase) {
+    case pipeline::PipelinePhase::kPrune:
+      within = prune * Fraction(p.step, p.steps_per_epoch);
+      break;
+    case pipeline::PipelinePhase::kFinetune:
+      within = prune + finetune * (p.num_epochs > 0
+                                       ? (p.epoch + Fraction(p.step,
+                                                             p.steps_per_epoch)) /
+                                             p.num_epochs
+                                       : 1.0);
+      break;
+    case pipeline::PipelinePhase::kEvaluate:
+      // The evaluation after fine-tuning ends the round; the one right after
+      // pruning is counted as part of pruning.
+      within = finetuning && !finetuned
+                   ? prune
+                   : prune + finetune +
+                         evaluate * Fraction(p.step, p.steps_per_epoch);
+      break;
+  }
+  return std::clamp((p.round + std::min(within, 1.0)) / p.num_rounds, 0.0,
+                    1.0);
+}
+
+absl::StatusOr<pipeline::PipelineOptions> OptionsFromSpec(
+    const v1::JobSpec& spec, const std::string& work_dir, int threads) {
+  pipeline::PipelineOptions o;
+  o.input_shape.assign(spec.input_shape().begin(), spec.input_shape().end());
+  const v1::JobPruning& p = spec.pruning();
+  PS_ASSIGN_OR_RETURN(o.pruning.policy.kind,
+                      pruning::ParsePolicyKind(p.policy()));
+  o.pruning.criterion = p.criterion();
+  o.pruning.seed = spec.seed();
+  o.pruning.policy.ratio = p.ratio();
+  o.pruning.policy.threshold = p.threshold();
+  o.pruning.policy.target_flops_reduction = p.target_flops_reduction();
+  o.pruning.policy.round_to = p.round_to();
+  o.pruning.policy.min_channels = p.min_channels();
+  o.pruning.policy.min_sparsity = p.min_sparsity();
+  o.pruning.policy.halving_cap = !p.no_halving_cap();
+  o.pruning.policy.prune_residual_stream = p.prune_residual_stream();
+  o.pruning.policy.exclude.assign(p.exclude().begin(), p.exclude().end());
+  o.rounds = spec.rounds();
+  o.calibration_examples = spec.data().calibration_images();
+  o.target_params_reduction = spec.target_params_reduction();
+  o.target_flops_reduction = spec.target_flops_reduction();
+  o.max_top1_drop = spec.max_top1_drop() > 0.0 ? spec.max_top1_drop() : -1.0;
+  const v1::JobFinetune& f = spec.finetune();
+  o.finetune.epochs = f.epochs();
+  o.finetune.sgd.learning_rate = f.learning_rate();
+  o.finetune.sgd.momentum = f.momentum();
+  o.finetune.sgd.weight_decay = f.weight_decay();
+  o.finetune.label_smoothing = f.label_smoothing();
+  o.finetune.num_threads = threads;
+  o.finetune.seed = spec.seed();
+  o.finetune.checkpoint_dir = absl::StrCat(work_dir, "/checkpoints");
+  o.finetune.resume = true;
+  return o;
+}
+
+}  // namespace
+
+PipelineJobExecutor::PipelineJobExecutor(ModelRepository* repository,
+                                         PipelineJobExecutorOptions options)
+    : repository_(repository), options_(options) {}
+
+absl::StatusOr<JobOutcome> PipelineJobExecutor::Execute(
+    const JobContext& context) {
+  const v1::Job& job = *context.job;
+  const v1::JobSpec& spec = job.spec();
+  PS_ASSIGN_OR_RETURN(
+      v1::ModelVersion parent,
+      repository_->GetModel(spec.model_name(), spec.model_version()));
+  torch::jit::Module model;
+  try {
+    model = torch::jit::load(repository_->BlobPath(parent));
+    model.eval();
+  } catch (const std::exception& e) {
+    return TorchErrorToStatus(
+        e, absl::StrCat("loading ", parent.name(), ":", parent.version()),
+        absl::StatusCode::kFailedPrecondition);
+  }
+
+  const std::vector<int64_t> shape(spec.input_shape().begin(),
+                                   spec.input_shape().end());
+  const v1::JobData& d = spec.data();
+  std::unique_ptr<data::BatchSource> train, eval, calibration;
+  if (!d.train().empty()) {
+    data::SourceOptions s;
+    s.spec = d.train();
+    s.limit = d.train_limit();
+    s.batch_size = spec.finetune().batch_size();
+    s.shuffle = true;
+    s.augment = d.augment();
+    s.seed = spec.seed();
+    s.threads = options_.loader_threads;
+    PS_ASSIGN_OR_RETURN(train, data::OpenBatchSource(s, shape));
+  }
+  if (!d.eval().empty()) {
+    data::SourceOptions s;
+    s.spec = d.eval();
+    s.limit = d.eval_limit();
+    s.batch_size = options_.eval_batch_size;
+    s.threads = options_.loader_threads;
+    PS_ASSIGN_OR_RETURN(eval, data::OpenBatchSource(s, shape));
+  }
+  if (!d.calibration().empty()) {
+    data::SourceOptions s;
+    s.spec = d.calibration();
+    s.limit = d.calibration_images();
+    s.batch_size = options_.calibration_batch_size;
+    s.seed = spec.seed();
+    s.threads = options_.loader_threads;
+    PS_ASSIGN_OR_RETURN(calibration, data::OpenBatchSource(s, shape));
+  }
+
+  PS_ASSIGN_OR_RETURN(
+      pipeline::PipelineOptions options,
+      OptionsFromSpec(spec, context.work_dir, context.intra_op_threads));
+  torch::jit::Module teacher;
+  if (spec.finetune().distill()) {
+    teacher = model.deepcopy();
+    options.finetune.distillation.teacher = &teacher;
+  }
+  // Size and accuracy seen so far, merged into every progress event.
+  struct Latest {
+    int64_t params = 0;
+    int64_t flops = 0;
+    double top1 = -1.0;
+  };
+  auto latest = std::make_shared<Latest>();
+  options.snapshot = [latest](int round, const v1::ModelSnapshot& s) {
+    if (round >= 0) {
+      latest->params = s.params();
+      latest->flops = s.flops();
+    }
+    if (s.top1_accuracy() >= 0.0) latest->top1 = s.top1_accuracy();
+  };
+  const bool finetuning = options.finetune.epochs > 0;
+  auto finetuned_round = std::make_shared<int>(-1);
+  options.progress = [&context, latest, finetuning,
+                      finetuned_round](const pipeline::PipelineProgress& p) {
+    if (!context.progress) return;
+    if (p.phase == pipeline::PipelinePhase::kFinetune) {
+      *finetuned_round = p.round;
+    }
+    v1::JobProgress out;
+    out.set_phase(pipeline::PipelinePhaseName(p.phase));
+    out.set_round(p.round);
+    out.set_num_rounds(p.num_rounds);
+    out.set_epoch(p.epoch);
+    out.set_num_epochs(p.num_epochs);
+    out.set_step(p.step);
+    out.set_steps_per_epoch(p.steps_per_epoch);
+    out.set_loss(p.loss);
+    out.set_accuracy(p.accuracy);
+    out.set_params(latest->params);
+    out.set_flops(latest->flops);
+    out.set_images_per_second(p.images_per_second);
+    out.set_eta_seconds(p.eta_seconds);
+    out.set_fraction_done(
+        FractionDone(p, finetuning, *finetuned_round == p.round));
+    out.set_last_top1_accuracy(latest->top1);
+    context.progress(out);
+  };
+
+  PS_ASSIGN_OR_RETURN(auto runner,
+                      pipeline::PruningPipeline::Create(std::move(options)));
+  PS_ASSIGN_OR_RETURN(
+      pipeline::PipelineResult result,
+      runner->Run(model, {train.get(), eval.get(), calibration.get()},
+                  context.cancel));
+  if (context.cancel != nullptr && context.cancel->IsCancelled()) {
+    return absl::CancelledError("job cancelled");
+  }
+
+  if (context.progress) {
+    v1::JobProgress registering = job.progress();
+    registering.set_phase("register");
+    registering.set_params(result.report.final().params());
+    registering.set_flops(result.report.final().flops());
+    registering.set_fraction_done(1.0);
+    registering.set_last_top1_accuracy(result.report.final().top1_accuracy());
+    context.progress(registering);
+  }
+  const std::string result_path = absl::StrCat(context.work_dir, "/result.pt");
+  try {
+    result.module.save(result_path);
+  } catch (const std::exception& e) {
+    return TorchErrorToStatus(e, absl::StrCat("saving ", result_path),
+                              absl::StatusCode::kInternal);
+  }
+  v1::UploadModelHeader header;
+  header.set_name(spec.output_name());
+  header.set_format(v1::MODEL_FORMAT_TORCHSCRIPT);
+  header.set_description(
+      !spec.description().empty()
+          ? spec.description()
+          : absl::StrCat(spec.pruning().policy(), " pruning of ",
+                         parent.name(), ":", parent.version(), " by ",
+                         job.id()));
+  *header.mutable_example_input_shape() = spec.input_shape();
+  v1::Lineage lineage;
+  lineage.set_parent_name(parent.name());
+  lineage.set_parent_version(parent.version());
+  lineage.set_job_id(job.id());
+  lineage.set_policy(spec.pruning().policy());
+  std::string report_bytes;
+  result.report.SerializeToString(&report_bytes);
+  PS_ASSIGN_OR_RETURN(
+      v1::ModelVersion stored,
+      repository_->AddFile(header, result_path, lineage, report_bytes));
+  return JobOutcome{stored.name(), stored.version(), std::move(result.report)};
+}
+
+}  // namespace pruneserve::jobs

@@ -1,0 +1,294 @@
+#include "core/jobs/job_manager.h"
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "absl/synchronization/mutex.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "prometheus/registry.h"
+#include "prometheus/text_serializer.h"
+#include "tests/testing/temp_dir.h"
+
+namespace pruneserve::jobs {
+namespace {
+
+// An executor the test drives by hand: a job runs until the test releases
+// it (or its token fires, checked at every "step"), reporting progress and
+// writing a marker file into its work directory. Specs with description
+// "fail" end with INTERNAL.
+class FakeExecutor : public JobExecutor {
+ public:
+  absl::StatusOr<JobOutcome> Execute(const JobContext& c) override {
+    const std::string id = c.job->id();
+    std::ofstream(c.work_dir + "/marker") << id;
+    v1::JobProgress p;
+    p.set_phase("finetune");
+    p.set_epoch(c.job->attempts() > 1 ? 2 : 0);
+    p.set_fraction_done(0.5);
+    p.set_images_per_second(123.0);
+    p.set_last_top1_accuracy(0.8);
+    c.progress(p);
+    absl::MutexLock lock(&mu_);
+    started_.push_back(id);
+    work_dirs_[id] = c.work_dir;
+    auto done = [&] {
+      mu_.AssertHeld();
+      return released_.count(id) > 0 || c.cancel->IsCancelled();
+    };
+    while (!done()) mu_.AwaitWithTimeout(absl::Condition(&done),
+                                         absl::Milliseconds(5));
+    if (c.cancel->IsCancelled()) return absl::CancelledError("cancelled");
+    if (c.job->spec().description() == "fail") {
+      return absl::InternalError("boom");
+    }
+    JobOutcome out;
+    out.model_name = c.job->spec().model_name();
+    out.model_version = 2;
+    out.report.set_params_reduction(0.5);
+    return out;
+  }
+
+  void Release(const std::string& id) {
+    absl::MutexLock lock(&mu_);
+    released_.insert(id);
+  }
+  // Blocks until `n` jobs have started.
+  void AwaitStarted(size_t n) {
+    absl::MutexLock lock(&mu_);
+    auto ready = [&] {
+      mu_.AssertHeld();
+      return started_.size() >= n;
+    };
+    mu_.Await(absl::Condition(&ready));
+  }
+  std::vector<std::string> started() {
+    absl::MutexLock lock(&mu_);
+    return started_;
+  }
+  std::string work_dir(const std::string& id) {
+    absl::MutexLock lock(&mu_);
+    return work_dirs_[id];
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<std::string> started_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> released_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::string> work_dirs_ ABSL_GUARDED_BY(mu_);
+};
+
+absl::StatusOr<v1::JobSpec> AcceptAll(const v1::JobSpec& spec) {
+  if (spec.model_name() == "missing") {
+    return absl::NotFoundError("model missing not found");
+  }
+  return spec;
+}
+
+v1::JobSpec Spec(const std::string& description = "") {
+  v1::JobSpec spec;
+  spec.set_model_name("m");
+  spec.set_description(description);
+  return spec;
+}
+
+// Waits until the job reaches a final state; returns it.
+v1::Job AwaitFinal(JobManager& jobs, const std::string& id) {
+  int64_t revision = -1;
+  while (true) {
+    auto snap = jobs.Watch(id, revision, absl::Seconds(10));
+    EXPECT_TRUE(snap.ok()) << snap.status();
+    if (!snap.ok() || snap->final) return snap.ok() ? snap->job : v1::Job();
+    revision = snap->revision;
+  }
+}
+
+class JobManagerTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<JobManager> Make(int workers, int capacity) {
+    if (store_ == nullptr) store_ = *JobStore::Create({dir_.Join("jobs.db")});
+    JobManagerOptions o;
+    o.workers = workers;
+    o.queue_capacity = capacity;
+    o.work_root = dir_.Join("work");
+    o.persist_interval = absl::ZeroDuration();
+    auto jobs = JobManager::Create(o, store_.get(), &executor_, AcceptAll,
+                                   &metrics_);
+    EXPECT_TRUE(jobs.ok()) << jobs.status();
+    return *std::move(jobs);
+  }
+
+  std::string Exposition() {
+    prometheus::TextSerializer text;
+    return text.Serialize(registry_.Collect());
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<JobStore> store_;
+  FakeExecutor executor_;
+  prometheus::Registry registry_;
+  JobMetrics metrics_{registry_};
+};
+
+TEST_F(JobManagerTest, RunsJobsFifoAndRecordsOutcome) {
+  auto jobs = Make(1, 8);
+  ASSERT_TRUE(jobs->Start().ok());
+  auto a = jobs->Submit(Spec());
+  auto b = jobs->Submit(Spec("fail"));
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->state(), v1::JOB_STATE_QUEUED);
+  executor_.AwaitStarted(1);
+  auto running = jobs->Get(a->id());
+  ASSERT_TRUE(running.ok());
+  EXPECT_EQ(running->state(), v1::JOB_STATE_RUNNING);
+  EXPECT_EQ(running->attempts(), 1);
+  EXPECT_EQ(jobs->Get(b->id())->state(), v1::JOB_STATE_QUEUED);
+  EXPECT_THAT(Exposition(), ::testing::HasSubstr(
+                                "pruneserve_job_finetune_images_per_second{"
+                                "job_id=\"job-000001\",model=\"m\"} 123"));
+
+  executor_.Release(a->id());
+  v1::Job done = AwaitFinal(*jobs, a->id());
+  EXPECT_EQ(done.state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(done.result_model_version(), 2);
+  EXPECT_DOUBLE_EQ(done.report().params_reduction(), 0.5);
+  EXPECT_GT(done.finished_unix_ms(), 0);
+  EXPECT_FALSE(std::filesystem::exists(executor_.work_dir(a->id())));
+
+  executor_.Release(b->id());
+  v1::Job failed = AwaitFinal(*jobs, b->id());
+  EXPECT_EQ(failed.state(), v1::JOB_STATE_FAILED);
+  EXPECT_EQ(failed.error_code(), static_cast<int>(absl::StatusCode::kInternal));
+  EXPECT_EQ(failed.error_message(), "boom");
+  EXPECT_THAT(executor_.started(), ::testing::ElementsAre(a->id(), b->id()));
+
+  // The database agrees, and the per-job series are gone.
+  EXPECT_EQ(store_->Get(a->id())->state(), v1::JOB_STATE_SUCCEEDED);
+  const std::string text = Exposition();
+  EXPECT_THAT(text, ::testing::HasSubstr(
+                        "pruneserve_jobs{state=\"succeeded\"} 1"));
+  EXPECT_THAT(text, ::testing::HasSubstr("pruneserve_jobs{state=\"failed\"} 1"));
+  EXPECT_THAT(text, ::testing::HasSubstr(
+                        "pruneserve_jobs_finished_total{state=\"failed\"} 1"));
+  EXPECT_THAT(text, ::testing::Not(::testing::HasSubstr("job_id=")));
+}
+
+TEST_F(JobManagerTest, FullQueueIsResourceExhaustedAndStoresNothing) {
+  auto jobs = Make(1, 1);
+  ASSERT_TRUE(jobs->Start().ok());
+  auto running = jobs->Submit(Spec());
+  ASSERT_TRUE(running.ok());
+  executor_.AwaitStarted(1);
+  ASSERT_TRUE(jobs->Submit(Spec()).ok());  // fills the one queue slot
+  auto refused = jobs->Submit(Spec());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(jobs->List(v1::JOB_STATE_UNSPECIFIED, 100, "")->jobs.size(), 2u);
+  EXPECT_EQ(jobs->Submit([] {
+              v1::JobSpec s = Spec();
+              s.set_model_name("missing");
+              return s;
+            }())
+                .status()
+                .code(),
+            absl::StatusCode::kNotFound);
+  executor_.Release("job-000001");
+  executor_.Release("job-000002");
+  AwaitFinal(*jobs, "job-000002");
+}
+
+TEST_F(JobManagerTest, CancelQueuedAndRunning) {
+  auto jobs = Make(1, 8);
+  ASSERT_TRUE(jobs->Start().ok());
+  auto a = *jobs->Submit(Spec());
+  auto b = *jobs->Submit(Spec());
+  executor_.AwaitStarted(1);
+
+  auto queued = jobs->Cancel(b.id());
+  ASSERT_TRUE(queued.ok()) << queued.status();
+  EXPECT_EQ(queued->state(), v1::JOB_STATE_CANCELLED);
+
+  auto running = jobs->Cancel(a.id());
+  ASSERT_TRUE(running.ok());
+  v1::Job cancelled = AwaitFinal(*jobs, a.id());
+  EXPECT_EQ(cancelled.state(), v1::JOB_STATE_CANCELLED);
+  EXPECT_FALSE(std::filesystem::exists(executor_.work_dir(a.id())));
+  EXPECT_EQ(jobs->Cancel(a.id()).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(jobs->Cancel("job-424242").status().code(),
+            absl::StatusCode::kNotFound);
+  // Only the first ever ran; the worker is free for the next.
+  auto c = *jobs->Submit(Spec());
+  executor_.AwaitStarted(2);
+  EXPECT_THAT(executor_.started(), ::testing::ElementsAre(a.id(), c.id()));
+  executor_.Release(c.id());
+  EXPECT_EQ(AwaitFinal(*jobs, c.id()).state(), v1::JOB_STATE_SUCCEEDED);
+}
+
+TEST_F(JobManagerTest, StopLeavesRunningJobForTheNextStartToResume) {
+  std::string id;
+  {
+    auto jobs = Make(1, 8);
+    ASSERT_TRUE(jobs->Start().ok());
+    id = jobs->Submit(Spec())->id();
+    ASSERT_TRUE(jobs->Submit(Spec()).ok());
+    executor_.AwaitStarted(1);
+    jobs->Stop();
+    EXPECT_EQ(store_->Get(id)->state(), v1::JOB_STATE_QUEUED);
+    // The work directory (checkpoints) is kept for the resumed run.
+    EXPECT_TRUE(std::filesystem::exists(executor_.work_dir(id) + "/marker"));
+  }
+  auto jobs = Make(1, 8);
+  ASSERT_TRUE(jobs->Start().ok());
+  executor_.AwaitStarted(2);
+  EXPECT_EQ(executor_.started()[1], id);  // oldest first
+  auto resumed = jobs->Get(id);
+  ASSERT_TRUE(resumed.ok());
+  EXPECT_EQ(resumed->attempts(), 2);
+  EXPECT_EQ(resumed->resumed_from_epoch(), 2);
+  executor_.Release(id);
+  executor_.Release("job-000002");
+  EXPECT_EQ(AwaitFinal(*jobs, id).state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(AwaitFinal(*jobs, "job-000002").state(),
+            v1::JOB_STATE_SUCCEEDED);
+}
+
+TEST_F(JobManagerTest, WatchTimesOutWithoutChangeAndFailsForUnknownIds) {
+  auto jobs = Make(1, 8);
+  ASSERT_TRUE(jobs->Start().ok());
+  auto a = *jobs->Submit(Spec());
+  executor_.AwaitStarted(1);
+  auto first = jobs->Watch(a.id(), -1, absl::Seconds(1));
+  ASSERT_TRUE(first.ok());
+  auto same = jobs->Watch(a.id(), first->revision, absl::Milliseconds(20));
+  ASSERT_TRUE(same.ok());
+  EXPECT_EQ(same->revision, first->revision);
+  EXPECT_FALSE(same->final);
+  EXPECT_EQ(jobs->Watch("job-999", -1, absl::Milliseconds(1)).status().code(),
+            absl::StatusCode::kNotFound);
+  executor_.Release(a.id());
+  AwaitFinal(*jobs, a.id());
+}
+
+TEST(JobManagerCreateTest, RejectsBadOptions) {
+  FakeExecutor executor;
+  testing::TempDir dir;
+  auto store = *JobStore::Create({dir.Join("jobs.db")});
+  JobManagerOptions o;
+  o.work_root = dir.path();
+  o.workers = 0;
+  EXPECT_EQ(JobManager::Create(o, store.get(), &executor, AcceptAll, nullptr)
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  o.workers = 1;
+  o.work_root = "";
+  EXPECT_EQ(JobManager::Create(o, store.get(), &executor, AcceptAll, nullptr)
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace pruneserve::jobs

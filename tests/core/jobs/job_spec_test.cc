@@ -1,0 +1,134 @@
+#include "core/jobs/job_spec.h"
+
+#include "gtest/gtest.h"
+
+namespace pruneserve::jobs {
+namespace {
+
+constexpr char kTrain[] = "fashion-mnist:/usr/share/datasets/fashion-mnist:train";
+
+v1::ModelVersion Model() {
+  v1::ModelVersion m;
+  m.set_name("vgg");
+  m.set_version(3);
+  m.set_format(v1::MODEL_FORMAT_TORCHSCRIPT);
+  for (int64_t d : {1, 1, 28, 28}) m.add_example_input_shape(d);
+  return m;
+}
+
+v1::JobSpec Spec() {
+  v1::JobSpec spec;
+  spec.set_model_name("vgg");
+  spec.mutable_data()->set_train(kTrain);
+  spec.mutable_finetune()->set_epochs(2);
+  return spec;
+}
+
+absl::StatusCode CodeOf(const v1::JobSpec& spec) {
+  return ResolveJobSpec(spec, Model()).status().code();
+}
+
+TEST(JobSpecTest, FillsDocumentedDefaults) {
+  auto spec = ResolveJobSpec(Spec(), Model());
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->model_version(), 3);
+  ASSERT_EQ(spec->input_shape_size(), 4);
+  EXPECT_EQ(spec->input_shape(2), 28);
+  EXPECT_EQ(spec->pruning().policy(), "refined");
+  EXPECT_EQ(spec->pruning().criterion(), "bn_gamma");
+  EXPECT_EQ(spec->pruning().min_channels(), 2);
+  EXPECT_DOUBLE_EQ(spec->pruning().min_sparsity(), 0.1);
+  EXPECT_DOUBLE_EQ(spec->finetune().learning_rate(), 0.01);
+  EXPECT_DOUBLE_EQ(spec->finetune().momentum(), 0.9);
+  EXPECT_DOUBLE_EQ(spec->finetune().weight_decay(), 1e-4);
+  EXPECT_EQ(spec->finetune().batch_size(), 20);
+  EXPECT_EQ(spec->rounds(), 1);
+  EXPECT_EQ(spec->data().calibration_images(), 256);
+  EXPECT_EQ(spec->output_name(), "vgg");
+}
+
+TEST(JobSpecTest, RejectsBadFieldsNamingThem) {
+  v1::JobSpec s = Spec();
+  s.mutable_pruning()->set_policy("magic");
+  auto r = ResolveJobSpec(s, Model());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("pruning.policy"), std::string::npos);
+
+  s = Spec();
+  s.mutable_pruning()->set_criterion("taylor");
+  EXPECT_EQ(CodeOf(s), absl::StatusCode::kInvalidArgument);
+  s = Spec();
+  s.mutable_pruning()->set_ratio(1.5);
+  EXPECT_EQ(CodeOf(s), absl::StatusCode::kInvalidArgument);
+  s = Spec();
+  s.mutable_finetune()->set_epochs(-1);
+  EXPECT_EQ(CodeOf(s), absl::StatusCode::kInvalidArgument);
+  s = Spec();
+  s.mutable_finetune()->set_batch_size(100000);
+  EXPECT_EQ(CodeOf(s), absl::StatusCode::kInvalidArgument);
+  s = Spec();
+  s.set_rounds(-2);
+  EXPECT_EQ(CodeOf(s), absl::StatusCode::kInvalidArgument);
+  s = Spec();
+  s.add_input_shape(1);
+  s.add_input_shape(28);
+  EXPECT_EQ(CodeOf(s), absl::StatusCode::kInvalidArgument);
+  s = Spec();
+  s.mutable_pruning()->add_exclude("([");
+  EXPECT_EQ(CodeOf(s), absl::StatusCode::kInvalidArgument);
+  s = Spec();
+  s.set_output_name("bad/name");
+  EXPECT_EQ(CodeOf(s), absl::StatusCode::kInvalidArgument);
+  s = Spec();
+  s.set_max_top1_drop(0.01);  // needs eval data
+  EXPECT_EQ(CodeOf(s), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(JobSpecTest, DataMustExistAndBeGivenWhenNeeded) {
+  v1::JobSpec s = Spec();
+  s.mutable_data()->set_train("fashion-mnist:/no/such/dir:train");
+  auto r = ResolveJobSpec(s, Model());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("/no/such/dir"), std::string::npos);
+
+  s = Spec();
+  s.mutable_data()->set_train("");
+  r = ResolveJobSpec(s, Model());
+  EXPECT_NE(r.status().message().find("data.train"), std::string::npos);
+
+  // No fine-tuning, refined policy: calibration data still required.
+  s = Spec();
+  s.mutable_finetune()->set_epochs(0);
+  s.mutable_data()->set_train("");
+  r = ResolveJobSpec(s, Model());
+  EXPECT_NE(r.status().message().find("data.calibration"), std::string::npos);
+
+  // ...but a uniform L1 prune needs no data at all.
+  s.mutable_pruning()->set_policy("uniform");
+  s.mutable_pruning()->set_criterion("l1");
+  EXPECT_TRUE(ResolveJobSpec(s, Model()).ok());
+
+  s = Spec();
+  s.mutable_data()->set_eval("bogus:/tmp");
+  EXPECT_EQ(CodeOf(s), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(JobSpecTest, ModelMustBeTorchScriptWithAShape) {
+  v1::ModelVersion xmodel = Model();
+  xmodel.set_format(v1::MODEL_FORMAT_XMODEL);
+  EXPECT_EQ(ResolveJobSpec(Spec(), xmodel).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  v1::ModelVersion shapeless = Model();
+  shapeless.clear_example_input_shape();
+  auto r = ResolveJobSpec(Spec(), shapeless);
+  EXPECT_NE(r.status().message().find("input_shape"), std::string::npos);
+  v1::JobSpec s = Spec();
+  for (int64_t d : {8, 1, 32, 32}) s.add_input_shape(d);
+  r = ResolveJobSpec(s, shapeless);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->input_shape(0), 1);  // batch pinned to 1 for FLOPs
+  EXPECT_EQ(r->input_shape(2), 32);
+}
+
+}  // namespace
+}  // namespace pruneserve::jobs
