@@ -239,7 +239,8 @@ absl::StatusOr<ZooModel> MakeModel(const std::string& arch, double width,
     options.criterion = "l1";
     options.policy.kind = pruneserve::pruning::PolicyKind::kUniform;
     options.policy.ratio = prune_ratio;
-    auto pruned = pruneserve::pruning::PruneModule(*module, kImageShape, options);
+    auto pruned =
+        pruneserve::pruning::PruneModule(*module, kImageShape, options);
     if (!pruned.ok()) return pruned.status();
     served = pruned->module;
     m.label += absl::StrFormat(" pruned (l1, uniform %.2g)", prune_ratio);
@@ -326,16 +327,14 @@ absl::StatusOr<LoadReport> GrpcLoad(InferenceClient& client,
                                     int64_t batch, absl::Duration duration) {
   std::vector<int64_t> shape = kImageShape;
   shape[0] = batch;
-  const std::vector<float> values(batch * kImageShape[1] * kImageShape[2] *
-                                      kImageShape[3],
-                                  0.5f);
+  const std::vector<float> values(
+      batch * kImageShape[1] * kImageShape[2] * kImageShape[3], 0.5f);
   LoadGeneratorOptions options;
   options.concurrency = clients;
   options.duration = duration;
   options.batch = batch;
-  LoadReport report = pruneserve::client::RunLoad(options, [&] {
-    return client.Infer(name, 0, shape, values).status();
-  });
+  LoadReport report = pruneserve::client::RunLoad(
+      options, [&] { return client.Infer(name, 0, shape, values).status(); });
   if (report.failed > 0 || report.ok == 0) {
     return absl::FailedPreconditionError(absl::StrCat(
         name, ": ", report.failed, " of ", report.ok + report.failed,
@@ -412,8 +411,8 @@ bool ParseArgs(int argc, char** argv, BenchConfig* c) {
   if (c->server.empty()) {
     std::error_code ec;
     fs::path self = fs::read_symlink("/proc/self/exe", ec);
-    c->server = (self.parent_path().parent_path() / "server" / "pruneserve")
-                    .string();
+    c->server =
+        (self.parent_path().parent_path() / "server" / "pruneserve").string();
   }
   if (c->threads == 0) {
     const int cores = static_cast<int>(std::thread::hardware_concurrency());
@@ -473,8 +472,8 @@ int main(int argc, char** argv) {
 
   auto server = ChildServer::Start(
       c.server,
-      {"--listen=127.0.0.1:0", "--metrics_listen=",
-       "--data_dir=" + scratch.path + "/data",
+      {"--listen=127.0.0.1:0",
+       "--metrics_listen=", "--data_dir=" + scratch.path + "/data",
        absl::StrCat("--instances=", c.instances),
        absl::StrCat("--intra_op_threads=", c.threads),
        absl::StrCat("--max_batch_size=", c.batch),
@@ -507,7 +506,8 @@ int main(int argc, char** argv) {
   }
 
   // Part 1: efficiency, A B A B.
-  std::printf("## Serving efficiency: gRPC loopback vs in-process LibTorch\n\n");
+  std::printf(
+      "## Serving efficiency: gRPC loopback vs in-process LibTorch\n\n");
   std::printf(
       "| model | MMACs/img | batch | instances x threads | in-process img/s | "
       "gRPC img/s | gRPC / in-process | in-process img/cpu-s | gRPC "
@@ -556,7 +556,8 @@ int main(int argc, char** argv) {
   std::printf(
       "## Latency over gRPC, 1-image requests (dynamic batching up to %lld, "
       "delay %lld us)\n\n",
-      static_cast<long long>(c.batch), static_cast<long long>(c.batch_delay_us));
+      static_cast<long long>(c.batch),
+      static_cast<long long>(c.batch_delay_us));
   std::printf(
       "| model | clients | img/s | p50 ms | p90 ms | p99 ms |\n"
       "|---|---|---|---|---|---|\n");
@@ -603,8 +604,8 @@ int main(int argc, char** argv) {
     std::printf("| %s | %.1f | %lld | %.1f | %.3f | %.2fx |\n",
                 m->label.c_str(), m->macs / 1e6,
                 static_cast<long long>(m->params),
-                Median(dense ? dense_fps : pruned_fps), dense ? 1.0 : macs_ratio,
-                dense ? 1.0 : fps_ratio);
+                Median(dense ? dense_fps : pruned_fps),
+                dense ? 1.0 : macs_ratio, dense ? 1.0 : fps_ratio);
   }
   std::printf(
       "\nsummary: pruned %s keeps %.1f%% of the MACs and serves %.2fx the "

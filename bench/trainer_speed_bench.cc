@@ -9,11 +9,13 @@
 //                       [--batches=20,64] [--graph_optimize=1]
 //                       [--profiling_executor=1]
 //
-// --graph_optimize=0 turns off TorchScript's graph-executor optimisations on
-// the benchmark thread (the trainer's own training forward already runs
-// without them; evaluation keeps them). --profiling_executor=0 switches the
-// process to the legacy executor. Both exist to compare executor settings
-// side by side with the same binary.
+// The trainer runs its training forward with TorchScript's graph-executor
+// optimisations off (plain autograd; see trainer.cc), which is what made it
+// overtake eager PyTorch here. --graph_optimize=0 turns them off for the
+// rest of the benchmark thread too and --profiling_executor=0 switches the
+// process to the legacy executor; both only matter for trainer builds that
+// train through the optimising executor, to compare settings with one
+// binary.
 #include <ATen/Parallel.h>
 #include <time.h>
 #include <torch/csrc/jit/runtime/graph_executor.h>

@@ -22,7 +22,10 @@ ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9464",
           "Prometheus /metrics address; empty disables it.");
 ABSL_FLAG(std::string, data_dir, "./var/pruneserve",
           "Directory holding the model database and blobs.");
-ABSL_FLAG(int, rpc_threads, 16, "Maximum threads serving RPCs.");
+ABSL_FLAG(int, rpc_threads, 128,
+          "Maximum threads serving RPCs. A ModelInfer call holds its thread "
+          "while it waits in the batcher, so this also caps the inference "
+          "requests in flight; beyond it clients get RESOURCE_EXHAUSTED.");
 ABSL_FLAG(int64_t, max_model_mb, 2048, "Largest accepted model, in MiB.");
 ABSL_FLAG(int, instances, 1,
           "Inference instances (threads, each with its own model session) "

@@ -31,7 +31,7 @@ struct ServerOptions {
   // free port (see metrics_port()).
   std::string metrics_address = "127.0.0.1:9464";
   // Upper bound on threads serving synchronous RPCs.
-  int rpc_threads = 16;
+  int rpc_threads = 128;
   // Largest gRPC message accepted, in bytes (uploads stream in chunks far
   // smaller than this).
   int max_message_bytes = 64 << 20;

@@ -32,6 +32,21 @@ std::map<std::string, int> LayerParamUses(const InlinedForward& forward) {
   return uses;
 }
 
+// Nodes that read a value's data, not just its shape: folding changes the
+// conv output's values, so it may only feed the BatchNorm. (nn.BatchNorm2d
+// checks input.dim() and input.size() before normalising.)
+size_t ValueReaders(const jit::Value* v) {
+  size_t n = 0;
+  for (const jit::Use& use : v->uses()) {
+    const auto kind = use.user->kind();
+    if (kind != c10::aten::dim && kind != c10::aten::size &&
+        kind != c10::aten::numel) {
+      ++n;
+    }
+  }
+  return n;
+}
+
 std::string PathOf(const InlinedForward& forward, const jit::Value* v) {
   const std::string* p = forward.AttrPath(v);
   return p == nullptr ? std::string() : *p;
@@ -99,7 +114,7 @@ absl::StatusOr<BatchNormFoldResult> FoldBatchNorms(const jit::Module& model) {
         skip("input is not a conv");
         continue;
       }
-      if (y->uses().size() != 1) {
+      if (ValueReaders(y) != 1) {
         skip("the conv output is also used elsewhere");
         continue;
       }

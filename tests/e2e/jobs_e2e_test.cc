@@ -46,12 +46,13 @@ class JobsE2eTest : public ::testing::Test {
     ASSERT_EQ(r.exit_code, 0) << r.output;
   }
 
-  static std::string DataFlags(int train_limit, int epochs) {
+  static std::string DataFlags(int train_limit, int epochs,
+                               const std::string& policy = "uniform") {
     const std::string f = std::string("fashion-mnist:") + kFashion;
     return absl::StrCat(" --train ", f, ":train --eval ", f,
                         ":test --train-limit ", train_limit,
                         " --eval-limit 200 --calib-images 64 --epochs ",
-                        epochs, " --policy uniform --criterion l1 ");
+                        epochs, " --policy ", policy, " --criterion l1 ");
   }
 
   // Follows `id` until `stop` says so or the job ends; returns the last job.
@@ -73,7 +74,7 @@ TEST_F(JobsE2eTest, SubmitWatchRegistersResultAndMetrics) {
   UploadVgg((*server)->grpc_address());
 
   // A bad spec is refused up front and stores nothing.
-  CommandResult r = Cli(s + "job submit vgg" + DataFlags(200, 1) + "--policy magic");
+  CommandResult r = Cli(s + "job submit vgg" + DataFlags(200, 1, "magic"));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("INVALID_ARGUMENT"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("pruning.policy"), std::string::npos) << r.output;

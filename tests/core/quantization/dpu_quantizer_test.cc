@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <optional>
 #include <string>
@@ -157,35 +158,44 @@ TEST(BatchNormFoldingTest, FoldsPythonScriptedAndTracedModels) {
     GTEST_SKIP() << "/usr/bin/python3 has no torch";
   }
   testing::TempDir dir;
-  const std::string script = absl::StrCat(
-      "/usr/bin/python3 -c '\n"
-      "import torch, torch.nn as nn\n"
-      "torch.manual_seed(0)\n"
-      "class Net(nn.Module):\n"
-      "    def __init__(self):\n"
-      "        super().__init__()\n"
-      "        self.conv1 = nn.Conv2d(1, 8, 3, padding=1, bias=False)\n"
-      "        self.bn1 = nn.BatchNorm2d(8)\n"
-      "        self.conv2 = nn.Conv2d(8, 8, 3, padding=1)\n"
-      "        self.bn2 = nn.BatchNorm2d(8)\n"
-      "        self.fc = nn.Linear(8, 10)\n"
-      "    def forward(self, x):\n"
-      "        x = torch.relu(self.bn1(self.conv1(x)))\n"
-      "        y = torch.relu(self.bn2(self.conv2(x)))\n"
-      "        x = nn.functional.adaptive_avg_pool2d(x + y, 1)\n"
-      "        return self.fc(torch.flatten(x, 1))\n"
-      "m = Net()\n"
-      "for bn in (m.bn1, m.bn2):\n"
-      "    bn.running_mean.uniform_(-0.5, 0.5)\n"
-      "    bn.running_var.uniform_(0.5, 2.0)\n"
-      "    bn.weight.data.uniform_(0.5, 1.5)\n"
-      "    bn.bias.data.uniform_(-0.2, 0.2)\n"
-      "m.eval()\n"
-      "torch.jit.script(m).save(\"",
-      dir.Join("scripted.pt"),
-      "\")\n"
-      "torch.jit.trace(m, torch.randn(1, 1, 12, 12)).save(\"",
-      dir.Join("traced.pt"), "\")\n'");
+  // TorchScript needs the class source, so the script is a file.
+  const std::string py = dir.Join("make_models.py");
+  std::ofstream(py) << R"PY(
+import sys
+import torch
+import torch.nn as nn
+
+torch.manual_seed(0)
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 8, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(8)
+        self.conv2 = nn.Conv2d(8, 8, 3, padding=1)
+        self.bn2 = nn.BatchNorm2d(8)
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x):
+        x = torch.relu(self.bn1(self.conv1(x)))
+        y = torch.relu(self.bn2(self.conv2(x)))
+        x = nn.functional.adaptive_avg_pool2d(x + y, 1)
+        return self.fc(torch.flatten(x, 1))
+
+
+m = Net()
+for bn in (m.bn1, m.bn2):
+    bn.running_mean.uniform_(-0.5, 0.5)
+    bn.running_var.uniform_(0.5, 2.0)
+    bn.weight.data.uniform_(0.5, 1.5)
+    bn.bias.data.uniform_(-0.2, 0.2)
+m.eval()
+torch.jit.script(m).save(sys.argv[1] + "/scripted.pt")
+torch.jit.trace(m, torch.randn(1, 1, 12, 12)).save(sys.argv[1] + "/traced.pt")
+)PY";
+  const std::string script =
+      absl::StrCat("/usr/bin/python3 ", py, " ", dir.path());
   ASSERT_EQ(std::system(script.c_str()), 0) << script;
   for (const std::string name : {"scripted.pt", "traced.pt"}) {
     SCOPED_TRACE(name);
