@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -53,6 +54,11 @@ struct SubmitArgs {
   std::string description;
   uint64_t seed = 0;
   bool watch = false;
+  bool quantize = false;
+  std::string quant_method;
+  bool vitis_export = false;
+  bool compile = false;
+  std::string python_factory;
   // Parsed straight into `data`'s fields.
   std::string train, eval, calib;
   int64_t train_limit = 0, eval_limit = 0, calib_images = 0;
@@ -109,6 +115,11 @@ absl::StatusOr<v1::JobSpec> SpecFromArgs(const SubmitArgs& a) {
   spec.set_output_name(a.output_name);
   spec.set_description(a.description);
   spec.set_seed(a.seed);
+  spec.mutable_quantize()->set_enabled(a.quantize);
+  spec.mutable_quantize()->set_method(a.quant_method);
+  spec.mutable_vitis_export()->set_enabled(a.vitis_export);
+  spec.mutable_vitis_export()->set_compile(a.compile);
+  spec.mutable_vitis_export()->set_python_factory(a.python_factory);
   return spec;
 }
 
@@ -176,6 +187,20 @@ bool PrintOutcome(const v1::Job& job, bool json) {
     std::printf("job %s succeeded: registered %s:%lld\n", job.id().c_str(),
                 job.result_model_name().c_str(),
                 static_cast<long long>(job.result_model_version()));
+    if (!job.export_dir().empty()) {
+      std::printf("Vitis AI export: %s (on the server)\n",
+                  job.export_dir().c_str());
+    }
+    if (!job.xmodel_name().empty()) {
+      std::printf("xmodel: registered %s:%lld\n", job.xmodel_name().c_str(),
+                  static_cast<long long>(job.xmodel_version()));
+    } else if (!job.compile_error_message().empty()) {
+      std::printf("xmodel: not built: %s: %s\n",
+                  absl::StatusCodeToString(
+                      static_cast<absl::StatusCode>(job.compile_error_code()))
+                      .c_str(),
+                  job.compile_error_message().c_str());
+    }
   } else {
     std::printf("job %s %s%s%s\n", job.id().c_str(),
                 StateName(job.state()).c_str(),
@@ -261,6 +286,19 @@ void AddSubmitFlags(CLI::App* cmd, SubmitArgs& a) {
                   "Repository name of the result (default: the model's)");
   cmd->add_option("--description", a.description, "Stored with the result");
   cmd->add_option("--seed", a.seed, "Seed of data order and random criteria");
+  cmd->add_flag("--quantize", a.quantize,
+                "Add the INT8 (DPU simulation) stage: float vs INT8 accuracy "
+                "of the dense and the pruned model");
+  cmd->add_option("--quant-method", a.quant_method,
+                  "max (default) | percentile | mse");
+  cmd->add_flag("--export", a.vitis_export,
+                "Write the Vitis AI export directory on the server");
+  cmd->add_flag("--compile", a.compile,
+                "Export, run the server's Vitis AI compile command and "
+                "register the .xmodel");
+  cmd->add_option("--python-factory", a.python_factory,
+                  "package.module:function building the dense nn.Module "
+                  "(for the Vitis quantizer)");
   cmd->add_flag("-w,--watch", a.watch, "Follow the job until it ends");
 }
 

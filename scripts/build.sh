@@ -12,4 +12,6 @@ export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}"
 mkdir -p "$BUILD_DIR"
 cmake -S . -B "$BUILD_DIR" -G Ninja "$@" > "$BUILD_DIR/configure.log" 2>&1 || {
   cat "$BUILD_DIR/configure.log"; exit 1; }
-cmake --build "$BUILD_DIR" -j "$JOBS"
+# BUILD_TARGETS (space-separated) limits the build, e.g. "pruneserve prunectl".
+# shellcheck disable=SC2086
+cmake --build "$BUILD_DIR" -j "$JOBS" ${BUILD_TARGETS:+--target $BUILD_TARGETS}

@@ -13,7 +13,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-bash scripts/build.sh
+# Only what the demo runs; scripts/test.sh builds everything.
+BUILD_TARGETS="${BUILD_TARGETS:-pruneserve prunectl}" bash scripts/build.sh
 
 BUILD_DIR="${BUILD_DIR:-build}"
 PRUNECTL="$BUILD_DIR/client/prunectl"

@@ -46,6 +46,19 @@ ABSL_FLAG(int, job_queue_capacity, 16,
 ABSL_FLAG(int, job_threads, 0,
           "LibTorch intra-op threads per running job; 0 = cores / "
           "job_workers.");
+ABSL_FLAG(std::string, vitis_compile_command,
+          "compile_xmodel.sh --export-dir {export_dir} --output-dir "
+          "{output_dir} --name {name} --arch {arch}",
+          "Command (argv template, no shell) that turns a job's export "
+          "directory into an .xmodel; placeholders {export_dir} {output_dir} "
+          "{work_dir} {name} {arch}. deploy/vitis/compile_xmodel.sh is the "
+          "DPUCZDX8G script; it must be on PATH inside the Vitis AI "
+          "environment.");
+ABSL_FLAG(std::string, vitis_arch,
+          "/opt/vitis_ai/compiler/arch/DPUCZDX8G/ZCU102/arch.json",
+          "DPU arch.json passed to the compile command as {arch}.");
+ABSL_FLAG(int, vitis_compile_timeout_seconds, 7200,
+          "Wall-clock limit of one compile; the command is killed after it.");
 ABSL_FLAG(std::vector<std::string>, load_models, {},
           "Models to load for inference at start, as NAME or NAME:VERSION.");
 ABSL_FLAG(int, shutdown_grace_seconds, 10,
@@ -92,6 +105,11 @@ int main(int argc, char** argv) {
     core_options.jobs.intra_op_threads =
         std::max(1, cores / std::max(1, core_options.jobs.workers));
   }
+  core_options.compiler.command_template =
+      absl::GetFlag(FLAGS_vitis_compile_command);
+  core_options.compiler.arch = absl::GetFlag(FLAGS_vitis_arch);
+  core_options.compiler.timeout =
+      absl::Seconds(absl::GetFlag(FLAGS_vitis_compile_timeout_seconds));
   auto core = pruneserve::ServerCore::Create(core_options);
   if (!core.ok()) {
     fprintf(stderr, "pruneserve: %s\n", core.status().ToString().c_str());

@@ -39,8 +39,18 @@ absl::StatusOr<std::unique_ptr<ServerCore>> ServerCore::Create(
   PS_ASSIGN_OR_RETURN(core->job_store_,
                       jobs::JobStore::Create({absl::StrCat(
                           core->options_.data_dir, "/jobs.db")}));
-  core->job_executor_ =
-      std::make_unique<jobs::PipelineJobExecutor>(core->repository_.get());
+  vitis::ExternalCompilerOptions compiler_options = core->options_.compiler;
+  if (compiler_options.work_root.empty()) {
+    compiler_options.work_root =
+        absl::StrCat(core->options_.data_dir, "/compile");
+  }
+  PS_ASSIGN_OR_RETURN(core->compiler_,
+                      vitis::ExternalCompiler::Create(compiler_options));
+  jobs::PipelineJobExecutorOptions executor_options;
+  executor_options.export_root = absl::StrCat(core->options_.data_dir, "/exports");
+  executor_options.compiler = core->compiler_.get();
+  core->job_executor_ = std::make_unique<jobs::PipelineJobExecutor>(
+      core->repository_.get(), executor_options);
   jobs::JobManagerOptions job_options = core->options_.jobs;
   if (job_options.work_root.empty()) {
     job_options.work_root = absl::StrCat(core->options_.data_dir, "/jobs");

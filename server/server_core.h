@@ -32,6 +32,14 @@ struct ServerCoreOptions {
   // Pruning-job workers, queue and threads. An empty work_root means
   // <data_dir>/jobs.
   jobs::JobManagerOptions jobs;
+  // The Vitis AI compile step of jobs with vitis_export.compile. An empty
+  // work_root means <data_dir>/compile. Export directories go to
+  // <data_dir>/exports.
+  vitis::ExternalCompilerOptions compiler = [] {
+    vitis::ExternalCompilerOptions o;
+    o.work_root.clear();
+    return o;
+  }();
 };
 
 // Thread-safe: the members are thread-safe and fixed after Create().
@@ -74,6 +82,7 @@ class ServerCore {
   std::unique_ptr<inference::ModelManager> models_;
   std::unique_ptr<JobMetrics> job_metrics_;
   std::unique_ptr<jobs::JobStore> job_store_;
+  std::unique_ptr<vitis::ExternalCompiler> compiler_;
   std::unique_ptr<jobs::PipelineJobExecutor> job_executor_;
   // Declared last: its workers stop before anything they use goes away.
   std::unique_ptr<jobs::JobManager> jobs_;

@@ -4,6 +4,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/inference/torch_backend.h"
+#ifdef PRUNESERVE_HAVE_VART
+#include "core/inference/vart/vart_backend.h"
+#endif
 
 namespace pruneserve::inference {
 
@@ -21,22 +24,45 @@ ModelManager::ModelManager(ModelRepository* repository,
 
 ModelManager::~ModelManager() { UnloadAll(); }
 
+absl::StatusOr<std::unique_ptr<InferenceBackend>> ModelManager::CreateBackend(
+    const v1::ModelVersion& model) const {
+  switch (model.format()) {
+    case v1::MODEL_FORMAT_TORCHSCRIPT: {
+      TorchBackendOptions options;
+      options.path = repository_->BlobPath(model);
+      options.example_input_shape.assign(model.example_input_shape().begin(),
+                                         model.example_input_shape().end());
+      options.intra_op_threads = intra_op_threads_;
+      auto backend = TorchBackend::Create(options);
+      if (!backend.ok()) return backend.status();
+      return std::unique_ptr<InferenceBackend>(std::move(*backend));
+    }
+    case v1::MODEL_FORMAT_XMODEL: {
+#ifdef PRUNESERVE_HAVE_VART
+      VartBackendOptions options;
+      options.xmodel_path = repository_->BlobPath(model);
+      return CreateVartBackend(options);
+#else
+      return absl::FailedPreconditionError(absl::StrCat(
+          model.name(), ":", model.version(),
+          " is an xmodel, which runs on the DPU: this server was built "
+          "without VART. Build it on the FPGA host's Vitis AI runtime with "
+          "-DPRUNESERVE_WITH_VART=ON (see docker/Dockerfile.vitis), or serve "
+          "the TorchScript version on the CPU."));
+#endif
+    }
+    default:
+      return absl::UnimplementedError(absl::StrCat(
+          "no inference backend for ", v1::ModelFormat_Name(model.format())));
+  }
+}
+
 absl::StatusOr<std::shared_ptr<const LoadedModel>> ModelManager::Load(
     const std::string& name, int64_t version,
     const InstancePoolOptions* pool_options) {
   auto model = repository_->GetModel(name, version);
   if (!model.ok()) return model.status();
-  if (model->format() != v1::MODEL_FORMAT_TORCHSCRIPT) {
-    return absl::UnimplementedError(absl::StrCat(
-        "no inference backend for ", v1::ModelFormat_Name(model->format()),
-        " on this server"));
-  }
-  TorchBackendOptions backend_options;
-  backend_options.path = repository_->BlobPath(*model);
-  backend_options.example_input_shape.assign(
-      model->example_input_shape().begin(), model->example_input_shape().end());
-  backend_options.intra_op_threads = intra_op_threads_;
-  auto backend = TorchBackend::Create(backend_options);
+  auto backend = CreateBackend(*model);
   if (!backend.ok()) return backend.status();
 
   auto loaded = std::make_shared<LoadedModel>();

@@ -64,8 +64,9 @@ class ModelManager {
 
   // Loads `name` at `version` (0 = latest in the repository), replacing a
   // loaded copy of the same version. NOT_FOUND for unknown models,
-  // INVALID_ARGUMENT when the model cannot be served, UNIMPLEMENTED for a
-  // format without a backend here. Blocks while the model loads.
+  // INVALID_ARGUMENT when the model cannot be served, FAILED_PRECONDITION
+  // for an xmodel on a server built without VART, UNIMPLEMENTED for a
+  // format without a backend. Blocks while the model loads.
   absl::StatusOr<std::shared_ptr<const LoadedModel>> Load(
       const std::string& name, int64_t version,
       const InstancePoolOptions* pool_options = nullptr);
@@ -100,6 +101,10 @@ class ModelManager {
  private:
   absl::Status ValidateInputs(const InferenceBackend& backend,
                               std::vector<HostTensor>& inputs) const;
+  // The backend for the model's format: LibTorch for TorchScript, VART for
+  // xmodels when the server was built with it.
+  absl::StatusOr<std::unique_ptr<InferenceBackend>> CreateBackend(
+      const v1::ModelVersion& model) const;
 
   ModelRepository* const repository_;
   InferenceMetrics* const metrics_;

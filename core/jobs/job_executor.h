@@ -39,6 +39,13 @@ struct JobOutcome {
   std::string model_name;
   int64_t model_version = 0;
   v1::PipelineReport report;
+  // Export stage: the directory written (empty when the stage was off).
+  std::string export_dir;
+  // Compile stage: the registered xmodel (empty name when none), or why
+  // there is none (OK when the stage was off or succeeded).
+  std::string xmodel_name;
+  int64_t xmodel_version = 0;
+  absl::Status compile_status;
 };
 
 class JobExecutor {

@@ -323,6 +323,15 @@ void JobManager::Finish(const std::shared_ptr<ActiveJob>& active,
       j.set_result_model_name(outcome->model_name);
       j.set_result_model_version(outcome->model_version);
       *j.mutable_report() = outcome->report;
+      j.set_export_dir(outcome->export_dir);
+      j.set_xmodel_name(outcome->xmodel_name);
+      j.set_xmodel_version(outcome->xmodel_version);
+      if (!outcome->compile_status.ok()) {
+        j.set_compile_error_code(
+            static_cast<int>(outcome->compile_status.code()));
+        j.set_compile_error_message(
+            std::string(outcome->compile_status.message()));
+      }
       j.mutable_progress()->set_phase("done");
       j.mutable_progress()->set_fraction_done(1.0);
     } else if (absl::IsCancelled(outcome.status())) {

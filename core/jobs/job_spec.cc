@@ -9,6 +9,7 @@
 #include "core/data/dataset_spec.h"
 #include "core/pruning/importance_criterion.h"
 #include "core/pruning/ratio_policy.h"
+#include "core/quantization/fix_point.h"
 #include "core/repository/model_name.h"
 
 namespace pruneserve::jobs {
@@ -144,6 +145,46 @@ absl::Status ResolveFinetune(v1::JobFinetune& f) {
   return absl::OkStatus();
 }
 
+absl::Status ResolveStages(v1::JobSpec& spec) {
+  v1::JobQuantize& q = *spec.mutable_quantize();
+  if (q.enabled()) {
+    if (q.method().empty()) q.set_method("max");
+    if (auto m = quantization::ParseCalibrationMethod(q.method()); !m.ok()) {
+      return Invalid("quantize.method", m.status().message());
+    }
+    if (q.percentile() == 0.0) q.set_percentile(99.99);
+    if (q.percentile() <= 0.0 || q.percentile() > 100.0) {
+      return Invalid("quantize.percentile",
+                     absl::StrCat(q.percentile(), " is outside (0, 100]"));
+    }
+    if (q.calibration_images() == 0) q.set_calibration_images(256);
+    if (q.calibration_images() < 0) {
+      return Invalid("quantize.calibration_images", "negative");
+    }
+  }
+  v1::JobExport& e = *spec.mutable_vitis_export();
+  if (e.compile()) e.set_enabled(true);
+  if (e.enabled()) {
+    if (e.calibration_images() == 0) e.set_calibration_images(200);
+    if (e.calibration_images() < 0) {
+      return Invalid("vitis_export.calibration_images", "negative");
+    }
+    if (e.xmodel_name().empty()) {
+      e.set_xmodel_name(absl::StrCat(spec.output_name(), "_dpu"));
+    }
+    if (auto s = ValidateModelName(e.xmodel_name()); !s.ok()) {
+      return Invalid("vitis_export.xmodel_name", s.message());
+    }
+  }
+  const bool needs_images = q.enabled() || e.enabled();
+  if (needs_images && spec.data().train().empty() &&
+      spec.data().calibration().empty()) {
+    return Invalid(q.enabled() ? "quantize" : "vitis_export",
+                   "needs calibration or train data");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<v1::JobSpec> ResolveJobSpec(v1::JobSpec spec,
@@ -210,6 +251,7 @@ absl::StatusOr<v1::JobSpec> ResolveJobSpec(v1::JobSpec spec,
   if (auto s = ValidateModelName(spec.output_name()); !s.ok()) {
     return Invalid("output_name", s.message());
   }
+  if (auto s = ResolveStages(spec); !s.ok()) return s;
   return spec;
 }
 

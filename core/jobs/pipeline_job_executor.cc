@@ -3,13 +3,16 @@
 #include <torch/script.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <memory>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "core/data/source_factory.h"
+#include "core/export/vitis_export.h"
 #include "core/pipeline/pruning_pipeline.h"
 #include "core/pruning/ratio_policy.h"
+#include "core/quantization/dpu_quantizer.h"
 #include "core/util/status_macros.h"
 #include "core/util/torch_status.h"
 
@@ -94,6 +97,50 @@ absl::StatusOr<pipeline::PipelineOptions> OptionsFromSpec(
   o.finetune.checkpoint_dir = absl::StrCat(work_dir, "/checkpoints");
   o.finetune.resume = true;
   return o;
+}
+
+// Reports a stage boundary ("quantize", "export", "compile", "register").
+void ReportStage(const JobContext& context, const std::string& stage,
+                 const v1::PipelineReport& report) {
+  if (!context.progress) return;
+  v1::JobProgress p;
+  p.set_phase(stage);
+  p.set_round(report.rounds_size() - 1);
+  p.set_num_rounds(context.job->spec().rounds());
+  p.set_params(report.final().params());
+  p.set_flops(report.final().flops());
+  p.set_fraction_done(1.0);
+  p.set_last_top1_accuracy(report.final().top1_accuracy());
+  context.progress(p);
+}
+
+// The quantize stage: the dense and the final model through the DPU-style
+// INT8 simulation, reports into `report`.
+absl::Status QuantizeBoth(const v1::JobSpec& spec,
+                          const torch::jit::Module& dense,
+                          const torch::jit::Module& pruned,
+                          data::BatchSource& calibration,
+                          data::BatchSource* eval,
+                          const training::CancellationToken* cancel,
+                          v1::PipelineReport& report) {
+  quantization::QuantizationOptions options;
+  PS_ASSIGN_OR_RETURN(
+      options.method,
+      quantization::ParseCalibrationMethod(spec.quantize().method()));
+  options.percentile = spec.quantize().percentile();
+  options.calibration_examples = spec.quantize().calibration_images();
+  options.input_shape.assign(spec.input_shape().begin(),
+                             spec.input_shape().end());
+  options.seed = spec.seed();
+  PS_ASSIGN_OR_RETURN(
+      quantization::QuantizationResult dense_q,
+      quantization::QuantizeForDpu(dense, options, calibration, eval, cancel));
+  *report.mutable_dense_quantization() = std::move(dense_q.report);
+  PS_ASSIGN_OR_RETURN(
+      quantization::QuantizationResult pruned_q,
+      quantization::QuantizeForDpu(pruned, options, calibration, eval, cancel));
+  *report.mutable_final_quantization() = std::move(pruned_q.report);
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -212,15 +259,16 @@ absl::StatusOr<JobOutcome> PipelineJobExecutor::Execute(
     return absl::CancelledError("job cancelled");
   }
 
-  if (context.progress) {
-    v1::JobProgress registering = job.progress();
-    registering.set_phase("register");
-    registering.set_params(result.report.final().params());
-    registering.set_flops(result.report.final().flops());
-    registering.set_fraction_done(1.0);
-    registering.set_last_top1_accuracy(result.report.final().top1_accuracy());
-    context.progress(registering);
+  data::BatchSource* images =
+      calibration != nullptr ? calibration.get() : train.get();
+  if (spec.quantize().enabled()) {
+    ReportStage(context, "quantize", result.report);
+    PS_RETURN_IF_ERROR(QuantizeBoth(spec, model, result.module, *images,
+                                    eval.get(), context.cancel,
+                                    result.report));
   }
+
+  ReportStage(context, "register", result.report);
   const std::string result_path = absl::StrCat(context.work_dir, "/result.pt");
   try {
     result.module.save(result_path);
@@ -248,7 +296,74 @@ absl::StatusOr<JobOutcome> PipelineJobExecutor::Execute(
   PS_ASSIGN_OR_RETURN(
       v1::ModelVersion stored,
       repository_->AddFile(header, result_path, lineage, report_bytes));
-  return JobOutcome{stored.name(), stored.version(), std::move(result.report)};
+  JobOutcome outcome;
+  outcome.model_name = stored.name();
+  outcome.model_version = stored.version();
+
+  const v1::JobExport& ex = spec.vitis_export();
+  if (ex.enabled()) {
+    ReportStage(context, "export", result.report);
+    if (options_.export_root.empty()) {
+      return absl::FailedPreconditionError(
+          "this server has no export directory configured");
+    }
+    vitis::VitisExportOptions export_options;
+    export_options.output_dir =
+        absl::StrCat(options_.export_root, "/", job.id());
+    // A re-run after a crash starts the directory afresh.
+    std::error_code ec;
+    std::filesystem::remove_all(export_options.output_dir, ec);
+    export_options.model_name = ex.xmodel_name();
+    export_options.input_shape = shape;
+    export_options.calibration_images = ex.calibration_images();
+    export_options.python_factory = ex.python_factory();
+    if (result.report.has_final_quantization()) {
+      result.report.final_quantization().SerializeToString(
+          &export_options.quantization_report);
+    }
+    PS_ASSIGN_OR_RETURN(vitis::VitisExportResult exported,
+                        vitis::ExportForVitis(result.module, images,
+                                              export_options, context.cancel));
+    outcome.export_dir = exported.dir;
+    if (ex.compile()) {
+      ReportStage(context, "compile", result.report);
+      absl::StatusOr<vitis::CompileResult> compiled =
+          options_.compiler == nullptr
+              ? absl::FailedPreconditionError(
+                    "this server has no Vitis AI compile step configured")
+              : options_.compiler->Compile(
+                    {exported.dir, ex.xmodel_name()}, [&context] {
+                      return context.cancel != nullptr &&
+                             context.cancel->IsCancelled();
+                    });
+      if (absl::IsCancelled(compiled.status())) return compiled.status();
+      if (compiled.ok()) {
+        v1::UploadModelHeader xheader;
+        xheader.set_name(ex.xmodel_name());
+        xheader.set_format(v1::MODEL_FORMAT_XMODEL);
+        xheader.set_description(absl::StrCat("DPU build of ", stored.name(),
+                                             ":", stored.version(), " by ",
+                                             job.id()));
+        v1::Lineage xlineage = lineage;
+        xlineage.set_parent_name(stored.name());
+        xlineage.set_parent_version(stored.version());
+        auto xstored = repository_->AddFile(xheader, compiled->xmodel_path,
+                                            xlineage, report_bytes);
+        if (xstored.ok()) {
+          outcome.xmodel_name = xstored->name();
+          outcome.xmodel_version = xstored->version();
+        } else {
+          outcome.compile_status = xstored.status();
+        }
+      } else {
+        // The TorchScript result stands; the job records why there is no
+        // xmodel (FAILED_PRECONDITION names what to install).
+        outcome.compile_status = compiled.status();
+      }
+    }
+  }
+  outcome.report = std::move(result.report);
+  return outcome;
 }
 
 }  // namespace pruneserve::jobs

@@ -3,10 +3,14 @@
 // job's options (checkpointing into the job's work directory, so a re-run
 // after a crash resumes fine-tuning where the last epoch ended) and
 // registers the result as a new model version with lineage and the
-// pipeline report.
+// pipeline report. Optional stages follow: the DPU-style INT8 simulation of
+// the dense and the pruned model (its reports join the pipeline report),
+// the Vitis AI export directory, and the external compile step whose
+// .xmodel is registered as another version.
 #ifndef PRUNESERVE_CORE_JOBS_PIPELINE_JOB_EXECUTOR_H_
 #define PRUNESERVE_CORE_JOBS_PIPELINE_JOB_EXECUTOR_H_
 
+#include "core/export/external_compiler.h"
 #include "core/jobs/job_executor.h"
 #include "core/repository/model_repository.h"
 
@@ -19,6 +23,12 @@ struct PipelineJobExecutorOptions {
   int64_t eval_batch_size = 256;
   // Batch size of sparsity-probe passes.
   int64_t calibration_batch_size = 64;
+  // Parent of export directories (<export_root>/<job id>); required by jobs
+  // with the export stage.
+  std::string export_root;
+  // Runs the Vitis AI toolchain for the compile stage; not owned, may be
+  // null (the stage then fails with FAILED_PRECONDITION).
+  const vitis::ExternalCompiler* compiler = nullptr;
 };
 
 // Thread-safe: holds only options and the repository (itself thread-safe),

@@ -79,6 +79,26 @@ std::string RenderPipelineReport(const v1::PipelineReport& report) {
   }
   out += absl::StrCat("fine-tuning: ", report.finetune_schedule(), "\n");
   out += absl::StrCat("stopped: ", StopReasonText(report.stop_reason()), "\n");
+  // The quantize stage: float vs INT8 (DPU simulation) side by side.
+  auto quant_line = [&out](const char* label, const v1::QuantizationReport& q) {
+    if (!q.evaluated()) {
+      out += absl::StrFormat(
+          "INT8 (%s, %d fix_points) %-6s calibrated, not evaluated\n",
+          q.method(), q.tensors_size(), label);
+      return;
+    }
+    out += absl::StrFormat(
+        "INT8 (%s, %d fix_points) %-6s top-1 float %s -> int8 %s (drop %.2f "
+        "points)\n",
+        q.method(), q.tensors_size(), label, AccuracyText(q.float_top1()),
+        AccuracyText(q.int8_top1()), q.top1_drop() * 100.0);
+  };
+  if (report.has_dense_quantization()) {
+    quant_line("dense", report.dense_quantization());
+  }
+  if (report.has_final_quantization()) {
+    quant_line("pruned", report.final_quantization());
+  }
   return out;
 }
 

@@ -39,8 +39,7 @@ size_t ValueReaders(const jit::Value* v) {
   size_t n = 0;
   for (const jit::Use& use : v->uses()) {
     const auto kind = use.user->kind();
-    if (kind != c10::aten::dim && kind != c10::aten::size &&
-        kind != c10::aten::numel) {
+    if (kind != c10::aten::dim && kind != c10::aten::size) {
       ++n;
     }
   }

@@ -9,6 +9,7 @@
 #include "core/metrics/process_metrics_collector.h"
 #include "gtest/gtest.h"
 #include "inference/grpc_service.grpc.pb.h"
+#include "tests/core/xmodel/sample_xmodel.h"
 #include "tests/server/server_fixture.h"
 #include "tests/testing/http_get.h"
 #include "tests/testing/tiny_models.h"
@@ -205,6 +206,27 @@ TEST_F(InferenceServiceTest, BadRequestsGetClearErrors) {
   EXPECT_EQ(Load("ghost").error_code(), grpc::StatusCode::NOT_FOUND);
   // The server is still serving.
   EXPECT_TRUE(Infer(ImageRequest(x, true), &r).ok());
+}
+
+TEST_F(InferenceServiceTest, XmodelWithoutVartIsFailedPrecondition) {
+  // A compiled xmodel is accepted by the repository, but serving it needs
+  // the DPU backend, which this build (no VART) does not have.
+  std::string bytes;
+  ASSERT_TRUE(xmodel::testing::SampleGraph().SerializeToString(&bytes));
+  client::RepositoryClient repo(channel_);
+  v1::UploadModelHeader header;
+  header.set_name("dpu_net");
+  header.set_format(v1::MODEL_FORMAT_XMODEL);
+  ASSERT_TRUE(repo.UploadBytes(header, bytes).ok());
+  grpc::Status s = Load("dpu_net");
+#ifdef PRUNESERVE_HAVE_VART
+  GTEST_SKIP() << "built with VART: loading needs a DPU";
+#endif
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(s.error_message().find("PRUNESERVE_WITH_VART"), std::string::npos)
+      << s.error_message();
+  // The TorchScript model still loads and serves.
+  EXPECT_TRUE(Load("tiny").ok());
 }
 
 TEST_F(InferenceServiceTest, IndexAndUnload) {

@@ -4,9 +4,14 @@
 
 #include <filesystem>
 
+#include <fstream>
+
 #include "core/models/model_zoo.h"
 #include "core/torchscript/torchscript_inspector.h"
+#include "core/xmodel/xmodel_inspector.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/core/xmodel/sample_xmodel.h"
 #include "tests/testing/temp_dir.h"
 
 namespace pruneserve::jobs {
@@ -24,6 +29,7 @@ class PipelineJobExecutorTest : public ::testing::Test {
     ModelRepository::InspectorMap inspectors;
     inspectors[v1::MODEL_FORMAT_TORCHSCRIPT] =
         std::make_unique<TorchScriptInspector>();
+    inspectors[v1::MODEL_FORMAT_XMODEL] = std::make_unique<XmodelInspector>();
     ModelRepositoryOptions options;
     options.data_dir = dir_.Join("data");
     repo_ = *ModelRepository::Create(options, std::move(inspectors), nullptr);
@@ -161,6 +167,105 @@ TEST_F(PipelineJobExecutorTest, CancelledRunResumesFromItsCheckpoint) {
   ASSERT_TRUE(outcome.ok()) << outcome.status();
   EXPECT_EQ(first_epoch, 1);  // epoch 0 was not trained again
   EXPECT_EQ(outcome->report.rounds(0).finetune_epochs(), 3);
+}
+
+TEST_F(PipelineJobExecutorTest, QuantizeExportAndCompileStages) {
+  // A stand-in toolchain: copies a prepared xmodel into the output dir.
+  const std::string sample = dir_.Join("sample.xmodel");
+  {
+    std::ofstream out(sample, std::ios::binary);
+    ASSERT_TRUE(xmodel::testing::SampleGraph().SerializeToOstream(&out));
+  }
+  vitis::ExternalCompilerOptions compiler_options;
+  compiler_options.command_template =
+      "/bin/cp " + sample + " {output_dir}/{name}.xmodel";
+  compiler_options.work_root = dir_.Join("compile");
+  auto compiler = vitis::ExternalCompiler::Create(compiler_options);
+  ASSERT_TRUE(compiler.ok()) << compiler.status();
+  PipelineJobExecutorOptions options;
+  options.export_root = dir_.Join("exports");
+  options.compiler = compiler->get();
+  PipelineJobExecutor executor(repo_.get(), options);
+
+  v1::Job job = Job(0);
+  job.mutable_spec()->mutable_quantize()->set_enabled(true);
+  job.mutable_spec()->mutable_quantize()->set_method("mse");
+  job.mutable_spec()->mutable_quantize()->set_calibration_images(64);
+  job.mutable_spec()->mutable_vitis_export()->set_enabled(true);
+  job.mutable_spec()->mutable_vitis_export()->set_compile(true);
+  job.mutable_spec()->mutable_vitis_export()->set_calibration_images(32);
+  job.mutable_spec()->mutable_vitis_export()->set_xmodel_name("vgg_dpu");
+  training::CancellationToken token;
+  std::vector<std::string> phases;
+  JobContext c;
+  c.job = &job;
+  c.work_dir = dir_.Join("work");
+  c.cancel = &token;
+  c.progress = [&](const v1::JobProgress& p) {
+    if (phases.empty() || phases.back() != p.phase()) phases.push_back(p.phase());
+  };
+  auto outcome = executor.Execute(c);
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+
+  const v1::PipelineReport& report = outcome->report;
+  ASSERT_TRUE(report.has_dense_quantization());
+  ASSERT_TRUE(report.has_final_quantization());
+  EXPECT_TRUE(report.final_quantization().evaluated());
+  EXPECT_EQ(report.final_quantization().method(), "mse");
+  EXPECT_GT(report.final_quantization().tensors_size(), 0);
+  EXPECT_DOUBLE_EQ(report.final_quantization().float_top1(),
+                   report.final().top1_accuracy());
+  // Stored with the TorchScript version too.
+  v1::PipelineReport stored_report;
+  ASSERT_TRUE(
+      stored_report.ParseFromString(repo_->GetModel("vgg", 2)->report()));
+  EXPECT_TRUE(stored_report.has_dense_quantization());
+
+  EXPECT_EQ(outcome->export_dir, dir_.Join("exports/job-000007"));
+  EXPECT_TRUE(std::filesystem::exists(outcome->export_dir + "/manifest.json"));
+  EXPECT_TRUE(std::filesystem::exists(outcome->export_dir +
+                                      "/channel_config.json"));
+  EXPECT_TRUE(outcome->compile_status.ok()) << outcome->compile_status;
+  EXPECT_EQ(outcome->xmodel_name, "vgg_dpu");
+  auto xmodel = repo_->GetModel("vgg_dpu", outcome->xmodel_version);
+  ASSERT_TRUE(xmodel.ok()) << xmodel.status();
+  EXPECT_EQ(xmodel->format(), v1::MODEL_FORMAT_XMODEL);
+  EXPECT_EQ(xmodel->lineage().parent_name(), "vgg");
+  EXPECT_EQ(xmodel->lineage().parent_version(), 2);
+  EXPECT_THAT(phases, ::testing::IsSupersetOf(
+                          {"quantize", "register", "export", "compile"}));
+}
+
+TEST_F(PipelineJobExecutorTest, MissingToolchainKeepsTheTorchScriptResult) {
+  vitis::ExternalCompilerOptions compiler_options;
+  compiler_options.command_template =
+      "no-such-vitis-tool {export_dir} {output_dir}";
+  compiler_options.work_root = dir_.Join("compile");
+  auto compiler = *vitis::ExternalCompiler::Create(compiler_options);
+  PipelineJobExecutorOptions options;
+  options.export_root = dir_.Join("exports");
+  options.compiler = compiler.get();
+  PipelineJobExecutor executor(repo_.get(), options);
+  v1::Job job = Job(0);
+  job.mutable_spec()->mutable_vitis_export()->set_compile(true);
+  job.mutable_spec()->mutable_vitis_export()->set_enabled(true);
+  job.mutable_spec()->mutable_vitis_export()->set_calibration_images(8);
+  job.mutable_spec()->mutable_vitis_export()->set_xmodel_name("vgg_dpu");
+  training::CancellationToken token;
+  JobContext c;
+  c.job = &job;
+  c.work_dir = dir_.Join("work");
+  c.cancel = &token;
+  auto outcome = executor.Execute(c);
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  EXPECT_EQ(outcome->model_version, 2);
+  EXPECT_EQ(outcome->compile_status.code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(outcome->compile_status.message().find("no-such-vitis-tool"),
+            std::string::npos)
+      << outcome->compile_status;
+  EXPECT_TRUE(outcome->xmodel_name.empty());
+  EXPECT_TRUE(std::filesystem::exists(outcome->export_dir + "/model.pt"));
 }
 
 TEST_F(PipelineJobExecutorTest, MissingModelIsNotFound) {
