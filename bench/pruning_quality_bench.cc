@@ -23,11 +23,17 @@
 //
 // Modes (batch 64, 256 calibration images, fine-tuning lr 0.01):
 //   --quick   3000 train / 1000 test images, width 0.25, 3 baseline epochs
-//             (lr 0.05), 1 fine-tuning epoch per round.
-//   --medium  15000 train / 10000 test images, width 0.5, 6 baseline epochs
-//             (lr 0.1), 2 fine-tuning epochs per round.
+//             (lr 0.05), 1 fine-tuning epoch per round. Measured with
+//             --threads 1 at load average 4-11 on the shared 2-core
+//             machine: VGG13-BN 5.0 min, ResNet-56 7.2 min. (--threads 2
+//             was ten times slower there: OpenMP threads wait for each
+//             other when the cores are oversubscribed.)
+//   --medium  12000 train / 10000 test images, width 0.25, 6 baseline
+//             epochs (lr 0.1), 2 fine-tuning epochs per round: about 8x the
+//             quick mode's image-epochs, so roughly 40-60 min per model.
 //   (full)    60000 / 10000 images, width 1.0, 30 baseline epochs (lr 0.1),
-//             10 fine-tuning epochs per round.
+//             10 fine-tuning epochs per round: ~200 epochs of 60000 images
+//             at 16x the quick width's MACs, days on a 2-core machine.
 // Flags: --data DIR (default /usr/share/datasets/fashion-mnist),
 //        --threads N (default 2), --models vgg13_bn,resnet56, --rounds N
 //        (default 3), --json FILE (every row and the configuration).
@@ -243,8 +249,8 @@ void PrintRow(const Row& r) {
       knob.c_str(), pl::HumanCount(p.final().params()).c_str(),
       p.params_reduction() * 100, pl::HumanCount(p.final().flops()).c_str(),
       p.flops_reduction() * 100, p.baseline().top1_accuracy() * 100,
-      last.after_prune().top1_accuracy() * 100,
-      p.final().top1_accuracy() * 100, p.top1_drop() * 100, r.seconds);
+      last.after_prune().top1_accuracy() * 100, p.final().top1_accuracy() * 100,
+      p.top1_drop() * 100, r.seconds);
 }
 
 nlohmann::json RowJson(const Row& r) {
@@ -317,9 +323,9 @@ bool ParseArgs(int argc, char** argv, BenchConfig* c) {
     c->baseline_lr = 0.05;
     c->finetune_epochs = 1;
   } else if (c->mode == "medium") {
-    c->train_limit = 15000;
+    c->train_limit = 12000;
     c->eval_limit = 10000;
-    c->width = 0.5;
+    c->width = 0.25;
     c->baseline_epochs = 6;
     c->finetune_epochs = 2;
   }
@@ -520,29 +526,27 @@ int main(int argc, char** argv) {
     Comparison one{"refined", nullptr, {}};
     one.refined = run(refined, 1, c.finetune_epochs, -1.0, -1.0, 0.0);
     if (one.refined->error.empty()) {
-      const double goal =
-          std::max(0.01, one.refined->report.flops_reduction());
-      one.others.push_back(
-          run(target, 1, c.finetune_epochs, -1.0, goal, 0.0));
+      const double goal = std::max(0.01, one.refined->report.flops_reduction());
+      one.others.push_back(run(target, 1, c.finetune_epochs, -1.0, goal, 0.0));
     }
     run_matched(one.refined, &one);
     comparisons.push_back(one);
     if (c.rounds > 1) {
       Comparison multi{absl::StrCat("refined x", c.rounds), nullptr, {}};
-      multi.refined = run(refined, c.rounds, c.finetune_epochs * c.rounds,
-                          -1.0, -1.0, 0.0);
+      multi.refined =
+          run(refined, c.rounds, c.finetune_epochs * c.rounds, -1.0, -1.0, 0.0);
       run_matched(multi.refined, &multi);
       comparisons.push_back(multi);
     }
 
-    nlohmann::json jm = {{"arch", arch},
-                         {"width", c.width},
-                         {"baseline_seconds", baseline_seconds},
-                         {"baseline_epoch_seconds", epoch_seconds},
-                         {"baseline_images_per_second",
-                          trained->images_per_second},
-                         {"rows", nlohmann::json::array()},
-                         {"summaries", nlohmann::json::array()}};
+    nlohmann::json jm = {
+        {"arch", arch},
+        {"width", c.width},
+        {"baseline_seconds", baseline_seconds},
+        {"baseline_epoch_seconds", epoch_seconds},
+        {"baseline_images_per_second", trained->images_per_second},
+        {"rows", nlohmann::json::array()},
+        {"summaries", nlohmann::json::array()}};
     for (const Row& r : rows) jm["rows"].push_back(RowJson(r));
     for (const Comparison& cmp : comparisons) {
       summaries.push_back(Summarize(arch, cmp));
@@ -554,32 +558,32 @@ int main(int argc, char** argv) {
   const double total = SecondsSince(bench_start);
   std::printf("\n");
   for (const std::string& s : summaries) std::printf("%s\n", s.c_str());
-  std::printf("summary: %s mode, %zu comparison(s), %.1f min, load average %s "
-              "at start, %s at end\n",
-              c.mode.c_str(), summaries.size(), total / 60.0,
-              LoadText(load_start).c_str(), LoadText(load_end).c_str());
+  std::printf(
+      "summary: %s mode, %zu comparison(s), %.1f min, load average %s "
+      "at start, %s at end\n",
+      c.mode.c_str(), summaries.size(), total / 60.0,
+      LoadText(load_start).c_str(), LoadText(load_end).c_str());
 
   if (!c.json_path.empty()) {
-    nlohmann::json j = {
-        {"mode", c.mode},
-        {"setup", setup},
-        {"config",
-         {{"train_images", train->num_examples()},
-          {"test_images", test->num_examples()},
-          {"width", c.width},
-          {"baseline_epochs", c.baseline_epochs},
-          {"baseline_lr", c.baseline_lr},
-          {"finetune_epochs_per_round", c.finetune_epochs},
-          {"finetune_lr", c.finetune_lr},
-          {"batch_size", c.batch_size},
-          {"calibration_images", c.calibration},
-          {"threads", c.threads},
-          {"rounds", c.rounds}}},
-        {"load_average_start", load_start},
-        {"load_average_end", load_end},
-        {"seconds", total},
-        {"models", json_models},
-        {"summaries", summaries}};
+    nlohmann::json j = {{"mode", c.mode},
+                        {"setup", setup},
+                        {"config",
+                         {{"train_images", train->num_examples()},
+                          {"test_images", test->num_examples()},
+                          {"width", c.width},
+                          {"baseline_epochs", c.baseline_epochs},
+                          {"baseline_lr", c.baseline_lr},
+                          {"finetune_epochs_per_round", c.finetune_epochs},
+                          {"finetune_lr", c.finetune_lr},
+                          {"batch_size", c.batch_size},
+                          {"calibration_images", c.calibration},
+                          {"threads", c.threads},
+                          {"rounds", c.rounds}}},
+                        {"load_average_start", load_start},
+                        {"load_average_end", load_end},
+                        {"seconds", total},
+                        {"models", json_models},
+                        {"summaries", summaries}};
     std::ofstream out(c.json_path);
     out << j.dump(2) << "\n";
     if (!out) {

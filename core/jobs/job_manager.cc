@@ -66,18 +66,13 @@ absl::Status JobManager::Start() {
       auto active = std::make_shared<ActiveJob>();
       job.set_state(v1::JOB_STATE_QUEUED);
       job.mutable_progress()->set_phase("queued");
-      active->job = std::move(job);
+      active->job = job;
       active->revision = next_revision_++;
       queue_.push_back(active->job.id());
       active_[active->job.id()] = active;
     }
   }
-  for (const v1::Job& job : *unfinished) {
-    v1::Job requeued = job;
-    requeued.set_state(v1::JOB_STATE_QUEUED);
-    requeued.mutable_progress()->set_phase("queued");
-    Persist(requeued);
-  }
+  for (const v1::Job& job : *unfinished) Persist(job);
   if (!unfinished->empty()) {
     std::fprintf(stderr, "pruneserve: resuming %zu unfinished job(s)\n",
                  unfinished->size());

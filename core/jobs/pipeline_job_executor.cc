@@ -127,8 +127,14 @@ absl::Status QuantizeBoth(const v1::JobSpec& spec,
   PS_ASSIGN_OR_RETURN(
       options.method,
       quantization::ParseCalibrationMethod(spec.quantize().method()));
-  options.percentile = spec.quantize().percentile();
-  options.calibration_examples = spec.quantize().calibration_images();
+  // Zero fields keep the quantizer's defaults (ResolveJobSpec fills them,
+  // but the executor does not rely on it).
+  if (spec.quantize().percentile() > 0.0) {
+    options.percentile = spec.quantize().percentile();
+  }
+  if (spec.quantize().calibration_images() > 0) {
+    options.calibration_examples = spec.quantize().calibration_images();
+  }
   options.input_shape.assign(spec.input_shape().begin(),
                              spec.input_shape().end());
   options.seed = spec.seed();

@@ -200,6 +200,7 @@ TEST_F(PipelineJobExecutorTest, QuantizeExportAndCompileStages) {
   JobContext c;
   c.job = &job;
   c.work_dir = dir_.Join("work");
+  std::filesystem::create_directories(c.work_dir);
   c.cancel = &token;
   c.progress = [&](const v1::JobProgress& p) {
     if (phases.empty() || phases.back() != p.phase()) phases.push_back(p.phase());
@@ -255,6 +256,7 @@ TEST_F(PipelineJobExecutorTest, MissingToolchainKeepsTheTorchScriptResult) {
   JobContext c;
   c.job = &job;
   c.work_dir = dir_.Join("work");
+  std::filesystem::create_directories(c.work_dir);
   c.cancel = &token;
   auto outcome = executor.Execute(c);
   ASSERT_TRUE(outcome.ok()) << outcome.status();
@@ -276,6 +278,7 @@ TEST_F(PipelineJobExecutorTest, MissingModelIsNotFound) {
   JobContext c;
   c.job = &job;
   c.work_dir = dir_.Join("work");
+  std::filesystem::create_directories(c.work_dir);
   c.cancel = &token;
   EXPECT_EQ(executor.Execute(c).status().code(), absl::StatusCode::kNotFound);
 }
