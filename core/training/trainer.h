@@ -142,6 +142,12 @@ struct TrainResult {
 // not own the module, the teacher, or the sources, which must outlive it.
 // Not thread-safe: call from one thread, one Train() at a time; only the
 // CancellationToken may be touched from other threads.
+//
+// Process-wide side effect: Train() raises glibc's mmap and trim thresholds
+// (64 MiB / 256 MiB) so activation buffers freed every step are reused
+// instead of being returned to the kernel and faulted in again; this made
+// training ~25 % faster and can keep up to 256 MiB more than the peak in
+// use after training ends.
 class Trainer {
  public:
   // Validates `options`, marks every parameter of `model` as requiring grad,
