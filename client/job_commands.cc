@@ -12,7 +12,6 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -21,6 +20,7 @@
 #include "client/model_ref.h"
 #include "client/output_format.h"
 #include "client/repository_client.h"
+#include "core/jobs/job_state.h"
 #include "core/pipeline/pipeline_report.h"
 
 namespace pruneserve::client {
@@ -123,12 +123,6 @@ absl::StatusOr<v1::JobSpec> SpecFromArgs(const SubmitArgs& a) {
   return spec;
 }
 
-std::string StateName(v1::JobState state) {
-  std::string name = v1::JobState_Name(state);
-  if (absl::StartsWith(name, "JOB_STATE_")) name = name.substr(10);
-  return absl::AsciiStrToLower(name);
-}
-
 absl::StatusOr<v1::JobState> ParseState(const std::string& text) {
   if (text.empty()) return v1::JOB_STATE_UNSPECIFIED;
   v1::JobState state;
@@ -144,7 +138,7 @@ absl::StatusOr<v1::JobState> ParseState(const std::string& text) {
 // "42% round 1/2 finetune epoch 3/5 step 120/300 loss 0.41 acc 85.2% ...".
 std::string ProgressLine(const v1::Job& job) {
   const v1::JobProgress& p = job.progress();
-  std::string line = absl::StrFormat("%s %3.0f%%", StateName(job.state()),
+  std::string line = absl::StrFormat("%s %3.0f%%", jobs::JobStateName(job.state()),
                                      100.0 * p.fraction_done());
   if (job.state() != v1::JOB_STATE_RUNNING) return line;
   if (p.round() >= 0 && p.num_rounds() > 0) {
@@ -203,7 +197,7 @@ bool PrintOutcome(const v1::Job& job, bool json) {
     }
   } else {
     std::printf("job %s %s%s%s\n", job.id().c_str(),
-                StateName(job.state()).c_str(),
+                jobs::JobStateName(job.state()).c_str(),
                 job.error_message().empty() ? "" : ": ",
                 job.error_message().c_str());
   }
@@ -375,7 +369,7 @@ void RegisterJobCommands(CLI::App& app, CliContext& ctx) {
     std::printf("%s: %s\n", j->id().c_str(),
                 j->state() == v1::JOB_STATE_RUNNING
                     ? "cancellation requested (stops within one step)"
-                    : StateName(j->state()).c_str());
+                    : jobs::JobStateName(j->state()).c_str());
   });
 
   auto state = std::make_shared<std::string>();
@@ -400,7 +394,7 @@ void RegisterJobCommands(CLI::App& app, CliContext& ctx) {
                      "CREATED"});
     for (const v1::Job& j : page->jobs()) {
       table.AddRow(
-          {j.id(), StateName(j.state()),
+          {j.id(), jobs::JobStateName(j.state()),
            absl::StrCat(j.spec().model_name(), ":", j.spec().model_version()),
            j.spec().pruning().policy(),
            absl::StrFormat("%.0f%%", 100.0 * j.progress().fraction_done()),

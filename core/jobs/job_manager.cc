@@ -13,11 +13,6 @@ int64_t NowUnixMs() { return absl::ToUnixMillis(absl::Now()); }
 
 }  // namespace
 
-bool IsFinalJobState(v1::JobState state) {
-  return state == v1::JOB_STATE_SUCCEEDED || state == v1::JOB_STATE_FAILED ||
-         state == v1::JOB_STATE_CANCELLED;
-}
-
 absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Create(
     JobManagerOptions options, JobStore* store, JobExecutor* executor,
     JobSpecResolver resolver, JobMetrics* metrics) {
@@ -176,7 +171,7 @@ absl::StatusOr<v1::Job> JobManager::Cancel(const std::string& id) {
   if (!job.ok()) return job.status();
   return absl::FailedPreconditionError(
       absl::StrCat("job ", id, " already ended (",
-                   JobMetrics::StateLabel(job->state()), ")"));
+                   JobStateName(job->state()), ")"));
 }
 
 absl::StatusOr<JobPage> JobManager::List(v1::JobState state, int page_size,

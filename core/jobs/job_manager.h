@@ -29,6 +29,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "core/jobs/job_executor.h"
+#include "core/jobs/job_state.h"
 #include "core/jobs/job_store.h"
 #include "core/metrics/job_metrics.h"
 
@@ -163,9 +164,6 @@ class JobManager {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> workers_;
 };
-
-// True for SUCCEEDED, FAILED and CANCELLED.
-bool IsFinalJobState(v1::JobState state);
 
 }  // namespace pruneserve::jobs
 

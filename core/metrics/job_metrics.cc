@@ -1,6 +1,6 @@
 #include "core/metrics/job_metrics.h"
 
-#include "absl/strings/ascii.h"
+#include "core/jobs/job_state.h"
 
 namespace pruneserve {
 namespace {
@@ -39,26 +39,17 @@ JobMetrics::JobMetrics(prometheus::Registry& registry)
                     .Help("Latest evaluated top-1 accuracy of a running job")
                     .Register(registry)) {
   for (v1::JobState s : kStates) {
-    jobs_.Add({{"state", StateLabel(s)}}).Set(0);
+    jobs_.Add({{"state", jobs::JobStateName(s)}}).Set(0);
     if (s != v1::JOB_STATE_QUEUED && s != v1::JOB_STATE_RUNNING) {
-      finished_.Add({{"state", StateLabel(s)}});
+      finished_.Add({{"state", jobs::JobStateName(s)}});
     }
   }
-}
-
-std::string JobMetrics::StateLabel(v1::JobState state) {
-  std::string name = v1::JobState_Name(state);
-  constexpr absl::string_view kPrefix = "JOB_STATE_";
-  if (absl::string_view(name).substr(0, kPrefix.size()) == kPrefix) {
-    name = name.substr(kPrefix.size());
-  }
-  return absl::AsciiStrToLower(name);
 }
 
 void JobMetrics::SetStateCounts(const std::map<v1::JobState, int64_t>& counts) {
   for (v1::JobState s : kStates) {
     auto it = counts.find(s);
-    jobs_.Add({{"state", StateLabel(s)}})
+    jobs_.Add({{"state", jobs::JobStateName(s)}})
         .Set(it == counts.end() ? 0.0 : static_cast<double>(it->second));
   }
 }
@@ -68,7 +59,7 @@ void JobMetrics::SetQueueCapacity(int64_t capacity) {
 }
 
 void JobMetrics::RecordFinished(v1::JobState state) {
-  finished_.Add({{"state", StateLabel(state)}}).Increment();
+  finished_.Add({{"state", jobs::JobStateName(state)}}).Increment();
 }
 
 void JobMetrics::UpdateRunning(const std::string& job_id,

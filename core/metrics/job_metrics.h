@@ -1,6 +1,7 @@
 // Prometheus metrics of pruning jobs. The registry is owned by the caller
 // (the ServerCore) and must outlive this object.
 //
+//   (state labels are jobs::JobStateName values)
 //   pruneserve_jobs{state}                            gauge   jobs in the
 //       database per state (queued, running, succeeded, failed, cancelled)
 //   pruneserve_jobs_finished_total{state}             counter jobs that
@@ -33,9 +34,6 @@ namespace pruneserve {
 class JobMetrics {
  public:
   explicit JobMetrics(prometheus::Registry& registry);
-
-  // Label value of a state: "queued", "running", ...
-  static std::string StateLabel(v1::JobState state);
 
   // Sets pruneserve_jobs to these counts (absent states read 0).
   void SetStateCounts(const std::map<v1::JobState, int64_t>& counts);
