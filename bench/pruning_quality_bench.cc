@@ -21,22 +21,24 @@
 // The table's -FLOPs column is the measured reduction, so the match can be
 // checked. Not a test: nothing here decides pass/fail.
 //
-// Modes (batch 64, 256 calibration images, fine-tuning lr 0.01):
-//   --quick   3000 train / 1000 test images, width 0.25, 3 baseline epochs
-//             (lr 0.05), 1 fine-tuning epoch per round. Measured with
-//             --threads 1 at load average 4-11 on the shared 2-core
-//             machine: VGG13-BN 5.0 min, ResNet-56 7.2 min. (--threads 2
-//             was ten times slower there: OpenMP threads wait for each
-//             other when the cores are oversubscribed.)
-//   --medium  12000 train / 10000 test images, width 0.25, 6 baseline
-//             epochs (lr 0.1), 2 fine-tuning epochs per round: about 8x the
-//             quick mode's image-epochs, so roughly 40-60 min per model.
-//   (full)    60000 / 10000 images, width 1.0, 30 baseline epochs (lr 0.1),
-//             10 fine-tuning epochs per round: ~200 epochs of 60000 images
-//             at 16x the quick width's MACs, days on a 2-core machine.
+// Modes (batch 64, 256 calibration images, fine-tuning lr 0.01, width 0.25
+// of the paper's channel counts, which keeps a 2-core machine in the loop):
+//   --quick   3000 train / 1000 test images, 3 baseline epochs (lr 0.05),
+//             1 fine-tuning epoch per round: both models in 3.4 min with
+//             --threads 2 on an idle 2-core machine. (Under heavy
+//             oversubscription --threads 1 is the safer choice: OpenMP
+//             threads wait for each other when the cores are busy.)
+//   --medium  12000 train / 10000 test images, 6 baseline epochs (lr 0.1),
+//             2 fine-tuning epochs per round: VGG13-BN in 7.4 min idle.
+//   --full    (the default) all 60000 / 10000 images, 10 baseline epochs
+//             (lr 0.1), 2 fine-tuning epochs per round; 44 epochs of 60000
+//             images per model in all. The README gives the measured time.
+// Any mode takes --width W to change the channel counts (1.0 is the paper's
+// model, 16x the MACs of 0.25) and --finetune-epochs N per round.
 // Flags: --data DIR (default /usr/share/datasets/fashion-mnist),
-//        --threads N (default 2), --models vgg13_bn,resnet56, --rounds N
-//        (default 3), --json FILE (every row and the configuration).
+//        --threads N (default 2), --width W, --finetune-epochs N, --models
+//        vgg13_bn,resnet56, --rounds N (default 3), --json FILE (every row and
+//        the configuration).
 #include <ATen/Parallel.h>
 #include <torch/script.h>
 
@@ -45,14 +47,17 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "core/data/dataset_spec.h"
 #include "core/data/prefetching_loader.h"
@@ -85,10 +90,10 @@ struct BenchConfig {
   std::vector<std::string> models = {"vgg13_bn", "resnet56"};
   int64_t train_limit = 0;
   int64_t eval_limit = 0;
-  double width = 1.0;
-  int64_t baseline_epochs = 30;
+  double width = 0.25;
+  int64_t baseline_epochs = 10;
   double baseline_lr = 0.1;
-  int64_t finetune_epochs = 10;
+  int64_t finetune_epochs = 2;
   double finetune_lr = 0.01;
   int64_t batch_size = 64;
   int64_t calibration = 256;
@@ -253,6 +258,34 @@ void PrintRow(const Row& r) {
       p.top1_drop() * 100, r.seconds);
 }
 
+// Each pruned layer's channels before the first round and after the last,
+// in the order of the first round's report.
+std::vector<std::tuple<std::string, int64_t, int64_t>> KeptChannels(
+    const pruneserve::v1::PipelineReport& p) {
+  std::vector<std::tuple<std::string, int64_t, int64_t>> kept;
+  if (p.rounds_size() == 0) return kept;
+  std::map<std::string, int64_t> last;
+  for (const auto& l : p.rounds(p.rounds_size() - 1).pruning().layers()) {
+    last[l.name()] = l.channels_after();
+  }
+  for (const auto& l : p.rounds(0).pruning().layers()) {
+    auto it = last.find(l.name());
+    kept.emplace_back(l.name(), l.channels_before(),
+                      it == last.end() ? l.channels_after() : it->second);
+  }
+  return kept;
+}
+
+// "16>2 16>3 32>6 ..." for the table below the main one.
+std::string KeptChannelsText(const Row& r) {
+  if (!r.error.empty()) return "-";
+  std::vector<std::string> parts;
+  for (const auto& [layer, before, after] : KeptChannels(r.report)) {
+    parts.push_back(absl::StrCat(before, ">", after));
+  }
+  return absl::StrJoin(parts, " ");
+}
+
 nlohmann::json RowJson(const Row& r) {
   nlohmann::json j = {{"model", r.model},
                       {"method", r.method},
@@ -279,10 +312,18 @@ nlohmann::json RowJson(const Row& r) {
       p.rounds(p.rounds_size() - 1).after_prune().top1_accuracy();
   j["top1_final"] = p.final().top1_accuracy();
   j["top1_drop"] = p.top1_drop();
+  j["channels"] = nlohmann::json::array();
+  for (const auto& [layer, before, after] : KeptChannels(p)) {
+    j["channels"].push_back(
+        {{"layer", layer}, {"before", before}, {"after", after}});
+  }
   return j;
 }
 
 bool ParseArgs(int argc, char** argv, BenchConfig* c) {
+  // Explicit --width / --finetune-epochs win over the mode's values.
+  double width = 0.0;
+  int64_t finetune_epochs = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     auto value = [&](std::string* out) {
@@ -292,8 +333,12 @@ bool ParseArgs(int argc, char** argv, BenchConfig* c) {
     };
     std::string v;
     bool ok = true;
-    if (arg == "--quick" || arg == "--medium") {
+    if (arg == "--quick" || arg == "--medium" || arg == "--full") {
       c->mode = arg.substr(2);
+    } else if (arg == "--width" && value(&v)) {
+      ok = absl::SimpleAtod(v, &width) && width > 0 && width <= 4;
+    } else if (arg == "--finetune-epochs" && value(&v)) {
+      ok = absl::SimpleAtoi(v, &finetune_epochs) && finetune_epochs > 0;
     } else if (arg == "--data" && value(&v)) {
       c->data_dir = v;
     } else if (arg == "--threads" && value(&v)) {
@@ -309,26 +354,26 @@ bool ParseArgs(int argc, char** argv, BenchConfig* c) {
     }
     if (!ok) {
       std::fprintf(stderr,
-                   "usage: pruning_quality_bench [--quick|--medium] [--data "
-                   "DIR] [--threads N] [--models a,b] [--rounds N] [--json "
-                   "FILE]\n");
+                   "usage: pruning_quality_bench [--quick|--medium|--full] "
+                   "[--data DIR] [--threads N] [--width W] "
+                   "[--finetune-epochs N] [--models a,b] [--rounds N] "
+                   "[--json FILE]\n");
       return false;
     }
   }
   if (c->mode == "quick") {
     c->train_limit = 3000;
     c->eval_limit = 1000;
-    c->width = 0.25;
     c->baseline_epochs = 3;
     c->baseline_lr = 0.05;
     c->finetune_epochs = 1;
   } else if (c->mode == "medium") {
     c->train_limit = 12000;
     c->eval_limit = 10000;
-    c->width = 0.25;
     c->baseline_epochs = 6;
-    c->finetune_epochs = 2;
   }
+  if (width > 0) c->width = width;
+  if (finetune_epochs > 0) c->finetune_epochs = finetune_epochs;
   return true;
 }
 
@@ -426,8 +471,6 @@ int main(int argc, char** argv) {
       c.baseline_epochs, c.baseline_lr, c.finetune_epochs, c.finetune_lr,
       c.batch_size, c.calibration, c.threads, LoadText(load_start));
   std::printf("%s\n\n", setup.c_str());
-  PrintHeader();
-  std::fflush(stdout);
 
   const Method refined{"refined", "bn_gamma", pp::PolicyKind::kRefined};
   const Method target{"target_flops", "bn_gamma", pp::PolicyKind::kTargetFlops};
@@ -439,6 +482,8 @@ int main(int argc, char** argv) {
   nlohmann::json json_models = nlohmann::json::array();
   std::vector<std::string> summaries;
   for (const std::string& arch : c.models) {
+    PrintHeader();
+    std::fflush(stdout);
     const auto start = Clock::now();
     pruneserve::models::ZooOptions zoo;
     zoo.arch = arch;
@@ -538,6 +583,18 @@ int main(int argc, char** argv) {
       run_matched(multi.refined, &multi);
       comparisons.push_back(multi);
     }
+
+    // Where each method put its cuts: channels per pruned layer, in the
+    // order of the pruning report (conv outputs for VGG, the bottleneck
+    // convs for ResNet).
+    std::printf("\n%s channels per pruned layer (before>after):\n",
+                arch.c_str());
+    for (const Row& r : rows) {
+      std::printf("  %-16s %s\n", r.method.c_str(),
+                  KeptChannelsText(r).c_str());
+    }
+    std::printf("\n");
+    std::fflush(stdout);
 
     nlohmann::json jm = {
         {"arch", arch},
