@@ -19,6 +19,7 @@
 #include "client/job_client.h"
 #include "client/model_ref.h"
 #include "client/output_format.h"
+#include "client/pruning_flags.h"
 #include "client/repository_client.h"
 #include "core/jobs/job_state.h"
 #include "core/pipeline/pipeline_report.h"
@@ -26,43 +27,19 @@
 namespace pruneserve::client {
 namespace {
 
+// `job submit`'s flags: the shared pruning flags plus what only a server
+// job has (the stored model, the result's name, the INT8/export stages).
 struct SubmitArgs {
   std::string model;
-  std::string input_shape;
-  v1::JobData data;
-  std::string policy;
-  std::string criterion;
-  double ratio = 0.0;
-  double threshold = 0.0;
-  double target_flops = 0.0;
-  int64_t round_to = 0;
-  int64_t min_channels = 0;
-  double min_sparsity = 0.0;
-  bool no_halving_cap = false;
-  bool prune_residual_stream = false;
-  std::vector<std::string> exclude;
-  int64_t epochs = 0;
-  double lr = 0.0;
-  int64_t batch_size = 0;
-  double label_smoothing = 0.0;
-  bool distill = false;
-  int rounds = 0;
-  double target_params_reduction = 0.0;
-  double target_flops_reduction = 0.0;
-  double max_accuracy_drop = 0.0;
+  PruningFlags pruning;
   std::string output_name;
   std::string description;
-  uint64_t seed = 0;
   bool watch = false;
   bool quantize = false;
   std::string quant_method;
   bool vitis_export = false;
   bool compile = false;
   std::string python_factory;
-  // Parsed straight into `data`'s fields.
-  std::string train, eval, calib;
-  int64_t train_limit = 0, eval_limit = 0, calib_images = 0;
-  bool augment = false;
 };
 
 absl::StatusOr<v1::JobSpec> SpecFromArgs(const SubmitArgs& a) {
@@ -71,50 +48,9 @@ absl::StatusOr<v1::JobSpec> SpecFromArgs(const SubmitArgs& a) {
   if (!ref.ok()) return ref.status();
   spec.set_model_name(ref->name);
   spec.set_model_version(ref->version);
-  if (!a.input_shape.empty()) {
-    for (absl::string_view part :
-         absl::StrSplit(a.input_shape, absl::ByAnyChar(",x"))) {
-      int64_t d = 0;
-      if (!absl::SimpleAtoi(part, &d)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "--input-shape \"", a.input_shape, "\" is not like 1,1,28,28"));
-      }
-      spec.add_input_shape(d);
-    }
-  }
-  v1::JobData* d = spec.mutable_data();
-  d->set_train(a.train);
-  d->set_eval(a.eval);
-  d->set_calibration(a.calib);
-  d->set_train_limit(a.train_limit);
-  d->set_eval_limit(a.eval_limit);
-  d->set_calibration_images(a.calib_images);
-  d->set_augment(a.augment);
-  v1::JobPruning* p = spec.mutable_pruning();
-  p->set_policy(a.policy);
-  p->set_criterion(a.criterion);
-  p->set_ratio(a.ratio);
-  p->set_threshold(a.threshold);
-  p->set_target_flops_reduction(a.target_flops);
-  p->set_round_to(a.round_to);
-  p->set_min_channels(a.min_channels);
-  p->set_min_sparsity(a.min_sparsity);
-  p->set_no_halving_cap(a.no_halving_cap);
-  p->set_prune_residual_stream(a.prune_residual_stream);
-  for (const auto& e : a.exclude) p->add_exclude(e);
-  v1::JobFinetune* f = spec.mutable_finetune();
-  f->set_epochs(a.epochs);
-  f->set_learning_rate(a.lr);
-  f->set_batch_size(a.batch_size);
-  f->set_label_smoothing(a.label_smoothing);
-  f->set_distill(a.distill);
-  spec.set_rounds(a.rounds);
-  spec.set_target_params_reduction(a.target_params_reduction);
-  spec.set_target_flops_reduction(a.target_flops_reduction);
-  spec.set_max_top1_drop(a.max_accuracy_drop);
+  if (auto s = ApplyPruningFlags(a.pruning, spec); !s.ok()) return s;
   spec.set_output_name(a.output_name);
   spec.set_description(a.description);
-  spec.set_seed(a.seed);
   spec.mutable_quantize()->set_enabled(a.quantize);
   spec.mutable_quantize()->set_method(a.quant_method);
   spec.mutable_vitis_export()->set_enabled(a.vitis_export);
@@ -126,11 +62,11 @@ absl::StatusOr<v1::JobSpec> SpecFromArgs(const SubmitArgs& a) {
 absl::StatusOr<v1::JobState> ParseState(const std::string& text) {
   if (text.empty()) return v1::JOB_STATE_UNSPECIFIED;
   v1::JobState state;
-  if (!v1::JobState_Parse(absl::StrCat("JOB_STATE_", absl::AsciiStrToUpper(text)),
-                          &state)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "unknown state \"", text,
-        "\" (queued, running, succeeded, failed, cancelled)"));
+  if (!v1::JobState_Parse(
+          absl::StrCat("JOB_STATE_", absl::AsciiStrToUpper(text)), &state)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown state \"", text,
+                     "\" (queued, running, succeeded, failed, cancelled)"));
   }
   return state;
 }
@@ -138,28 +74,28 @@ absl::StatusOr<v1::JobState> ParseState(const std::string& text) {
 // "42% round 1/2 finetune epoch 3/5 step 120/300 loss 0.41 acc 85.2% ...".
 std::string ProgressLine(const v1::Job& job) {
   const v1::JobProgress& p = job.progress();
-  std::string line = absl::StrFormat("%s %3.0f%%", jobs::JobStateName(job.state()),
-                                     100.0 * p.fraction_done());
+  std::string line = absl::StrFormat(
+      "%s %3.0f%%", jobs::JobStateName(job.state()), 100.0 * p.fraction_done());
   if (job.state() != v1::JOB_STATE_RUNNING) return line;
   if (p.round() >= 0 && p.num_rounds() > 0) {
-    absl::StrAppend(&line, absl::StrFormat(" round %d/%d", p.round() + 1,
-                                           p.num_rounds()));
+    absl::StrAppend(
+        &line, absl::StrFormat(" round %d/%d", p.round() + 1, p.num_rounds()));
   } else {
     absl::StrAppend(&line, " baseline");
   }
   absl::StrAppend(&line, " ", p.phase());
   if (p.phase() == "finetune") {
-    absl::StrAppend(&line, absl::StrFormat(" epoch %d/%d", p.epoch() + 1,
-                                           p.num_epochs()));
+    absl::StrAppend(
+        &line, absl::StrFormat(" epoch %d/%d", p.epoch() + 1, p.num_epochs()));
   }
   if (p.steps_per_epoch() > 0) {
-    absl::StrAppend(&line,
-                    absl::StrFormat(" step %d/%d", p.step(), p.steps_per_epoch()));
+    absl::StrAppend(
+        &line, absl::StrFormat(" step %d/%d", p.step(), p.steps_per_epoch()));
   }
   if (p.phase() == "finetune" || p.phase() == "evaluate") {
-    absl::StrAppend(&line, absl::StrFormat(" loss %.3f acc %.1f%% %.0f img/s",
-                                           p.loss(), 100.0 * p.accuracy(),
-                                           p.images_per_second()));
+    absl::StrAppend(
+        &line, absl::StrFormat(" loss %.3f acc %.1f%% %.0f img/s", p.loss(),
+                               100.0 * p.accuracy(), p.images_per_second()));
   }
   if (p.params() > 0) {
     absl::StrAppend(&line, " params ", HumanCount(p.params()), " MACs ",
@@ -231,55 +167,14 @@ absl::StatusOr<v1::Job> Follow(JobClient& client, const std::string& id,
 void AddSubmitFlags(CLI::App* cmd, SubmitArgs& a) {
   cmd->add_option("model", a.model, "Model to prune, NAME or NAME:VERSION")
       ->required();
-  cmd->add_option("--input-shape", a.input_shape,
-                  "Input NCHW, e.g. 1,1,28,28 (default: the model's example "
-                  "input shape)");
-  cmd->add_option("--train", a.train,
-                  "Fine-tuning data on the server, e.g. "
-                  "fashion-mnist:/usr/share/datasets/fashion-mnist:train");
-  cmd->add_option("--eval", a.eval, "Evaluation data on the server");
-  cmd->add_option("--calib", a.calib,
-                  "Calibration data for the sparsity probe (default: --train)");
-  cmd->add_option("--train-limit", a.train_limit, "First N training images");
-  cmd->add_option("--eval-limit", a.eval_limit, "First N evaluation images");
-  cmd->add_option("--calib-images", a.calib_images,
-                  "Calibration images per round (default 256)");
-  cmd->add_flag("--augment", a.augment, "Random crop and flip when training");
-  cmd->add_option("--policy", a.policy,
-                  "refined (default) | uniform | global_threshold | "
-                  "threshold | target_flops");
-  cmd->add_option("--criterion", a.criterion,
-                  "bn_gamma (default) | l1 | l2 | apoz | random");
-  cmd->add_option("--ratio", a.ratio, "uniform/global_threshold ratio");
-  cmd->add_option("--threshold", a.threshold, "threshold policy value");
-  cmd->add_option("--target-flops", a.target_flops,
-                  "target_flops: fraction of MACs to remove");
-  cmd->add_option("--round-to", a.round_to, "Channel multiple to keep");
-  cmd->add_option("--min-channels", a.min_channels, "Channels kept at least");
-  cmd->add_option("--min-sparsity", a.min_sparsity,
-                  "refined: skip layers sparser than this (default 0.1)");
-  cmd->add_flag("--no-halving-cap", a.no_halving_cap,
-                "refined: do not halve ratios >= 0.5");
-  cmd->add_flag("--prune-residual-stream", a.prune_residual_stream,
-                "Also prune the residual stream");
-  cmd->add_option("--exclude", a.exclude, "Layers (regex) to leave alone");
-  cmd->add_option("--epochs", a.epochs, "Fine-tuning epochs per round");
-  cmd->add_option("--lr", a.lr, "Fine-tuning learning rate (default 0.01)");
-  cmd->add_option("--batch-size", a.batch_size,
-                  "Fine-tuning batch size (default 20)");
-  cmd->add_option("--label-smoothing", a.label_smoothing, "In [0, 1)");
-  cmd->add_flag("--distill", a.distill, "Distil from the unpruned model");
-  cmd->add_option("--rounds", a.rounds, "Prune -> fine-tune rounds at most");
-  cmd->add_option("--target-params-reduction", a.target_params_reduction,
-                  "Stop once this fraction of parameters is gone");
-  cmd->add_option("--target-flops-reduction", a.target_flops_reduction,
-                  "Stop once this fraction of MACs is gone");
-  cmd->add_option("--max-accuracy-drop", a.max_accuracy_drop,
-                  "Stop when top-1 falls more than this fraction");
+  AddPruningFlags(cmd, a.pruning, "on the server");
+  cmd->get_option("--input-shape")
+      ->description(
+          "Input NCHW, e.g. 1,1,28,28 (default: the model's example input "
+          "shape)");
   cmd->add_option("--output-name", a.output_name,
                   "Repository name of the result (default: the model's)");
   cmd->add_option("--description", a.description, "Stored with the result");
-  cmd->add_option("--seed", a.seed, "Seed of data order and random criteria");
   cmd->add_flag("--quantize", a.quantize,
                 "Add the INT8 (DPU simulation) stage: float vs INT8 accuracy "
                 "of the dense and the pruned model");
@@ -360,7 +255,8 @@ void RegisterJobCommands(CLI::App& app, CliContext& ctx) {
     }
   });
 
-  auto* cancel = job->add_subcommand("cancel", "Cancel a queued or running job.");
+  auto* cancel =
+      job->add_subcommand("cancel", "Cancel a queued or running job.");
   cancel->add_option("id", *id, "Job id")->required();
   cancel->callback([&ctx, id] {
     JobClient client(MakeChannel(ctx.server));
@@ -390,8 +286,8 @@ void RegisterJobCommands(CLI::App& app, CliContext& ctx) {
       std::printf("%s\n", ToJson(*page).c_str());
       return;
     }
-    TextTable table({"ID", "STATE", "MODEL", "POLICY", "PROGRESS", "RESULT",
-                     "CREATED"});
+    TextTable table(
+        {"ID", "STATE", "MODEL", "POLICY", "PROGRESS", "RESULT", "CREATED"});
     for (const v1::Job& j : page->jobs()) {
       table.AddRow(
           {j.id(), jobs::JobStateName(j.state()),

@@ -36,7 +36,7 @@ absl::Status CheckDataset(absl::string_view field, const std::string& spec) {
   std::error_code ec;
   if (!std::filesystem::is_directory(parsed->dir, ec)) {
     return Invalid(field, absl::StrCat("directory ", parsed->dir,
-                                       " does not exist on the server"));
+                                       " does not exist"));
   }
   return absl::OkStatus();
 }

@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "core/data/source_factory.h"
 #include "core/export/vitis_export.h"
+#include "core/jobs/job_pipeline.h"
 #include "core/pipeline/pruning_pipeline.h"
 #include "core/pruning/ratio_policy.h"
 #include "core/quantization/dpu_quantizer.h"
@@ -44,11 +44,12 @@ double FractionDone(const pipeline::PipelineProgress& p, bool finetuning,
       within = prune * Fraction(p.step, p.steps_per_epoch);
       break;
     case pipeline::PipelinePhase::kFinetune:
-      within = prune + finetune * (p.num_epochs > 0
-                                       ? (p.epoch + Fraction(p.step,
-                                                             p.steps_per_epoch)) /
-                                             p.num_epochs
-                                       : 1.0);
+      within =
+          prune +
+          finetune * (p.num_epochs > 0
+                          ? (p.epoch + Fraction(p.step, p.steps_per_epoch)) /
+                                p.num_epochs
+                          : 1.0);
       break;
     case pipeline::PipelinePhase::kEvaluate:
       // The evaluation after fine-tuning ends the round; the one right after
@@ -59,44 +60,7 @@ double FractionDone(const pipeline::PipelineProgress& p, bool finetuning,
                          evaluate * Fraction(p.step, p.steps_per_epoch);
       break;
   }
-  return std::clamp((p.round + std::min(within, 1.0)) / p.num_rounds, 0.0,
-                    1.0);
-}
-
-absl::StatusOr<pipeline::PipelineOptions> OptionsFromSpec(
-    const v1::JobSpec& spec, const std::string& work_dir, int threads) {
-  pipeline::PipelineOptions o;
-  o.input_shape.assign(spec.input_shape().begin(), spec.input_shape().end());
-  const v1::JobPruning& p = spec.pruning();
-  PS_ASSIGN_OR_RETURN(o.pruning.policy.kind,
-                      pruning::ParsePolicyKind(p.policy()));
-  o.pruning.criterion = p.criterion();
-  o.pruning.seed = spec.seed();
-  o.pruning.policy.ratio = p.ratio();
-  o.pruning.policy.threshold = p.threshold();
-  o.pruning.policy.target_flops_reduction = p.target_flops_reduction();
-  o.pruning.policy.round_to = p.round_to();
-  o.pruning.policy.min_channels = p.min_channels();
-  o.pruning.policy.min_sparsity = p.min_sparsity();
-  o.pruning.policy.halving_cap = !p.no_halving_cap();
-  o.pruning.policy.prune_residual_stream = p.prune_residual_stream();
-  o.pruning.policy.exclude.assign(p.exclude().begin(), p.exclude().end());
-  o.rounds = spec.rounds();
-  o.calibration_examples = spec.data().calibration_images();
-  o.target_params_reduction = spec.target_params_reduction();
-  o.target_flops_reduction = spec.target_flops_reduction();
-  o.max_top1_drop = spec.max_top1_drop() > 0.0 ? spec.max_top1_drop() : -1.0;
-  const v1::JobFinetune& f = spec.finetune();
-  o.finetune.epochs = f.epochs();
-  o.finetune.sgd.learning_rate = f.learning_rate();
-  o.finetune.sgd.momentum = f.momentum();
-  o.finetune.sgd.weight_decay = f.weight_decay();
-  o.finetune.label_smoothing = f.label_smoothing();
-  o.finetune.num_threads = threads;
-  o.finetune.seed = spec.seed();
-  o.finetune.checkpoint_dir = absl::StrCat(work_dir, "/checkpoints");
-  o.finetune.resume = true;
-  return o;
+  return std::clamp((p.round + std::min(within, 1.0)) / p.num_rounds, 0.0, 1.0);
 }
 
 // Reports a stage boundary ("quantize", "export", "compile", "register").
@@ -124,9 +88,8 @@ absl::Status QuantizeBoth(const v1::JobSpec& spec,
                           const training::CancellationToken* cancel,
                           v1::PipelineReport& report) {
   quantization::QuantizationOptions options;
-  PS_ASSIGN_OR_RETURN(
-      options.method,
-      quantization::ParseCalibrationMethod(spec.quantize().method()));
+  PS_ASSIGN_OR_RETURN(options.method, quantization::ParseCalibrationMethod(
+                                          spec.quantize().method()));
   // Zero fields keep the quantizer's defaults (ResolveJobSpec fills them,
   // but the executor does not rely on it).
   if (spec.quantize().percentile() > 0.0) {
@@ -172,42 +135,17 @@ absl::StatusOr<JobOutcome> PipelineJobExecutor::Execute(
         absl::StatusCode::kFailedPrecondition);
   }
 
-  const std::vector<int64_t> shape(spec.input_shape().begin(),
-                                   spec.input_shape().end());
-  const v1::JobData& d = spec.data();
-  std::unique_ptr<data::BatchSource> train, eval, calibration;
-  if (!d.train().empty()) {
-    data::SourceOptions s;
-    s.spec = d.train();
-    s.limit = d.train_limit();
-    s.batch_size = spec.finetune().batch_size();
-    s.shuffle = true;
-    s.augment = d.augment();
-    s.seed = spec.seed();
-    s.threads = options_.loader_threads;
-    PS_ASSIGN_OR_RETURN(train, data::OpenBatchSource(s, shape));
-  }
-  if (!d.eval().empty()) {
-    data::SourceOptions s;
-    s.spec = d.eval();
-    s.limit = d.eval_limit();
-    s.batch_size = options_.eval_batch_size;
-    s.threads = options_.loader_threads;
-    PS_ASSIGN_OR_RETURN(eval, data::OpenBatchSource(s, shape));
-  }
-  if (!d.calibration().empty()) {
-    data::SourceOptions s;
-    s.spec = d.calibration();
-    s.limit = d.calibration_images();
-    s.batch_size = options_.calibration_batch_size;
-    s.seed = spec.seed();
-    s.threads = options_.loader_threads;
-    PS_ASSIGN_OR_RETURN(calibration, data::OpenBatchSource(s, shape));
-  }
+  JobDataOptions data_options;
+  data_options.loader_threads = options_.loader_threads;
+  data_options.eval_batch_size = options_.eval_batch_size;
+  data_options.calibration_batch_size = options_.calibration_batch_size;
+  PS_ASSIGN_OR_RETURN(JobData sources, OpenJobData(spec, data_options));
 
-  PS_ASSIGN_OR_RETURN(
-      pipeline::PipelineOptions options,
-      OptionsFromSpec(spec, context.work_dir, context.intra_op_threads));
+  PS_ASSIGN_OR_RETURN(pipeline::PipelineOptions options,
+                      PipelineOptionsFromSpec(spec, context.intra_op_threads));
+  options.finetune.checkpoint_dir =
+      absl::StrCat(context.work_dir, "/checkpoints");
+  options.finetune.resume = true;
   torch::jit::Module teacher;
   if (spec.finetune().distill()) {
     teacher = model.deepcopy();
@@ -257,20 +195,19 @@ absl::StatusOr<JobOutcome> PipelineJobExecutor::Execute(
 
   PS_ASSIGN_OR_RETURN(auto runner,
                       pipeline::PruningPipeline::Create(std::move(options)));
-  PS_ASSIGN_OR_RETURN(
-      pipeline::PipelineResult result,
-      runner->Run(model, {train.get(), eval.get(), calibration.get()},
-                  context.cancel));
+  PS_ASSIGN_OR_RETURN(pipeline::PipelineResult result,
+                      runner->Run(model, sources.View(), context.cancel));
   if (context.cancel != nullptr && context.cancel->IsCancelled()) {
     return absl::CancelledError("job cancelled");
   }
 
-  data::BatchSource* images =
-      calibration != nullptr ? calibration.get() : train.get();
+  data::BatchSource* images = sources.calibration != nullptr
+                                  ? sources.calibration.get()
+                                  : sources.train.get();
   if (spec.quantize().enabled()) {
     ReportStage(context, "quantize", result.report);
     PS_RETURN_IF_ERROR(QuantizeBoth(spec, model, result.module, *images,
-                                    eval.get(), context.cancel,
+                                    sources.eval.get(), context.cancel,
                                     result.report));
   }
 
@@ -288,9 +225,8 @@ absl::StatusOr<JobOutcome> PipelineJobExecutor::Execute(
   header.set_description(
       !spec.description().empty()
           ? spec.description()
-          : absl::StrCat(spec.pruning().policy(), " pruning of ",
-                         parent.name(), ":", parent.version(), " by ",
-                         job.id()));
+          : absl::StrCat(spec.pruning().policy(), " pruning of ", parent.name(),
+                         ":", parent.version(), " by ", job.id()));
   *header.mutable_example_input_shape() = spec.input_shape();
   v1::Lineage lineage;
   lineage.set_parent_name(parent.name());
@@ -320,7 +256,8 @@ absl::StatusOr<JobOutcome> PipelineJobExecutor::Execute(
     std::error_code ec;
     std::filesystem::remove_all(export_options.output_dir, ec);
     export_options.model_name = ex.xmodel_name();
-    export_options.input_shape = shape;
+    export_options.input_shape.assign(spec.input_shape().begin(),
+                                      spec.input_shape().end());
     export_options.calibration_images = ex.calibration_images();
     export_options.python_factory = ex.python_factory();
     if (result.report.has_final_quantization()) {

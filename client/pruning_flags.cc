@@ -1,0 +1,125 @@
+#include "client/pruning_flags.h"
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace pruneserve::client {
+
+void AddPruningFlags(CLI::App* cmd, PruningFlags& f, const std::string& where) {
+  cmd->add_option("--input-shape", f.input_shape, "Input NCHW, e.g. 1,1,28,28");
+  cmd->add_option("--train", f.train,
+                  absl::StrCat("Fine-tuning data ", where,
+                               ", e.g. fashion-mnist:/usr/share/datasets/"
+                               "fashion-mnist:train (also the calibration "
+                               "data unless --calib)"));
+  cmd->add_option("--eval", f.eval,
+                  "Evaluation data: top-1/top-5 before and after each round");
+  cmd->add_option("--calib", f.calib,
+                  "Calibration data for the sparsity probe (refined, "
+                  "target_flops, apoz; default: --train)");
+  cmd->add_option("--train-limit", f.train_limit,
+                  "Use only the first N training images (default: all)");
+  cmd->add_option("--eval-limit", f.eval_limit,
+                  "Use only the first N evaluation images (default: all)");
+  cmd->add_option("--calib-images", f.calib_images,
+                  "Calibration images per round (default 256)");
+  cmd->add_flag("--augment", f.augment,
+                "Random crop (padding 2) and flip on the training data");
+  cmd->add_option("--policy", f.policy,
+                  "refined (default) | uniform | global_threshold | "
+                  "threshold | target_flops");
+  cmd->add_option("--criterion", f.criterion,
+                  "bn_gamma (default) | l1 | l2 | apoz | random");
+  cmd->add_option("--ratio", f.ratio,
+                  "uniform / global_threshold: fraction of channels removed "
+                  "(default 0.5)");
+  cmd->add_option("--threshold", f.threshold,
+                  "threshold: remove channels with importance <= this");
+  cmd->add_option("--target-flops", f.target_flops,
+                  "target_flops: fraction of MACs to remove (default 0.5)");
+  cmd->add_option("--round-to", f.round_to,
+                  "Round kept channels up to a multiple of this (default 1)");
+  cmd->add_option("--min-channels", f.min_channels,
+                  "Channels every layer keeps at least (default 2)");
+  cmd->add_option("--min-sparsity", f.min_sparsity,
+                  "refined: leave layers whose input sparsity is below this "
+                  "(default 0.1; negative: none)");
+  cmd->add_flag("--no-halving-cap", f.no_halving_cap,
+                "refined: do not halve ratios >= 0.5");
+  cmd->add_flag("--prune-residual-stream", f.prune_residual_stream,
+                "Also prune the residual stream, stem and shortcuts");
+  cmd->add_option("--exclude", f.exclude,
+                  "Layer names or regexes to leave alone (repeatable)");
+  cmd->add_option("--epochs", f.epochs,
+                  "Fine-tuning epochs per round (default 0: prune only; the "
+                  "paper uses about 50)");
+  cmd->add_option("--lr", f.lr,
+                  "Fine-tuning base learning rate (default 0.01; SGD, "
+                  "Nesterov, cosine warm restarts)");
+  cmd->add_option("--batch-size", f.batch_size,
+                  "Fine-tuning batch size (default 20)");
+  cmd->add_option("--label-smoothing", f.label_smoothing, "In [0, 1)");
+  cmd->add_flag("--distill", f.distill,
+                "Distil from the unpruned model while fine-tuning");
+  cmd->add_option("--rounds", f.rounds,
+                  "Prune -> fine-tune rounds at most (default 1)");
+  cmd->add_option("--target-params-reduction", f.target_params_reduction,
+                  "Stop once this fraction of parameters is gone");
+  cmd->add_option("--target-flops-reduction", f.target_flops_reduction,
+                  "Stop once this fraction of MACs is gone");
+  cmd->add_option("--max-accuracy-drop", f.max_accuracy_drop,
+                  "Stop when top-1 falls more than this fraction below the "
+                  "baseline (e.g. 0.01; needs --eval)");
+  cmd->add_option("--seed", f.seed, "Seed of data order and random criteria");
+}
+
+absl::Status ApplyPruningFlags(const PruningFlags& f, v1::JobSpec& spec) {
+  spec.clear_input_shape();
+  if (!f.input_shape.empty()) {
+    for (absl::string_view part :
+         absl::StrSplit(f.input_shape, absl::ByAnyChar(",x"))) {
+      int64_t d = 0;
+      if (!absl::SimpleAtoi(part, &d)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--input-shape \"", f.input_shape, "\" is not like 1,1,28,28"));
+      }
+      spec.add_input_shape(d);
+    }
+  }
+  v1::JobData* d = spec.mutable_data();
+  d->set_train(f.train);
+  d->set_eval(f.eval);
+  d->set_calibration(f.calib);
+  d->set_train_limit(f.train_limit);
+  d->set_eval_limit(f.eval_limit);
+  d->set_calibration_images(f.calib_images);
+  d->set_augment(f.augment);
+  v1::JobPruning* p = spec.mutable_pruning();
+  p->set_policy(f.policy);
+  p->set_criterion(f.criterion);
+  p->set_ratio(f.ratio);
+  p->set_threshold(f.threshold);
+  p->set_target_flops_reduction(f.target_flops);
+  p->set_round_to(f.round_to);
+  p->set_min_channels(f.min_channels);
+  p->set_min_sparsity(f.min_sparsity);
+  p->set_no_halving_cap(f.no_halving_cap);
+  p->set_prune_residual_stream(f.prune_residual_stream);
+  p->clear_exclude();
+  for (const auto& e : f.exclude) p->add_exclude(e);
+  v1::JobFinetune* t = spec.mutable_finetune();
+  t->set_epochs(f.epochs);
+  t->set_learning_rate(f.lr);
+  t->set_batch_size(f.batch_size);
+  t->set_label_smoothing(f.label_smoothing);
+  t->set_distill(f.distill);
+  spec.set_rounds(f.rounds);
+  spec.set_target_params_reduction(f.target_params_reduction);
+  spec.set_target_flops_reduction(f.target_flops_reduction);
+  spec.set_max_top1_drop(f.max_accuracy_drop);
+  spec.set_seed(f.seed);
+  return absl::OkStatus();
+}
+
+}  // namespace pruneserve::client
