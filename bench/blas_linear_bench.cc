@@ -15,9 +15,10 @@ int main(int argc, char** argv) {
   torch::NoGradGuard no_grad;
   std::printf("%-24s %10s %12s\n", "shape (batch x in x out)", "ms/iter",
               "GFLOP/s");
-  for (auto [batch, in, out] : {std::tuple<int64_t, int64_t, int64_t>{64, 512, 512},
-                                {256, 1024, 1024},
-                                {20, 4096, 4096}}) {
+  for (auto [batch, in, out] :
+       {std::tuple<int64_t, int64_t, int64_t>{64, 512, 512},
+        {256, 1024, 1024},
+        {20, 4096, 4096}}) {
     auto x = torch::randn({batch, in});
     auto w = torch::randn({out, in});
     auto b = torch::randn({out});

@@ -31,7 +31,8 @@ absl::Status InferenceClient::Load(const std::string& name,
   set("instances", options.instances);
   set("max_batch_size", options.max_batch_size);
   ::inference::RepositoryModelLoadResponse response;
-  return FromGrpcStatus(stub_->RepositoryModelLoad(&context, request, &response));
+  return FromGrpcStatus(
+      stub_->RepositoryModelLoad(&context, request, &response));
 }
 
 absl::Status InferenceClient::Unload(const std::string& name, int64_t version) {
@@ -86,7 +87,8 @@ absl::StatusOr<InferOutput> InferenceClient::Infer(
   ::inference::ModelInferResponse response;
   grpc::Status s = stub_->ModelInfer(&context, request, &response);
   if (!s.ok()) return FromGrpcStatus(s);
-  if (response.outputs_size() == 0 || response.raw_output_contents_size() == 0) {
+  if (response.outputs_size() == 0 ||
+      response.raw_output_contents_size() == 0) {
     return absl::DataLossError("inference response carried no output");
   }
   InferOutput out;

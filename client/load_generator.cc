@@ -20,8 +20,8 @@ double LoadReport::images_per_second(int64_t batch) const {
 
 absl::Duration LoadReport::Percentile(double q) const {
   if (latencies.empty()) return absl::ZeroDuration();
-  size_t index = static_cast<size_t>(
-      std::ceil(q * static_cast<double>(latencies.size()))) ;
+  size_t index =
+      static_cast<size_t>(std::ceil(q * static_cast<double>(latencies.size())));
   index = std::min(latencies.size() - 1, index == 0 ? 0 : index - 1);
   return latencies[index];
 }
@@ -40,7 +40,8 @@ LoadReport RunLoad(const LoadGeneratorOptions& options,
     int64_t ok = 0, failed = 0;
     std::string error;
     while (absl::Now() < stop_at) {
-      if (options.requests > 0 && issued.fetch_add(1) >= options.requests) break;
+      if (options.requests > 0 && issued.fetch_add(1) >= options.requests)
+        break;
       absl::Time t0 = absl::Now();
       absl::Status s = send();
       if (s.ok()) {

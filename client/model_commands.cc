@@ -54,8 +54,7 @@ void PrintModel(CliContext& ctx, const v1::ModelVersion& model) {
 }  // namespace
 
 void RegisterModelCommands(CLI::App& app, CliContext& ctx) {
-  CLI::App* model =
-      app.add_subcommand("model", "Manage the model repository.");
+  CLI::App* model = app.add_subcommand("model", "Manage the model repository.");
   model->require_subcommand(1);
 
   // upload
@@ -77,8 +76,9 @@ void RegisterModelCommands(CLI::App& app, CliContext& ctx) {
     cmd->add_option("--input-shape", *shape,
                     "Example input shape, e.g. 1,1,28,28 (records output "
                     "shape and FLOPs)");
-    cmd->add_option("--format", *format, "torchscript or xmodel (default: "
-                                         "from the file extension)")
+    cmd->add_option("--format", *format,
+                    "torchscript or xmodel (default: "
+                    "from the file extension)")
         ->check(CLI::IsMember({"torchscript", "xmodel"}));
     cmd->callback([&ctx, file, name, description, sha256, shape, format] {
       v1::UploadModelHeader header;
@@ -98,9 +98,9 @@ void RegisterModelCommands(CLI::App& app, CliContext& ctx) {
       }
       RepositoryClient client(MakeChannel(ctx.server));
       ProgressBar bar(stderr);
-      auto stored = client.Upload(header, *file, [&](int64_t done, int64_t total) {
-        bar.Update(done, total);
-      });
+      auto stored = client.Upload(
+          header, *file,
+          [&](int64_t done, int64_t total) { bar.Update(done, total); });
       bar.Finish();
       if (!ctx.Check(stored.status())) return;
       PrintModel(ctx, *stored);
@@ -142,7 +142,8 @@ void RegisterModelCommands(CLI::App& app, CliContext& ctx) {
   }
   // download
   {
-    auto* cmd = model->add_subcommand("download", "Download a version's bytes.");
+    auto* cmd =
+        model->add_subcommand("download", "Download a version's bytes.");
     auto ref = std::make_shared<std::string>();
     auto out = std::make_shared<std::string>();
     cmd->add_option("model", *ref, "NAME or NAME:VERSION")->required();

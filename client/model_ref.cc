@@ -13,8 +13,8 @@ absl::StatusOr<ModelRef> ParseModelRef(const std::string& text) {
   std::vector<std::string> parts = absl::StrSplit(text, ':');
   ref.name = parts[0];
   if (parts.size() > 2 ||
-      (parts.size() == 2 && (!absl::SimpleAtoi(parts[1], &ref.version) ||
-                             ref.version <= 0))) {
+      (parts.size() == 2 &&
+       (!absl::SimpleAtoi(parts[1], &ref.version) || ref.version <= 0))) {
     return absl::InvalidArgumentError(
         absl::StrCat("\"", text, "\" is not NAME or NAME:VERSION"));
   }

@@ -43,7 +43,8 @@ std::string HumanBytes(int64_t bytes) {
     v /= 1024;
     ++u;
   }
-  return u == 0 ? absl::StrCat(bytes, " B") : absl::StrFormat("%.1f %s", v, units[u]);
+  return u == 0 ? absl::StrCat(bytes, " B")
+                : absl::StrFormat("%.1f %s", v, units[u]);
 }
 
 std::string HumanCount(int64_t count) {
@@ -61,7 +62,7 @@ std::string ShapeString(const google::protobuf::RepeatedField<int64_t>& dims) {
 
 std::string TimeString(int64_t unix_ms) {
   std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
-  std::tm tm {};
+  std::tm tm{};
   localtime_r(&t, &tm);
   char buf[32];
   std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
@@ -102,9 +103,9 @@ std::string DescribeModel(const v1::ModelVersion& m) {
   line("size:", absl::StrCat(HumanBytes(m.size_bytes()), " (", m.size_bytes(),
                              " bytes)"));
   line("created:", TimeString(m.created_unix_ms()));
-  line("parameters:", absl::StrCat(HumanCount(m.parameter_count()), " (",
-                                   m.parameter_count(), ", ",
-                                   HumanBytes(m.parameter_bytes()), ")"));
+  line("parameters:",
+       absl::StrCat(HumanCount(m.parameter_count()), " (", m.parameter_count(),
+                    ", ", HumanBytes(m.parameter_bytes()), ")"));
   line("forward inputs:", absl::StrCat(m.forward_input_count()));
   line("example input:", ShapeString(m.example_input_shape()));
   line("output shape:", ShapeString(m.output_shape()));

@@ -10,8 +10,9 @@
 
 int main(int argc, char** argv) {
   pruneserve::client::CliContext ctx;
-  CLI::App app{"prunectl: manage models, pruning jobs and inference on a "
-               "PruneServe server."};
+  CLI::App app{
+      "prunectl: manage models, pruning jobs and inference on a "
+      "PruneServe server."};
   app.require_subcommand(1);
   // Global flags such as --json may follow the subcommand.
   app.fallthrough();

@@ -134,7 +134,8 @@ void RegisterInfer(CLI::App& app, CliContext& ctx) {
       ->capture_default_str();
   cmd->add_option("--scale", a->scale, "Pixel scale before normalisation")
       ->capture_default_str();
-  cmd->add_option("--mean", a->mean, "Normalisation mean")->capture_default_str();
+  cmd->add_option("--mean", a->mean, "Normalisation mean")
+      ->capture_default_str();
   cmd->add_option("--std", a->std, "Normalisation std")->capture_default_str();
   cmd->callback([&ctx, a] {
     std::string name;
@@ -175,18 +176,21 @@ void RegisterInfer(CLI::App& app, CliContext& ctx) {
         float max = *std::max_element(logits, logits + classes);
         std::vector<double> prob(classes);
         double sum = 0;
-        for (int64_t c = 0; c < classes; ++c) sum += prob[c] = std::exp(logits[c] - max);
+        for (int64_t c = 0; c < classes; ++c)
+          sum += prob[c] = std::exp(logits[c] - max);
         std::vector<int64_t> order(classes);
         std::iota(order.begin(), order.end(), 0);
         std::sort(order.begin(), order.end(),
                   [&](int64_t x, int64_t y) { return prob[x] > prob[y]; });
         std::string top;
         for (int k = 0; k < std::min<int64_t>(a->top_k, classes); ++k) {
-          absl::StrAppend(&top, k ? " " : "",
-                          absl::StrFormat("%d:%.3f", order[k], prob[order[k]] / sum));
+          absl::StrAppend(
+              &top, k ? " " : "",
+              absl::StrFormat("%d:%.3f", order[k], prob[order[k]] / sum));
         }
         if (order[0] == labels[start + r]) ++correct;
-        table.AddRow({absl::StrCat(start + r), absl::StrCat(labels[start + r]), top});
+        table.AddRow(
+            {absl::StrCat(start + r), absl::StrCat(labels[start + r]), top});
       }
     }
     std::printf("%s", table.Render().c_str());
@@ -212,7 +216,8 @@ void RegisterBench(CLI::App& app, CliContext& ctx) {
       ->capture_default_str();
   cmd->add_option("-n,--requests", a->requests,
                   "Total requests (overrides --seconds)");
-  cmd->add_option("-t,--seconds", a->seconds, "Duration")->capture_default_str();
+  cmd->add_option("-t,--seconds", a->seconds, "Duration")
+      ->capture_default_str();
   cmd->add_option("-b,--batch", a->batch, "Images per request")
       ->capture_default_str();
   cmd->callback([&ctx, a] {
@@ -242,15 +247,16 @@ void RegisterBench(CLI::App& app, CliContext& ctx) {
           "\"images_per_second\": %.2f, \"p50_ms\": %.3f, \"p90_ms\": %.3f, "
           "\"p99_ms\": %.3f}\n",
           a->ref.c_str(), a->concurrency, static_cast<long long>(a->batch),
-          static_cast<long long>(report.ok), static_cast<long long>(report.failed),
-          report.requests_per_second(), report.images_per_second(a->batch),
-          ms(report.Percentile(0.5)), ms(report.Percentile(0.9)),
-          ms(report.Percentile(0.99)));
+          static_cast<long long>(report.ok),
+          static_cast<long long>(report.failed), report.requests_per_second(),
+          report.images_per_second(a->batch), ms(report.Percentile(0.5)),
+          ms(report.Percentile(0.9)), ms(report.Percentile(0.99)));
     } else {
       TextTable table({"MODEL", "CONC", "BATCH", "OK", "FAILED", "REQ/S",
                        "IMG/S", "P50 MS", "P90 MS", "P99 MS"});
-      table.AddRow({a->ref, absl::StrCat(a->concurrency), absl::StrCat(a->batch),
-                    absl::StrCat(report.ok), absl::StrCat(report.failed),
+      table.AddRow({a->ref, absl::StrCat(a->concurrency),
+                    absl::StrCat(a->batch), absl::StrCat(report.ok),
+                    absl::StrCat(report.failed),
                     absl::StrFormat("%.1f", report.requests_per_second()),
                     absl::StrFormat("%.1f", report.images_per_second(a->batch)),
                     absl::StrFormat("%.3f", ms(report.Percentile(0.5))),

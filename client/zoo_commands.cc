@@ -58,8 +58,8 @@ absl::Status TrainBriefly(torch::jit::Module& module,
   auto result = (*trainer)->Train(**train, eval.get());
   if (!result.ok()) return result.status();
   std::printf("trained %lld epoch(s) on %s: loss %.4f, train top-1 %.2f%%",
-              static_cast<long long>(result->epochs_completed),
-              a.train.c_str(), result->train_loss_history.back(),
+              static_cast<long long>(result->epochs_completed), a.train.c_str(),
+              result->train_loss_history.back(),
               100.0 * result->train_accuracy_history.back());
   if (result->final_eval.has_value()) {
     std::printf(", eval top-1 %.2f%%",
@@ -86,22 +86,26 @@ void RegisterZooCommands(CLI::App& app, CliContext& ctx) {
     }
   });
 
-  auto* build = zoo->add_subcommand(
-      "build", "Write a zoo model to a TorchScript file, freshly initialised or briefly trained (--train).");
+  auto* build =
+      zoo->add_subcommand("build",
+                          "Write a zoo model to a TorchScript file, freshly "
+                          "initialised or briefly trained (--train).");
   auto options = std::make_shared<models::ZooOptions>();
   auto out = std::make_shared<std::string>();
   build->add_option("arch", options->arch, "Architecture (see `zoo list`)")
       ->required();
   build->add_option("-o,--out", *out, "Output .pt file")->required();
-  build->add_option("--in-channels", options->in_channels,
-                    "Input channels (1 for Fashion-MNIST)")
+  build
+      ->add_option("--in-channels", options->in_channels,
+                   "Input channels (1 for Fashion-MNIST)")
       ->capture_default_str();
   build->add_option("--num-classes", options->num_classes, "Output classes")
       ->capture_default_str();
   build->add_option("--width", options->width_multiplier, "Width multiplier")
       ->capture_default_str();
-  build->add_option("--input-size", options->input_size,
-                    "Side of the square input")
+  build
+      ->add_option("--input-size", options->input_size,
+                   "Side of the square input")
       ->capture_default_str();
   build->add_option("--seed", options->seed, "Initialisation seed")
       ->capture_default_str();
@@ -113,19 +117,23 @@ void RegisterZooCommands(CLI::App& app, CliContext& ctx) {
                     "Report top-1 on this data set after training");
   build->add_option("--epochs", train->epochs, "Training epochs")
       ->capture_default_str();
-  build->add_option("--train-limit", train->train_limit,
-                    "Use only the first N training images (0 = all)")
+  build
+      ->add_option("--train-limit", train->train_limit,
+                   "Use only the first N training images (0 = all)")
       ->capture_default_str();
-  build->add_option("--eval-limit", train->eval_limit,
-                    "Use only the first N evaluation images (0 = all)")
+  build
+      ->add_option("--eval-limit", train->eval_limit,
+                   "Use only the first N evaluation images (0 = all)")
       ->capture_default_str();
   build->add_option("--batch-size", train->batch_size, "Training batch size")
       ->capture_default_str();
-  build->add_option("--lr", train->lr,
-                    "SGD learning rate (Nesterov, cosine schedule)")
+  build
+      ->add_option("--lr", train->lr,
+                   "SGD learning rate (Nesterov, cosine schedule)")
       ->capture_default_str();
-  build->add_option("--threads", train->threads,
-                    "LibTorch intra-op threads (0 = leave as is)")
+  build
+      ->add_option("--threads", train->threads,
+                   "LibTorch intra-op threads (0 = leave as is)")
       ->capture_default_str();
   build->callback([&ctx, options, out, train] {
     auto module = models::BuildZooModel(*options);
@@ -138,8 +146,8 @@ void RegisterZooCommands(CLI::App& app, CliContext& ctx) {
       module->eval();
       module->save(*out);
     } catch (const std::exception& e) {
-      ctx.Check(TorchErrorToStatus(e, "save " + *out,
-                                   absl::StatusCode::kInternal));
+      ctx.Check(
+          TorchErrorToStatus(e, "save " + *out, absl::StatusCode::kInternal));
       return;
     }
     int64_t params = 0;

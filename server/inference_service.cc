@@ -40,9 +40,9 @@ grpc::Status InferenceService::ServerReady(
   return grpc::Status::OK;
 }
 
-grpc::Status InferenceService::ModelReady(grpc::ServerContext*,
-                                          const ::inference::ModelReadyRequest* q,
-                                          ::inference::ModelReadyResponse* r) {
+grpc::Status InferenceService::ModelReady(
+    grpc::ServerContext*, const ::inference::ModelReadyRequest* q,
+    ::inference::ModelReadyResponse* r) {
   auto version = ParseModelVersion(q->version());
   if (!version.ok()) return ToGrpcStatus(version.status());
   r->set_ready(core_->models().Get(q->name(), *version).ok());
@@ -120,11 +120,11 @@ grpc::Status InferenceService::RepositoryIndex(
 grpc::Status InferenceService::RepositoryModelLoad(
     grpc::ServerContext*, const ::inference::RepositoryModelLoadRequest* q,
     ::inference::RepositoryModelLoadResponse*) {
-  inference::InstancePoolOptions pool =
-      core_->options().inference.default_pool;
+  inference::InstancePoolOptions pool = core_->options().inference.default_pool;
   auto version = IntParameter(*q, "version", 0);
   auto instances = IntParameter(*q, "instances", pool.instances);
-  auto max_batch = IntParameter(*q, "max_batch_size", pool.batching.max_batch_size);
+  auto max_batch =
+      IntParameter(*q, "max_batch_size", pool.batching.max_batch_size);
   for (const auto* s : {&version, &instances, &max_batch}) {
     if (!s->ok()) return ToGrpcStatus(s->status());
   }

@@ -13,7 +13,8 @@
 namespace pruneserve {
 
 // Thread-safe; borrows the core, which must outlive it.
-class InferenceService final : public ::inference::GRPCInferenceService::Service {
+class InferenceService final
+    : public ::inference::GRPCInferenceService::Service {
  public:
   explicit InferenceService(ServerCore* core) : core_(core) {}
 

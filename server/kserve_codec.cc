@@ -20,9 +20,9 @@ absl::Status Pack(const google::protobuf::RepeatedField<In>& values,
     if constexpr (std::is_integral_v<Out> && sizeof(Out) < sizeof(In)) {
       if (values[i] < static_cast<In>(std::numeric_limits<Out>::min()) ||
           values[i] > static_cast<In>(std::numeric_limits<Out>::max())) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "input \"", name, "\" element ", i, " = ", values[i],
-            " is out of range for its datatype"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("input \"", name, "\" element ", i, " = ", values[i],
+                         " is out of range for its datatype"));
       }
     }
     dst[i] = static_cast<Out>(values[i]);

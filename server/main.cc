@@ -95,7 +95,8 @@ int main(int argc, char** argv) {
     }
     pool.batching.preferred_batch_sizes.push_back(n);
   }
-  core_options.inference.intra_op_threads = absl::GetFlag(FLAGS_intra_op_threads);
+  core_options.inference.intra_op_threads =
+      absl::GetFlag(FLAGS_intra_op_threads);
   core_options.jobs.workers = absl::GetFlag(FLAGS_job_workers);
   core_options.jobs.queue_capacity = absl::GetFlag(FLAGS_job_queue_capacity);
   core_options.jobs.intra_op_threads = absl::GetFlag(FLAGS_job_threads);
@@ -151,7 +152,8 @@ int main(int argc, char** argv) {
   int sig = 0;
   sigwait(&signals, &sig);
   fprintf(stderr, "pruneserve: signal %d, shutting down\n", sig);
-  (*server)->Shutdown(absl::Seconds(absl::GetFlag(FLAGS_shutdown_grace_seconds)));
+  (*server)->Shutdown(
+      absl::Seconds(absl::GetFlag(FLAGS_shutdown_grace_seconds)));
   fprintf(stderr, "pruneserve: stopped\n");
   return 0;
 }

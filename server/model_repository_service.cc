@@ -54,9 +54,9 @@ grpc::Status ModelRepositoryService::ListModels(
   return grpc::Status::OK;
 }
 
-grpc::Status ModelRepositoryService::GetModel(grpc::ServerContext*,
-                                              const v1::GetModelRequest* request,
-                                              v1::GetModelResponse* response) {
+grpc::Status ModelRepositoryService::GetModel(
+    grpc::ServerContext*, const v1::GetModelRequest* request,
+    v1::GetModelResponse* response) {
   auto model =
       core_->repository().GetModel(request->name(), request->version());
   if (!model.ok()) return ToGrpcStatus(model.status());

@@ -64,8 +64,8 @@ grpc::Status PruningJobsService::ListJobs(grpc::ServerContext*,
                                           const v1::ListJobsRequest* request,
                                           v1::ListJobsResponse* response) {
   const int page_size = request->page_size() == 0 ? 100 : request->page_size();
-  auto page = core_->jobs().List(request->state(), page_size,
-                                 request->page_token());
+  auto page =
+      core_->jobs().List(request->state(), page_size, request->page_token());
   if (!page.ok()) return ToGrpcStatus(page.status());
   for (v1::Job& job : page->jobs) *response->add_jobs() = std::move(job);
   response->set_next_page_token(page->next_page_token);

@@ -58,9 +58,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   builder.SetResourceQuota(quota);
   server->grpc_server_ = builder.BuildAndStart();
   if (!server->grpc_server_ || server->grpc_port_ == 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen for gRPC on ", options.listen_address,
-                     " (address in use or invalid)"));
+    return absl::UnavailableError(absl::StrCat("cannot listen for gRPC on ",
+                                               options.listen_address,
+                                               " (address in use or invalid)"));
   }
   // The repository is open by construction of the core: report SERVING.
   server->grpc_server_->GetHealthCheckService()->SetServingStatus(true);
@@ -78,8 +78,7 @@ void Server::Shutdown(absl::Duration grace) {
   // Running jobs stop at their next step and stay queued for the next start;
   // open WatchJob streams end with UNAVAILABLE.
   core_->jobs().Stop();
-  grpc_server_->Shutdown(
-      absl::ToChronoTime(absl::Now() + grace));
+  grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
   grpc_server_->Wait();
   grpc_server_.reset();
   core_->models().UnloadAll();

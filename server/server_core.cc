@@ -37,8 +37,8 @@ absl::StatusOr<std::unique_ptr<ServerCore>> ServerCore::Create(
 
   core->job_metrics_ = std::make_unique<JobMetrics>(*core->registry_);
   PS_ASSIGN_OR_RETURN(core->job_store_,
-                      jobs::JobStore::Create({absl::StrCat(
-                          core->options_.data_dir, "/jobs.db")}));
+                      jobs::JobStore::Create(
+                          {absl::StrCat(core->options_.data_dir, "/jobs.db")}));
   vitis::ExternalCompilerOptions compiler_options = core->options_.compiler;
   if (compiler_options.work_root.empty()) {
     compiler_options.work_root =
@@ -47,7 +47,8 @@ absl::StatusOr<std::unique_ptr<ServerCore>> ServerCore::Create(
   PS_ASSIGN_OR_RETURN(core->compiler_,
                       vitis::ExternalCompiler::Create(compiler_options));
   jobs::PipelineJobExecutorOptions executor_options;
-  executor_options.export_root = absl::StrCat(core->options_.data_dir, "/exports");
+  executor_options.export_root =
+      absl::StrCat(core->options_.data_dir, "/exports");
   executor_options.compiler = core->compiler_.get();
   core->job_executor_ = std::make_unique<jobs::PipelineJobExecutor>(
       core->repository_.get(), executor_options);

@@ -17,12 +17,18 @@ std::optional<DataType> DataTypeFromName(absl::string_view name) {
 
 const char* DataTypeName(DataType type) {
   switch (type) {
-    case DataType::kFp32: return "FP32";
-    case DataType::kFp64: return "FP64";
-    case DataType::kUint8: return "UINT8";
-    case DataType::kInt8: return "INT8";
-    case DataType::kInt32: return "INT32";
-    case DataType::kInt64: return "INT64";
+    case DataType::kFp32:
+      return "FP32";
+    case DataType::kFp64:
+      return "FP64";
+    case DataType::kUint8:
+      return "UINT8";
+    case DataType::kInt8:
+      return "INT8";
+    case DataType::kInt32:
+      return "INT32";
+    case DataType::kInt64:
+      return "INT64";
   }
   return "?";
 }
@@ -103,9 +109,8 @@ absl::StatusOr<std::vector<HostTensor>> SplitBatch(
   int64_t sum = 0;
   for (int64_t s : sizes) sum += s;
   if (tensor.shape.empty() || sum != tensor.shape[0]) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot split ", ShapeToString(tensor.shape), " into ",
-                     sum, " rows"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot split ", ShapeToString(tensor.shape), " into ", sum, " rows"));
   }
   const int64_t row_bytes =
       tensor.shape[0] == 0

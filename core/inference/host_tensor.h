@@ -50,7 +50,8 @@ std::string ShapeToString(absl::Span<const int64_t> shape);
 
 // Concatenates tensors of equal name, dtype and trailing dims along dim 0.
 // INVALID_ARGUMENT when they differ.
-absl::StatusOr<HostTensor> ConcatBatch(const std::vector<const HostTensor*>& parts);
+absl::StatusOr<HostTensor> ConcatBatch(
+    const std::vector<const HostTensor*>& parts);
 
 // Splits `tensor` along dim 0 into pieces of `sizes` rows (sum must equal
 // the batch). INVALID_ARGUMENT otherwise.

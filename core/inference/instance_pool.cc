@@ -33,8 +33,8 @@ absl::StatusOr<std::unique_ptr<InstancePool>> InstancePool::Create(
     return absl::InvalidArgumentError(
         "max_batch_size and max_queue_size must be >= 1");
   }
-  auto pool = std::unique_ptr<InstancePool>(
-      new InstancePool(std::move(backend), std::move(options), std::move(observer)));
+  auto pool = std::unique_ptr<InstancePool>(new InstancePool(
+      std::move(backend), std::move(options), std::move(observer)));
   for (int i = 0; i < pool->options_.instances; ++i) {
     auto session = pool->backend_->CreateSession();
     if (!session.ok()) return session.status();
@@ -89,10 +89,11 @@ InferenceResult InstancePool::Infer(InferenceRequest request) {
       pending->result.outputs = absl::UnavailableError("model is unloading");
       return std::move(pending->result);
     }
-    if (static_cast<int64_t>(queue_.size()) >= options_.batching.max_queue_size) {
-      pending->result.outputs = absl::ResourceExhaustedError(absl::StrCat(
-          "inference queue is full (", options_.batching.max_queue_size,
-          " requests waiting)"));
+    if (static_cast<int64_t>(queue_.size()) >=
+        options_.batching.max_queue_size) {
+      pending->result.outputs = absl::ResourceExhaustedError(
+          absl::StrCat("inference queue is full (",
+                       options_.batching.max_queue_size, " requests waiting)"));
       return std::move(pending->result);
     }
     queue_.push_back(pending);
@@ -117,7 +118,8 @@ void InstancePool::DropDeadFrontLocked() {
       p.result.outputs = absl::DeadlineExceededError(
           "deadline passed while the request was queued");
     } else if (p.request.is_cancelled && p.request.is_cancelled()) {
-      p.result.outputs = absl::CancelledError("request cancelled by the caller");
+      p.result.outputs =
+          absl::CancelledError("request cancelled by the caller");
     } else {
       return;
     }
@@ -179,8 +181,10 @@ void InstancePool::Execute(BackendSession* session,
     std::vector<const HostTensor*> parts;
     for (const auto& p : batch) parts.push_back(&p->request.inputs[i]);
     auto joined = ConcatBatch(parts);
-    if (!joined.ok()) status = joined.status();
-    else inputs.push_back(*std::move(joined));
+    if (!joined.ok())
+      status = joined.status();
+    else
+      inputs.push_back(*std::move(joined));
   }
   absl::StatusOr<std::vector<HostTensor>> outputs =
       status.ok() ? session->Run(inputs) : status;
@@ -212,8 +216,10 @@ void InstancePool::Execute(BackendSession* session,
     p.result.queue_time = start - p.enqueued;
     p.result.compute_time = compute;
     p.result.batch_size = rows;
-    if (outputs.ok()) p.result.outputs = std::move(per_request[r]);
-    else p.result.outputs = outputs.status();
+    if (outputs.ok())
+      p.result.outputs = std::move(per_request[r]);
+    else
+      p.result.outputs = outputs.status();
     p.done.Notify();
   }
 }

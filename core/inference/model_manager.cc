@@ -134,11 +134,13 @@ absl::StatusOr<std::shared_ptr<const LoadedModel>> ModelManager::Get(
   for (const auto& [key, model] : loaded_) {
     if (key.first == name) best = model;  // map order: highest version last
   }
-  if (!best) return absl::NotFoundError(absl::StrCat("model ", name, " is not loaded"));
+  if (!best)
+    return absl::NotFoundError(absl::StrCat("model ", name, " is not loaded"));
   return best;
 }
 
-std::vector<int64_t> ModelManager::LoadedVersions(const std::string& name) const {
+std::vector<int64_t> ModelManager::LoadedVersions(
+    const std::string& name) const {
   std::vector<int64_t> out;
   absl::MutexLock lock(&mu_);
   for (const auto& [key, model] : loaded_) {
@@ -153,14 +155,14 @@ absl::StatusOr<std::vector<ModelIndexEntry>> ModelManager::Index() const {
   std::vector<ModelIndexEntry> out;
   absl::MutexLock lock(&mu_);
   for (const auto& m : *models) {
-    out.push_back({m.name(), m.version(),
-                   loaded_.count({m.name(), m.version()}) > 0});
+    out.push_back(
+        {m.name(), m.version(), loaded_.count({m.name(), m.version()}) > 0});
   }
   return out;
 }
 
-absl::Status ModelManager::ValidateInputs(const InferenceBackend& backend,
-                                          std::vector<HostTensor>& inputs) const {
+absl::Status ModelManager::ValidateInputs(
+    const InferenceBackend& backend, std::vector<HostTensor>& inputs) const {
   const auto& specs = backend.inputs();
   if (inputs.size() != specs.size()) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -170,9 +172,9 @@ absl::Status ModelManager::ValidateInputs(const InferenceBackend& backend,
     HostTensor& in = inputs[i];
     const TensorSpec& spec = specs[i];
     if (in.name != spec.name && specs.size() > 1) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "input ", i, " is named \"", in.name, "\"; expected \"", spec.name,
-          "\""));
+      return absl::InvalidArgumentError(
+          absl::StrCat("input ", i, " is named \"", in.name, "\"; expected \"",
+                       spec.name, "\""));
     }
     auto count = ElementCount(in.shape, options_.max_input_elements);
     if (!count.ok()) return count.status();
@@ -193,10 +195,10 @@ absl::Status ModelManager::ValidateInputs(const InferenceBackend& backend,
     }
     const int64_t expected_bytes = *count * DataTypeSize(in.dtype);
     if (static_cast<int64_t>(in.bytes.size()) != expected_bytes) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "input \"", in.name, "\" ", DataTypeName(in.dtype),
-          ShapeToString(in.shape), " needs ", expected_bytes, " bytes; got ",
-          in.bytes.size()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("input \"", in.name, "\" ", DataTypeName(in.dtype),
+                       ShapeToString(in.shape), " needs ", expected_bytes,
+                       " bytes; got ", in.bytes.size()));
     }
     in.name = spec.name;
     in = CastToFloat32(std::move(in));
@@ -213,7 +215,8 @@ absl::StatusOr<InferOutcome> ModelManager::Infer(
   ModelInferenceMetrics* metrics = (*model)->metrics.get();
   absl::Status valid = ValidateInputs((*model)->pool->backend(), inputs);
   if (!valid.ok()) {
-    if (metrics) metrics->RecordRequest(valid, absl::ZeroDuration(), absl::ZeroDuration());
+    if (metrics)
+      metrics->RecordRequest(valid, absl::ZeroDuration(), absl::ZeroDuration());
     return valid;
   }
   InferenceRequest request;

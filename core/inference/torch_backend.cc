@@ -61,7 +61,8 @@ class TorchSession : public BackendSession {
       return out;
     } catch (const std::exception& e) {
       std::string shapes;
-      for (const HostTensor& in : inputs) absl::StrAppend(&shapes, ShapeToString(in.shape));
+      for (const HostTensor& in : inputs)
+        absl::StrAppend(&shapes, ShapeToString(in.shape));
       return TorchErrorToStatus(e, absl::StrCat("forward on ", shapes));
     }
   }
@@ -74,8 +75,10 @@ class TorchSession : public BackendSession {
 
 absl::StatusOr<std::unique_ptr<TorchBackend>> TorchBackend::Create(
     TorchBackendOptions options) {
-  if (options.intra_op_threads > 0) at::set_num_threads(options.intra_op_threads);
-  auto backend = std::unique_ptr<TorchBackend>(new TorchBackend(std::move(options)));
+  if (options.intra_op_threads > 0)
+    at::set_num_threads(options.intra_op_threads);
+  auto backend =
+      std::unique_ptr<TorchBackend>(new TorchBackend(std::move(options)));
   torch::jit::Module module;
   try {
     module = torch::jit::load(backend->options_.path, torch::kCPU);

@@ -110,10 +110,10 @@ absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& spec) {
       return absl::UnavailableError("the server is shutting down");
     }
     if (static_cast<int>(queue_.size()) >= options_.queue_capacity) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "the job queue is full (", queue_.size(),
-          " jobs waiting, capacity ", options_.queue_capacity,
-          "); retry later or raise --job_queue_capacity"));
+      return absl::ResourceExhaustedError(
+          absl::StrCat("the job queue is full (", queue_.size(),
+                       " jobs waiting, capacity ", options_.queue_capacity,
+                       "); retry later or raise --job_queue_capacity"));
     }
     // The insert happens under the lock so that the capacity check and the
     // enqueue are one step.
@@ -169,9 +169,8 @@ absl::StatusOr<v1::Job> JobManager::Cancel(const std::string& id) {
   }
   auto job = store_->Get(id);
   if (!job.ok()) return job.status();
-  return absl::FailedPreconditionError(
-      absl::StrCat("job ", id, " already ended (",
-                   JobStateName(job->state()), ")"));
+  return absl::FailedPreconditionError(absl::StrCat(
+      "job ", id, " already ended (", JobStateName(job->state()), ")"));
 }
 
 absl::StatusOr<JobPage> JobManager::List(v1::JobState state, int page_size,
@@ -249,8 +248,8 @@ void JobManager::RunJob(const std::shared_ptr<ActiveJob>& active) {
   std::filesystem::create_directories(work_dir, ec);
   absl::StatusOr<JobOutcome> outcome;
   if (ec) {
-    outcome = absl::InternalError(absl::StrCat(
-        "cannot create job directory ", work_dir, ": ", ec.message()));
+    outcome = absl::InternalError(absl::StrCat("cannot create job directory ",
+                                               work_dir, ": ", ec.message()));
   } else {
     JobContext context;
     context.job = &job;

@@ -23,8 +23,8 @@ absl::Status Invalid(absl::string_view field, absl::string_view problem) {
 absl::Status CheckFraction(absl::string_view field, double v,
                            bool max_inclusive = false) {
   if (v < 0.0 || v > 1.0 || (!max_inclusive && v == 1.0)) {
-    return Invalid(field, absl::StrCat(v, " is outside [0, 1",
-                                       max_inclusive ? "]" : ")"));
+    return Invalid(
+        field, absl::StrCat(v, " is outside [0, 1", max_inclusive ? "]" : ")"));
   }
   return absl::OkStatus();
 }
@@ -35,8 +35,8 @@ absl::Status CheckDataset(absl::string_view field, const std::string& spec) {
   if (!parsed.ok()) return Invalid(field, parsed.status().message());
   std::error_code ec;
   if (!std::filesystem::is_directory(parsed->dir, ec)) {
-    return Invalid(field, absl::StrCat("directory ", parsed->dir,
-                                       " does not exist"));
+    return Invalid(field,
+                   absl::StrCat("directory ", parsed->dir, " does not exist"));
   }
   return absl::OkStatus();
 }
@@ -48,12 +48,12 @@ absl::Status ResolveData(v1::JobSpec& spec, bool needs_calibration) {
     return Invalid("data.train", "required when finetune.epochs > 0");
   }
   if (needs_calibration && d.train().empty() && d.calibration().empty()) {
-    return Invalid("data.calibration",
-                   absl::StrCat("policy \"", spec.pruning().policy(),
-                                "\" with criterion \"",
-                                spec.pruning().criterion(),
-                                "\" measures activations: give calibration "
-                                "or train data"));
+    return Invalid(
+        "data.calibration",
+        absl::StrCat("policy \"", spec.pruning().policy(),
+                     "\" with criterion \"", spec.pruning().criterion(),
+                     "\" measures activations: give calibration "
+                     "or train data"));
   }
   if (!d.train().empty()) {
     if (auto s = CheckDataset("data.train", d.train()); !s.ok()) return s;
@@ -108,9 +108,9 @@ absl::Status ResolvePruning(v1::JobPruning& p) {
     try {
       std::regex re(pattern);
     } catch (const std::regex_error& e) {
-      return Invalid("pruning.exclude",
-                     absl::StrCat("\"", pattern, "\" is not a regex: ",
-                                  e.what()));
+      return Invalid(
+          "pruning.exclude",
+          absl::StrCat("\"", pattern, "\" is not a regex: ", e.what()));
     }
   }
   return absl::OkStatus();

@@ -55,8 +55,7 @@ absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Create(
   }
 }
 
-JobStore::JobStore(std::unique_ptr<SQLite::Database> db)
-    : db_(std::move(db)) {}
+JobStore::JobStore(std::unique_ptr<SQLite::Database> db) : db_(std::move(db)) {}
 
 JobStore::~JobStore() = default;
 
@@ -134,10 +133,11 @@ absl::StatusOr<JobPage> JobStore::List(v1::JobState state, int page_size,
   try {
     const bool filtered = state != v1::JOB_STATE_UNSPECIFIED;
     SQLite::Statement q(
-        *db_, filtered ? "SELECT seq, job FROM jobs WHERE seq < ? AND state = ? "
-                         "ORDER BY seq DESC LIMIT ?"
-                       : "SELECT seq, job FROM jobs WHERE seq < ? "
-                         "ORDER BY seq DESC LIMIT ?");
+        *db_, filtered
+                  ? "SELECT seq, job FROM jobs WHERE seq < ? AND state = ? "
+                    "ORDER BY seq DESC LIMIT ?"
+                  : "SELECT seq, job FROM jobs WHERE seq < ? "
+                    "ORDER BY seq DESC LIMIT ?");
     int arg = 1;
     q.bind(arg++, before);
     if (filtered) q.bind(arg++, static_cast<int>(state));
@@ -180,8 +180,7 @@ absl::StatusOr<std::vector<v1::Job>> JobStore::ListUnfinished() const {
   }
 }
 
-absl::StatusOr<std::map<v1::JobState, int64_t>> JobStore::CountByState()
-    const {
+absl::StatusOr<std::map<v1::JobState, int64_t>> JobStore::CountByState() const {
   absl::MutexLock lock(&mu_);
   try {
     SQLite::Statement q(*db_,

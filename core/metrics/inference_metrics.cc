@@ -10,8 +10,8 @@ using Labels = std::map<std::string, std::string>;
 
 const prometheus::Histogram::BucketBoundaries& LatencyBuckets() {
   static const auto* b = new prometheus::Histogram::BucketBoundaries{
-      0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1,
-      0.2,    0.5,   1,     2,     5,    10};
+      0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05,
+      0.1,    0.2,   0.5,   1,     2,    5,    10};
   return *b;
 }
 
@@ -100,19 +100,21 @@ InferenceMetrics::InferenceMetrics(prometheus::Registry& registry,
                    .Name("pruneserve_inference_exec_count_total")
                    .Help("Batches executed by model instances.")
                    .Register(registry)),
-      request_seconds_(prometheus::BuildHistogram()
-                           .Name("pruneserve_inference_request_duration_seconds")
-                           .Help("End-to-end time of successful requests "
-                                 "inside the server.")
-                           .Register(registry)),
+      request_seconds_(
+          prometheus::BuildHistogram()
+              .Name("pruneserve_inference_request_duration_seconds")
+              .Help("End-to-end time of successful requests "
+                    "inside the server.")
+              .Register(registry)),
       queue_seconds_(prometheus::BuildHistogram()
                          .Name("pruneserve_inference_queue_duration_seconds")
                          .Help("Time requests waited for a model instance.")
                          .Register(registry)),
-      compute_seconds_(prometheus::BuildHistogram()
-                           .Name("pruneserve_inference_compute_duration_seconds")
-                           .Help("Compute time of one executed batch.")
-                           .Register(registry)),
+      compute_seconds_(
+          prometheus::BuildHistogram()
+              .Name("pruneserve_inference_compute_duration_seconds")
+              .Help("Compute time of one executed batch.")
+              .Register(registry)),
       batch_size_(prometheus::BuildHistogram()
                       .Name("pruneserve_inference_batch_size")
                       .Help("Rows in each executed batch.")
@@ -123,8 +125,8 @@ InferenceMetrics::InferenceMetrics(prometheus::Registry& registry,
                    .Register(registry)),
       collector_(std::make_shared<ThroughputCollector>()) {}
 
-std::shared_ptr<prometheus::Collectable> InferenceMetrics::throughput_collector()
-    const {
+std::shared_ptr<prometheus::Collectable>
+InferenceMetrics::throughput_collector() const {
   return collector_;
 }
 

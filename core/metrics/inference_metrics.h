@@ -49,7 +49,8 @@ class ThroughputWindow {
   void TrimLocked(absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   const absl::Duration window_;
   mutable absl::Mutex mu_;
-  mutable std::deque<std::pair<absl::Time, int64_t>> events_ ABSL_GUARDED_BY(mu_);
+  mutable std::deque<std::pair<absl::Time, int64_t>> events_
+      ABSL_GUARDED_BY(mu_);
   mutable int64_t total_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
@@ -90,8 +91,9 @@ class ModelInferenceMetrics {
 // `throughput_collector()` with the exposer next to the registry.
 class InferenceMetrics {
  public:
-  explicit InferenceMetrics(prometheus::Registry& registry,
-                            absl::Duration throughput_window = absl::Seconds(10));
+  explicit InferenceMetrics(
+      prometheus::Registry& registry,
+      absl::Duration throughput_window = absl::Seconds(10));
 
   std::unique_ptr<ModelInferenceMetrics> ForModel(const std::string& model,
                                                   const std::string& version);

@@ -29,11 +29,10 @@ JobMetrics::JobMetrics(prometheus::Registry& registry)
                     .Name("pruneserve_job_progress")
                     .Help("Completion of a running job, 0..1")
                     .Register(registry)),
-      images_per_second_(
-          prometheus::BuildGauge()
-              .Name("pruneserve_job_finetune_images_per_second")
-              .Help("Fine-tuning throughput of a running job")
-              .Register(registry)),
+      images_per_second_(prometheus::BuildGauge()
+                             .Name("pruneserve_job_finetune_images_per_second")
+                             .Help("Fine-tuning throughput of a running job")
+                             .Register(registry)),
       accuracy_(prometheus::BuildGauge()
                     .Name("pruneserve_job_accuracy")
                     .Help("Latest evaluated top-1 accuracy of a running job")
@@ -70,9 +69,9 @@ void JobMetrics::UpdateRunning(const std::string& job_id,
   if (it == running_.end()) {
     const prometheus::Labels labels{{"job_id", job_id}, {"model", model}};
     it = running_
-             .emplace(job_id, JobSeries{&progress_.Add(labels),
-                                        &images_per_second_.Add(labels),
-                                        nullptr})
+             .emplace(job_id,
+                      JobSeries{&progress_.Add(labels),
+                                &images_per_second_.Add(labels), nullptr})
              .first;
   }
   it->second.progress->Set(fraction_done);

@@ -30,8 +30,8 @@ torch::jit::Module Downsample(int64_t in, int64_t out, int64_t stride,
 // created in order (conv1, bn1, ..., downsample) so weights depend only on
 // the builder's seed.
 torch::jit::Module ResidualBlock(const std::string& class_name,
-                                 const std::vector<ConvSpec>& convs,
-                                 int64_t in, int64_t out, int64_t stride,
+                                 const std::vector<ConvSpec>& convs, int64_t in,
+                                 int64_t out, int64_t stride,
                                  ScriptModuleBuilder& builder) {
   const bool project = stride != 1 || in != out;
   std::vector<std::pair<torch::jit::Module, torch::jit::Module>> layers;
@@ -45,10 +45,10 @@ torch::jit::Module ResidualBlock(const std::string& class_name,
   for (size_t i = 1; i <= layers.size(); ++i) {
     std::string pair = absl::StrCat("self.bn", i, ".forward(self.conv", i,
                                     ".forward(", i == 1 ? "x" : "out", "))");
-    absl::StrAppend(&source, "    out = ",
-                    i < layers.size() ? absl::StrCat("torch.relu(", pair, ")")
-                                      : pair,
-                    "\n");
+    absl::StrAppend(
+        &source, "    out = ",
+        i < layers.size() ? absl::StrCat("torch.relu(", pair, ")") : pair,
+        "\n");
   }
   absl::StrAppend(&source,
                   project ? "    identity = self.downsample.forward(x)\n"
@@ -78,11 +78,11 @@ torch::jit::Module BasicBlock(int64_t in, int64_t out, int64_t stride,
 // torchvision's Bottleneck (ResNet v1.5: the stride sits on the 3x3 conv).
 torch::jit::Module Bottleneck(int64_t in, int64_t planes, int64_t out,
                               int64_t stride, ScriptModuleBuilder& builder) {
-  return ResidualBlock("Bottleneck",
-                       {BnConvSpec(in, planes, 1, 1),
-                        BnConvSpec(planes, planes, 3, stride),
-                        BnConvSpec(planes, out, 1, 1)},
-                       in, out, stride, builder);
+  return ResidualBlock(
+      "Bottleneck",
+      {BnConvSpec(in, planes, 1, 1), BnConvSpec(planes, planes, 3, stride),
+       BnConvSpec(planes, out, 1, 1)},
+      in, out, stride, builder);
 }
 
 // Stem (3x3 conv + BN + ReLU), the given stages, global pool and fc.

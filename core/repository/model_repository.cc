@@ -88,15 +88,14 @@ absl::Status ModelRepository::ValidateHeader(
   }
   if (!header.expected_sha256().empty() &&
       !IsSha256Hex(header.expected_sha256())) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("expected_sha256 \"", header.expected_sha256(),
-                     "\" is not 64 hex digits"));
+    return absl::InvalidArgumentError(absl::StrCat("expected_sha256 \"",
+                                                   header.expected_sha256(),
+                                                   "\" is not 64 hex digits"));
   }
   if (header.example_input_shape_size() > kMaxShapeRank) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("example_input_shape has rank ",
-                     header.example_input_shape_size(), "; at most ",
-                     kMaxShapeRank, " dimensions"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "example_input_shape has rank ", header.example_input_shape_size(),
+        "; at most ", kMaxShapeRank, " dimensions"));
   }
   for (int64_t d : header.example_input_shape()) {
     if (d <= 0) {
@@ -132,8 +131,8 @@ absl::StatusOr<v1::ModelVersion> ModelRepository::Finish(
       absl::AsciiStrToLower(header.expected_sha256()) != sha256) {
     return absl::DataLossError(absl::StrCat(
         "sha256 mismatch for \"", header.name(), "\": expected ",
-        absl::AsciiStrToLower(header.expected_sha256()), ", received ",
-        sha256, " over ", writer.bytes_written(), " bytes"));
+        absl::AsciiStrToLower(header.expected_sha256()), ", received ", sha256,
+        " over ", writer.bytes_written(), " bytes"));
   }
   v1::ModelVersion model;
   model.set_name(header.name());

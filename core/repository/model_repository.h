@@ -45,7 +45,8 @@ struct ModelRepositoryOptions {
 // metrics, which must outlive it.
 class ModelRepository {
  public:
-  using InspectorMap = std::map<v1::ModelFormat, std::unique_ptr<ModelInspector>>;
+  using InspectorMap =
+      std::map<v1::ModelFormat, std::unique_ptr<ModelInspector>>;
 
   // Opens the stores under options.data_dir, removes unreferenced blobs and
   // refreshes the totals gauges. `metrics` may be null. Formats without an

@@ -85,15 +85,14 @@ v1::ModelVersion RowToModel(SQLite::Statement& q) {
   }
   SQLite::Column report = q.getColumn(17);
   if (!report.isNull()) {
-    m.set_report(static_cast<const char*>(report.getBlob()),
-                 report.getBytes());
+    m.set_report(static_cast<const char*>(report.getBlob()), report.getBytes());
   }
   return m;
 }
 
 absl::Status SqlError(const std::exception& e, absl::string_view what) {
-  return absl::InternalError(absl::StrCat("model metadata ", what, ": ",
-                                          e.what()));
+  return absl::InternalError(
+      absl::StrCat("model metadata ", what, ": ", e.what()));
 }
 
 }  // namespace
@@ -128,8 +127,8 @@ absl::StatusOr<v1::ModelVersion> ModelMetadataStore::InsertNextVersion(
     SQLite::Transaction txn(*db_, SQLite::TransactionBehavior::IMMEDIATE);
     int64_t last = 0;
     {
-      SQLite::Statement q(*db_,
-                          "SELECT last_version FROM model_counters WHERE name=?");
+      SQLite::Statement q(
+          *db_, "SELECT last_version FROM model_counters WHERE name=?");
       q.bind(1, model.name());
       if (q.executeStep()) last = q.getColumn(0).getInt64();
     }
@@ -170,7 +169,8 @@ absl::StatusOr<v1::ModelVersion> ModelMetadataStore::InsertNextVersion(
     if (model.report().empty()) {
       ins.bind(18);
     } else {
-      ins.bind(18, model.report().data(), static_cast<int>(model.report().size()));
+      ins.bind(18, model.report().data(),
+               static_cast<int>(model.report().size()));
     }
     ins.exec();
     txn.commit();
@@ -184,17 +184,17 @@ absl::StatusOr<v1::ModelVersion> ModelMetadataStore::Get(
     const std::string& name, int64_t version) const {
   absl::MutexLock lock(&mu_);
   try {
-    std::string sql = absl::StrCat("SELECT ", kColumns,
-                                   " FROM model_versions WHERE name=?");
+    std::string sql =
+        absl::StrCat("SELECT ", kColumns, " FROM model_versions WHERE name=?");
     sql += version > 0 ? " AND version=?" : " ORDER BY version DESC LIMIT 1";
     SQLite::Statement q(*db_, sql);
     q.bind(1, name);
     if (version > 0) q.bind(2, static_cast<int64_t>(version));
     if (!q.executeStep()) {
       return absl::NotFoundError(
-          version > 0 ? absl::StrCat("model ", name, " version ", version,
-                                     " not found")
-                      : absl::StrCat("model ", name, " not found"));
+          version > 0
+              ? absl::StrCat("model ", name, " version ", version, " not found")
+              : absl::StrCat("model ", name, " not found"));
     }
     return RowToModel(q);
   } catch (const std::exception& e) {
@@ -224,8 +224,8 @@ absl::StatusOr<std::vector<v1::ModelVersion>> ModelMetadataStore::Delete(
   absl::MutexLock lock(&mu_);
   try {
     SQLite::Transaction txn(*db_, SQLite::TransactionBehavior::IMMEDIATE);
-    std::string where = version > 0 ? " WHERE name=? AND version=?"
-                                    : " WHERE name=?";
+    std::string where =
+        version > 0 ? " WHERE name=? AND version=?" : " WHERE name=?";
     std::vector<v1::ModelVersion> rows;
     {
       SQLite::Statement q(*db_, absl::StrCat("SELECT ", kColumns,
@@ -236,9 +236,9 @@ absl::StatusOr<std::vector<v1::ModelVersion>> ModelMetadataStore::Delete(
     }
     if (rows.empty()) {
       return absl::NotFoundError(
-          version > 0 ? absl::StrCat("model ", name, " version ", version,
-                                     " not found")
-                      : absl::StrCat("model ", name, " not found"));
+          version > 0
+              ? absl::StrCat("model ", name, " version ", version, " not found")
+              : absl::StrCat("model ", name, " not found"));
     }
     SQLite::Statement del(*db_,
                           absl::StrCat("DELETE FROM model_versions", where));

@@ -65,9 +65,9 @@ absl::Status TorchScriptInspector::Inspect(const std::string& path,
         " elements; the limit is ", options_.max_example_elements));
   }
   if (model->forward_input_count() != 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "an example input shape was given but forward() takes ",
-        model->forward_input_count(), " inputs"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("an example input shape was given but forward() takes ",
+                     model->forward_input_count(), " inputs"));
   }
   try {
     torch::NoGradGuard no_grad;

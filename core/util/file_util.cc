@@ -89,7 +89,8 @@ absl::Status WriteFileAtomically(const std::string& path,
 
 absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return ErrnoToStatus(errno ? errno : ENOENT, absl::StrCat("open ", path));
+  if (!in)
+    return ErrnoToStatus(errno ? errno : ENOENT, absl::StrCat("open ", path));
   std::ostringstream ss;
   ss << in.rdbuf();
   if (in.bad()) return absl::DataLossError(absl::StrCat("read ", path));

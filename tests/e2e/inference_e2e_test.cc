@@ -19,27 +19,35 @@ namespace {
 
 using testing::CommandResult;
 
-CommandResult Cli(const std::string& args) { return testing::RunPrunectl(args); }
+CommandResult Cli(const std::string& args) {
+  return testing::RunPrunectl(args);
+}
 
 constexpr char kFashion[] = "/usr/share/datasets/fashion-mnist";
 
 TEST(InferenceE2eTest, UploadLoadInferBenchUnload) {
-  if (!std::filesystem::exists(std::string(kFashion) + "/t10k-images-idx3-ubyte.gz")) {
+  if (!std::filesystem::exists(std::string(kFashion) +
+                               "/t10k-images-idx3-ubyte.gz")) {
     GTEST_SKIP() << "dataset-fashion-mnist is not installed";
   }
   testing::TempDir dir;
-  auto server = testing::ServerProcess::Start(dir.Join("data"),
-                                              {"--instances=2"});
+  auto server =
+      testing::ServerProcess::Start(dir.Join("data"), {"--instances=2"});
   ASSERT_TRUE(server.ok()) << server.status();
   const std::string s = "--server " + (*server)->grpc_address() + " ";
   const std::string model = dir.Join("resnet20.pt");
 
-  CommandResult r = Cli(absl::StrCat("zoo build resnet20 --in-channels 1 "
-                              "--input-size 28 --out ", model));
+  CommandResult r =
+      Cli(absl::StrCat("zoo build resnet20 --in-channels 1 "
+                       "--input-size 28 --out ",
+                       model));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  r = Cli(s + "model upload " + model + " --name r20 --input-shape 1,1,28,28 --json");
+  r = Cli(s + "model upload " + model +
+          " --name r20 --input-shape 1,1,28,28 --json");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_GT(std::stoll(nlohmann::json::parse(r.output)["flops"].get<std::string>()), 0);
+  EXPECT_GT(
+      std::stoll(nlohmann::json::parse(r.output)["flops"].get<std::string>()),
+      0);
 
   r = Cli(s + "serve load r20 --instances 2");
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -63,10 +71,11 @@ TEST(InferenceE2eTest, UploadLoadInferBenchUnload) {
 
   auto metrics = testing::HttpGet((*server)->metrics_port(), "/metrics");
   ASSERT_TRUE(metrics.ok());
-  EXPECT_GE(testing::MetricValue(
-                *metrics,
-                "pruneserve_inference_count_total{model=\"r20\",version=\"1\"}"),
-            85);  // 5 classified + 20 x 4 benchmarked
+  EXPECT_GE(
+      testing::MetricValue(
+          *metrics,
+          "pruneserve_inference_count_total{model=\"r20\",version=\"1\"}"),
+      85);  // 5 classified + 20 x 4 benchmarked
 
   r = Cli(s + "serve unload r20");
   ASSERT_EQ(r.exit_code, 0) << r.output;

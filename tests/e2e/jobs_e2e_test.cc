@@ -22,7 +22,9 @@ using testing::CommandResult;
 
 constexpr char kFashion[] = "/usr/share/datasets/fashion-mnist";
 
-CommandResult Cli(const std::string& args) { return testing::RunPrunectl(args); }
+CommandResult Cli(const std::string& args) {
+  return testing::RunPrunectl(args);
+}
 
 class JobsE2eTest : public ::testing::Test {
  protected:
@@ -51,8 +53,8 @@ class JobsE2eTest : public ::testing::Test {
     const std::string f = std::string("fashion-mnist:") + kFashion;
     return absl::StrCat(" --train ", f, ":train --eval ", f,
                         ":test --train-limit ", train_limit,
-                        " --eval-limit 200 --calib-images 64 --epochs ",
-                        epochs, " --policy ", policy, " --criterion l1 ");
+                        " --eval-limit 200 --calib-images 64 --epochs ", epochs,
+                        " --policy ", policy, " --criterion l1 ");
   }
 
   // Follows `id` until `stop` says so or the job ends; returns the last job.
@@ -102,11 +104,13 @@ TEST_F(JobsE2eTest, SubmitWatchRegistersResultAndMetrics) {
 
   auto metrics = testing::HttpGet((*server)->metrics_port(), "/metrics");
   ASSERT_TRUE(metrics.ok()) << metrics.status();
-  EXPECT_EQ(testing::MetricValue(*metrics, "pruneserve_jobs{state=\"succeeded\"}"),
-            1.0);
-  EXPECT_EQ(testing::MetricValue(
-                *metrics, "pruneserve_jobs_finished_total{state=\"succeeded\"}"),
-            1.0);
+  EXPECT_EQ(
+      testing::MetricValue(*metrics, "pruneserve_jobs{state=\"succeeded\"}"),
+      1.0);
+  EXPECT_EQ(
+      testing::MetricValue(
+          *metrics, "pruneserve_jobs_finished_total{state=\"succeeded\"}"),
+      1.0);
 }
 
 TEST_F(JobsE2eTest, SigkillMidJobResumesFromCheckpoint) {
@@ -115,8 +119,8 @@ TEST_F(JobsE2eTest, SigkillMidJobResumesFromCheckpoint) {
   ASSERT_TRUE(server.ok()) << server.status();
   const std::string address = (*server)->grpc_address();
   UploadVgg(address);
-  CommandResult r = Cli("--server " + address + " job submit vgg" +
-                        DataFlags(400, 3));
+  CommandResult r =
+      Cli("--server " + address + " job submit vgg" + DataFlags(400, 3));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const std::string id = "job-000001";
   // Kill once the second epoch runs: the first epoch's checkpoint exists.
@@ -142,16 +146,16 @@ TEST_F(JobsE2eTest, CancelStopsRunningJobPromptly) {
   ASSERT_TRUE(server.ok()) << server.status();
   const std::string address = (*server)->grpc_address();
   UploadVgg(address);
-  CommandResult r = Cli("--server " + address + " job submit vgg" +
-                        DataFlags(5000, 20));
+  CommandResult r =
+      Cli("--server " + address + " job submit vgg" + DataFlags(5000, 20));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   WatchUntil(address, "job-000001", [](const v1::Job& j) {
     return j.progress().phase() == "finetune" && j.progress().step() > 2;
   });
   r = Cli("--server " + address + " job cancel job-000001");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  v1::Job final = WatchUntil(address, "job-000001",
-                             [](const v1::Job&) { return false; });
+  v1::Job final =
+      WatchUntil(address, "job-000001", [](const v1::Job&) { return false; });
   EXPECT_EQ(final.state(), v1::JOB_STATE_CANCELLED);
   // Stopped inside the first epoch, long before 20 epochs could run.
   EXPECT_EQ(final.progress().epoch(), 0);

@@ -44,10 +44,10 @@ TEST(RepositoryE2eTest, AcknowledgedModelsSurviveSigkill) {
   for (int seed = 0; seed < 3; ++seed) {
     std::string path = dir.Join(absl::StrCat("model", seed, ".pt"));
     testing::WriteTinyCnn(path, seed);
-    CommandResult r = Prunectl(
-        (*server)->grpc_address(),
-        absl::StrCat("model upload ", path,
-                     " --name tiny --input-shape 1,1,28,28 --json"));
+    CommandResult r =
+        Prunectl((*server)->grpc_address(),
+                 absl::StrCat("model upload ", path,
+                              " --name tiny --input-shape 1,1,28,28 --json"));
     ASSERT_EQ(r.exit_code, 0) << r.output;
     auto json = nlohmann::json::parse(r.output);
     EXPECT_EQ(json["sha256"], FileSha256(path));
@@ -109,7 +109,8 @@ TEST(RepositoryE2eTest, CliPrintsTablesErrorsAndMetrics) {
   std::ofstream(junk) << "not a model";
   CommandResult bad = Prunectl(addr, "model upload " + junk);
   EXPECT_EQ(bad.exit_code, 1);
-  EXPECT_NE(bad.output.find("INVALID_ARGUMENT"), std::string::npos) << bad.output;
+  EXPECT_NE(bad.output.find("INVALID_ARGUMENT"), std::string::npos)
+      << bad.output;
 
   CommandResult missing = Prunectl(addr, "model rm ghost");
   EXPECT_EQ(missing.exit_code, 1);
@@ -125,17 +126,18 @@ TEST(RepositoryE2eTest, CliPrintsTablesErrorsAndMetrics) {
   EXPECT_EQ(testing::MetricValue(
                 *metrics, "pruneserve_repository_uploads_total{result=\"ok\"}"),
             1);
-  EXPECT_EQ(testing::MetricValue(*metrics, "pruneserve_repository_deletes_total"),
-            1);
-  EXPECT_EQ(testing::MetricValue(*metrics, "pruneserve_repository_model_versions"),
-            0);
+  EXPECT_EQ(
+      testing::MetricValue(*metrics, "pruneserve_repository_deletes_total"), 1);
+  EXPECT_EQ(
+      testing::MetricValue(*metrics, "pruneserve_repository_model_versions"),
+      0);
 }
 
 TEST(RepositoryE2eTest, SigtermDuringUploadExitsCleanlyAndStoresNothing) {
   testing::TempDir dir;
   std::string data = dir.Join("data");
-  auto server = testing::ServerProcess::Start(
-      data, {"--shutdown_grace_seconds=1"});
+  auto server =
+      testing::ServerProcess::Start(data, {"--shutdown_grace_seconds=1"});
   ASSERT_TRUE(server.ok()) << server.status();
   client::RepositoryClient client(
       client::MakeChannel((*server)->grpc_address()));

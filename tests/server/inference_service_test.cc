@@ -49,7 +49,8 @@ class InferenceServiceTest : public testing::ServerFixture {
   grpc::Status Infer(const ::inference::ModelInferRequest& q,
                      ::inference::ModelInferResponse* r) {
     grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::seconds(30));
     return stub_->ModelInfer(&ctx, q, r);
   }
 
@@ -153,16 +154,19 @@ TEST_F(InferenceServiceTest, Uint8ImagesAreAccepted) {
   in->set_datatype("UINT8");
   for (int64_t d : {1, 1, 28, 28}) in->add_shape(d);
   std::string pixels(28 * 28, '\0');
-  for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<char>(i % 256);
+  for (size_t i = 0; i < pixels.size(); ++i)
+    pixels[i] = static_cast<char>(i % 256);
   q.add_raw_input_contents(pixels);
   ::inference::ModelInferResponse r;
   ASSERT_TRUE(Infer(q, &r).ok());
   at::Tensor x = torch::empty({1, 1, 28, 28});
-  for (int i = 0; i < 28 * 28; ++i) x.view({-1})[i] = static_cast<float>(i % 256);
+  for (int i = 0; i < 28 * 28; ++i)
+    x.view({-1})[i] = static_cast<float>(i % 256);
   at::Tensor expected = Expected(x);
   std::vector<float> v(10);
   std::memcpy(v.data(), r.raw_output_contents(0).data(), 40);
-  for (int i = 0; i < 10; ++i) EXPECT_NEAR(v[i], expected[0][i].item<float>(), 1e-3);
+  for (int i = 0; i < 10; ++i)
+    EXPECT_NEAR(v[i], expected[0][i].item<float>(), 1e-3);
 }
 
 TEST_F(InferenceServiceTest, BadRequestsGetClearErrors) {
@@ -257,7 +261,8 @@ TEST_F(InferenceServiceTest, MetricsCountRequestsBatchesAndFailures) {
   ASSERT_TRUE(Load("tiny").ok());
   at::Tensor x = torch::zeros({2, 1, 28, 28});
   ::inference::ModelInferResponse r;
-  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Infer(ImageRequest(x, true), &r).ok());
+  for (int i = 0; i < 3; ++i)
+    ASSERT_TRUE(Infer(ImageRequest(x, true), &r).ok());
   auto bad = ImageRequest(x, true);
   bad.mutable_raw_input_contents(0)->resize(4);
   EXPECT_FALSE(Infer(bad, &r).ok());
@@ -273,14 +278,17 @@ TEST_F(InferenceServiceTest, MetricsCountRequestsBatchesAndFailures) {
                                  "model=\"tiny\",reason=\"invalid_argument\","
                                  "version=\"1\"}"),
             1);
-  EXPECT_EQ(testing::MetricValue(*body, "pruneserve_inference_count_total" + labels),
-            6);
+  EXPECT_EQ(
+      testing::MetricValue(*body, "pruneserve_inference_count_total" + labels),
+      6);
   EXPECT_EQ(testing::MetricValue(
-                *body, "pruneserve_inference_request_duration_seconds_count" + labels),
+                *body,
+                "pruneserve_inference_request_duration_seconds_count" + labels),
             3);
-  EXPECT_GT(testing::MetricValue(
-                *body, "pruneserve_inference_throughput_images_per_second" + labels),
-            0);
+  EXPECT_GT(
+      testing::MetricValue(
+          *body, "pruneserve_inference_throughput_images_per_second" + labels),
+      0);
 }
 
 TEST_F(InferenceServiceTest, RepeatedLoadUnloadDoesNotGrowMemory) {
@@ -300,7 +308,8 @@ TEST_F(InferenceServiceTest, RepeatedLoadUnloadDoesNotGrowMemory) {
   long long after = CurrentRssBytes();
   // A leaked module per cycle would be > 100 x the model (~10 KiB) plus its
   // graph; allow allocator noise only.
-  EXPECT_LT(after - before, 16ll << 20) << "before " << before << " after " << after;
+  EXPECT_LT(after - before, 16ll << 20)
+      << "before " << before << " after " << after;
 }
 
 }  // namespace

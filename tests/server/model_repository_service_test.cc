@@ -31,8 +31,8 @@ class ModelRepositoryServiceTest : public testing::ServerFixture {
     StartServer(core_options, WantsMetrics());
     client::RepositoryClientOptions client_options;
     client_options.chunk_bytes = 4096;
-    client_ = std::make_unique<client::RepositoryClient>(channel_,
-                                                         client_options);
+    client_ =
+        std::make_unique<client::RepositoryClient>(channel_, client_options);
   }
 
   static v1::UploadModelHeader Header(const std::string& name) {
@@ -167,7 +167,8 @@ TEST_F(ModelRepositoryServiceTest, MissingModelsAreNotFound) {
             absl::StatusCode::kNotFound);
 }
 
-TEST_F(ModelRepositoryServiceTest, ConcurrentUploadsOfOneNameGetDistinctVersions) {
+TEST_F(ModelRepositoryServiceTest,
+       ConcurrentUploadsOfOneNameGetDistinctVersions) {
   constexpr int kClients = 4;
   std::vector<absl::StatusOr<v1::ModelVersion>> results(kClients);
   std::vector<std::thread> threads;
@@ -202,10 +203,11 @@ TEST_F(ModelRepositoryServiceTest, MetricsEndpointCountsUploads) {
   EXPECT_EQ(testing::MetricValue(
                 *body, "pruneserve_repository_uploads_total{result=\"ok\"}"),
             1);
-  EXPECT_EQ(testing::MetricValue(
-                *body,
-                "pruneserve_repository_uploads_total{result=\"invalid_argument\"}"),
-            1);
+  EXPECT_EQ(
+      testing::MetricValue(
+          *body,
+          "pruneserve_repository_uploads_total{result=\"invalid_argument\"}"),
+      1);
   EXPECT_EQ(testing::MetricValue(*body, "pruneserve_repository_models"), 1);
   EXPECT_EQ(testing::MetricValue(*body, "pruneserve_repository_stored_bytes"),
             static_cast<double>(model_bytes_.size()));

@@ -52,10 +52,9 @@ TEST_F(PruningJobsServiceTest, UnknownJobsAreNotFound) {
             absl::StatusCode::kNotFound);
   EXPECT_EQ(jobs_->Watch("job-000404", {}).status().code(),
             absl::StatusCode::kNotFound);
-  EXPECT_EQ(jobs_->List(v1::JOB_STATE_UNSPECIFIED, 5, "garbage")
-                .status()
-                .code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      jobs_->List(v1::JOB_STATE_UNSPECIFIED, 5, "garbage").status().code(),
+      absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(jobs_->List(v1::JOB_STATE_UNSPECIFIED, 5000, "").status().code(),
             absl::StatusCode::kInvalidArgument);
 }
@@ -70,7 +69,8 @@ TEST_F(PruningJobsServiceTest, DataFreeJobRunsAndRegistersAVersion) {
   ASSERT_TRUE(job.ok()) << job.status();
   std::vector<v1::JobState> states;
   auto final = jobs_->Watch(job->id(), [&](const v1::Job& j) {
-    if (states.empty() || states.back() != j.state()) states.push_back(j.state());
+    if (states.empty() || states.back() != j.state())
+      states.push_back(j.state());
     return true;
   });
   ASSERT_TRUE(final.ok()) << final.status();

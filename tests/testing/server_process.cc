@@ -25,8 +25,8 @@ std::string BuiltBinary(const std::string& relative) {
 }
 
 CommandResult RunPrunectl(const std::string& args) {
-  std::string cmd = absl::StrCat(BuiltBinary("client/prunectl"), " ", args,
-                                 " 2>&1");
+  std::string cmd =
+      absl::StrCat(BuiltBinary("client/prunectl"), " ", args, " 2>&1");
   CommandResult result;
   FILE* pipe = ::popen(cmd.c_str(), "r");
   if (pipe == nullptr) return result;
@@ -75,8 +75,8 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
   if (pid < 0) return absl::InternalError("fork");
   if (pid == 0) {
     ::dup2(out_pipe[1], STDOUT_FILENO);
-    int err = ::open(proc->stderr_path_.c_str(),
-                     O_WRONLY | O_CREAT | O_APPEND, 0644);
+    int err =
+        ::open(proc->stderr_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (err >= 0) ::dup2(err, STDERR_FILENO);
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());

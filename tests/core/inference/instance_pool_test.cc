@@ -23,7 +23,8 @@ class FakeBackend : public InferenceBackend {
     std::atomic<int> runs{0};
   };
 
-  explicit FakeBackend(std::shared_ptr<State> state) : state_(std::move(state)) {
+  explicit FakeBackend(std::shared_ptr<State> state)
+      : state_(std::move(state)) {
     inputs_.push_back({"input__0", DataType::kFp32, {-1, 2}});
     outputs_.push_back({"output__0", DataType::kFp32, {-1, 2}});
   }
@@ -85,8 +86,8 @@ std::vector<float> Values(const HostTensor& t) {
 class InstancePoolTest : public ::testing::Test {
  protected:
   std::unique_ptr<InstancePool> MakePool(InstancePoolOptions options) {
-    auto pool = InstancePool::Create(std::make_shared<FakeBackend>(state_),
-                                     options);
+    auto pool =
+        InstancePool::Create(std::make_shared<FakeBackend>(state_), options);
     EXPECT_TRUE(pool.ok()) << pool.status();
     return *std::move(pool);
   }
@@ -127,7 +128,8 @@ TEST_F(InstancePoolTest, QueuedRequestsAreBatchedTogether) {
   std::vector<InferenceResult> results(3);
   std::vector<std::thread> clients;
   for (int i = 0; i < 3; ++i) {
-    clients.emplace_back([&, i] { results[i] = pool->Infer(Request(2, 10 * i)); });
+    clients.emplace_back(
+        [&, i] { results[i] = pool->Infer(Request(2, 10 * i)); });
   }
   WaitPending(*pool, 3);
   state_->release_first.Notify();

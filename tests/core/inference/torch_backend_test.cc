@@ -18,7 +18,8 @@ TEST(TorchBackendTest, SpecsComeFromTheExampleShape) {
   auto backend = TorchBackend::Create({dir.Join("m.pt"), {1, 1, 28, 28}, 0});
   ASSERT_TRUE(backend.ok()) << backend.status();
   ASSERT_EQ((*backend)->inputs().size(), 1u);
-  EXPECT_EQ((*backend)->inputs()[0].shape, (std::vector<int64_t>{-1, 1, 28, 28}));
+  EXPECT_EQ((*backend)->inputs()[0].shape,
+            (std::vector<int64_t>{-1, 1, 28, 28}));
   ASSERT_EQ((*backend)->outputs().size(), 1u);
   EXPECT_EQ((*backend)->outputs()[0].shape, (std::vector<int64_t>{-1, 10}));
 }
@@ -28,9 +29,8 @@ TEST(TorchBackendTest, PoolOutputMatchesDirectForward) {
   testing::WriteTinyCnn(dir.Join("m.pt"), 3);
   auto backend = TorchBackend::Create({dir.Join("m.pt"), {1, 1, 28, 28}, 1});
   ASSERT_TRUE(backend.ok());
-  auto pool = InstancePool::Create(std::shared_ptr<InferenceBackend>(
-                                       std::move(*backend)),
-                                   {});
+  auto pool = InstancePool::Create(
+      std::shared_ptr<InferenceBackend>(std::move(*backend)), {});
   ASSERT_TRUE(pool.ok());
 
   torch::manual_seed(0);

@@ -38,8 +38,8 @@ class FakeExecutor : public JobExecutor {
       mu_.AssertHeld();
       return released_.count(id) > 0 || c.cancel->IsCancelled();
     };
-    while (!done()) mu_.AwaitWithTimeout(absl::Condition(&done),
-                                         absl::Milliseconds(5));
+    while (!done())
+      mu_.AwaitWithTimeout(absl::Condition(&done), absl::Milliseconds(5));
     if (c.cancel->IsCancelled()) return absl::CancelledError("cancelled");
     if (c.job->spec().description() == "fail") {
       return absl::InternalError("boom");
@@ -114,8 +114,8 @@ class JobManagerTest : public ::testing::Test {
     o.queue_capacity = capacity;
     o.work_root = dir_.Join("work");
     o.persist_interval = absl::ZeroDuration();
-    auto jobs = JobManager::Create(o, store_.get(), &executor_, AcceptAll,
-                                   &metrics_);
+    auto jobs =
+        JobManager::Create(o, store_.get(), &executor_, AcceptAll, &metrics_);
     EXPECT_TRUE(jobs.ok()) << jobs.status();
     return *std::move(jobs);
   }
@@ -145,9 +145,9 @@ TEST_F(JobManagerTest, RunsJobsFifoAndRecordsOutcome) {
   EXPECT_EQ(running->state(), v1::JOB_STATE_RUNNING);
   EXPECT_EQ(running->attempts(), 1);
   EXPECT_EQ(jobs->Get(b->id())->state(), v1::JOB_STATE_QUEUED);
-  EXPECT_THAT(Exposition(), ::testing::HasSubstr(
-                                "pruneserve_job_finetune_images_per_second{"
-                                "job_id=\"job-000001\",model=\"m\"} 123"));
+  EXPECT_THAT(Exposition(),
+              ::testing::HasSubstr("pruneserve_job_finetune_images_per_second{"
+                                   "job_id=\"job-000001\",model=\"m\"} 123"));
 
   executor_.Release(a->id());
   v1::Job done = AwaitFinal(*jobs, a->id());
@@ -167,9 +167,10 @@ TEST_F(JobManagerTest, RunsJobsFifoAndRecordsOutcome) {
   // The database agrees, and the per-job series are gone.
   EXPECT_EQ(store_->Get(a->id())->state(), v1::JOB_STATE_SUCCEEDED);
   const std::string text = Exposition();
-  EXPECT_THAT(text, ::testing::HasSubstr(
-                        "pruneserve_jobs{state=\"succeeded\"} 1"));
-  EXPECT_THAT(text, ::testing::HasSubstr("pruneserve_jobs{state=\"failed\"} 1"));
+  EXPECT_THAT(text,
+              ::testing::HasSubstr("pruneserve_jobs{state=\"succeeded\"} 1"));
+  EXPECT_THAT(text,
+              ::testing::HasSubstr("pruneserve_jobs{state=\"failed\"} 1"));
   EXPECT_THAT(text, ::testing::HasSubstr(
                         "pruneserve_jobs_finished_total{state=\"failed\"} 1"));
   EXPECT_THAT(text, ::testing::Not(::testing::HasSubstr("job_id=")));
@@ -186,10 +187,10 @@ TEST_F(JobManagerTest, FullQueueIsResourceExhaustedAndStoresNothing) {
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(jobs->List(v1::JOB_STATE_UNSPECIFIED, 100, "")->jobs.size(), 2u);
   EXPECT_EQ(jobs->Submit([] {
-              v1::JobSpec s = Spec();
-              s.set_model_name("missing");
-              return s;
-            }())
+                  v1::JobSpec s = Spec();
+                  s.set_model_name("missing");
+                  return s;
+                }())
                 .status()
                 .code(),
             absl::StatusCode::kNotFound);
@@ -250,8 +251,7 @@ TEST_F(JobManagerTest, StopLeavesRunningJobForTheNextStartToResume) {
   executor_.Release(id);
   executor_.Release("job-000002");
   EXPECT_EQ(AwaitFinal(*jobs, id).state(), v1::JOB_STATE_SUCCEEDED);
-  EXPECT_EQ(AwaitFinal(*jobs, "job-000002").state(),
-            v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(AwaitFinal(*jobs, "job-000002").state(), v1::JOB_STATE_SUCCEEDED);
 }
 
 TEST_F(JobManagerTest, WatchTimesOutWithoutChangeAndFailsForUnknownIds) {

@@ -5,7 +5,8 @@
 namespace pruneserve::jobs {
 namespace {
 
-constexpr char kTrain[] = "fashion-mnist:/usr/share/datasets/fashion-mnist:train";
+constexpr char kTrain[] =
+    "fashion-mnist:/usr/share/datasets/fashion-mnist:train";
 
 v1::ModelVersion Model() {
   v1::ModelVersion m;

@@ -3,7 +3,6 @@
 #include "core/jobs/pipeline_job_executor.h"
 
 #include <filesystem>
-
 #include <fstream>
 
 #include "core/models/model_zoo.h"
@@ -203,7 +202,8 @@ TEST_F(PipelineJobExecutorTest, QuantizeExportAndCompileStages) {
   std::filesystem::create_directories(c.work_dir);
   c.cancel = &token;
   c.progress = [&](const v1::JobProgress& p) {
-    if (phases.empty() || phases.back() != p.phase()) phases.push_back(p.phase());
+    if (phases.empty() || phases.back() != p.phase())
+      phases.push_back(p.phase());
   };
   auto outcome = executor.Execute(c);
   ASSERT_TRUE(outcome.ok()) << outcome.status();
@@ -224,8 +224,8 @@ TEST_F(PipelineJobExecutorTest, QuantizeExportAndCompileStages) {
 
   EXPECT_EQ(outcome->export_dir, dir_.Join("exports/job-000007"));
   EXPECT_TRUE(std::filesystem::exists(outcome->export_dir + "/manifest.json"));
-  EXPECT_TRUE(std::filesystem::exists(outcome->export_dir +
-                                      "/channel_config.json"));
+  EXPECT_TRUE(
+      std::filesystem::exists(outcome->export_dir + "/channel_config.json"));
   EXPECT_TRUE(outcome->compile_status.ok()) << outcome->compile_status;
   EXPECT_EQ(outcome->xmodel_name, "vgg_dpu");
   auto xmodel = repo_->GetModel("vgg_dpu", outcome->xmodel_version);

@@ -86,7 +86,8 @@ TEST(ZooPruningTest, EveryZooModelUnderEveryPolicy) {
       options.policy.target_flops_reduction = 0.3;
       options.policy.flops_tolerance = 0.05;
       options.probe.max_examples = 8;
-      auto calibration = testing::InMemoryBatchSource::Random({8, 1, 28, 28}, 8);
+      auto calibration =
+          testing::InMemoryBatchSource::Random({8, 1, 28, 28}, 8);
       auto result = PruneModule(*model, shape, options, &calibration);
       ASSERT_TRUE(result.ok()) << result.status();
       const auto& r = result->report;

@@ -6,7 +6,8 @@ namespace pruneserve {
 namespace {
 
 TEST(ModelNameTest, AcceptsOrdinaryNames) {
-  for (const char* name : {"resnet50", "vgg13_bn", "model-v2.pruned", "_x", "A1"}) {
+  for (const char* name :
+       {"resnet50", "vgg13_bn", "model-v2.pruned", "_x", "A1"}) {
     EXPECT_TRUE(ValidateModelName(name).ok()) << name;
   }
   EXPECT_TRUE(ValidateModelName(std::string(128, 'a')).ok());
@@ -24,7 +25,10 @@ TEST(ModelNameTest, RejectsEachBadShapeWithItsReason) {
       {"a\\b", "path separator"},
       {"a..b", "\"..\""},
       {"..", "\"..\""},
-      {std::string("a\x01" "b", 3), "control character 0x01"},
+      {std::string("a\x01"
+                   "b",
+                   3),
+       "control character 0x01"},
       {"tab\there", "control character 0x09"},
       {"sp ace", "contains ' '"},
       {".hidden", "must start"},

@@ -51,8 +51,8 @@ class ModelRepositoryTest : public ::testing::Test {
     ModelRepositoryOptions options;
     options.data_dir = dir_.path();
     options.max_model_bytes = max_bytes;
-    auto repo = ModelRepository::Create(options, std::move(inspectors),
-                                        metrics_.get());
+    auto repo =
+        ModelRepository::Create(options, std::move(inspectors), metrics_.get());
     ASSERT_TRUE(repo.ok()) << repo.status();
     repo_ = *std::move(repo);
   }
@@ -69,7 +69,8 @@ class ModelRepositoryTest : public ::testing::Test {
     auto session = repo_->BeginUpload(header);
     if (!session.ok()) return session.status();
     for (size_t i = 0; i < bytes.size(); i += 4) {
-      absl::Status s = (*session)->Append(absl::string_view(bytes).substr(i, 4));
+      absl::Status s =
+          (*session)->Append(absl::string_view(bytes).substr(i, 4));
       if (!s.ok()) return s;
     }
     return (*session)->Commit();
@@ -95,9 +96,12 @@ TEST_F(ModelRepositoryTest, UploadStoresBytesAndMetadata) {
   std::ifstream in(repo_->BlobPath(*m));
   std::string content((std::istreambuf_iterator<char>(in)), {});
   EXPECT_EQ(content, "model bytes");
-  EXPECT_EQ(CounterValue(registry_, "pruneserve_repository_uploads_total", "ok"), 1);
-  EXPECT_EQ(CounterValue(registry_, "pruneserve_repository_model_versions", ""), 1);
-  EXPECT_EQ(CounterValue(registry_, "pruneserve_repository_stored_bytes", ""), 11);
+  EXPECT_EQ(
+      CounterValue(registry_, "pruneserve_repository_uploads_total", "ok"), 1);
+  EXPECT_EQ(CounterValue(registry_, "pruneserve_repository_model_versions", ""),
+            1);
+  EXPECT_EQ(CounterValue(registry_, "pruneserve_repository_stored_bytes", ""),
+            11);
 }
 
 TEST_F(ModelRepositoryTest, SameNameGetsNextVersion) {
@@ -126,7 +130,9 @@ TEST_F(ModelRepositoryTest, WrongSha256IsDataLoss) {
   EXPECT_TRUE(repo_->ListModels("")->empty());
   EXPECT_EQ(CountFiles(dir_.path() + "/blobs"), 0u);
   EXPECT_EQ(CountFiles(dir_.Join("tmp")), 0u);
-  EXPECT_EQ(CounterValue(registry_, "pruneserve_repository_uploads_total", "data_loss"), 1);
+  EXPECT_EQ(CounterValue(registry_, "pruneserve_repository_uploads_total",
+                         "data_loss"),
+            1);
 }
 
 TEST_F(ModelRepositoryTest, OversizedUploadStopsEarlyAndRemovesTempFile) {
@@ -170,9 +176,8 @@ TEST_F(ModelRepositoryTest, BadHeadersAreRejectedBeforeAnyBytes) {
   bad_shape.add_example_input_shape(0);
   EXPECT_EQ(repo_->BeginUpload(bad_shape).status().code(),
             absl::StatusCode::kInvalidArgument);
-  for (const std::string& name :
-       {std::string("a/b"), std::string(".."), std::string("x\ny"),
-        std::string(129, 'n')}) {
+  for (const std::string& name : {std::string("a/b"), std::string(".."),
+                                  std::string("x\ny"), std::string(129, 'n')}) {
     EXPECT_EQ(repo_->BeginUpload(Header(name)).status().code(),
               absl::StatusCode::kInvalidArgument)
         << name;
@@ -186,7 +191,9 @@ TEST_F(ModelRepositoryTest, AbandonedSessionLeavesNoTrace) {
   }
   EXPECT_EQ(CountFiles(dir_.Join("tmp")), 0u);
   EXPECT_TRUE(repo_->ListModels("")->empty());
-  EXPECT_EQ(CounterValue(registry_, "pruneserve_repository_uploads_total", "cancelled"), 1);
+  EXPECT_EQ(CounterValue(registry_, "pruneserve_repository_uploads_total",
+                         "cancelled"),
+            1);
 }
 
 TEST_F(ModelRepositoryTest, ConcurrentUploadsOfOneNameLandAsDistinctVersions) {

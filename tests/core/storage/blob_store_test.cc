@@ -94,7 +94,8 @@ TEST(BlobStoreTest, RemoveIsIdempotent) {
   EXPECT_TRUE((*store)->Remove(*sha).ok());
   EXPECT_FALSE((*store)->Contains(*sha));
   EXPECT_TRUE((*store)->Remove(*sha).ok());
-  EXPECT_EQ((*store)->SizeOf(*sha).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ((*store)->SizeOf(*sha).status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 }  // namespace
