@@ -84,7 +84,7 @@ absl::Status RunLocal(const PruneArgs& a, bool json) {
   }
   jobs::JobDataOptions data_options;
   data_options.loader_threads = a.loader_threads;
-  PS_ASSIGN_OR_RETURN(jobs::JobData data,
+  PS_ASSIGN_OR_RETURN(jobs::JobDataSources data,
                       jobs::OpenJobData(spec, data_options));
   PS_ASSIGN_OR_RETURN(pipeline::PipelineOptions options,
                       jobs::PipelineOptionsFromSpec(spec, a.threads));

@@ -8,12 +8,12 @@
 
 namespace pruneserve::jobs {
 
-absl::StatusOr<JobData> OpenJobData(const v1::JobSpec& spec,
-                                    const JobDataOptions& options) {
+absl::StatusOr<JobDataSources> OpenJobData(const v1::JobSpec& spec,
+                                           const JobDataOptions& options) {
   const std::vector<int64_t> shape(spec.input_shape().begin(),
                                    spec.input_shape().end());
   const v1::JobData& d = spec.data();
-  JobData out;
+  JobDataSources out;
   if (!d.train().empty()) {
     data::SourceOptions s;
     s.spec = d.train();

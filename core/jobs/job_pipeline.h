@@ -26,7 +26,7 @@ struct JobDataOptions {
 
 // The opened data sets of one spec; a null member is a data set the spec
 // does not name. Owns the loaders; move-only.
-struct JobData {
+struct JobDataSources {
   std::unique_ptr<data::BatchSource> train;
   std::unique_ptr<data::BatchSource> eval;
   std::unique_ptr<data::BatchSource> calibration;
@@ -42,8 +42,8 @@ struct JobData {
 // Returns the loader's error (NOT_FOUND, DATA_LOSS, INVALID_ARGUMENT naming
 // the file) when a data set cannot be read. Reads the data sets' headers;
 // decoding happens later on the loaders' threads.
-absl::StatusOr<JobData> OpenJobData(const v1::JobSpec& spec,
-                                    const JobDataOptions& options = {});
+absl::StatusOr<JobDataSources> OpenJobData(const v1::JobSpec& spec,
+                                           const JobDataOptions& options = {});
 
 // The pipeline options `spec` stands for, fine-tuning with
 // `intra_op_threads` LibTorch threads (0 leaves the process setting alone).

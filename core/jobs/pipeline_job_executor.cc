@@ -139,7 +139,7 @@ absl::StatusOr<JobOutcome> PipelineJobExecutor::Execute(
   data_options.loader_threads = options_.loader_threads;
   data_options.eval_batch_size = options_.eval_batch_size;
   data_options.calibration_batch_size = options_.calibration_batch_size;
-  PS_ASSIGN_OR_RETURN(JobData sources, OpenJobData(spec, data_options));
+  PS_ASSIGN_OR_RETURN(JobDataSources sources, OpenJobData(spec, data_options));
 
   PS_ASSIGN_OR_RETURN(pipeline::PipelineOptions options,
                       PipelineOptionsFromSpec(spec, context.intra_op_threads));
