@@ -33,8 +33,9 @@
 //   --full    (the default) all 60000 / 10000 images, 10 baseline epochs
 //             (lr 0.1), 2 fine-tuning epochs per round; 44 epochs of 60000
 //             images per model in all. VGG13-BN: 61.1 min measured beside
-//             a CI run, about 36 min idle; ResNet-56 about 1.5 h
-//             (docs/pruning_quality.md has the results).
+//             a CI run, about 36 min idle; ResNet-56 about 1.5 h idle
+//             (its 1-round part: 53.7 min beside a build). Results:
+//             docs/pruning_quality.md.
 // Any mode takes --width W to change the channel counts (1.0 is the paper's
 // model, 16x the MACs of 0.25) and --finetune-epochs N per round.
 // Flags: --data DIR (default /usr/share/datasets/fashion-mnist),
