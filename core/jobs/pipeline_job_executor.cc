@@ -11,7 +11,6 @@
 #include "core/export/vitis_export.h"
 #include "core/jobs/job_pipeline.h"
 #include "core/pipeline/pruning_pipeline.h"
-#include "core/pruning/ratio_policy.h"
 #include "core/quantization/dpu_quantizer.h"
 #include "core/util/status_macros.h"
 #include "core/util/torch_status.h"
