@@ -43,10 +43,15 @@ void AddPruningFlags(CLI::App* cmd, PruningFlags& f, const std::string& where) {
   cmd->add_option("--min-channels", f.min_channels,
                   "Channels every layer keeps at least (default 2)");
   cmd->add_option("--min-sparsity", f.min_sparsity,
-                  "refined: leave layers whose input sparsity is below this "
-                  "(default 0.1; negative: none)");
+                  "refined: below this input sparsity a layer loses only "
+                  "zero-score channels (default: 0.1 under the plain rule, "
+                  "none under the residual rule; negative: none)");
   cmd->add_flag("--no-halving-cap", f.no_halving_cap,
-                "refined: do not halve ratios >= 0.5");
+                "refined: do not halve ratios >= 0.5 (the plain rule does)");
+  cmd->add_option("--refined-rule", f.refined_rule,
+                  "refined: auto (plain without residual adds, else "
+                  "residual) | plain (the authors' VGG script) | residual "
+                  "(their ResNet-50 script)");
   cmd->add_flag("--prune-residual-stream", f.prune_residual_stream,
                 "Also prune the residual stream, stem and shortcuts");
   cmd->add_option("--exclude", f.exclude,
@@ -105,6 +110,7 @@ absl::Status ApplyPruningFlags(const PruningFlags& f, v1::JobSpec& spec) {
   p->set_min_channels(f.min_channels);
   p->set_min_sparsity(f.min_sparsity);
   p->set_no_halving_cap(f.no_halving_cap);
+  p->set_refined_rule(f.refined_rule);
   p->set_prune_residual_stream(f.prune_residual_stream);
   p->clear_exclude();
   for (const auto& e : f.exclude) p->add_exclude(e);

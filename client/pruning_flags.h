@@ -32,6 +32,7 @@ struct PruningFlags {
   int64_t min_channels = 0;
   double min_sparsity = 0.0;
   bool no_halving_cap = false;
+  std::string refined_rule;
   bool prune_residual_stream = false;
   std::vector<std::string> exclude;
   // Fine-tuning and rounds.

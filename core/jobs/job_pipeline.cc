@@ -1,5 +1,6 @@
 #include "core/jobs/job_pipeline.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "core/data/source_factory.h"
@@ -59,8 +60,13 @@ absl::StatusOr<pipeline::PipelineOptions> PipelineOptionsFromSpec(
   o.pruning.policy.target_flops_reduction = p.target_flops_reduction();
   o.pruning.policy.round_to = p.round_to();
   o.pruning.policy.min_channels = p.min_channels();
-  o.pruning.policy.min_sparsity = p.min_sparsity();
-  o.pruning.policy.halving_cap = !p.no_halving_cap();
+  // 0: the rule's default; negative: no skip.
+  if (p.min_sparsity() != 0.0) {
+    o.pruning.policy.min_sparsity = std::max(0.0, p.min_sparsity());
+  }
+  if (p.no_halving_cap()) o.pruning.policy.halving_cap = false;
+  PS_ASSIGN_OR_RETURN(o.pruning.policy.refined_rule,
+                      pruning::ParseRefinedRule(p.refined_rule()));
   o.pruning.policy.prune_residual_stream = p.prune_residual_stream();
   o.pruning.policy.exclude.assign(p.exclude().begin(), p.exclude().end());
   o.rounds = spec.rounds();

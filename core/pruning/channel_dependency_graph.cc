@@ -64,6 +64,7 @@ const std::unordered_set<std::string>& ChannelwiseOps() {
 // Ops that read only metadata that pruning does not change.
 bool IsMetadataOp(const std::string& kind) {
   return kind == "aten::dim" || kind == "prim::device" ||
+         kind == "prim::shape" || kind == "aten::len" ||
          kind == "prim::dtype" || kind == "aten::__is__" ||
          kind == "aten::__isnot__" || kind == "prim::is_cuda" ||
          kind == "aten::is_floating_point" || kind == "aten::size";
@@ -83,12 +84,37 @@ std::string BaseKind(const jit::Node* node) {
 }
 
 bool IsNoneValue(const jit::Value* v) {
-  return v->type()->kind() == c10::TypeKind::NoneType ||
-         (v->node()->kind() == c10::prim::Constant &&
-          v->node()->output()->type()->kind() == c10::TypeKind::NoneType);
+  if (v->type()->kind() == c10::TypeKind::NoneType) return true;
+  if (v->node()->kind() != c10::prim::Constant) return false;
+  // Specialisation types a None attribute's constant as Optional[T].
+  auto value = jit::toIValue(v);
+  return value && value->isNone();
 }
 
 }  // namespace
+
+// A tracked tensor's channel region: `ids` holds one channel id per element
+// of the dims [axis, axis + span.size()) in row-major order. A plain feature
+// map has span {C}. A channel shuffle splits it ({g, C/g}); only span[free]
+// shrinks under pruning and the ids that differ only in the other span dims
+// are coupled. Flattening channels together with spatial dims repeats ids
+// (`expanded`); only a linear layer (or another reshape) may read that.
+struct Chan {
+  Ids ids;
+  int64_t axis = 1;
+  std::vector<int64_t> span;
+  size_t free = 0;
+  bool expanded = false;
+  bool plain() const { return span.size() == 1 && !expanded; }
+};
+
+Chan PlainChan(Ids ids, int64_t axis) {
+  Chan c;
+  c.span = {static_cast<int64_t>(ids.size())};
+  c.ids = std::move(ids);
+  c.axis = axis;
+  return c;
+}
 
 // Walks the graph once and builds the channel classes. Internal helper of
 // ChannelDependencyGraph::Build.
@@ -153,7 +179,7 @@ class ChannelAnalyzer {
     auto value = internal::AttrAtPath(f_.module(), *path);
     return value.ok() && value->isNone();
   }
-  const Ids* IdsOf(const jit::Value* v) const {
+  const Chan* ChanOf(const jit::Value* v) const {
     auto it = chan_.find(v);
     return it == chan_.end() ? nullptr : &it->second;
   }
@@ -161,37 +187,89 @@ class ChannelAnalyzer {
     auto it = shapes_.find(v);
     return it == shapes_.end() ? nullptr : &it->second;
   }
+  int64_t RankOf(const jit::Value* v) const {
+    const auto* s = ShapeOf(v);
+    return s ? static_cast<int64_t>(s->size()) : -1;
+  }
   void AddSlice(int id, const std::string& tensor, int dim, int64_t index,
                 SliceRole role, int64_t count = 1) {
     slices_[id].push_back(TensorSlice{tensor, dim, index, count, role});
   }
   void AcceptParamUse(const jit::Node* n, size_t i) { ok_uses_.insert({n, i}); }
-  // Freezes the channels of every tracked input of `node`.
+  // Freezes the channels of every tracked input of `node` (and of tensors in
+  // lists it reads).
   void Unsupported(const jit::Node* node, const std::string& why) {
+    const std::string reason =
+        absl::StrCat(node->kind().toQualString(), ": ", why);
     for (const jit::Value* in : node->inputs()) {
-      if (const Ids* ids = IdsOf(in)) {
-        Freeze(*ids, absl::StrCat(node->kind().toQualString(), ": ", why));
+      if (const Chan* c = ChanOf(in)) Freeze(c->ids, reason);
+      if (auto elems = list_elems_.find(in); elems != list_elems_.end()) {
+        for (const jit::Value* e : elems->second) {
+          if (const Chan* c = ChanOf(e)) Freeze(c->ids, reason);
+        }
+      }
+      auto lists = list_chans_.find(in);
+      if (lists != list_chans_.end()) {
+        for (const Chan& c : lists->second) Freeze(c.ids, reason);
       }
     }
   }
+  // Records that the int at `node`'s input `input` (a constant or a list of
+  // them) holds the kept count of `ids` (divided by `divisor`). Freezes
+  // `ids` when the surgery could not find the code to edit.
+  void AddGraphSite(jit::Node* node, size_t input, int64_t list_index,
+                    const Ids& ids, int64_t divisor = 1) {
+    if (f_.SourceNode(node) == nullptr) {
+      Freeze(ids, absl::StrCat(node->kind().toQualString(),
+                               ": channel count is a constant of code that "
+                               "specialisation duplicated"));
+      return;
+    }
+    PendingSite site;
+    site.site.kind = CountSite::Kind::kGraphInput;
+    site.site.node = node;
+    site.site.input = input;
+    site.site.list_index = list_index;
+    site.site.divisor = divisor;
+    site.ids = ids;
+    sites_.push_back(std::move(site));
+  }
+  bool IsConstant(const jit::Value* v) const {
+    return v->node()->kind() == c10::prim::Constant;
+  }
 
   void Visit(jit::Node* node);
-  void VisitNested(jit::Block* block);
+  void VisitControlFlow(jit::Node* node);
+  void VisitNested(jit::Block* block, const std::string& where);
   void VisitConv(jit::Node* node, size_t groups_index);
   void VisitBatchNorm(jit::Node* node);
   void VisitLinear(jit::Node* node, jit::Value* x, jit::Value* weight_value,
                    bool transposed, jit::Value* bias);
-  void VisitBinary(jit::Node* node);
+  void VisitBinary(jit::Node* node, const std::string& kind);
   void VisitCat(jit::Node* node);
-  void VisitFlatten(jit::Node* node, bool is_view);
+  void VisitFlatten(jit::Node* node);
+  void VisitReshape(jit::Node* node);
+  void VisitPermute(jit::Node* node, const std::string& kind);
+  void VisitSplit(jit::Node* node, const std::string& kind);
+  void VisitListUnpack(jit::Node* node);
+  void VisitLayerNorm(jit::Node* node);
+  void VisitGroupNorm(jit::Node* node);
   void VisitMean(jit::Node* node);
+  // Flattens dims [start, end] of a tracked tensor whose channel region lies
+  // inside them into one dim: returns the expanded chan.
+  Chan Expand(const Chan& in, const std::vector<int64_t>& shape, int64_t start,
+              int64_t end);
   void ValidateParamUses(jit::Block* block,
                          std::map<std::string, std::string>& escaped);
   void Finish(ChannelDependencyGraph& out);
 
   InlinedForward& f_;
   std::unordered_map<const jit::Value*, std::vector<int64_t>> shapes_;
-  std::unordered_map<const jit::Value*, Ids> chan_;
+  std::unordered_map<const jit::Value*, Chan> chan_;
+  // The tensors a list value holds at the node being visited.
+  std::unordered_map<const jit::Value*, std::vector<jit::Value*>> list_elems_;
+  // Tensor lists made by chunk/split of a tracked tensor: one chan per piece.
+  std::unordered_map<const jit::Value*, std::vector<Chan>> list_chans_;
   std::vector<int> parent_;
   std::vector<std::vector<TensorSlice>> slices_;
   std::vector<std::string> frozen_;
@@ -207,33 +285,50 @@ void ChannelAnalyzer::Run(ChannelDependencyGraph& out) {
   for (jit::Node* node : f_.graph()->nodes()) Visit(node);
   // Model outputs keep their shape.
   for (const jit::Value* v : f_.graph()->outputs()) {
-    if (const Ids* ids = IdsOf(v)) Freeze(*ids, "model output");
+    if (const Chan* c = ChanOf(v)) Freeze(c->ids, "model output");
+    const jit::Node* n = v->node();
+    if (n->kind() == c10::prim::TupleConstruct ||
+        n->kind() == c10::prim::ListConstruct) {
+      for (const jit::Value* e : n->inputs()) {
+        if (const Chan* c = ChanOf(e)) Freeze(c->ids, "model output");
+      }
+    }
   }
   Finish(out);
 }
 
-void ChannelAnalyzer::VisitNested(jit::Block* block) {
+void ChannelAnalyzer::VisitNested(jit::Block* block, const std::string& where) {
   for (jit::Node* node : block->nodes()) {
     std::string kind = node->kind().toQualString();
     if (!IsMetadataOp(kind) && kind != "prim::GetAttr") {
-      Unsupported(node, "reads the channels inside a control-flow block");
+      Unsupported(node, absl::StrCat("reads the channels inside ", where));
     }
-    for (jit::Block* sub : node->blocks()) VisitNested(sub);
+    for (jit::Block* sub : node->blocks()) VisitNested(sub, where);
   }
   for (const jit::Value* v : block->outputs()) {
-    if (const Ids* ids = IdsOf(v)) {
-      Freeze(*ids, "tensor returned from a control-flow block");
+    if (const Chan* c = ChanOf(v)) {
+      Freeze(c->ids, absl::StrCat("tensor returned from ", where));
     }
   }
 }
 
+void ChannelAnalyzer::VisitControlFlow(jit::Node* node) {
+  std::string where;
+  if (node->kind() == c10::prim::If) {
+    where = absl::StrCat("a data-dependent prim::If (condition from ",
+                         node->input(0)->node()->kind().toQualString(), ")");
+  } else if (node->kind() == c10::prim::Loop) {
+    where = "a prim::Loop whose trip count is computed";
+  } else {
+    where = absl::StrCat("a ", node->kind().toQualString(), " block");
+  }
+  for (jit::Block* sub : node->blocks()) VisitNested(sub, where);
+  Unsupported(node, absl::StrCat("carries the channels into ", where));
+}
+
 void ChannelAnalyzer::Visit(jit::Node* node) {
   const std::string kind = BaseKind(node);
-  for (jit::Block* sub : node->blocks()) VisitNested(sub);
-  if (!node->blocks().empty()) {
-    Unsupported(node, "control flow over tracked channels");
-    return;
-  }
+  if (!node->blocks().empty()) return VisitControlFlow(node);
   if (kind == "prim::GetAttr" || kind == "prim::Constant") return;
   if (kind == "aten::conv2d") return VisitConv(node, 6);
   if (kind == "aten::_convolution" || kind == "aten::convolution") {
@@ -260,28 +355,44 @@ void ChannelAnalyzer::Visit(jit::Node* node) {
     }
     return Unsupported(node, "matrix product with a non-parameter operand");
   }
-  if (IsBinaryElementwise(kind)) return VisitBinary(node);
+  if (IsBinaryElementwise(kind)) return VisitBinary(node, kind);
   if (kind == "aten::cat") return VisitCat(node);
-  if (kind == "aten::flatten") return VisitFlatten(node, false);
+  if (kind == "aten::flatten") return VisitFlatten(node);
   if (kind == "aten::view" || kind == "aten::reshape") {
-    return VisitFlatten(node, true);
+    return VisitReshape(node);
   }
+  if (kind == "aten::permute" || kind == "aten::transpose") {
+    return VisitPermute(node, kind);
+  }
+  if (kind == "aten::chunk" || kind == "aten::split" ||
+      kind == "prim::ConstantChunk") {
+    return VisitSplit(node, kind);
+  }
+  if (kind == "prim::ListUnpack") return VisitListUnpack(node);
+  if (kind == "aten::layer_norm") return VisitLayerNorm(node);
+  if (kind == "aten::group_norm") return VisitGroupNorm(node);
   if (kind == "aten::mean") return VisitMean(node);
-  if (kind == "prim::ListConstruct") {
+  if (kind == "prim::ListConstruct" || kind == "prim::TupleConstruct") {
     for (const jit::Use& use : node->output()->uses()) {
-      if (use.user->kind() != c10::aten::cat) {
-        return Unsupported(node, "list of tensors used outside cat");
-      }
+      const bool ok = use.user->kind() == c10::prim::Return ||
+                      use.user->kind() == c10::aten::cat ||
+                      (use.user->kind() == c10::aten::append && use.offset == 0);
+      if (!ok) return Unsupported(node, "list of tensors used outside cat");
+    }
+    if (kind == "prim::ListConstruct") {
+      list_elems_[node->output()].assign(node->inputs().begin(),
+                                         node->inputs().end());
     }
     return;
   }
-  if (kind == "aten::size") {
-    if (node->inputs().size() > 1) {
-      auto dim = f_.IntValue(node->input(1));
-      if (!dim || *dim != 0) {
-        Unsupported(node, "reads a channel count into the program");
-      }
+  if (kind == "aten::append") {
+    // A growing feature list (DenseNet): later reads see the appended
+    // tensors; the graph is straight-line, so visiting order is run order.
+    auto it = list_elems_.find(node->input(0));
+    if (it == list_elems_.end()) {
+      return Unsupported(node, "appends to a list the analysis does not know");
     }
+    it->second.push_back(node->input(1));
     return;
   }
   if (IsMetadataOp(kind)) return;
@@ -291,12 +402,19 @@ void ChannelAnalyzer::Visit(jit::Node* node) {
         return Unsupported(node, "takes a second tensor");
       }
     }
-    const Ids* ids = IdsOf(node->input(0));
-    if (ids == nullptr) return;
+    const Chan* c = ChanOf(node->input(0));
+    if (c == nullptr) return;
     if (node->outputs().size() > 1 && node->output(1)->hasUses()) {
       return Unsupported(node, "pooling indices are used");
     }
-    chan_[node->output(0)] = *ids;
+    // Pooling works on the last two dims; the channels must not be there.
+    if (absl::StrContains(kind, "pool") &&
+        (c->expanded ||
+         c->axis + static_cast<int64_t>(c->span.size()) >
+             RankOf(node->input(0)) - 2)) {
+      return Unsupported(node, "pools over the channel dim");
+    }
+    chan_[node->output(0)] = *c;
     return;
   }
   Unsupported(node, "op not supported by the channel analysis");
@@ -309,7 +427,7 @@ void ChannelAnalyzer::VisitConv(jit::Node* node, size_t groups_index) {
   auto groups = f_.IntValue(node->input(groups_index));
   jit::Value* bias_value = node->input(2);
   auto bias = f_.TensorAttr(bias_value);
-  if (!weight || weight->dim() != 4 || !groups ||
+  if (!weight || weight->dim() != 4 || !groups || *groups < 1 ||
       (!bias && !IsNone(bias_value))) {
     return Unsupported(node,
                        "weight, bias or groups is not a module attribute");
@@ -318,26 +436,31 @@ void ChannelAnalyzer::VisitConv(jit::Node* node, size_t groups_index) {
   AcceptParamUse(node, 2);
   const std::string name = LayerNameOf(*wpath);
   const std::string bpath = bias ? *f_.AttrPath(bias_value) : "";
+  const int64_t g = *groups;
   const int64_t cout = weight->size(0);
-  const int64_t cin = weight->size(1) * *groups;
-  const Ids* in = IdsOf(x);
+  const int64_t cin = weight->size(1) * g;
+  const Chan* in_chan = ChanOf(x);
+  const Ids* in = in_chan ? &in_chan->ids : nullptr;
   const auto* out_shape = ShapeOf(node->output());
   PendingLayer layer;
   layer.geometry.name = name;
-  layer.geometry.groups = *groups;
+  layer.geometry.groups = g;
   layer.input = x;
   if (out_shape != nullptr && out_shape->size() == 4) {
     layer.geometry.macs_per_pair = weight->size(2) * weight->size(3) *
                                    (*out_shape)[0] * (*out_shape)[2] *
                                    (*out_shape)[3];
   }
-  if (in != nullptr && static_cast<int64_t>(in->size()) != cin) {
-    Freeze(*in, "aten::conv2d: input channels do not match the weight");
+  if (in_chan != nullptr &&
+      (!in_chan->plain() || in_chan->axis != 1 ||
+       static_cast<int64_t>(in->size()) != cin)) {
+    Freeze(*in, absl::StrCat(node->kind().toQualString(), " ", name,
+                             ": input channels are not where the conv reads"));
     in = nullptr;
   }
   layer.in = in ? *in : Ids(cin, -1);
   Ids out_ids;
-  if (*groups == 1) {
+  if (g == 1) {
     out_ids = NewIds(cout, name, in == nullptr);
     for (int64_t i = 0; i < cout; ++i) {
       AddSlice(out_ids[i], *wpath, 0, i, SliceRole::kProducerWeight);
@@ -348,44 +471,64 @@ void ChannelAnalyzer::VisitConv(jit::Node* node, size_t groups_index) {
         AddSlice((*in)[j], *wpath, 1, j, SliceRole::kConsumerWeight);
       }
     }
-  } else if (*groups == cin && cout == cin && in != nullptr) {
+  } else if (g == cin && cout == cin && in != nullptr) {
+    // Depthwise: output channel i is input channel i; `groups` follows the
+    // kept count.
     layer.geometry.depthwise = true;
     jit::Value* gv = node->input(groups_index);
-    PendingSite site;
-    site.ids = *in;
-    if (gv->node()->kind() == c10::prim::Constant) {
-      site.site.kind = CountSite::Kind::kGraphInput;
-      site.site.node = node;
-      site.site.input = groups_index;
+    if (IsConstant(gv)) {
+      AddGraphSite(node, groups_index, -1, *in);
     } else if (const std::string* gpath = f_.AttrPath(gv)) {
+      PendingSite site;
       site.site.kind = CountSite::Kind::kAttribute;
       site.site.attribute = *gpath;
+      site.ids = *in;
+      sites_.push_back(std::move(site));
     } else {
       Freeze(*in, "depthwise aten::conv2d: groups is computed in the graph");
-    }
-    if (!site.ids.empty() && (site.site.node || !site.site.attribute.empty())) {
-      sites_.push_back(site);
     }
     out_ids = *in;
     for (int64_t i = 0; i < cout; ++i) {
       AddSlice(out_ids[i], *wpath, 0, i, SliceRole::kDepthwiseWeight);
       if (bias) AddSlice(out_ids[i], bpath, 0, i, SliceRole::kDepthwiseBias);
     }
-  } else if (*groups != 1) {
+  } else if (cin % g == 0 && cout % g == 0) {
+    // Grouped: the same positions go in every group, so `groups` stays
+    // valid on both sides. Input position p of every group reads weight
+    // column p (the shared slice couples them in Finish()); output position
+    // q of every group is coupled here.
+    const int64_t b = cout / g;
+    out_ids = NewIds(cout, name, in == nullptr);
+    for (int64_t i = 0; i < cout; ++i) {
+      AddSlice(out_ids[i], *wpath, 0, i, SliceRole::kProducerWeight);
+      if (bias) AddSlice(out_ids[i], bpath, 0, i, SliceRole::kProducerBias);
+      if (i >= b) Union(out_ids[i % b], out_ids[i]);
+    }
     if (in != nullptr) {
-      Freeze(*in, absl::StrCat("grouped conv ", name, " (groups=", *groups,
-                               ") is not depthwise"));
+      const int64_t a = cin / g;
+      for (int64_t j = 0; j < cin; ++j) {
+        AddSlice((*in)[j], *wpath, 1, j % a, SliceRole::kConsumerWeight);
+      }
+    }
+  } else {
+    if (in != nullptr) {
+      Freeze(*in, absl::StrCat("grouped conv ", name, " (groups=", g,
+                               ") does not divide its channels"));
     }
     layer.in = Ids(cin, -1);
   }
   layer.out = out_ids.empty() ? Ids(cout, -1) : out_ids;
   layers_.push_back(layer);
-  if (!out_ids.empty()) chan_[node->output()] = out_ids;
+  if (!out_ids.empty()) chan_[node->output()] = PlainChan(out_ids, 1);
 }
 
 void ChannelAnalyzer::VisitBatchNorm(jit::Node* node) {
-  const Ids* in = IdsOf(node->input(0));
-  if (in == nullptr) return;
+  const Chan* c = ChanOf(node->input(0));
+  if (c == nullptr) return;
+  if (!c->plain() || c->axis != 1) {
+    return Unsupported(node, "channels are not on dim 1");
+  }
+  const Ids in = c->ids;
   static const SliceRole kRoles[] = {
       SliceRole::kBatchNormWeight, SliceRole::kBatchNormBias,
       SliceRole::kBatchNormStat, SliceRole::kBatchNormStat};
@@ -394,20 +537,20 @@ void ChannelAnalyzer::VisitBatchNorm(jit::Node* node) {
     jit::Value* v = node->input(i);
     if (IsNone(v)) continue;
     auto t = f_.TensorAttr(v);
-    if (!t || t->dim() != 1 || t->size(0) != static_cast<int64_t>(in->size())) {
-      Freeze(*in, "aten::batch_norm: parameter is not a module tensor");
-      chan_[node->output()] = *in;
+    if (!t || t->dim() != 1 || t->size(0) != static_cast<int64_t>(in.size())) {
+      Freeze(in, "aten::batch_norm: parameter is not a module tensor");
+      chan_[node->output()] = *c;
       return;
     }
     members.emplace_back(*f_.AttrPath(v), kRoles[i - 1]);
     AcceptParamUse(node, i);
   }
-  for (size_t c = 0; c < in->size(); ++c) {
+  for (size_t ch = 0; ch < in.size(); ++ch) {
     for (const auto& [path, role] : members) {
-      AddSlice((*in)[c], path, 0, c, role);
+      AddSlice(in[ch], path, 0, ch, role);
     }
   }
-  chan_[node->output()] = *in;
+  chan_[node->output()] = PlainChan(in, 1);
 }
 
 void ChannelAnalyzer::VisitLinear(jit::Node* node, jit::Value* x,
@@ -431,29 +574,35 @@ void ChannelAnalyzer::VisitLinear(jit::Node* node, jit::Value* x,
   const int in_dim = 1 - out_dim;
   const int64_t fout = weight->size(out_dim);
   const int64_t fin = weight->size(in_dim);
-  const Ids* in = IdsOf(x);
+  const Chan* c = ChanOf(x);
+  const Ids* in = c ? &c->ids : nullptr;
   const auto* out_shape = ShapeOf(node->output());
-  if (in != nullptr && static_cast<int64_t>(in->size()) != fin) {
-    Freeze(*in, "linear: input features do not match the weight");
+  const int64_t rank = out_shape ? static_cast<int64_t>(out_shape->size()) : 0;
+  if (in != nullptr && (static_cast<int64_t>(in->size()) != fin ||
+                        c->span.size() != 1 || c->axis != rank - 1)) {
+    Freeze(*in, "linear: input features are not the last dim");
     in = nullptr;
   }
-  if (out_shape == nullptr || out_shape->size() != 2) {
-    if (in != nullptr) Freeze(*in, "linear on a tensor that is not 2-D");
+  if (rank < 1) {
+    if (in != nullptr) Freeze(*in, "linear: output shape unknown");
     in = nullptr;
   }
   PendingLayer layer;
   layer.geometry.name = name;
   layer.geometry.is_conv = false;
-  layer.geometry.macs_per_pair = out_shape ? (*out_shape)[0] : 1;
+  layer.geometry.macs_per_pair = 1;
+  for (int64_t d = 0; d + 1 < rank; ++d) {
+    layer.geometry.macs_per_pair *= (*out_shape)[d];
+  }
   layer.input = x;
   layer.in = in ? *in : Ids(fin, -1);
   if (in != nullptr) {
     // Runs of features from the same channel become one slice.
     for (int64_t f = 0; f < fin;) {
-      int64_t g = f;
-      while (g < fin && (*in)[g] == (*in)[f]) ++g;
-      AddSlice((*in)[f], wpath, in_dim, f, SliceRole::kConsumerWeight, g - f);
-      f = g;
+      int64_t e = f;
+      while (e < fin && (*in)[e] == (*in)[f]) ++e;
+      AddSlice((*in)[f], wpath, in_dim, f, SliceRole::kConsumerWeight, e - f);
+      f = e;
     }
   }
   Ids out_ids = NewIds(fout, name, in == nullptr);
@@ -466,181 +615,511 @@ void ChannelAnalyzer::VisitLinear(jit::Node* node, jit::Value* x,
   }
   layer.out = out_ids;
   layers_.push_back(layer);
-  chan_[node->output()] = out_ids;
+  chan_[node->output()] = PlainChan(out_ids, std::max<int64_t>(rank - 1, 0));
 }
 
-void ChannelAnalyzer::VisitBinary(jit::Node* node) {
+void ChannelAnalyzer::VisitBinary(jit::Node* node, const std::string& kind) {
   jit::Value* a = node->input(0);
   jit::Value* b = node->input(1);
-  const Ids* ia = IdsOf(a);
-  const Ids* ib = IsTensorValue(b) ? IdsOf(b) : nullptr;
+  const Chan* ca = ChanOf(a);
+  const Chan* cb = IsTensorValue(b) ? ChanOf(b) : nullptr;
   for (size_t i = 2; i < node->inputs().size(); ++i) {
     if (IsTensorValue(node->input(i))) {
       return Unsupported(node, "takes a third tensor");
     }
   }
-  if (ia == nullptr && ib == nullptr) return;
-  if (ia != nullptr && ib != nullptr) {
-    if (ia->size() != ib->size()) {
+  if (ca == nullptr && cb == nullptr) return;
+  const int64_t out_rank = RankOf(node->output());
+  if (ca != nullptr && cb != nullptr) {
+    const int64_t ra = RankOf(a), rb = RankOf(b);
+    if (ca->ids.size() != cb->ids.size() || ca->span != cb->span ||
+        ca->expanded != cb->expanded || ra - ca->axis != rb - cb->axis) {
       return Unsupported(node, "broadcasts between tracked tensors");
     }
-    for (size_t i = 0; i < ia->size(); ++i) {
-      Union((*ia)[i], (*ib)[i]);
-      residual_[Find((*ia)[i])] = true;
+    // add/sub join two branches into one stream (a residual); mul/div gate
+    // one tensor by another (squeeze-excitation) without making a stream.
+    const bool joins = kind == "aten::add" || kind == "aten::sub";
+    for (size_t i = 0; i < ca->ids.size(); ++i) {
+      Union(ca->ids[i], cb->ids[i]);
+      if (joins) residual_[Find(ca->ids[i])] = true;
     }
-    has_residual_ = true;
-    chan_[node->output()] = *ia;
+    has_residual_ = has_residual_ || joins;
+    Chan out = *ca;
+    out.axis = out_rank - (ra - ca->axis);
+    chan_[node->output()] = out;
     return;
   }
-  const Ids& ids = ia ? *ia : *ib;
-  jit::Value* tracked = ia ? a : b;
-  jit::Value* other = ia ? b : a;
+  const Chan& c = ca ? *ca : *cb;
+  jit::Value* tracked = ca ? a : b;
+  jit::Value* other = ca ? b : a;
+  const bool inplace = absl::EndsWith(node->kind().toQualString(), "_");
   if (!IsTensorValue(other)) {
-    chan_[node->output()] = ids;
+    chan_[node->output()] = c;
     return;
+  }
+  if (!ca && inplace) {
+    return Unsupported(node, "in-place update of an untracked tensor");
   }
   const auto* ts = ShapeOf(tracked);
   const auto* os = ShapeOf(other);
   auto param = f_.TensorAttr(other);
-  if (param && ts && ts->size() == 2 && param->dim() == 1 &&
-      param->size(0) == static_cast<int64_t>(ids.size())) {
-    // A bias added after a matrix product.
-    AcceptParamUse(node, ia ? 1 : 0);
-    for (size_t i = 0; i < ids.size(); ++i) {
-      AddSlice(ids[i], *f_.AttrPath(other), 0, i, SliceRole::kProducerBias);
-    }
-    chan_[node->output()] = ids;
-    return;
-  }
   if (ts == nullptr || (os == nullptr && !param)) {
     return Unsupported(node, "operand shape unknown");
   }
   std::vector<int64_t> oshape = os ? *os : param->sizes().vec();
-  int64_t channel_axis = 1 - (static_cast<int64_t>(ts->size()) -
-                              static_cast<int64_t>(oshape.size()));
-  if (channel_axis < 0 || oshape[channel_axis] == 1) {
-    if (!ia) {
-      return Unsupported(node, "in-place update of an untracked tensor");
+  const int64_t shift = static_cast<int64_t>(ts->size()) -
+                        static_cast<int64_t>(oshape.size());
+  Chan out = c;
+  out.axis = out_rank - (static_cast<int64_t>(ts->size()) - c.axis);
+  // Does the other operand vary along the channel region?
+  bool varies = false;
+  for (size_t k = 0; k < c.span.size(); ++k) {
+    const int64_t d = c.axis + static_cast<int64_t>(k) - shift;
+    if (d >= 0 && oshape[d] != 1) varies = true;
+  }
+  if (!varies) {
+    chan_[node->output()] = out;
+    return;
+  }
+  const int64_t d = c.axis - shift;
+  bool per_channel = param && c.plain() && d >= 0 &&
+                     oshape[d] == static_cast<int64_t>(c.ids.size());
+  for (int64_t k = 0; per_channel && k < static_cast<int64_t>(oshape.size());
+       ++k) {
+    if (k != d && oshape[k] != 1) per_channel = false;
+  }
+  if (per_channel) {
+    // A bias added after a matrix product, or a per-channel scale.
+    const SliceRole role = kind == "aten::add" || kind == "aten::sub"
+                               ? SliceRole::kProducerBias
+                               : SliceRole::kChannelScale;
+    AcceptParamUse(node, ca ? 1 : 0);
+    for (size_t i = 0; i < c.ids.size(); ++i) {
+      AddSlice(c.ids[i], *f_.AttrPath(other), static_cast<int>(d), i, role);
     }
-    chan_[node->output()] = ids;
+    chan_[node->output()] = out;
     return;
   }
   Unsupported(node, "combines the channels with an untracked tensor");
 }
 
 void ChannelAnalyzer::VisitCat(jit::Node* node) {
-  jit::Node* list = node->input(0)->node();
   const auto* out_shape = ShapeOf(node->output());
   auto dim = f_.IntValue(node->input(1));
-  if (list->kind() != c10::prim::ListConstruct || !dim || !out_shape) {
-    for (jit::Value* v : list->inputs()) {
-      if (const Ids* ids = IdsOf(v))
-        Freeze(*ids, "aten::cat of a computed list");
-    }
-    return;
+  auto elems = list_elems_.find(node->input(0));
+  if (elems == list_elems_.end() || !dim || !out_shape) {
+    return Unsupported(node, "concatenates a computed list");
   }
-  int64_t d = *dim < 0 ? *dim + static_cast<int64_t>(out_shape->size()) : *dim;
-  bool any = false;
-  for (jit::Value* v : list->inputs()) any = any || IdsOf(v) != nullptr;
-  if (!any) return;
+  const std::vector<jit::Value*> inputs = elems->second;
+  const int64_t rank = static_cast<int64_t>(out_shape->size());
+  const int64_t d = *dim < 0 ? *dim + rank : *dim;
+  const Chan* first = nullptr;
+  for (jit::Value* v : inputs) {
+    if (const Chan* c = ChanOf(v)) {
+      first = first ? first : c;
+    }
+  }
+  if (first == nullptr) return;
   Ids out;
-  if (d == 1) {
-    for (jit::Value* v : list->inputs()) {
-      if (const Ids* ids = IdsOf(v)) {
-        out.insert(out.end(), ids->begin(), ids->end());
+  if (first->plain() && first->axis == d) {
+    // Channel concatenation (Inception, DenseNet): the output's channels
+    // are the inputs' channels in order.
+    for (jit::Value* v : inputs) {
+      const Chan* c = ChanOf(v);
+      if (c != nullptr && (!c->plain() || c->axis != d)) {
+        return Unsupported(node, "inputs keep their channels on other dims");
+      }
+      if (c != nullptr) {
+        out.insert(out.end(), c->ids.begin(), c->ids.end());
       } else {
         const auto* s = ShapeOf(v);
-        Ids fresh = NewIds(s ? (*s)[1] : 0, "cat input", true,
+        Ids fresh = NewIds(s ? (*s)[d] : 0, "cat input", true,
                            "aten::cat: input channels are not tracked");
         out.insert(out.end(), fresh.begin(), fresh.end());
       }
     }
-  } else {
-    // Concatenating along batch or space keeps channels aligned.
-    const Ids* first = nullptr;
-    for (jit::Value* v : list->inputs()) {
-      const Ids* ids = IdsOf(v);
-      if (ids == nullptr || (first && ids->size() != first->size())) {
-        for (jit::Value* w : list->inputs()) {
-          if (const Ids* x = IdsOf(w)) Freeze(*x, "aten::cat: untracked input");
-        }
-        return;
-      }
-      if (first) {
-        for (size_t i = 0; i < ids->size(); ++i) Union((*first)[i], (*ids)[i]);
-      }
-      first = first ? first : ids;
-    }
-    out = *first;
+    chan_[node->output()] = PlainChan(out, d);
+    return;
   }
-  chan_[node->output()] = out;
+  // Concatenating along batch or space keeps channels aligned.
+  for (jit::Value* v : inputs) {
+    const Chan* c = ChanOf(v);
+    if (c == nullptr || c->ids.size() != first->ids.size() ||
+        c->span != first->span || c->axis != first->axis) {
+      return Unsupported(node, "concatenates tracked and untracked tensors");
+    }
+    for (size_t i = 0; i < c->ids.size(); ++i) {
+      Union(first->ids[i], c->ids[i]);
+    }
+  }
+  chan_[node->output()] = *first;
 }
 
-void ChannelAnalyzer::VisitFlatten(jit::Node* node, bool is_view) {
-  const Ids* in = IdsOf(node->input(0));
-  if (in == nullptr) return;
+Chan ChannelAnalyzer::Expand(const Chan& in, const std::vector<int64_t>& shape,
+                             int64_t start, int64_t end) {
+  // Feature index over dims [start, end] in row-major order -> channel id.
+  std::vector<int64_t> dims(shape.begin() + start, shape.begin() + end + 1);
+  int64_t total = 1;
+  for (int64_t x : dims) total *= x;
+  const int64_t region_start = in.axis - start;
+  const int64_t region_len = static_cast<int64_t>(in.span.size());
+  Ids out(total);
+  std::vector<int64_t> idx(dims.size(), 0);
+  for (int64_t f = 0; f < total; ++f) {
+    int64_t pos = 0;
+    for (int64_t k = 0; k < region_len; ++k) {
+      pos = pos * in.span[k] + idx[region_start + k];
+    }
+    out[f] = in.ids[pos];
+    for (int64_t k = static_cast<int64_t>(dims.size()) - 1; k >= 0; --k) {
+      if (++idx[k] < dims[k]) break;
+      idx[k] = 0;
+    }
+  }
+  Chan c = PlainChan(std::move(out), start);
+  c.expanded = total != static_cast<int64_t>(in.ids.size()) || in.expanded;
+  return c;
+}
+
+void ChannelAnalyzer::VisitFlatten(jit::Node* node) {
+  const Chan* c = ChanOf(node->input(0));
+  if (c == nullptr) return;
+  const auto* is = ShapeOf(node->input(0));
+  auto start = f_.IntValue(node->input(1));
+  auto end = f_.IntValue(node->input(2));
+  if (!is || !start || !end) return Unsupported(node, "dims unknown");
+  const int64_t rank = static_cast<int64_t>(is->size());
+  int64_t s = *start < 0 ? *start + rank : *start;
+  int64_t e = *end < 0 ? *end + rank : *end;
+  const int64_t lo = c->axis;
+  const int64_t hi = c->axis + static_cast<int64_t>(c->span.size()) - 1;
+  if (e < lo || s > hi) {
+    Chan out = *c;
+    if (s < lo) out.axis -= e - s;
+    chan_[node->output()] = out;
+    return;
+  }
+  if (s > lo || e < hi) {
+    return Unsupported(node, "flattens part of a split channel region");
+  }
+  chan_[node->output()] = Expand(*c, *is, s, e);
+}
+
+void ChannelAnalyzer::VisitReshape(jit::Node* node) {
+  const Chan* c = ChanOf(node->input(0));
+  if (c == nullptr) return;
   const auto* is = ShapeOf(node->input(0));
   const auto* os = ShapeOf(node->output());
   if (!is || !os) return Unsupported(node, "shape unknown");
   if (*is == *os) {
-    chan_[node->output()] = *in;
+    chan_[node->output()] = *c;
     return;
   }
-  if (is->size() != 4 || os->size() != 2 || (*os)[0] != (*is)[0]) {
-    return Unsupported(node, "reshape other than [N,C,H,W] -> [N,C*H*W]");
+  const int64_t ri = static_cast<int64_t>(is->size());
+  const int64_t ro = static_cast<int64_t>(os->size());
+  int64_t p = 0;
+  while (p < ri && p < ro && (*is)[p] == (*os)[p]) ++p;
+  int64_t q = 0;
+  while (q < ri - p && q < ro - p && (*is)[ri - 1 - q] == (*os)[ro - 1 - q]) {
+    ++q;
   }
-  if (!is_view) {
-    auto start = f_.IntValue(node->input(1));
-    if (!start || *start != 1) return Unsupported(node, "start_dim is not 1");
+  const int64_t lo = c->axis;
+  const int64_t hi = c->axis + static_cast<int64_t>(c->span.size());  // excl.
+  // The changed input dims are [p, ri - q), the output dims [p, ro - q).
+  if (hi <= p || lo >= ri - q) {
+    Chan out = *c;
+    if (lo >= ri - q) out.axis += ro - ri;
+    chan_[node->output()] = out;
+    return;
   }
-  const int64_t hw = (*is)[2] * (*is)[3];
-  Ids out;
-  out.reserve(in->size() * hw);
-  for (int id : *in) out.insert(out.end(), hw, id);
-  if (is_view) {
-    jit::Value* size = node->input(1);
-    jit::Node* sn = size->node();
-    PendingSite site;
-    site.ids = out;
-    if (sn->kind() == c10::prim::ListConstruct && sn->inputs().size() == 2) {
-      auto c = jit::toIValue(sn->input(1));
-      if (c && c->isInt() &&
-          sn->input(1)->node()->kind() == c10::prim::Constant) {
-        if (c->toInt() != -1) {
-          site.site.kind = CountSite::Kind::kGraphListElement;
-          site.site.node = sn;
-          site.site.input = 1;
-          sites_.push_back(site);
-        }
-      } else {
-        return Unsupported(node, "feature size is computed in the graph");
-      }
-    } else if (sn->kind() == c10::prim::Constant) {
-      site.site.kind = CountSite::Kind::kGraphInput;
-      site.site.node = node;
-      site.site.input = 1;
-      sites_.push_back(site);
+  // The size argument: a list (constant or built in the graph) or a
+  // constant folded into one value.
+  jit::Value* size = node->input(1);
+  jit::Node* sn = size->node();
+  auto element_is_constant = [&](int64_t k) {
+    if (sn->kind() == c10::prim::ListConstruct) {
+      auto v = jit::toIValue(sn->input(k));
+      return IsConstant(sn->input(k)) && v && v->isInt() && v->toInt() != -1;
+    }
+    if (sn->kind() == c10::prim::Constant) {
+      auto v = jit::toIValue(size);
+      return v && v->isIntList() && v->toIntVector()[k] != -1;
+    }
+    return false;
+  };
+  // Rewrites a constant list element k to the kept count of `ids` / div.
+  auto site_for = [&](int64_t k, const Ids& ids, int64_t div) {
+    if (!element_is_constant(k)) return;
+    if (sn->kind() == c10::prim::ListConstruct) {
+      AddGraphSite(sn, k, -1, ids, div);
     } else {
-      return Unsupported(node, "shape list is computed in the graph");
+      AddGraphSite(node, 1, k, ids, div);
+    }
+  };
+  if (sn->kind() != c10::prim::ListConstruct &&
+      sn->kind() != c10::prim::Constant) {
+    return Unsupported(node, "shape list is computed in the graph");
+  }
+  if (lo == p && hi == ri - q && !c->expanded) {
+    // Only the channel region changes: split or merge it.
+    std::vector<int64_t> span(os->begin() + p, os->begin() + (ro - q));
+    if (c->span.size() == 1 && span.size() > 1) {
+      // Split (channel shuffle): the dim the program computes shrinks.
+      std::vector<int64_t> dynamic;
+      for (size_t k = 0; k < span.size(); ++k) {
+        if (!element_is_constant(p + k)) dynamic.push_back(k);
+      }
+      if (dynamic.size() > 1) {
+        return Unsupported(node, "splits the channels into several computed dims");
+      }
+      const size_t free = dynamic.empty() ? span.size() - 1 : dynamic[0];
+      int64_t stride = 1;
+      for (size_t k = free + 1; k < span.size(); ++k) stride *= span[k];
+      const int64_t n = span[free];
+      std::map<int64_t, int> first_at;
+      for (size_t i = 0; i < c->ids.size(); ++i) {
+        const int64_t coord = (static_cast<int64_t>(i) / stride) % n;
+        auto [it, inserted] = first_at.emplace(coord, c->ids[i]);
+        if (!inserted) Union(it->second, c->ids[i]);
+      }
+      if (dynamic.empty()) {
+        site_for(p + free, c->ids,
+                 static_cast<int64_t>(c->ids.size()) / n);
+      }
+      Chan out = *c;
+      out.span = span;
+      out.free = free;
+      chan_[node->output()] = out;
+      return;
+    }
+    if (span.size() == 1) {
+      // Merge (back to one channel dim).
+      site_for(p, c->ids, 1);
+      chan_[node->output()] = PlainChan(c->ids, p);
+      return;
+    }
+    return Unsupported(node, "reshapes a split channel region");
+  }
+  if (lo >= p && hi <= ri - q && ro - q - p == 1) {
+    // [N, C, H, W] -> [N, C*H*W]: channels flattened with other dims.
+    Chan out = Expand(*c, *is, p, ri - q - 1);
+    site_for(p, out.ids, 1);
+    chan_[node->output()] = out;
+    return;
+  }
+  Unsupported(node, "reshape mixes the channels with other dims");
+}
+
+void ChannelAnalyzer::VisitPermute(jit::Node* node, const std::string& kind) {
+  const Chan* c = ChanOf(node->input(0));
+  if (c == nullptr) return;
+  const int64_t rank = RankOf(node->input(0));
+  if (rank < 0) return Unsupported(node, "shape unknown");
+  std::vector<int64_t> perm(rank);
+  std::iota(perm.begin(), perm.end(), 0);
+  if (kind == "aten::transpose") {
+    auto d0 = f_.IntValue(node->input(1));
+    auto d1 = f_.IntValue(node->input(2));
+    if (!d0 || !d1) return Unsupported(node, "dims are computed");
+    std::swap(perm[*d0 < 0 ? *d0 + rank : *d0],
+              perm[*d1 < 0 ? *d1 + rank : *d1]);
+  } else {
+    auto dims = jit::toIValue(node->input(1));
+    if (!dims || !dims->isIntList()) {
+      return Unsupported(node, "dims are computed");
+    }
+    auto v = dims->toIntVector();
+    if (static_cast<int64_t>(v.size()) != rank) {
+      return Unsupported(node, "dims do not match the rank");
+    }
+    for (int64_t k = 0; k < rank; ++k) perm[k] = v[k] < 0 ? v[k] + rank : v[k];
+  }
+  const int64_t lo = c->axis;
+  const int64_t len = static_cast<int64_t>(c->span.size());
+  // Output positions of the region's dims, in output order.
+  std::vector<int64_t> where;
+  for (int64_t k = 0; k < rank; ++k) {
+    if (perm[k] >= lo && perm[k] < lo + len) where.push_back(k);
+  }
+  if (c->expanded || where.back() - where.front() + 1 != len) {
+    return Unsupported(node, "moves the channel dims apart");
+  }
+  Chan out = *c;
+  out.axis = where.front();
+  if (len > 1) {
+    // Reorder the ids like the data: local permutation of the region.
+    std::vector<int64_t> local(len);
+    for (int64_t k = 0; k < len; ++k) local[k] = perm[where[k]] - lo;
+    std::vector<int64_t> strides(len, 1);
+    for (int64_t k = len - 2; k >= 0; --k) {
+      strides[k] = strides[k + 1] * c->span[k + 1];
+    }
+    std::vector<int64_t> span(len);
+    for (int64_t k = 0; k < len; ++k) span[k] = c->span[local[k]];
+    std::vector<int64_t> idx(len, 0);
+    for (size_t i = 0; i < c->ids.size(); ++i) {
+      int64_t src = 0;
+      for (int64_t k = 0; k < len; ++k) src += idx[k] * strides[local[k]];
+      out.ids[i] = c->ids[src];
+      for (int64_t k = len - 1; k >= 0; --k) {
+        if (++idx[k] < span[k]) break;
+        idx[k] = 0;
+      }
+    }
+    out.span = span;
+    for (int64_t k = 0; k < len; ++k) {
+      if (local[k] == static_cast<int64_t>(c->free)) out.free = k;
     }
   }
   chan_[node->output()] = out;
 }
 
-void ChannelAnalyzer::VisitMean(jit::Node* node) {
-  const Ids* in = IdsOf(node->input(0));
-  if (in == nullptr) return;
-  auto dims = jit::toIValue(node->input(1));
+void ChannelAnalyzer::VisitSplit(jit::Node* node, const std::string& kind) {
+  const Chan* c = ChanOf(node->input(0));
+  if (c == nullptr) return;
   const auto* is = ShapeOf(node->input(0));
-  if (!dims || !dims->isIntList() || !is || is->size() != 4) {
-    return Unsupported(node, "mean over non-constant dims");
+  if (is == nullptr) return Unsupported(node, "shape unknown");
+  const int64_t rank = static_cast<int64_t>(is->size());
+  std::optional<int64_t> dim, chunks, size;
+  if (kind == "prim::ConstantChunk") {
+    dim = node->i(c10::attr::dim);
+    chunks = node->i(c10::attr::chunks);
+  } else {
+    dim = f_.IntValue(node->input(2));
+    if (kind == "aten::chunk") {
+      chunks = f_.IntValue(node->input(1));
+    } else {
+      size = f_.IntValue(node->input(1));
+    }
   }
-  std::set<int64_t> set;
-  for (int64_t d : dims->toIntVector()) set.insert(d < 0 ? d + 4 : d);
-  if (set != std::set<int64_t>{2, 3}) {
-    return Unsupported(node, "mean over dims other than the spatial ones");
+  if (!dim || (!chunks && !size)) {
+    return Unsupported(node, "split sizes are computed or a list");
   }
-  chan_[node->output()] = *in;
+  const int64_t d = *dim < 0 ? *dim + rank : *dim;
+  const int64_t total = (*is)[d];
+  const int64_t n = chunks ? *chunks : (total + *size - 1) / *size;
+  std::vector<Chan> pieces;
+  if (!c->plain() || c->axis != d) {
+    // Splitting batch or space: every piece carries all channels.
+    if (c->axis <= d && d < c->axis + static_cast<int64_t>(c->span.size())) {
+      return Unsupported(node, "splits a split channel region");
+    }
+    pieces.assign(n, *c);
+  } else {
+    if (n < 1 || total % n != 0) {
+      return Unsupported(node, "pieces of unequal size");
+    }
+    // Each piece must keep the same count: position p of every piece is
+    // one coupled channel.
+    const int64_t m = total / n;
+    for (int64_t k = 0; k < n; ++k) {
+      Ids ids(c->ids.begin() + k * m, c->ids.begin() + (k + 1) * m);
+      for (int64_t p = 0; k > 0 && p < m; ++p) Union(c->ids[p], ids[p]);
+      pieces.push_back(PlainChan(std::move(ids), d));
+    }
+    if (size && IsConstant(node->input(1))) {
+      AddGraphSite(node, 1, -1, pieces[0].ids);
+    }
+  }
+  if (node->outputs().size() == pieces.size()) {
+    for (size_t k = 0; k < pieces.size(); ++k) {
+      chan_[node->output(k)] = pieces[k];
+    }
+    return;
+  }
+  for (const jit::Use& use : node->output()->uses()) {
+    if (use.user->kind() != c10::prim::ListUnpack) {
+      for (const Chan& piece : pieces) {
+        Freeze(piece.ids, absl::StrCat(node->kind().toQualString(),
+                                       ": pieces used as a list"));
+      }
+      return;
+    }
+  }
+  list_chans_[node->output()] = std::move(pieces);
+}
+
+void ChannelAnalyzer::VisitListUnpack(jit::Node* node) {
+  auto it = list_chans_.find(node->input());
+  if (it == list_chans_.end()) return Unsupported(node, "unpacks a list");
+  for (size_t k = 0; k < node->outputs().size() && k < it->second.size();
+       ++k) {
+    chan_[node->output(k)] = it->second[k];
+  }
+}
+
+void ChannelAnalyzer::VisitLayerNorm(jit::Node* node) {
+  const Chan* c = ChanOf(node->input(0));
+  if (c == nullptr) return;
+  auto shape = jit::toIValue(node->input(1));
+  const int64_t rank = RankOf(node->input(0));
+  if (!c->plain() || c->axis != rank - 1 || !shape || !shape->isIntList() ||
+      shape->toIntVector().size() != 1) {
+    return Unsupported(node, "normalises over more than the channel dim");
+  }
+  for (size_t i = 2; i <= 3; ++i) {
+    jit::Value* v = node->input(i);
+    if (IsNone(v)) continue;
+    auto t = f_.TensorAttr(v);
+    if (!t || t->dim() != 1) {
+      return Unsupported(node, "affine parameter is not a module tensor");
+    }
+    AcceptParamUse(node, i);
+    for (size_t ch = 0; ch < c->ids.size(); ++ch) {
+      AddSlice(c->ids[ch], *f_.AttrPath(v), 0, ch, SliceRole::kNormAffine);
+    }
+  }
+  if (IsConstant(node->input(1))) AddGraphSite(node, 1, 0, c->ids);
+  chan_[node->output()] = *c;
+}
+
+void ChannelAnalyzer::VisitGroupNorm(jit::Node* node) {
+  const Chan* c = ChanOf(node->input(0));
+  if (c == nullptr) return;
+  auto groups = f_.IntValue(node->input(1));
+  const int64_t n = static_cast<int64_t>(c->ids.size());
+  if (!c->plain() || c->axis != 1 || !groups || *groups < 1 ||
+      n % *groups != 0) {
+    return Unsupported(node, "channels do not split into its groups");
+  }
+  // The same positions go in every group, so num_groups stays valid.
+  const int64_t a = n / *groups;
+  for (int64_t i = a; i < n; ++i) Union(c->ids[i % a], c->ids[i]);
+  for (size_t i = 2; i <= 3; ++i) {
+    jit::Value* v = node->input(i);
+    if (IsNone(v)) continue;
+    auto t = f_.TensorAttr(v);
+    if (!t || t->dim() != 1) {
+      return Unsupported(node, "affine parameter is not a module tensor");
+    }
+    AcceptParamUse(node, i);
+    for (int64_t ch = 0; ch < n; ++ch) {
+      AddSlice(c->ids[ch], *f_.AttrPath(v), 0, ch, SliceRole::kNormAffine);
+    }
+  }
+  chan_[node->output()] = *c;
+}
+
+void ChannelAnalyzer::VisitMean(jit::Node* node) {
+  const Chan* c = ChanOf(node->input(0));
+  if (c == nullptr) return;
+  auto dims = jit::toIValue(node->input(1));
+  auto keep = node->inputs().size() > 2 ? jit::toIValue(node->input(2))
+                                        : c10::optional<c10::IValue>();
+  const int64_t rank = RankOf(node->input(0));
+  if (!dims || !dims->isIntList() || rank < 0 || c->expanded) {
+    return Unsupported(node, "mean over computed dims");
+  }
+  const bool keepdim = keep && keep->isBool() && keep->toBool();
+  Chan out = *c;
+  for (int64_t d : dims->toIntVector()) {
+    if (d < 0) d += rank;
+    if (d >= c->axis && d < c->axis + static_cast<int64_t>(c->span.size())) {
+      return Unsupported(node, "mean over the channel dim");
+    }
+    if (d < c->axis && !keepdim) --out.axis;
+  }
+  chan_[node->output()] = out;
 }
 
 void ChannelAnalyzer::ValidateParamUses(
@@ -658,12 +1137,17 @@ void ChannelAnalyzer::ValidateParamUses(
 }
 
 void ChannelAnalyzer::Finish(ChannelDependencyGraph& out) {
-  // A tensor slice claimed by two channels (shared weights) couples them.
-  std::map<std::tuple<std::string, int, int64_t>, int> owner;
+  // A tensor slice claimed by two channels (shared weights, the columns of
+  // a grouped conv) couples them.
+  std::unordered_map<std::string, uint64_t> tensor_ids;
+  std::unordered_map<uint64_t, int> owner;
   for (size_t id = 0; id < slices_.size(); ++id) {
     for (const TensorSlice& s : slices_[id]) {
-      auto [it, inserted] =
-          owner.emplace(std::make_tuple(s.tensor, s.dim, s.index), id);
+      const uint64_t t =
+          tensor_ids.emplace(s.tensor, tensor_ids.size()).first->second;
+      const uint64_t key = (t << 40) | (static_cast<uint64_t>(s.dim) << 36) |
+                           static_cast<uint64_t>(s.index);
+      auto [it, inserted] = owner.emplace(key, static_cast<int>(id));
       if (!inserted) Union(it->second, static_cast<int>(id));
     }
   }

@@ -41,6 +41,9 @@ enum class SliceRole {
   kDepthwiseWeight,  // depthwise conv filter that maps the channel to itself
   kDepthwiseBias,
   kConsumerWeight,  // conv/linear weight columns reading the channel
+  kNormAffine,      // LayerNorm / GroupNorm weight or bias of the channel
+  kChannelScale,    // a per-channel parameter combined element-wise
+                    // (e.g. ConvNeXt's layer scale)
 };
 
 // `count` consecutive indices starting at `index` along dimension `dim` of the
@@ -103,15 +106,21 @@ struct LayerGeometry {
 };
 
 // A graph constant or int attribute that holds a channel count and must be
-// rewritten after pruning: conv `groups` of a depthwise conv, or the feature
-// size of a view/reshape before a linear.
+// rewritten after pruning: conv `groups` of a depthwise conv, the feature
+// size of a view/reshape before a linear, a LayerNorm's normalized_shape, a
+// split size.
 struct CountSite {
   enum class Kind { kGraphInput, kGraphListElement, kAttribute };
   Kind kind = Kind::kGraphInput;
-  torch::jit::Node* node = nullptr;  // kGraphInput / kGraphListElement
-  size_t input = 0;                  // input index in `node`
-  std::string attribute;             // kAttribute: dotted path of the int
-  std::vector<ChannelRef> channels;  // new value = number of kept channels
+  // kGraphInput / kGraphListElement: a node of the analysed (specialised)
+  // graph; the surgery edits its source node (InlinedForward::SourceNode).
+  torch::jit::Node* node = nullptr;
+  size_t input = 0;         // input index in `node`
+  int64_t list_index = -1;  // kGraphInput of an int list: the element
+  std::string attribute;    // kAttribute: dotted path of the int
+  // New value = (number of kept channels) / divisor.
+  std::vector<ChannelRef> channels;
+  int64_t divisor = 1;
 };
 
 // The result of the analysis. Owns the inlined graph it was computed on (the

@@ -30,31 +30,40 @@ std::vector<double> AggregateMemberScores(
 
 namespace {
 
-// Scores each slice of role `role` with `fn(tensor, slice)` and collects one
-// vector per tensor (member). Channels without such a slice score 0.
+// Scores each slice of role `role`: `fn(tensor, dim)` returns one score per
+// index along `dim` (computed once per tensor and dim, vectorised), and a
+// slice scores the sum over its indices. Collects one vector per tensor
+// (member). Channels without such a slice score 0.
 absl::StatusOr<std::vector<std::vector<double>>> MemberScores(
     const ChannelGroup& group, const CriterionContext& ctx, SliceRole role,
-    const std::function<double(const torch::Tensor&, const TensorSlice&)>& fn) {
+    const std::function<torch::Tensor(const torch::Tensor&, int)>& fn) {
   if (ctx.analysis == nullptr) {
     return absl::InvalidArgumentError("criterion needs the analysis");
   }
   std::map<std::string, std::vector<double>> members;
-  std::map<std::string, torch::Tensor> tensors;
+  std::map<std::pair<std::string, int>, std::vector<double>> per_index;
   try {
     torch::NoGradGuard no_grad;
     for (size_t c = 0; c < group.channels.size(); ++c) {
       for (const TensorSlice& s : group.channels[c].slices) {
         if (s.role != role) continue;
-        auto it = tensors.find(s.tensor);
-        if (it == tensors.end()) {
+        auto key = std::make_pair(s.tensor, s.dim);
+        auto it = per_index.find(key);
+        if (it == per_index.end()) {
           auto v =
               internal::AttrAtPath(ctx.analysis->forward().module(), s.tensor);
           if (!v.ok() || !v->isTensor()) continue;
-          it = tensors.emplace(s.tensor, v->toTensor()).first;
+          torch::Tensor scores =
+              fn(v->toTensor().detach(), s.dim).to(torch::kDouble).contiguous();
+          it = per_index
+                   .emplace(key, std::vector<double>(
+                                     scores.data_ptr<double>(),
+                                     scores.data_ptr<double>() + scores.numel()))
+                   .first;
         }
-        auto& scores = members[s.tensor];
-        scores.resize(group.channels.size(), 0.0);
-        scores[c] += fn(it->second, s);
+        auto& out = members[s.tensor];
+        out.resize(group.channels.size(), 0.0);
+        for (int64_t i = 0; i < s.count; ++i) out[c] += it->second[s.index + i];
       }
     }
   } catch (const std::exception& e) {
@@ -66,6 +75,11 @@ absl::StatusOr<std::vector<std::vector<double>>> MemberScores(
   return out;
 }
 
+// Norm of every slice of `t` along `dim`.
+torch::Tensor SliceNorms(const torch::Tensor& t, int dim, int p) {
+  return t.transpose(0, dim).reshape({t.size(dim), -1}).norm(p, 1);
+}
+
 class BnGammaCriterion : public ImportanceCriterion {
  public:
   std::string name() const override { return "bn_gamma"; }
@@ -73,9 +87,7 @@ class BnGammaCriterion : public ImportanceCriterion {
       const ChannelGroup& group, const CriterionContext& ctx) const override {
     auto members =
         MemberScores(group, ctx, SliceRole::kBatchNormWeight,
-                     [](const torch::Tensor& t, const TensorSlice& s) {
-                       return std::abs(t[s.index].item<double>());
-                     });
+                     [](const torch::Tensor& t, int) { return t.abs(); });
     if (!members.ok()) return members.status();
     if (members->empty()) {
       return absl::FailedPreconditionError(
@@ -94,8 +106,8 @@ class NormCriterion : public ImportanceCriterion {
     const int p = p_;
     auto members =
         MemberScores(group, ctx, SliceRole::kProducerWeight,
-                     [p](const torch::Tensor& t, const TensorSlice& s) {
-                       return t.select(s.dim, s.index).norm(p).item<double>();
+                     [p](const torch::Tensor& t, int dim) {
+                       return SliceNorms(t, dim, p);
                      });
     if (!members.ok()) return members.status();
     if (members->empty()) {

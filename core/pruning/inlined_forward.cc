@@ -1,9 +1,19 @@
 #include "core/pruning/inlined_forward.h"
 
+#include <torch/csrc/jit/ir/constants.h>
+#include <torch/csrc/jit/passes/constant_propagation.h>
+#include <torch/csrc/jit/passes/dead_code_elimination.h>
 #include <torch/csrc/jit/passes/inliner.h>
+#include <torch/csrc/jit/passes/loop_unrolling.h>
+#include <torch/csrc/jit/passes/lower_tuples.h>
+#include <torch/csrc/jit/passes/remove_exceptions.h>
+#include <torch/csrc/jit/passes/remove_mutation.h>
 
+#include <functional>
+#include <unordered_set>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "core/util/torch_status.h"
@@ -76,8 +86,8 @@ absl::StatusOr<jit::IValue> AttrAtPath(const jit::Module& module,
 }
 
 InlinedForward::InlinedForward(jit::Module module,
-                               std::shared_ptr<jit::Graph> graph)
-    : module_(std::move(module)), graph_(std::move(graph)) {}
+                               std::shared_ptr<jit::Graph> source)
+    : module_(std::move(module)), source_graph_(std::move(source)) {}
 
 absl::StatusOr<std::unique_ptr<InlinedForward>> InlinedForward::Create(
     const jit::Module& module) {
@@ -98,9 +108,104 @@ absl::StatusOr<std::unique_ptr<InlinedForward>> InlinedForward::Create(
         "forward must take exactly one Tensor argument");
   }
   std::unique_ptr<InlinedForward> f(new InlinedForward(module, graph));
-  f->attr_path_[graph->inputs()[0]] = "";
-  f->ResolveAttrs(graph->block());
+  try {
+    f->Specialize();
+  } catch (const std::exception& e) {
+    return TorchErrorToStatus(e, "specialising forward",
+                              absl::StatusCode::kFailedPrecondition);
+  }
   return f;
+}
+
+void InlinedForward::MapNodes(jit::Block* copy, jit::Block* source) {
+  auto c = copy->nodes().begin();
+  auto s = source->nodes().begin();
+  for (; c != copy->nodes().end() && s != source->nodes().end(); ++c, ++s) {
+    source_node_[*c] = *s;
+    for (size_t b = 0; b < c->blocks().size() && b < s->blocks().size(); ++b) {
+      MapNodes(c->blocks()[b], s->blocks()[b]);
+    }
+  }
+}
+
+void InlinedForward::SubstituteAttrs(jit::Block* block) {
+  for (auto it = block->nodes().begin(); it != block->nodes().end(); ++it) {
+    jit::Node* node = *it;
+    for (jit::Block* sub : node->blocks()) SubstituteAttrs(sub);
+    if (node->kind() != c10::prim::GetAttr) continue;
+    const std::string* path = AttrPath(node->output());
+    if (path == nullptr) continue;
+    auto type = node->output()->type();
+    if (type->kind() == c10::TypeKind::TensorType ||
+        type->kind() == c10::TypeKind::ClassType) {
+      continue;
+    }
+    if (written_.count(*path)) continue;
+    auto value = AttrAtPath(module_, *path);
+    if (!value.ok() || value->isTensor() || value->isObject()) continue;
+    c10::IValue constant = *value;
+    if (node->s(c10::attr::name) == "training") constant = false;
+    jit::WithInsertPoint guard(node);
+    auto replacement = jit::tryInsertConstant(*graph_, constant);
+    if (!replacement) continue;
+    (*replacement)->setType(node->output()->type());
+    node->output()->replaceAllUsesWith(*replacement);
+  }
+}
+
+void InlinedForward::Specialize() {
+  graph_ = source_graph_->copy();
+  MapNodes(graph_->block(), source_graph_->block());
+  attr_path_[graph_->inputs()[0]] = "";
+  ResolveAttrs(graph_->block());
+  // Attributes the program writes stay attributes.
+  std::unordered_set<std::string> written;
+  std::function<void(jit::Block*)> find_writes = [&](jit::Block* b) {
+    for (jit::Node* n : b->nodes()) {
+      if (n->kind() == c10::prim::SetAttr) {
+        if (const std::string* owner = AttrPath(n->inputs()[0])) {
+          const std::string& name = n->s(c10::attr::name);
+          written.insert(owner->empty() ? name
+                                        : absl::StrCat(*owner, ".", name));
+        }
+      }
+      for (jit::Block* sub : n->blocks()) find_writes(sub);
+    }
+  };
+  find_writes(graph_->block());
+  written_ = std::move(written);
+  SubstituteAttrs(graph_->block());
+  jit::EliminateExceptions(graph_);
+  jit::ConstantPropagation(graph_);
+  jit::RemoveListMutation(graph_);
+  jit::UnrollConstantLoops(graph_);
+  jit::ConstantPropagation(graph_);
+  jit::LowerSimpleTuples(graph_);
+  jit::EliminateDeadCode(graph_);
+  // Node identities survive the passes; drop entries of erased nodes by
+  // rebuilding the attribute map and pruning the source map.
+  std::unordered_set<const jit::Node*> alive;
+  std::function<void(jit::Block*)> collect = [&](jit::Block* b) {
+    for (jit::Node* n : b->nodes()) {
+      alive.insert(n);
+      for (jit::Block* sub : n->blocks()) collect(sub);
+    }
+  };
+  collect(graph_->block());
+  for (auto it = source_node_.begin(); it != source_node_.end();) {
+    it = alive.count(it->first) ? std::next(it) : source_node_.erase(it);
+  }
+  attr_path_.clear();
+  attr_path_[graph_->inputs()[0]] = "";
+  ResolveAttrs(graph_->block());
+  // Values of both graphs are distinct, so one map serves both.
+  attr_path_[source_graph_->inputs()[0]] = "";
+  ResolveAttrs(source_graph_->block());
+}
+
+jit::Node* InlinedForward::SourceNode(const jit::Node* node) const {
+  auto it = source_node_.find(node);
+  return it == source_node_.end() ? nullptr : it->second;
 }
 
 void InlinedForward::ResolveAttrs(jit::Block* block) {

@@ -4,6 +4,18 @@
 // from `self`) and can run the graph once with arbitrary intermediate values
 // ("taps") returned, which is how shapes and activations are observed without
 // hooks. Internal to core/pruning.
+//
+// Scripted models branch on module attributes (`if self.use_res_connect`,
+// `if self.training`), loop over module lists and carry `raise` paths. The
+// graph analysed here is therefore a specialised copy of the inlined graph:
+// every module attribute that is not a tensor or a submodule is substituted
+// as a constant (`training` as false), branches that raise are dropped, and
+// constant propagation, constant-loop unrolling, list-mutation removal and
+// dead-code elimination leave the straight-line program this instance
+// actually runs in eval mode. The unspecialised inlined graph is kept beside
+// it (source_graph()) with a map from surviving nodes, so that a surgery that
+// must rewrite a constant edits the code that still honours train() and the
+// attributes.
 #ifndef PRUNESERVE_CORE_PRUNING_INLINED_FORWARD_H_
 #define PRUNESERVE_CORE_PRUNING_INLINED_FORWARD_H_
 
@@ -13,6 +25,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -64,10 +77,20 @@ class InlinedForward {
       const torch::jit::Module& module);
 
   const torch::jit::Module& module() const { return module_; }
+  // The specialised graph (see the file comment). Analysis, taps and FLOPs
+  // counting use it.
   const std::shared_ptr<torch::jit::Graph>& graph() const { return graph_; }
+  // The inlined graph before specialisation; what a forward rewrite installs.
+  const std::shared_ptr<torch::jit::Graph>& source_graph() const {
+    return source_graph_;
+  }
+  // The node of source_graph() that `node` (of graph()) was copied from, or
+  // nullptr when specialisation created it (e.g. an unrolled loop body).
+  torch::jit::Node* SourceNode(const torch::jit::Node* node) const;
 
-  // Dotted attribute path ("layer1.0.conv1.weight") of the value when it is a
-  // prim::GetAttr chain from self, else nullptr. Module values map to their
+  // Dotted attribute path ("layer1.0.conv1.weight") of the value (of graph()
+  // or source_graph()) when it is a prim::GetAttr chain from self, else
+  // nullptr. Module values map to their
   // submodule path ("" for self).
   const std::string* AttrPath(const torch::jit::Value* v) const;
 
@@ -91,12 +114,20 @@ class InlinedForward {
 
  private:
   InlinedForward(torch::jit::Module module,
-                 std::shared_ptr<torch::jit::Graph> graph);
+                 std::shared_ptr<torch::jit::Graph> source);
   void ResolveAttrs(torch::jit::Block* block);
+  void MapNodes(torch::jit::Block* copy, torch::jit::Block* source);
+  // Replaces reads of non-tensor, non-module attributes by constants.
+  void SubstituteAttrs(torch::jit::Block* block);
+  void Specialize();
 
   torch::jit::Module module_;
+  std::shared_ptr<torch::jit::Graph> source_graph_;
   std::shared_ptr<torch::jit::Graph> graph_;
   std::unordered_map<const torch::jit::Value*, std::string> attr_path_;
+  std::unordered_map<const torch::jit::Node*, torch::jit::Node*> source_node_;
+  // Attributes some prim::SetAttr writes (never substituted).
+  std::unordered_set<std::string> written_;
 };
 
 // The attribute at dotted `path` below `module` (empty path: the module).

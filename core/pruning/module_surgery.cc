@@ -2,6 +2,7 @@
 
 #include <torch/script.h>
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <set>
@@ -183,33 +184,62 @@ absl::StatusOr<SurgeryResult> ApplyChannelPruning(
       owner->toObject()->setAttr(name, t);
       owners.insert(owner_path);
     }
-    auto graph = analysis.forward().graph();
+    // Channel counts held by the program are edited in the unspecialised
+    // inlined graph, which keeps train() and the attributes working.
+    internal::InlinedForward& forward = analysis.forward();
+    auto graph = forward.source_graph();
     for (const CountSite& site : analysis.count_sites()) {
-      int64_t n = KeptCount(site.channels, keep);
+      const int64_t n =
+          KeptCount(site.channels, keep) / std::max<int64_t>(1, site.divisor);
       if (site.kind == CountSite::Kind::kAttribute) {
         auto [owner_path, name] = SplitOwner(site.attribute);
         auto owner = AttrAtPath(module, owner_path);
         owner->toObject()->setAttr(name, n);
         continue;
       }
-      jit::Value* old = site.node->input(site.input);
-      auto current = jit::toIValue(old);
-      if (current && current->isInt() && current->toInt() == n) continue;
-      if (current && current->isIntList()) {
-        auto sizes = current->toIntVector();
-        if (sizes.size() == 2 && sizes[1] == n) continue;
+      jit::Node* node = forward.SourceNode(site.node);
+      if (node == nullptr) {
+        return absl::InternalError(
+            absl::StrCat("no source code for the channel count of ",
+                         site.node->kind().toQualString()));
       }
-      jit::WithInsertPoint guard(site.node);
-      jit::Value* replacement = nullptr;
-      if (current && current->isIntList()) {
+      // The specialised graph knows the value (it folded it to a constant).
+      auto current = jit::toIValue(site.node->input(site.input));
+      if (!current) {
+        return absl::InternalError(absl::StrCat(
+            "channel count of ", site.node->kind().toQualString(),
+            " is not a constant"));
+      }
+      c10::IValue replacement_value;
+      if (site.list_index >= 0) {
+        if (!current->isIntList()) {
+          return absl::InternalError("channel count list is not an int list");
+        }
         auto sizes = current->toIntVector();
-        if (sizes.size() != 2 || sizes[1] == -1) continue;
-        sizes[1] = n;
-        replacement = graph->insertConstant(sizes);
+        if (sizes[site.list_index] == n) continue;
+        sizes[site.list_index] = n;
+        replacement_value = sizes;
       } else {
-        replacement = graph->insertConstant(n);
+        if (!current->isInt()) {
+          return absl::InternalError("channel count is not an int");
+        }
+        if (current->toInt() == n) continue;
+        replacement_value = n;
       }
-      site.node->replaceInput(site.input, replacement);
+      jit::Value* old = node->input(site.input);
+      // An int the source reads from a module attribute: set the attribute.
+      if (const std::string* path = forward.AttrPath(old);
+          path != nullptr && replacement_value.isInt()) {
+        auto [owner_path, name] = SplitOwner(*path);
+        auto owner = AttrAtPath(module, owner_path);
+        if (owner.ok() && owner->isObject()) {
+          owner->toObject()->setAttr(name, replacement_value);
+          continue;
+        }
+      }
+      jit::WithInsertPoint guard(node);
+      jit::Value* replacement = graph->insertConstant(replacement_value);
+      node->replaceInput(site.input, replacement);
       result.forward_rewritten = true;
     }
     UpdateCounts(module, owners, result);

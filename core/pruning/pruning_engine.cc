@@ -16,16 +16,27 @@ namespace pruneserve::pruning {
 
 namespace {
 
-absl::StatusOr<std::vector<int64_t>> OutputShape(
+// The shapes of the tensors forward returns (one, or the tensors of a
+// tuple such as GoogLeNet's outputs).
+absl::StatusOr<std::vector<std::vector<int64_t>>> OutputShapes(
     const torch::jit::Module& module, const std::vector<int64_t>& shape) {
   try {
     internal::ScopedEvalMode eval(module);
     torch::jit::Module m = module;
     auto out = m.forward({torch::zeros(shape)});
-    if (!out.isTensor()) {
-      return absl::InvalidArgumentError("forward must return one tensor");
+    std::vector<std::vector<int64_t>> shapes;
+    if (out.isTensor()) {
+      shapes.push_back(out.toTensor().sizes().vec());
+    } else if (out.isTuple()) {
+      for (const auto& e : out.toTupleRef().elements()) {
+        if (e.isTensor()) shapes.push_back(e.toTensor().sizes().vec());
+      }
     }
-    return out.toTensor().sizes().vec();
+    if (shapes.empty()) {
+      return absl::InvalidArgumentError(
+          "forward must return a tensor or a tuple of tensors");
+    }
+    return shapes;
   } catch (const std::exception& e) {
     return TorchErrorToStatus(e, "running forward");
   }
@@ -61,7 +72,7 @@ absl::StatusOr<PruningResult> PruneModule(
   }
   auto before = CountModelCost(work, input_shape);
   if (!before.ok()) return before.status();
-  auto out_shape = OutputShape(work, input_shape);
+  auto out_shape = OutputShapes(work, input_shape);
   if (!out_shape.ok()) return out_shape.status();
   auto analysis = ChannelDependencyGraph::Build(work, input_shape);
   if (!analysis.ok()) return analysis.status();
@@ -77,9 +88,19 @@ absl::StatusOr<PruningResult> PruneModule(
   CriterionContext context{&graph, profile ? &*profile : nullptr, options.seed};
   std::vector<std::vector<double>> scores(graph.groups().size());
   std::vector<std::string> errors(graph.groups().size());
+  // bn_gamma on a group without BatchNorm scores it by its filters' L1 norm
+  // (said per layer in the report) rather than leaving it unpruned.
+  std::unique_ptr<ImportanceCriterion> fallback;
+  if (options.criterion == "bn_gamma") fallback = *MakeCriterion("l1");
+  std::vector<std::string> criterion_used(graph.groups().size());
   for (const ChannelGroup& g : graph.groups()) {
     if (!g.prunable) continue;
     auto s = (*criterion)->Score(g, context);
+    if (!s.ok() && fallback != nullptr && g.batch_norms.empty() &&
+        absl::IsFailedPrecondition(s.status())) {
+      s = fallback->Score(g, context);
+      criterion_used[g.id] = "l1 (no BatchNorm)";
+    }
     if (s.ok()) {
       scores[g.id] = std::move(*s);
     } else {
@@ -96,6 +117,7 @@ absl::StatusOr<PruningResult> PruneModule(
   for (int64_t d : input_shape) report.add_input_shape(d);
   report.set_calibration_examples(profile ? profile->examples : 0);
   report.set_ratio_scale(plan->ratio_scale);
+  report.set_refined_rule(plan->refined_rule);
   for (const ChannelGroup& g : graph.groups()) {
     const GroupDecision& d = plan->groups[g.id];
     // Groups of the classifier output are frozen by design; not worth a row.
@@ -109,6 +131,7 @@ absl::StatusOr<PruningResult> PruneModule(
     layer->set_ratio(d.ratio);
     layer->set_threshold(d.threshold);
     layer->set_skip_reason(d.skip_reason);
+    layer->set_criterion(criterion_used[g.id]);
   }
   for (const auto& w : plan->warnings) report.add_warnings(w);
 
@@ -117,7 +140,7 @@ absl::StatusOr<PruningResult> PruneModule(
   for (const auto& w : surgery->warnings) report.add_warnings(w);
 
   if (options.verify) {
-    auto pruned_shape = OutputShape(work, input_shape);
+    auto pruned_shape = OutputShapes(work, input_shape);
     if (!pruned_shape.ok()) {
       return absl::InternalError(absl::StrCat("pruned model does not run: ",
                                               pruned_shape.status().message()));

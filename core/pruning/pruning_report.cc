@@ -28,6 +28,9 @@ std::string RenderPruningReport(const v1::PruningReport& report,
       "pruning report: policy=%s criterion=%s input=[%s] calibration=%d\n",
       report.policy(), report.criterion(),
       absl::StrJoin(report.input_shape(), ","), report.calibration_examples());
+  if (!report.refined_rule().empty()) {
+    absl::StrAppend(&out, "refined rule: ", report.refined_rule(), "\n");
+  }
   if (report.ratio_scale() != 0 && report.policy() == "target_flops") {
     absl::StrAppendFormat(&out, "ratio scale: %.4f\n", report.ratio_scale());
   }
@@ -46,7 +49,12 @@ std::string RenderPruningReport(const v1::PruningReport& report,
         l.sparsity() < 0 ? "-" : absl::StrFormat("%.3f", l.sparsity());
     absl::StrAppendFormat(&out, "%-*s %8d %8d %9s %7.3f %10.4g  %s\n", width,
                           name, l.channels_before(), l.channels_after(),
-                          sparsity, l.ratio(), l.threshold(), l.skip_reason());
+                          sparsity, l.ratio(), l.threshold(),
+                          l.criterion().empty()
+                              ? l.skip_reason()
+                              : absl::StrCat("criterion ", l.criterion(),
+                                             l.skip_reason().empty() ? "" : "; ",
+                                             l.skip_reason()));
   }
   absl::StrAppendFormat(&out, "params: %d -> %d (-%s)\n",
                         report.params_before(), report.params_after(),

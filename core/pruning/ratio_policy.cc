@@ -37,6 +37,35 @@ std::string PolicyKindName(PolicyKind kind) {
   return "unknown";
 }
 
+absl::StatusOr<RefinedRule> ParseRefinedRule(const std::string& name) {
+  if (name == "auto" || name.empty()) return RefinedRule::kAuto;
+  if (name == "plain") return RefinedRule::kPlain;
+  if (name == "residual") return RefinedRule::kResidual;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown refined rule '", name, "' (auto, plain, residual)"));
+}
+
+RefinedGuards GuardsFor(const PolicyOptions& o, bool residual_model) {
+  const bool residual =
+      o.refined_rule == RefinedRule::kResidual ||
+      (o.refined_rule == RefinedRule::kAuto && residual_model);
+  RefinedGuards g;
+  g.halving_cap = o.halving_cap.value_or(!residual);
+  g.min_sparsity = o.min_sparsity.value_or(residual ? 0.0 : 0.1);
+  g.threshold_at_zero = residual;
+  return g;
+}
+
+std::string RefinedGuards::Describe(bool residual) const {
+  return absl::StrFormat(
+      "%s: k = int(C * s)%s, %s", residual ? "residual (ResNet-50 script)"
+                                           : "plain (VGG script)",
+      halving_cap ? ", halved when s >= 0.5" : "",
+      min_sparsity > 0
+          ? absl::StrFormat("below s = %.2f only zero scores go", min_sparsity)
+          : "no skip");
+}
+
 KeepMasks PruningPlan::masks() const {
   KeepMasks out;
   for (const GroupDecision& d : groups) out.push_back(d.keep);
@@ -139,29 +168,37 @@ double GroupSparsity(const ChannelGroup& g, const SparsityProfile* profile) {
 
 }  // namespace
 
-double RefinedRatio(double sparsity, const PolicyOptions& o) {
-  if (sparsity < o.min_sparsity || sparsity <= 0) return 0.0;
+double RefinedRatio(double sparsity, const RefinedGuards& g) {
+  if (sparsity < g.min_sparsity || sparsity <= 0) return 0.0;
   double r = sparsity;
-  if (o.halving_cap && r >= 0.5) r = 0.5 * sparsity;
+  if (g.halving_cap && r >= 0.5) r = 0.5 * sparsity;
   return r;
 }
 
 GroupDecision SelectByRefinedRule(const std::vector<double>& scores,
-                                  double ratio, const PolicyOptions& o) {
+                                  double ratio, const PolicyOptions& o,
+                                  const RefinedGuards& g) {
   GroupDecision d;
   d.keep.assign(scores.size(), true);
-  d.ratio = ratio;
+  d.ratio = std::max(0.0, ratio);
   const int64_t c = static_cast<int64_t>(scores.size());
-  if (ratio <= 0 || c == 0) {
-    d.ratio = 0;
-    return d;
+  if (c == 0) return d;
+  double threshold = 0.0;  // a skipped layer: only zero scores go
+  if (ratio > 0 || g.threshold_at_zero) {
+    std::vector<double> sorted = scores;
+    std::sort(sorted.begin(), sorted.end());
+    int64_t k = static_cast<int64_t>(std::floor(c * d.ratio + 1e-9));
+    threshold = sorted[std::min(k, c - 1)];
   }
-  std::vector<double> sorted = scores;
-  std::sort(sorted.begin(), sorted.end());
-  int64_t k = static_cast<int64_t>(std::floor(c * ratio + 1e-9));
-  k = std::min(k, c - 1);
-  const double threshold = sorted[k];
-  for (int64_t i = 0; i < c; ++i) d.keep[i] = scores[i] > threshold;
+  int64_t kept = 0;
+  for (int64_t i = 0; i < c; ++i) {
+    d.keep[i] = scores[i] > threshold;
+    kept += d.keep[i] ? 1 : 0;
+  }
+  if (kept < o.min_channels) {
+    // The scripts' fallback: every channel with a non-zero score.
+    for (int64_t i = 0; i < c; ++i) d.keep[i] = scores[i] > 0;
+  }
   ApplyGuards(scores, o, d);
   return d;
 }
@@ -202,6 +239,11 @@ absl::StatusOr<PruningPlan> PlanPruning(
         PolicyKindName(o.kind), " needs calibration data to measure sparsity"));
   }
   PruningPlan plan;
+  const bool residual_model = analysis.has_residual();
+  const RefinedGuards guards = GuardsFor(o, residual_model);
+  if (needs_sparsity) {
+    plan.refined_rule = guards.Describe(guards.threshold_at_zero);
+  }
   std::vector<bool> eligible(groups.size(), false);
   for (const ChannelGroup& g : groups) {
     GroupDecision d;
@@ -231,10 +273,10 @@ absl::StatusOr<PruningPlan> PlanPruning(
       d.skip_reason = "no measured consumer";
       return 0.0;
     }
-    double r = RefinedRatio(d.sparsity, o);
-    if (r <= 0) {
+    double r = RefinedRatio(d.sparsity, guards);
+    if (r <= 0 && d.sparsity < guards.min_sparsity) {
       d.skip_reason = absl::StrFormat("sparsity %.3f below %.2f", d.sparsity,
-                                      o.min_sparsity);
+                                      guards.min_sparsity);
     }
     return r;
   };
@@ -243,11 +285,19 @@ absl::StatusOr<PruningPlan> PlanPruning(
       for (const ChannelGroup& g : groups) {
         GroupDecision& d = plan.groups[g.id];
         if (!eligible[g.id]) continue;
-        double r = refined_ratio(g, d);
-        if (r <= 0) continue;
-        double s = d.sparsity;
-        d = SelectByRefinedRule(scores[g.id], r, o);
+        if (d.sparsity < 0) {
+          d.skip_reason = "no measured consumer";
+          continue;
+        }
+        const double r = refined_ratio(g, d);
+        const double s = d.sparsity;
+        const std::string skip = d.skip_reason;
+        d = SelectByRefinedRule(scores[g.id], r, o, guards);
         d.sparsity = s;
+        // A skipped layer still loses channels whose score is exactly 0.
+        if (std::count(d.keep.begin(), d.keep.end(), false) == 0) {
+          d.skip_reason = skip;
+        }
       }
       break;
     case PolicyKind::kUniform:
@@ -305,7 +355,7 @@ absl::StatusOr<PruningPlan> PlanPruning(
           if (base[g.id] <= 0) continue;
           double s = p.groups[g.id].sparsity;
           p.groups[g.id] = SelectByRefinedRule(
-              scores[g.id], std::min(alpha * base[g.id], 0.999), o);
+              scores[g.id], std::min(alpha * base[g.id], 0.999), o, guards);
           p.groups[g.id].sparsity = s;
         }
         return macs0 > 0 ? 1.0 - EstimateMacs(analysis, p.masks()) / macs0

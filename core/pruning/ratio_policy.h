@@ -2,8 +2,11 @@
 // method, measured input sparsity) into keep masks for every channel group.
 //
 //   refined          the paper: group ratio r = input sparsity s of the layer
-//                    consuming the group; guards: r >= 0.5 -> 0.5*s, s < 0.1
-//                    -> skip; scripts' rule for which channels go (below).
+//                    consuming the group, under one of the authors' two
+//                    rules (RefinedRule): the VGG script's (r >= 0.5 ->
+//                    0.5*s; s < 0.1 -> only zero scores go) for plain
+//                    chains, the ResNet-50 script's (k = int(C*s), no
+//                    guard) for residual networks.
 //   uniform          the same ratio for every group; the floor(C*r) lowest
 //                    scores go.
 //   global_threshold Network Slimming: one threshold over all eligible
@@ -20,6 +23,7 @@
 #define PRUNESERVE_CORE_PRUNING_RATIO_POLICY_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,6 +46,16 @@ enum class PolicyKind {
 absl::StatusOr<PolicyKind> ParsePolicyKind(const std::string& name);
 std::string PolicyKindName(PolicyKind kind);
 
+// Which of the authors' released scripts the refined policy follows.
+enum class RefinedRule {
+  kAuto,      // kPlain when the analysis finds no residual add, else kResidual
+  kPlain,     // prune_vgg.py: halving cap, skip below 0.1 sparsity
+  kResidual,  // prune_ResNet.py (CIFAR-10 ResNet-50): neither guard
+};
+
+// "auto", "plain", "residual".
+absl::StatusOr<RefinedRule> ParseRefinedRule(const std::string& name);
+
 struct PolicyOptions {
   PolicyKind kind = PolicyKind::kRefined;
   // uniform / global_threshold: fraction of channels to remove.
@@ -52,10 +66,15 @@ struct PolicyOptions {
   double target_flops_reduction = 0.5;
   // target_flops: accepted distance to the target, as a fraction of MACs.
   double flops_tolerance = 0.01;
-  // refined: if r >= 0.5 then r = 0.5 * s.
-  bool halving_cap = true;
-  // refined: groups whose sparsity is below this are left alone.
-  double min_sparsity = 0.1;
+  // refined / target_flops: the rule whose guards apply by default.
+  RefinedRule refined_rule = RefinedRule::kAuto;
+  // refined: if r >= 0.5 then r = 0.5 * s. Unset: on under the plain rule,
+  // off under the residual rule.
+  std::optional<bool> halving_cap;
+  // refined: groups whose sparsity is below this lose only channels whose
+  // score is exactly 0 (the scripts' threshold 0). Unset: 0.1 under the
+  // plain rule, none under the residual rule.
+  std::optional<double> min_sparsity;
   // Every group keeps at least this many channels.
   int64_t min_channels = 2;
   // Kept channel counts are rounded up to a multiple of this (1 = off).
@@ -85,20 +104,38 @@ struct PruningPlan {
   std::vector<GroupDecision> groups;  // indexed like analysis.groups()
   // target_flops: the factor applied to the refined ratios.
   double ratio_scale = 1.0;
+  // refined / target_flops: the rule and guards that applied, for reports.
+  std::string refined_rule;
   std::vector<std::string> warnings;
 
   KeepMasks masks() const;
 };
 
+// The guards in force: the options' explicit values, else the rule's.
+struct RefinedGuards {
+  bool halving_cap = true;
+  double min_sparsity = 0.1;
+  // The residual rule applies its threshold even at ratio 0 (k = 0 removes
+  // the lowest score), as the ResNet-50 script does.
+  bool threshold_at_zero = false;
+  std::string Describe(bool residual) const;
+};
+RefinedGuards GuardsFor(const PolicyOptions& options, bool residual_model);
+
 // The refined rule on one score vector, exactly as the authors' scripts:
 // sort ascending, k = floor(C * ratio), threshold = k-th smallest (0-based),
-// keep scores > threshold (k+1 channels go when scores are distinct). Then
-// the min_channels and round_to guards. ratio <= 0 keeps everything.
+// keep scores > threshold (k+1 channels go when scores are distinct). A
+// skipped layer (ratio <= 0) keeps scores > 0 under the plain rule (the VGG
+// script's threshold 0) and applies k = 0 under the residual rule. When
+// fewer than min_channels survive, every channel with a score > 0 is kept,
+// as the scripts do; only when that still leaves fewer than min_channels
+// are the best ones restored. Then round_to.
 GroupDecision SelectByRefinedRule(const std::vector<double>& scores,
-                                  double ratio, const PolicyOptions& options);
+                                  double ratio, const PolicyOptions& options,
+                                  const RefinedGuards& guards);
 
 // The refined ratio for sparsity s after the guards; 0 when skipped.
-double RefinedRatio(double sparsity, const PolicyOptions& options);
+double RefinedRatio(double sparsity, const RefinedGuards& guards);
 
 // Estimated MACs of the analysed model under `keep`, from the layer
 // geometries (conv and linear layers only).

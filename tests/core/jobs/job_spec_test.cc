@@ -38,7 +38,9 @@ TEST(JobSpecTest, FillsDocumentedDefaults) {
   EXPECT_EQ(spec->pruning().policy(), "refined");
   EXPECT_EQ(spec->pruning().criterion(), "bn_gamma");
   EXPECT_EQ(spec->pruning().min_channels(), 2);
-  EXPECT_DOUBLE_EQ(spec->pruning().min_sparsity(), 0.1);
+  // 0: the refined rule's own default, chosen from the analysed model.
+  EXPECT_DOUBLE_EQ(spec->pruning().min_sparsity(), 0.0);
+  EXPECT_EQ(spec->pruning().refined_rule(), "auto");
   EXPECT_DOUBLE_EQ(spec->finetune().learning_rate(), 0.01);
   EXPECT_DOUBLE_EQ(spec->finetune().momentum(), 0.9);
   EXPECT_DOUBLE_EQ(spec->finetune().weight_decay(), 1e-4);

@@ -213,6 +213,36 @@ TEST(PruningEngineTest, RefinedRatiosFollowMeasuredSparsity) {
   EXPECT_EQ(c2->channels_after(), 16 - (k + 1));
 }
 
+TEST(PruningEngineTest, RefinedRuleFollowsTheArchitectureFamily) {
+  auto source = InMemoryBatchSource::Random({32, 3, 16, 16}, 16, 2);
+  PruningOptions options;  // refined + bn_gamma, rule auto
+  auto vgg = PruneModule(testing::MakeVggNet(4).module, {2, 3, 16, 16},
+                         options, &source);
+  ASSERT_TRUE(vgg.ok()) << vgg.status();
+  EXPECT_THAT(vgg->report.refined_rule(), HasSubstr("plain (VGG script)"));
+  EXPECT_THAT(vgg->report.refined_rule(), HasSubstr("halved"));
+  auto res = PruneModule(testing::MakeBottleneckResNet(4).module,
+                         {2, 3, 16, 16}, options, &source);
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_THAT(res->report.refined_rule(),
+              HasSubstr("residual (ResNet-50 script)"));
+  EXPECT_THAT(res->report.refined_rule(), HasSubstr("no skip"));
+  EXPECT_THAT(RenderPruningReport(res->report), HasSubstr("refined rule:"));
+  // Under the residual rule every inner layer loses at least k + 1 >= 1
+  // channel, even where sparsity is below 0.1.
+  for (const auto& l : res->report.layers()) {
+    if (!l.skip_reason().empty()) continue;
+    EXPECT_LT(l.channels_after(), l.channels_before()) << l.name();
+    EXPECT_EQ(l.ratio(), l.sparsity()) << l.name();  // no halving
+  }
+  // Forcing the plain rule on the ResNet brings the guards back.
+  options.policy.refined_rule = RefinedRule::kPlain;
+  auto forced = PruneModule(testing::MakeBottleneckResNet(4).module,
+                            {2, 3, 16, 16}, options, &source);
+  ASSERT_TRUE(forced.ok());
+  EXPECT_THAT(forced->report.refined_rule(), HasSubstr("plain"));
+}
+
 TEST(PruningEngineTest, RefinedWithoutCalibrationIsFailedPrecondition) {
   TestModel m = testing::MakeVggNet();
   auto result = PruneModule(m.module, m.input_shape, PruningOptions{});
