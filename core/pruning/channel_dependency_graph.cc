@@ -122,8 +122,8 @@ class ChannelAnalyzer {
  public:
   ChannelAnalyzer(
       InlinedForward& f,
-      std::unordered_map<const jit::Value*, std::vector<int64_t>> shapes)
-      : f_(f), shapes_(std::move(shapes)) {}
+      const std::unordered_map<const jit::Value*, std::vector<int64_t>>& shapes)
+      : f_(f), shapes_(shapes) {}
 
   void Run(ChannelDependencyGraph& out);
 
@@ -239,6 +239,9 @@ class ChannelAnalyzer {
   }
 
   void Visit(jit::Node* node);
+  // Drops (and freezes) the channels of outputs whose recorded shape does
+  // not hold them where the rules said.
+  void CheckOutputs(const jit::Node* node);
   void VisitControlFlow(jit::Node* node);
   void VisitNested(jit::Block* block, const std::string& where);
   void VisitConv(jit::Node* node, size_t groups_index);
@@ -264,7 +267,7 @@ class ChannelAnalyzer {
   void Finish(ChannelDependencyGraph& out);
 
   InlinedForward& f_;
-  std::unordered_map<const jit::Value*, std::vector<int64_t>> shapes_;
+  const std::unordered_map<const jit::Value*, std::vector<int64_t>>& shapes_;
   std::unordered_map<const jit::Value*, Chan> chan_;
   // The tensors a list value holds at the node being visited.
   std::unordered_map<const jit::Value*, std::vector<jit::Value*>> list_elems_;
@@ -281,8 +284,38 @@ class ChannelAnalyzer {
   bool has_residual_ = false;
 };
 
+void ChannelAnalyzer::CheckOutputs(const jit::Node* node) {
+  for (const jit::Value* v : node->outputs()) {
+    auto it = chan_.find(v);
+    if (it == chan_.end()) continue;
+    const Chan& c = it->second;
+    const auto* shape = ShapeOf(v);
+    if (shape == nullptr) continue;
+    const int64_t rank = static_cast<int64_t>(shape->size());
+    const int64_t len = static_cast<int64_t>(c.span.size());
+    bool ok = c.axis >= 0 && c.axis + len <= rank;
+    int64_t n = 1;
+    for (int64_t k = 0; ok && k < len; ++k) {
+      ok = (*shape)[c.axis + k] == c.span[k];
+      n *= c.span[k];
+    }
+    ok = ok && n == static_cast<int64_t>(c.ids.size());
+    if (!ok) {
+      // A rule's bookkeeping disagrees with the recorded shape: keep the
+      // model correct by freezing rather than guessing.
+      Freeze(c.ids, absl::StrCat(node->kind().toQualString(),
+                                 ": channel bookkeeping does not match the "
+                                 "recorded shape"));
+      chan_.erase(it);
+    }
+  }
+}
+
 void ChannelAnalyzer::Run(ChannelDependencyGraph& out) {
-  for (jit::Node* node : f_.graph()->nodes()) Visit(node);
+  for (jit::Node* node : f_.graph()->nodes()) {
+    Visit(node);
+    CheckOutputs(node);
+  }
   // Model outputs keep their shape.
   for (const jit::Value* v : f_.graph()->outputs()) {
     if (const Chan* c = ChanOf(v)) Freeze(c->ids, "model output");
@@ -1266,8 +1299,9 @@ ChannelDependencyGraph::Build(const jit::Module& module,
   if (!shapes.ok()) return shapes.status();
   std::unique_ptr<ChannelDependencyGraph> graph(new ChannelDependencyGraph());
   graph->input_shape_ = input_shape;
+  graph->shapes_ = std::move(*shapes);
   try {
-    ChannelAnalyzer analyzer(**forward, std::move(*shapes));
+    ChannelAnalyzer analyzer(**forward, graph->shapes_);
     analyzer.Run(*graph);
   } catch (const std::exception& e) {
     return TorchErrorToStatus(e, "channel analysis",

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -150,6 +151,12 @@ class ChannelDependencyGraph {
     return layer_inputs_;
   }
   internal::InlinedForward& forward() const { return *forward_; }
+  // The sizes of every tensor value of forward().graph()'s top-level block
+  // in the analysis run.
+  const std::unordered_map<const torch::jit::Value*, std::vector<int64_t>>&
+  shapes() const {
+    return shapes_;
+  }
   const std::vector<int64_t>& input_shape() const { return input_shape_; }
 
   // A readable listing of the groups: size, members, frozen reasons.
@@ -161,6 +168,7 @@ class ChannelDependencyGraph {
 
   std::unique_ptr<internal::InlinedForward> forward_;
   std::vector<int64_t> input_shape_;
+  std::unordered_map<const torch::jit::Value*, std::vector<int64_t>> shapes_;
   std::vector<ChannelGroup> groups_;
   std::vector<LayerGeometry> layers_;
   std::vector<torch::jit::Value*> layer_inputs_;

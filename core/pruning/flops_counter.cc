@@ -2,6 +2,8 @@
 
 #include <torch/script.h>
 
+#include <unordered_map>
+
 #include "absl/strings/str_cat.h"
 #include "core/pruning/channel_dependency_graph.h"
 #include "core/pruning/inlined_forward.h"
@@ -31,13 +33,14 @@ bool IsConv(const std::string& k) {
 
 }  // namespace
 
-absl::StatusOr<ModelCost> CountModelCost(
-    const jit::Module& module, const std::vector<int64_t>& input_shape) {
-  auto forward = InlinedForward::Create(module);
-  if (!forward.ok()) return forward.status();
-  InlinedForward& f = **forward;
-  std::vector<Site> sites;
-  std::vector<jit::Value*> taps;
+namespace internal {
+
+absl::StatusOr<ModelCost> CostFromShapes(
+    const InlinedForward& f,
+    const std::unordered_map<const jit::Value*, std::vector<int64_t>>&
+        shapes) {
+  ModelCost cost;
+  int counter = 0;
   for (jit::Node* node : f.graph()->nodes()) {
     const std::string k = node->kind().toQualString();
     Site s;
@@ -53,26 +56,17 @@ absl::StatusOr<ModelCost> CountModelCost(
       continue;
     }
     if (!IsTensorValue(s.output) || !IsTensorValue(s.weight)) continue;
-    sites.push_back(s);
-    taps.push_back(s.output);
-    taps.push_back(s.weight);
-  }
-  ModelCost cost;
-  torch::Tensor input;
-  try {
-    input = torch::zeros(input_shape);
-  } catch (const std::exception& e) {
-    return TorchErrorToStatus(e, "creating the example input");
-  }
-  auto tap = f.Tap(taps);
-  if (!tap.ok()) return tap.status();
-  auto tensors = (*tap)->Run(input);
-  if (!tensors.ok()) return tensors.status();
-  int counter = 0;
-  for (size_t i = 0; i < sites.size(); ++i) {
-    const Site& s = sites[i];
-    const torch::Tensor& out = (*tensors)[2 * i];
-    const torch::Tensor& w = (*tensors)[2 * i + 1];
+    auto out = shapes.find(s.output);
+    auto w = shapes.find(s.weight);
+    if (out == shapes.end() || w == shapes.end()) {
+      return absl::InternalError(
+          absl::StrCat("no recorded shape for ", k, " in the FLOPs count"));
+    }
+    const std::vector<int64_t>& ws = w->second;
+    int64_t out_numel = 1;
+    for (int64_t d : out->second) out_numel *= d;
+    int64_t w_numel = 1;
+    for (int64_t d : ws) w_numel *= d;
     LayerCost layer;
     layer.kind = s.kind;
     const std::string* path = f.AttrPath(s.weight);
@@ -82,26 +76,45 @@ absl::StatusOr<ModelCost> CountModelCost(
     layer.name = path ? LayerNameOf(*path) : absl::StrCat(s.op, "#", counter);
     ++counter;
     int64_t reduction = 0;
-    if (s.kind == "conv") {
-      reduction = w.size(0) > 0 ? w.numel() / w.size(0) : 0;
+    if (ws.empty()) {
+      reduction = 0;
+    } else if (s.kind == "conv") {
+      reduction = ws[0] > 0 ? w_numel / ws[0] : 0;
     } else if (s.weight_is_rhs) {
-      reduction = w.dim() >= 2 ? w.size(w.dim() - 2) : w.size(0);
+      reduction = ws.size() >= 2 ? ws[ws.size() - 2] : ws[0];
     } else {
-      reduction = w.size(-1);
+      reduction = ws.back();
     }
-    layer.macs = out.numel() * reduction;
-    layer.params = w.numel();
+    layer.macs = out_numel * reduction;
+    layer.params = w_numel;
     if (s.bias != nullptr) {
       if (auto b = f.TensorAttr(s.bias)) layer.params += b->numel();
     }
-    layer.output_shape = out.sizes().vec();
+    layer.output_shape = out->second;
     cost.total_macs += layer.macs;
     cost.layers.push_back(std::move(layer));
   }
-  for (const auto& p : module.parameters(/*recurse=*/true)) {
+  for (const auto& p : f.module().parameters(/*recurse=*/true)) {
     cost.total_params += p.numel();
   }
   return cost;
+}
+
+}  // namespace internal
+
+absl::StatusOr<ModelCost> CountModelCost(
+    const jit::Module& module, const std::vector<int64_t>& input_shape) {
+  auto forward = InlinedForward::Create(module);
+  if (!forward.ok()) return forward.status();
+  torch::Tensor input;
+  try {
+    input = torch::zeros(input_shape);
+  } catch (const std::exception& e) {
+    return TorchErrorToStatus(e, "creating the example input");
+  }
+  auto shapes = (*forward)->RecordShapes(input);
+  if (!shapes.ok()) return shapes.status();
+  return internal::CostFromShapes(**forward, *shapes);
 }
 
 }  // namespace pruneserve::pruning

@@ -8,12 +8,14 @@
 
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "absl/status/statusor.h"
 
 namespace torch::jit {
 struct Module;
+struct Value;
 }  // namespace torch::jit
 
 namespace pruneserve::pruning {
@@ -46,6 +48,17 @@ struct ModelCost {
 // inlined. Blocks for one forward pass; do not use the module concurrently.
 absl::StatusOr<ModelCost> CountModelCost(
     const torch::jit::Module& module, const std::vector<int64_t>& input_shape);
+
+namespace internal {
+class InlinedForward;
+// The count from shapes already recorded on `forward`'s graph (what the
+// channel analysis records), without another forward pass. Returns
+// Internal when a counted value has no recorded shape.
+absl::StatusOr<ModelCost> CostFromShapes(
+    const InlinedForward& forward,
+    const std::unordered_map<const torch::jit::Value*, std::vector<int64_t>>&
+        shapes);
+}  // namespace internal
 
 }  // namespace pruneserve::pruning
 

@@ -8,6 +8,7 @@
 #include <torch/csrc/jit/passes/lower_tuples.h>
 #include <torch/csrc/jit/passes/remove_exceptions.h>
 #include <torch/csrc/jit/passes/remove_mutation.h>
+#include <torch/csrc/jit/runtime/graph_executor.h>
 
 #include <functional>
 #include <unordered_set>
@@ -44,6 +45,9 @@ absl::StatusOr<std::vector<torch::Tensor>> GraphTap::Run(
     const torch::Tensor& input) {
   try {
     ScopedEvalMode eval(module_);
+    // One-shot runs: the profiling executor's optimisation passes would
+    // cost more than the run (thread-local switch).
+    jit::GraphOptimizerEnabledGuard no_optimizer(false);
     jit::Stack stack{module_._ivalue(), input};
     fn_->run(stack);
     std::vector<torch::Tensor> out;

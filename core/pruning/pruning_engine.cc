@@ -1,5 +1,7 @@
 #include "core/pruning/pruning_engine.h"
 
+#include <torch/csrc/jit/runtime/graph_executor.h>
+
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -22,6 +24,7 @@ absl::StatusOr<std::vector<std::vector<int64_t>>> OutputShapes(
     const torch::jit::Module& module, const std::vector<int64_t>& shape) {
   try {
     internal::ScopedEvalMode eval(module);
+    torch::jit::GraphOptimizerEnabledGuard no_optimizer(false);
     torch::jit::Module m = module;
     auto out = m.forward({torch::zeros(shape)});
     std::vector<std::vector<int64_t>> shapes;
@@ -70,13 +73,24 @@ absl::StatusOr<PruningResult> PruneModule(
     return TorchErrorToStatus(e, "copying the module",
                               absl::StatusCode::kInternal);
   }
-  auto before = CountModelCost(work, input_shape);
-  if (!before.ok()) return before.status();
-  auto out_shape = OutputShapes(work, input_shape);
-  if (!out_shape.ok()) return out_shape.status();
   auto analysis = ChannelDependencyGraph::Build(work, input_shape);
   if (!analysis.ok()) return analysis.status();
   ChannelDependencyGraph& graph = **analysis;
+  // The analysis run recorded every shape: the dense model's cost and
+  // output shapes come from it, without another forward pass.
+  auto before = internal::CostFromShapes(graph.forward(), graph.shapes());
+  if (!before.ok()) return before.status();
+  std::vector<std::vector<int64_t>> out_shape;
+  for (const torch::jit::Value* v : graph.forward().graph()->outputs()) {
+    std::vector<const torch::jit::Value*> tensors = {v};
+    if (v->node()->kind() == c10::prim::TupleConstruct) {
+      tensors.assign(v->node()->inputs().begin(), v->node()->inputs().end());
+    }
+    for (const torch::jit::Value* t : tensors) {
+      auto it = graph.shapes().find(t);
+      if (it != graph.shapes().end()) out_shape.push_back(it->second);
+    }
+  }
 
   std::optional<SparsityProfile> profile;
   if (calibration != nullptr) {
@@ -135,7 +149,12 @@ absl::StatusOr<PruningResult> PruneModule(
   }
   for (const auto& w : plan->warnings) report.add_warnings(w);
 
-  auto surgery = ApplyChannelPruning(graph, plan->masks());
+  const KeepMasks masks = plan->masks();
+  // MACs after pruning: the dense count minus what the removed channels
+  // cost, from the layer geometry of the same run.
+  const int64_t removed_macs =
+      EstimateMacs(graph, KeepAll(graph)) - EstimateMacs(graph, masks);
+  auto surgery = ApplyChannelPruning(graph, masks);
   if (!surgery.ok()) return surgery.status();
   for (const auto& w : surgery->warnings) report.add_warnings(w);
 
@@ -145,16 +164,18 @@ absl::StatusOr<PruningResult> PruneModule(
       return absl::InternalError(absl::StrCat("pruned model does not run: ",
                                               pruned_shape.status().message()));
     }
-    if (*pruned_shape != *out_shape) {
+    if (*pruned_shape != out_shape) {
       return absl::InternalError("pruned model changed the output shape");
     }
   }
-  auto after = CountModelCost(work, input_shape);
-  if (!after.ok()) return after.status();
+  int64_t params_after = 0;
+  for (const auto& p : work.parameters(/*recurse=*/true)) {
+    params_after += p.numel();
+  }
   report.set_params_before(before->total_params);
-  report.set_params_after(after->total_params);
+  report.set_params_after(params_after);
   report.set_flops_before(before->total_macs);
-  report.set_flops_after(after->total_macs);
+  report.set_flops_after(before->total_macs - removed_macs);
   report.set_elapsed_ms(std::chrono::duration<double, std::milli>(
                             std::chrono::steady_clock::now() - start)
                             .count());

@@ -1,0 +1,286 @@
+// Pruning speed of pruning::PruneModule on TorchScript archives: the C++
+// side of bench/run_pruning_speed.sh, which compares it with Torch-Pruning
+// (bench/torch_pruning_peer.py) on the same torchvision models.
+//
+//   pruneserve_speed_bench [--repeats=3] [--threads=2] [--json]
+//       [--prune_residual_stream] (NAME=PATH | PATH.pt | DIR)...
+//
+// A DIR contributes every *.pt in it, named after the file stem. Each model
+// is loaded once (not timed); then PruneModule runs `repeats` times with the
+// uniform policy at ratio 0.5, the L1 criterion and verification off, and the
+// median wall time is reported with the report's parameter counts. The
+// timed call includes everything PruneModule does: the deep copy of the
+// module, the two FLOPs/params counts, channel analysis, scoring and
+// surgery; the copy alone is timed separately ("copy_s") so it can be told
+// apart. By default only channels inside residual blocks are pruned (the
+// engine's default); --prune_residual_stream also prunes the residual
+// stream and the stem, as Torch-Pruning does.
+//
+// A model that fails to load or prune gets an error row and the rest still
+// run. --json prints one JSON object per model (side "pruneserve");
+// otherwise a table and a one-line summary. Not a test: timing never
+// decides anything.
+#include <ATen/Parallel.h>
+#include <torch/script.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <exception>
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "core/pruning/pruning_engine.h"
+#include "core/pruning/ratio_policy.h"
+#include "core/util/torch_status.h"
+#include "nlohmann/json.hpp"
+
+namespace {
+
+namespace pp = pruneserve::pruning;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+struct ModelSpec {
+  std::string name;
+  std::string path;
+};
+
+// One model's result; `error` is empty when every repeat pruned.
+struct Row {
+  std::string name;
+  std::string error;
+  std::vector<double> seconds;
+  std::vector<double> copy_seconds;
+  std::vector<double> engine_ms;
+  int64_t params_before = 0;
+  int64_t params_after = 0;
+  int64_t flops_before = 0;
+  int64_t flops_after = 0;
+};
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return 0.0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+bool ParseFlag(absl::string_view arg, absl::string_view name,
+               std::string* value) {
+  const std::string prefix = absl::StrCat("--", name, "=");
+  if (!absl::StartsWith(arg, prefix)) return false;
+  *value = std::string(arg.substr(prefix.size()));
+  return true;
+}
+
+// Expands the positional arguments into (name, path) pairs. Returns
+// InvalidArgument for a path that is neither a file nor a directory.
+absl::StatusOr<std::vector<ModelSpec>> CollectModels(
+    const std::vector<std::string>& args) {
+  std::vector<ModelSpec> models;
+  for (const std::string& arg : args) {
+    const size_t eq = arg.find('=');
+    if (eq != std::string::npos) {
+      models.push_back({arg.substr(0, eq), arg.substr(eq + 1)});
+      continue;
+    }
+    std::error_code ec;
+    if (fs::is_directory(arg, ec)) {
+      std::vector<ModelSpec> found;
+      for (const auto& entry : fs::directory_iterator(arg, ec)) {
+        if (entry.is_regular_file() && entry.path().extension() == ".pt") {
+          found.push_back(
+              {entry.path().stem().string(), entry.path().string()});
+        }
+      }
+      std::sort(found.begin(), found.end(),
+                [](const ModelSpec& a, const ModelSpec& b) {
+                  return a.name < b.name;
+                });
+      models.insert(models.end(), found.begin(), found.end());
+    } else if (fs::is_regular_file(arg, ec)) {
+      models.push_back({fs::path(arg).stem().string(), arg});
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat(arg, " is not NAME=PATH, a file or a directory"));
+    }
+  }
+  return models;
+}
+
+absl::StatusOr<torch::jit::Module> LoadModule(const std::string& path) {
+  try {
+    torch::jit::Module module = torch::jit::load(path);
+    module.eval();
+    return module;
+  } catch (const std::exception& e) {
+    return pruneserve::TorchErrorToStatus(e, absl::StrCat("loading ", path));
+  }
+}
+
+// Runs PruneModule `repeats` times on `module`; stops at the first failure.
+Row MeasureModel(const ModelSpec& spec, int repeats,
+                 const pp::PruningOptions& options) {
+  Row row;
+  row.name = spec.name;
+  auto module = LoadModule(spec.path);
+  if (!module.ok()) {
+    row.error = module.status().ToString();
+    return row;
+  }
+  const std::vector<int64_t> shape = {1, 3, 32, 32};
+  for (int r = 0; r < repeats; ++r) {
+    // The copy PruneModule makes first, timed on its own for reference.
+    auto start = Clock::now();
+    {
+      torch::NoGradGuard no_grad;
+      torch::jit::Module copy = module->clone();
+    }
+    row.copy_seconds.push_back(SecondsSince(start));
+
+    start = Clock::now();
+    auto result = pp::PruneModule(*module, shape, options);
+    const double seconds = SecondsSince(start);
+    if (!result.ok()) {
+      row.error = result.status().ToString();
+      return row;
+    }
+    row.seconds.push_back(seconds);
+    row.engine_ms.push_back(result->report.elapsed_ms());
+    row.params_before = result->report.params_before();
+    row.params_after = result->report.params_after();
+    row.flops_before = result->report.flops_before();
+    row.flops_after = result->report.flops_after();
+  }
+  return row;
+}
+
+nlohmann::json RowJson(const Row& row, int repeats) {
+  nlohmann::json j = {
+      {"side", "pruneserve"}, {"model", row.name}, {"repeats", repeats}};
+  if (!row.error.empty()) {
+    j["error"] = row.error;
+    return j;
+  }
+  j["seconds"] = Median(row.seconds);
+  j["runs"] = row.seconds;
+  j["copy_seconds"] = Median(row.copy_seconds);
+  j["engine_ms"] = Median(row.engine_ms);
+  j["params_before"] = row.params_before;
+  j["params_after"] = row.params_after;
+  j["flops_before"] = row.flops_before;
+  j["flops_after"] = row.flops_after;
+  return j;
+}
+
+int Usage(const char* argv0) {
+  std::fprintf(stderr,
+               "usage: %s [--repeats=3] [--threads=2] [--json] "
+               "[--prune_residual_stream] (NAME=PATH | PATH.pt | DIR)...\n",
+               argv0);
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int repeats = 3;
+  int threads = 2;
+  bool json = false;
+  bool prune_residual_stream = false;
+  std::vector<std::string> positional;
+  for (int i = 1; i < argc; ++i) {
+    const absl::string_view arg = argv[i];
+    std::string v;
+    bool ok = true;
+    if (ParseFlag(arg, "repeats", &v)) {
+      ok = absl::SimpleAtoi(v, &repeats) && repeats > 0;
+    } else if (ParseFlag(arg, "threads", &v)) {
+      ok = absl::SimpleAtoi(v, &threads) && threads > 0;
+    } else if (arg == "--json") {
+      json = true;
+    } else if (arg == "--prune_residual_stream") {
+      prune_residual_stream = true;
+    } else if (absl::StartsWith(arg, "--")) {
+      ok = false;
+    } else {
+      positional.emplace_back(arg);
+    }
+    if (!ok) return Usage(argv[0]);
+  }
+  auto models = CollectModels(positional);
+  if (!models.ok()) {
+    std::fprintf(stderr, "%s\n", models.status().ToString().c_str());
+    return Usage(argv[0]);
+  }
+  if (models->empty()) return Usage(argv[0]);
+
+  // Both pools are fixed before any parallel work, as the Python peer does.
+  at::set_num_threads(threads);
+  try {
+    at::set_num_interop_threads(threads);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "interop threads left unchanged: %s\n", e.what());
+  }
+
+  pp::PruningOptions options;
+  options.criterion = "l1";
+  options.policy.kind = pp::PolicyKind::kUniform;
+  options.policy.ratio = 0.5;
+  options.policy.prune_residual_stream = prune_residual_stream;
+  options.verify = false;
+
+  std::fprintf(json ? stderr : stdout,
+               "PruneModule uniform 0.5, l1, input 1x3x32x32, threads=%d, "
+               "median of %d, residual stream %s\n",
+               threads, repeats, prune_residual_stream ? "pruned" : "kept");
+  if (!json) {
+    std::printf("%-16s %9s %9s %10s %14s %13s\n", "model", "seconds", "copy_s",
+                "engine_ms", "params_before", "params_after");
+  }
+  double total = 0;
+  int failed = 0;
+  for (const ModelSpec& spec : *models) {
+    const Row row = MeasureModel(spec, repeats, options);
+    if (json) {
+      std::printf("%s\n", RowJson(row, repeats).dump().c_str());
+    } else if (!row.error.empty()) {
+      std::printf("%-16s error: %s\n", row.name.c_str(), row.error.c_str());
+    } else {
+      std::printf("%-16s %9.3f %9.3f %10.1f %14lld %13lld\n", row.name.c_str(),
+                  Median(row.seconds), Median(row.copy_seconds),
+                  Median(row.engine_ms),
+                  static_cast<long long>(row.params_before),
+                  static_cast<long long>(row.params_after));
+    }
+    std::fflush(stdout);
+    if (row.error.empty()) {
+      total += Median(row.seconds);
+    } else {
+      ++failed;
+      if (json) {
+        std::fprintf(stderr, "%s: %s\n", row.name.c_str(), row.error.c_str());
+      }
+    }
+  }
+  if (!json) {
+    std::printf(
+        "summary: PruneModule %.3f s over the %zu models that pruned, %d "
+        "failed\n",
+        total, models->size() - failed, failed);
+  }
+  return 0;
+}
