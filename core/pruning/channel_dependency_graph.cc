@@ -122,8 +122,9 @@ class ChannelAnalyzer {
  public:
   ChannelAnalyzer(
       InlinedForward& f,
-      const std::unordered_map<const jit::Value*, std::vector<int64_t>>& shapes)
-      : f_(f), shapes_(shapes) {}
+      const std::unordered_map<const jit::Value*, std::vector<int64_t>>& shapes,
+      std::unordered_set<std::string>* names)
+      : f_(f), shapes_(shapes), names_(names) {}
 
   void Run(ChannelDependencyGraph& out);
 
@@ -191,7 +192,11 @@ class ChannelAnalyzer {
     const auto* s = ShapeOf(v);
     return s ? static_cast<int64_t>(s->size()) : -1;
   }
-  void AddSlice(int id, const std::string& tensor, int dim, int64_t index,
+  // The graph's copy of `path`; slices point at it instead of copying.
+  const std::string* Intern(const std::string& path) {
+    return &*names_->insert(path).first;
+  }
+  void AddSlice(int id, const std::string* tensor, int dim, int64_t index,
                 SliceRole role, int64_t count = 1) {
     slices_[id].push_back(TensorSlice{tensor, dim, index, count, role});
   }
@@ -268,6 +273,8 @@ class ChannelAnalyzer {
 
   InlinedForward& f_;
   const std::unordered_map<const jit::Value*, std::vector<int64_t>>& shapes_;
+  // The graph's interned tensor paths.
+  std::unordered_set<std::string>* names_;
   std::unordered_map<const jit::Value*, Chan> chan_;
   // The tensors a list value holds at the node being visited.
   std::unordered_map<const jit::Value*, std::vector<jit::Value*>> list_elems_;
@@ -468,7 +475,8 @@ void ChannelAnalyzer::VisitConv(jit::Node* node, size_t groups_index) {
   AcceptParamUse(node, 1);
   AcceptParamUse(node, 2);
   const std::string name = LayerNameOf(*wpath);
-  const std::string bpath = bias ? *f_.AttrPath(bias_value) : "";
+  const std::string* w = Intern(*wpath);
+  const std::string* bpath = bias ? Intern(*f_.AttrPath(bias_value)) : nullptr;
   const int64_t g = *groups;
   const int64_t cout = weight->size(0);
   const int64_t cin = weight->size(1) * g;
@@ -496,12 +504,12 @@ void ChannelAnalyzer::VisitConv(jit::Node* node, size_t groups_index) {
   if (g == 1) {
     out_ids = NewIds(cout, name, in == nullptr);
     for (int64_t i = 0; i < cout; ++i) {
-      AddSlice(out_ids[i], *wpath, 0, i, SliceRole::kProducerWeight);
+      AddSlice(out_ids[i], w, 0, i, SliceRole::kProducerWeight);
       if (bias) AddSlice(out_ids[i], bpath, 0, i, SliceRole::kProducerBias);
     }
     if (in != nullptr) {
       for (int64_t j = 0; j < cin; ++j) {
-        AddSlice((*in)[j], *wpath, 1, j, SliceRole::kConsumerWeight);
+        AddSlice((*in)[j], w, 1, j, SliceRole::kConsumerWeight);
       }
     }
   } else if (g == cin && cout == cin && in != nullptr) {
@@ -522,7 +530,7 @@ void ChannelAnalyzer::VisitConv(jit::Node* node, size_t groups_index) {
     }
     out_ids = *in;
     for (int64_t i = 0; i < cout; ++i) {
-      AddSlice(out_ids[i], *wpath, 0, i, SliceRole::kDepthwiseWeight);
+      AddSlice(out_ids[i], w, 0, i, SliceRole::kDepthwiseWeight);
       if (bias) AddSlice(out_ids[i], bpath, 0, i, SliceRole::kDepthwiseBias);
     }
   } else if (cin % g == 0 && cout % g == 0) {
@@ -533,14 +541,14 @@ void ChannelAnalyzer::VisitConv(jit::Node* node, size_t groups_index) {
     const int64_t b = cout / g;
     out_ids = NewIds(cout, name, in == nullptr);
     for (int64_t i = 0; i < cout; ++i) {
-      AddSlice(out_ids[i], *wpath, 0, i, SliceRole::kProducerWeight);
+      AddSlice(out_ids[i], w, 0, i, SliceRole::kProducerWeight);
       if (bias) AddSlice(out_ids[i], bpath, 0, i, SliceRole::kProducerBias);
       if (i >= b) Union(out_ids[i % b], out_ids[i]);
     }
     if (in != nullptr) {
       const int64_t a = cin / g;
       for (int64_t j = 0; j < cin; ++j) {
-        AddSlice((*in)[j], *wpath, 1, j % a, SliceRole::kConsumerWeight);
+        AddSlice((*in)[j], w, 1, j % a, SliceRole::kConsumerWeight);
       }
     }
   } else {
@@ -565,7 +573,7 @@ void ChannelAnalyzer::VisitBatchNorm(jit::Node* node) {
   static const SliceRole kRoles[] = {
       SliceRole::kBatchNormWeight, SliceRole::kBatchNormBias,
       SliceRole::kBatchNormStat, SliceRole::kBatchNormStat};
-  std::vector<std::pair<std::string, SliceRole>> members;
+  std::vector<std::pair<const std::string*, SliceRole>> members;
   for (size_t i = 1; i <= 4; ++i) {
     jit::Value* v = node->input(i);
     if (IsNone(v)) continue;
@@ -575,7 +583,7 @@ void ChannelAnalyzer::VisitBatchNorm(jit::Node* node) {
       chan_[node->output()] = *c;
       return;
     }
-    members.emplace_back(*f_.AttrPath(v), kRoles[i - 1]);
+    members.emplace_back(Intern(*f_.AttrPath(v)), kRoles[i - 1]);
     AcceptParamUse(node, i);
   }
   for (size_t ch = 0; ch < in.size(); ++ch) {
@@ -601,8 +609,10 @@ void ChannelAnalyzer::VisitLinear(jit::Node* node, jit::Value* x,
   // A transposed weight is read through aten::t, accepted by the caller.
   if (!transposed) AcceptParamUse(node, 1);
   if (bias) AcceptParamUse(node, node->kind() == c10::aten::linear ? 2 : 0);
-  const std::string wpath = *f_.AttrPath(weight_value);
-  const std::string name = LayerNameOf(wpath);
+  const std::string* wpath = Intern(*f_.AttrPath(weight_value));
+  const std::string name = LayerNameOf(*wpath);
+  const std::string* bpath =
+      bias ? Intern(*f_.AttrPath(bias_value)) : nullptr;
   const int out_dim = transposed ? 1 : 0;
   const int in_dim = 1 - out_dim;
   const int64_t fout = weight->size(out_dim);
@@ -642,8 +652,7 @@ void ChannelAnalyzer::VisitLinear(jit::Node* node, jit::Value* x,
   for (int64_t i = 0; i < fout; ++i) {
     AddSlice(out_ids[i], wpath, out_dim, i, SliceRole::kProducerWeight);
     if (bias) {
-      AddSlice(out_ids[i], *f_.AttrPath(bias_value), 0, i,
-               SliceRole::kProducerBias);
+      AddSlice(out_ids[i], bpath, 0, i, SliceRole::kProducerBias);
     }
   }
   layer.out = out_ids;
@@ -727,8 +736,9 @@ void ChannelAnalyzer::VisitBinary(jit::Node* node, const std::string& kind) {
                                ? SliceRole::kProducerBias
                                : SliceRole::kChannelScale;
     AcceptParamUse(node, ca ? 1 : 0);
+    const std::string* ppath = Intern(*f_.AttrPath(other));
     for (size_t i = 0; i < c.ids.size(); ++i) {
-      AddSlice(c.ids[i], *f_.AttrPath(other), static_cast<int>(d), i, role);
+      AddSlice(c.ids[i], ppath, static_cast<int>(d), i, role);
     }
     chan_[node->output()] = out;
     return;
@@ -1098,8 +1108,9 @@ void ChannelAnalyzer::VisitLayerNorm(jit::Node* node) {
       return Unsupported(node, "affine parameter is not a module tensor");
     }
     AcceptParamUse(node, i);
+    const std::string* vpath = Intern(*f_.AttrPath(v));
     for (size_t ch = 0; ch < c->ids.size(); ++ch) {
-      AddSlice(c->ids[ch], *f_.AttrPath(v), 0, ch, SliceRole::kNormAffine);
+      AddSlice(c->ids[ch], vpath, 0, ch, SliceRole::kNormAffine);
     }
   }
   if (IsConstant(node->input(1))) AddGraphSite(node, 1, 0, c->ids);
@@ -1126,8 +1137,9 @@ void ChannelAnalyzer::VisitGroupNorm(jit::Node* node) {
       return Unsupported(node, "affine parameter is not a module tensor");
     }
     AcceptParamUse(node, i);
+    const std::string* vpath = Intern(*f_.AttrPath(v));
     for (int64_t ch = 0; ch < n; ++ch) {
-      AddSlice(c->ids[ch], *f_.AttrPath(v), 0, ch, SliceRole::kNormAffine);
+      AddSlice(c->ids[ch], vpath, 0, ch, SliceRole::kNormAffine);
     }
   }
   chan_[node->output()] = *c;
@@ -1171,8 +1183,9 @@ void ChannelAnalyzer::ValidateParamUses(
 
 void ChannelAnalyzer::Finish(ChannelDependencyGraph& out) {
   // A tensor slice claimed by two channels (shared weights, the columns of
-  // a grouped conv) couples them.
-  std::unordered_map<std::string, uint64_t> tensor_ids;
+  // a grouped conv) couples them. Paths are interned: pointers identify
+  // tensors.
+  std::unordered_map<const std::string*, uint64_t> tensor_ids;
   std::unordered_map<uint64_t, int> owner;
   for (size_t id = 0; id < slices_.size(); ++id) {
     for (const TensorSlice& s : slices_[id]) {
@@ -1186,12 +1199,17 @@ void ChannelAnalyzer::Finish(ChannelDependencyGraph& out) {
   }
   std::map<std::string, std::string> escaped;
   ValidateParamUses(f_.graph()->block(), escaped);
-  for (size_t id = 0; id < slices_.size(); ++id) {
+  std::unordered_map<const std::string*, std::string> escaped_by;
+  for (const auto& [path, op] : escaped) {
+    auto it = names_->find(path);
+    if (it != names_->end()) escaped_by[&*it] = op;
+  }
+  for (size_t id = 0; !escaped_by.empty() && id < slices_.size(); ++id) {
     for (const TensorSlice& s : slices_[id]) {
-      auto it = escaped.find(s.tensor);
-      if (it != escaped.end()) {
+      auto it = escaped_by.find(s.tensor);
+      if (it != escaped_by.end()) {
         Freeze({static_cast<int>(id)},
-               absl::StrCat(it->second, ": also reads ", s.tensor));
+               absl::StrCat(it->second, ": also reads ", *s.tensor));
       }
     }
   }
@@ -1209,39 +1227,39 @@ void ChannelAnalyzer::Finish(ChannelDependencyGraph& out) {
       if (a != b) gparent[b] = a;
     }
   }
-  std::unordered_map<int, int> group_of;       // group root -> group index
-  std::unordered_map<int, ChannelRef> ref_of;  // class root -> ref
+  std::vector<int> group_of(n, -1);           // group root -> group index
+  std::vector<ChannelRef> ref_of(n);          // class root -> ref
   std::vector<ChannelGroup>& groups = out.groups_;
   for (const Origin& o : origins_) {
+    if (o.ids.empty()) continue;
+    int& index = group_of[gfind(Find(o.ids[0]))];
+    if (index < 0) {
+      index = static_cast<int>(groups.size());
+      ChannelGroup group;
+      group.id = index;
+      group.name = o.name;
+      groups.push_back(std::move(group));
+    }
+    ChannelGroup& group = groups[index];
+    if (std::find(group.producers.begin(), group.producers.end(), o.name) ==
+        group.producers.end()) {
+      group.producers.push_back(o.name);
+    }
+    group.stem = group.stem || o.stem;
     for (int id : o.ids) {
-      int root = Find(id);
-      int g = gfind(root);
-      auto [it, inserted] =
-          group_of.emplace(g, static_cast<int>(groups.size()));
-      if (inserted) {
-        ChannelGroup group;
-        group.id = it->second;
-        group.name = o.name;
-        groups.push_back(group);
-      }
-      ChannelGroup& group = groups[it->second];
-      if (std::find(group.producers.begin(), group.producers.end(), o.name) ==
-          group.producers.end()) {
-        group.producers.push_back(o.name);
-      }
-      group.stem = group.stem || o.stem;
-      if (ref_of.count(root)) continue;
-      ref_of[root] =
-          ChannelRef{group.id, static_cast<int>(group.channels.size())};
+      const int root = Find(id);
+      if (ref_of[root].group >= 0) continue;
+      ref_of[root] = ChannelRef{index, static_cast<int>(group.channels.size())};
       group.channels.emplace_back();
     }
   }
+  // Consumer and BatchNorm layer names, once per tensor and group.
+  std::unordered_map<const std::string*, std::string> layer_of;
+  std::vector<std::unordered_set<const std::string*>> listed(groups.size());
   for (int id = 0; id < n; ++id) {
-    int root = Find(id);
+    const int root = Find(id);
     const ChannelRef& ref = ref_of[root];
     ChannelGroup& group = groups[ref.group];
-    auto& dst = group.channels[ref.channel].slices;
-    dst.insert(dst.end(), slices_[id].begin(), slices_[id].end());
     if (!frozen_[id].empty() && group.prunable) {
       group.prunable = false;
       group.frozen_reason = frozen_[id];
@@ -1251,11 +1269,20 @@ void ChannelAnalyzer::Finish(ChannelDependencyGraph& out) {
       std::vector<std::string>* list = nullptr;
       if (s.role == SliceRole::kConsumerWeight) list = &group.consumers;
       if (s.role == SliceRole::kBatchNormWeight) list = &group.batch_norms;
-      if (list == nullptr) continue;
-      std::string layer = LayerNameOf(s.tensor);
-      if (std::find(list->begin(), list->end(), layer) == list->end()) {
-        list->push_back(layer);
+      if (list == nullptr || !listed[ref.group].insert(s.tensor).second) {
+        continue;
       }
+      auto [it, inserted] = layer_of.emplace(s.tensor, std::string());
+      if (inserted) it->second = LayerNameOf(*s.tensor);
+      if (std::find(list->begin(), list->end(), it->second) == list->end()) {
+        list->push_back(it->second);
+      }
+    }
+    auto& dst = group.channels[ref.channel].slices;
+    if (dst.empty()) {
+      dst = std::move(slices_[id]);
+    } else {
+      dst.insert(dst.end(), slices_[id].begin(), slices_[id].end());
     }
   }
   auto to_refs = [&](const Ids& ids) {
@@ -1301,7 +1328,7 @@ ChannelDependencyGraph::Build(const jit::Module& module,
   graph->input_shape_ = input_shape;
   graph->shapes_ = std::move(*shapes);
   try {
-    ChannelAnalyzer analyzer(**forward, graph->shapes_);
+    ChannelAnalyzer analyzer(**forward, graph->shapes_, &graph->tensor_paths_);
     analyzer.Run(*graph);
   } catch (const std::exception& e) {
     return TorchErrorToStatus(e, "channel analysis",

@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -48,9 +49,11 @@ enum class SliceRole {
 };
 
 // `count` consecutive indices starting at `index` along dimension `dim` of the
-// parameter or buffer at dotted path `tensor` (e.g. "layer1.0.bn1.weight").
+// parameter or buffer at dotted path `*tensor` (e.g. "layer1.0.bn1.weight").
+// The path is interned by the ChannelDependencyGraph and lives as long as it
+// does; equal paths are the same pointer.
 struct TensorSlice {
-  std::string tensor;
+  const std::string* tensor = nullptr;
   int dim = 0;
   int64_t index = 0;
   int64_t count = 1;
@@ -169,6 +172,8 @@ class ChannelDependencyGraph {
   std::unique_ptr<internal::InlinedForward> forward_;
   std::vector<int64_t> input_shape_;
   std::unordered_map<const torch::jit::Value*, std::vector<int64_t>> shapes_;
+  // Interned tensor paths of the slices (node-based: addresses are stable).
+  std::unordered_set<std::string> tensor_paths_;
   std::vector<ChannelGroup> groups_;
   std::vector<LayerGeometry> layers_;
   std::vector<torch::jit::Value*> layer_inputs_;

@@ -41,7 +41,7 @@ absl::StatusOr<std::vector<std::vector<double>>> MemberScores(
     return absl::InvalidArgumentError("criterion needs the analysis");
   }
   std::map<std::string, std::vector<double>> members;
-  std::map<std::pair<std::string, int>, std::vector<double>> per_index;
+  std::map<std::pair<const std::string*, int>, std::vector<double>> per_index;
   try {
     torch::NoGradGuard no_grad;
     for (size_t c = 0; c < group.channels.size(); ++c) {
@@ -51,7 +51,7 @@ absl::StatusOr<std::vector<std::vector<double>>> MemberScores(
         auto it = per_index.find(key);
         if (it == per_index.end()) {
           auto v =
-              internal::AttrAtPath(ctx.analysis->forward().module(), s.tensor);
+              internal::AttrAtPath(ctx.analysis->forward().module(), *s.tensor);
           if (!v.ok() || !v->isTensor()) continue;
           torch::Tensor scores =
               fn(v->toTensor().detach(), s.dim).to(torch::kDouble).contiguous();
@@ -61,7 +61,7 @@ absl::StatusOr<std::vector<std::vector<double>>> MemberScores(
                                      scores.data_ptr<double>() + scores.numel()))
                    .first;
         }
-        auto& out = members[s.tensor];
+        auto& out = members[*s.tensor];
         out.resize(group.channels.size(), 0.0);
         for (int64_t i = 0; i < s.count; ++i) out[c] += it->second[s.index + i];
       }
@@ -135,7 +135,7 @@ class ApozCriterion : public ImportanceCriterion {
     for (size_t c = 0; c < group.channels.size(); ++c) {
       for (const TensorSlice& s : group.channels[c].slices) {
         if (s.role != SliceRole::kConsumerWeight) continue;
-        const std::string layer = LayerNameOf(s.tensor);
+        const std::string layer = LayerNameOf(*s.tensor);
         const LayerActivationStats* stats = ctx.sparsity->Find(layer);
         if (stats == nullptr || stats->channel_apoz.size() <
                                     static_cast<size_t>(s.index + s.count)) {

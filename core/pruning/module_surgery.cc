@@ -155,7 +155,7 @@ absl::StatusOr<SurgeryResult> ApplyChannelPruning(
     for (size_t c = 0; c < g.channels.size(); ++c) {
       if (keep[g.id][c]) continue;
       for (const TensorSlice& s : g.channels[c].slices) {
-        auto& set = removed[s.tensor][s.dim];
+        auto& set = removed[*s.tensor][s.dim];
         for (int64_t i = 0; i < s.count; ++i) set.insert(s.index + i);
       }
     }

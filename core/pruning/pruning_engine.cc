@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <unordered_set>
 
 #include "absl/strings/str_cat.h"
 #include "core/pruning/channel_dependency_graph.h"
@@ -12,6 +13,7 @@
 #include "core/pruning/importance_criterion.h"
 #include "core/pruning/inlined_forward.h"
 #include "core/pruning/module_surgery.h"
+#include "core/util/allocator_pages.h"
 #include "core/util/torch_status.h"
 
 namespace pruneserve::pruning {
@@ -45,30 +47,57 @@ absl::StatusOr<std::vector<std::vector<int64_t>>> OutputShapes(
   }
 }
 
+// Replaces every tensor attribute of `work` that is still one of
+// `original`'s tensors with a copy, so the two modules share nothing. Copies
+// are made under no_grad (leaves, no CloneBackward) and keep requires_grad,
+// so the result fine-tunes normally.
+absl::Status OwnTensors(const torch::jit::Module& original,
+                        torch::jit::Module& work) {
+  try {
+    std::unordered_set<const c10::TensorImpl*> theirs;
+    for (const auto& m : original.modules()) {
+      for (const auto& slot : m._ivalue()->slots()) {
+        if (slot.isTensor()) {
+          theirs.insert(slot.toTensor().unsafeGetTensorImpl());
+        }
+      }
+    }
+    torch::NoGradGuard no_grad;
+    for (const auto& m : work.modules()) {
+      const auto& obj = m._ivalue();
+      for (size_t i = 0; i < obj->slots().size(); ++i) {
+        const c10::IValue& slot = obj->getSlot(i);
+        if (!slot.isTensor()) continue;
+        const torch::Tensor t = slot.toTensor();
+        if (!t.defined() || !theirs.count(t.unsafeGetTensorImpl())) continue;
+        torch::Tensor copy = t.detach().clone();
+        copy.set_requires_grad(t.requires_grad());
+        obj->setSlot(i, copy);
+      }
+    }
+  } catch (const std::exception& e) {
+    return TorchErrorToStatus(e, "copying the module's tensors",
+                              absl::StatusCode::kInternal);
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<PruningResult> PruneModule(
     const torch::jit::Module& module, const std::vector<int64_t>& input_shape,
     const PruningOptions& options, data::BatchSource* calibration) {
   const auto start = std::chrono::steady_clock::now();
+  // The copy, the slices and the scores allocate and free weight-sized
+  // buffers: keep their pages (see allocator_pages.h).
+  KeepAllocatorPages();
   auto criterion = MakeCriterion(options.criterion);
   if (!criterion.ok()) return criterion.status();
   torch::jit::Module work;
   try {
-    // Cloning under no_grad keeps every tensor of the copy a leaf (a plain
-    // clone records CloneBackward), so the pruned model fine-tunes normally.
-    std::map<std::string, bool> requires_grad;
-    for (const auto& p : module.named_parameters(/*recurse=*/true)) {
-      requires_grad[p.name] = p.value.requires_grad();
-    }
-    {
-      torch::NoGradGuard no_grad;
-      work = module.clone();
-    }
-    for (const auto& p : work.named_parameters(/*recurse=*/true)) {
-      p.value.detach_();
-      p.value.requires_grad_(requires_grad[p.name]);
-    }
+    // New class types and objects, the caller's tensors: the surgery
+    // replaces the tensors it slices, and OwnTensors() copies the rest.
+    work = module.clone(/*inplace=*/true);
   } catch (const std::exception& e) {
     return TorchErrorToStatus(e, "copying the module",
                               absl::StatusCode::kInternal);
@@ -157,6 +186,7 @@ absl::StatusOr<PruningResult> PruneModule(
   auto surgery = ApplyChannelPruning(graph, masks);
   if (!surgery.ok()) return surgery.status();
   for (const auto& w : surgery->warnings) report.add_warnings(w);
+  if (auto owned = OwnTensors(module, work); !owned.ok()) return owned;
 
   if (options.verify) {
     auto pruned_shape = OutputShapes(work, input_shape);
