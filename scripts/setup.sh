@@ -15,6 +15,7 @@ PACKAGES=(
   nlohmann-json3-dev libcli11-dev libssl-dev zlib1g-dev libstb-dev
   # tests
   libgtest-dev libgmock-dev python3 python3-torch
+  python3-torchvision  # torchvision_prune_e2e_test
   prometheus  # promtool and a real server for deploy/ (prometheus_integration_test)
   # data and demo
   dataset-fashion-mnist curl procps
