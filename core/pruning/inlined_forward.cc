@@ -3,7 +3,7 @@
 #include <torch/csrc/jit/ir/constants.h>
 #include <torch/csrc/jit/passes/constant_propagation.h>
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
-#include <torch/csrc/jit/passes/inliner.h>
+#include <torch/csrc/jit/api/function_impl.h>
 #include <torch/csrc/jit/passes/loop_unrolling.h>
 #include <torch/csrc/jit/passes/lower_tuples.h>
 #include <torch/csrc/jit/passes/remove_exceptions.h>
@@ -89,6 +89,50 @@ absl::StatusOr<jit::IValue> AttrAtPath(const jit::Module& module,
   return cur;
 }
 
+namespace {
+
+// One pass over `block`: replaces each method or function call with the
+// callee's graph. Returns whether anything was inlined (the inserted code
+// may hold further calls).
+bool InlineCallsOnce(jit::Block* block) {
+  bool changed = false;
+  for (auto it = block->nodes().begin(); it != block->nodes().end();) {
+    jit::Node* node = *it++;
+    for (jit::Block* sub : node->blocks()) {
+      changed = InlineCallsOnce(sub) || changed;
+    }
+    jit::Function* fn = nullptr;
+    if (node->kind() == c10::prim::CallMethod) {
+      if (auto cls = node->input(0)->type()->cast<c10::ClassType>()) {
+        fn = &cls->getMethod(node->s(c10::attr::name));
+      }
+    } else if (node->kind() == c10::prim::CallFunction) {
+      if (auto f = node->input(0)->type()->cast<c10::FunctionType>()) {
+        fn = f->function();
+      }
+    }
+    jit::GraphFunction* graph_fn =
+        fn == nullptr ? nullptr : jit::tryToGraphFunction(*fn);
+    if (graph_fn == nullptr) continue;
+    // A function call's first input is the function itself.
+    if (node->kind() == c10::prim::CallFunction) node->removeInput(0);
+    jit::inlineCallTo(node, graph_fn, /*use_graph=*/true);
+    changed = true;
+  }
+  return changed;
+}
+
+}  // namespace
+
+void InlineCalls(jit::Graph& graph) {
+  // jit::Inline inlines each callee's optimised graph, which it first
+  // computes (and caches) per function: most of the cost of analysing a
+  // freshly loaded or cloned model. The plain graphs are enough here; the
+  // specialisation runs its own passes.
+  while (InlineCallsOnce(graph.block())) {
+  }
+}
+
 InlinedForward::InlinedForward(jit::Module module,
                                std::shared_ptr<jit::Graph> source)
     : module_(std::move(module)), source_graph_(std::move(source)) {}
@@ -102,7 +146,7 @@ absl::StatusOr<std::unique_ptr<InlinedForward>> InlinedForward::Create(
       return absl::FailedPreconditionError("module has no forward method");
     }
     graph = method->graph()->copy();
-    jit::Inline(*graph);
+    InlineCalls(*graph);
   } catch (const std::exception& e) {
     return TorchErrorToStatus(e, "inlining forward",
                               absl::StatusCode::kFailedPrecondition);

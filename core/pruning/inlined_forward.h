@@ -130,6 +130,10 @@ class InlinedForward {
   std::unordered_set<std::string> written_;
 };
 
+// Inlines every method and function call of `graph`, recursively, using the
+// callees' graphs as written (not their optimised graphs).
+void InlineCalls(torch::jit::Graph& graph);
+
 // The attribute at dotted `path` below `module` (empty path: the module).
 // Returns NotFound when a component is missing.
 absl::StatusOr<torch::jit::IValue> AttrAtPath(const torch::jit::Module& module,

@@ -54,11 +54,13 @@ absl::StatusOr<std::vector<std::vector<int64_t>>> OutputShapes(
 absl::Status OwnTensors(const torch::jit::Module& original,
                         torch::jit::Module& work) {
   try {
-    std::unordered_set<const c10::TensorImpl*> theirs;
+    // Compared by storage: the clone may wrap the same memory in new
+    // tensor objects.
+    std::unordered_set<const c10::StorageImpl*> theirs;
     for (const auto& m : original.modules()) {
       for (const auto& slot : m._ivalue()->slots()) {
-        if (slot.isTensor()) {
-          theirs.insert(slot.toTensor().unsafeGetTensorImpl());
+        if (slot.isTensor() && slot.toTensor().has_storage()) {
+          theirs.insert(slot.toTensor().storage().unsafeGetStorageImpl());
         }
       }
     }
@@ -69,7 +71,10 @@ absl::Status OwnTensors(const torch::jit::Module& original,
         const c10::IValue& slot = obj->getSlot(i);
         if (!slot.isTensor()) continue;
         const torch::Tensor t = slot.toTensor();
-        if (!t.defined() || !theirs.count(t.unsafeGetTensorImpl())) continue;
+        if (!t.defined() || !t.has_storage() ||
+            !theirs.count(t.storage().unsafeGetStorageImpl())) {
+          continue;
+        }
         torch::Tensor copy = t.detach().clone();
         copy.set_requires_grad(t.requires_grad());
         obj->setSlot(i, copy);

@@ -40,7 +40,7 @@ TEST(ChannelDependencyGraphTest, VggGroupsFollowConvBnLinear) {
   // Each channel maps to 2x2 consecutive features of fc1.
   bool found = false;
   for (const TensorSlice& s : c4->channels[3].slices) {
-    if (s.tensor == "fc1.weight") {
+    if (*s.tensor == "fc1.weight") {
       EXPECT_EQ(s.dim, 1);
       EXPECT_EQ(s.index, 12);
       EXPECT_EQ(s.count, 4);
@@ -101,7 +101,7 @@ TEST(ChannelDependencyGraphTest, CatGivesEachInputItsOwnGroup) {
   ASSERT_EQ(b->channels.size(), 4u);
   bool found = false;
   for (const TensorSlice& s : b->channels[1].slices) {
-    if (s.tensor == "c.weight") {
+    if (*s.tensor == "c.weight") {
       EXPECT_EQ(s.dim, 1);
       EXPECT_EQ(s.index, 7);  // after the 6 channels of `a`
       found = true;

@@ -141,7 +141,7 @@ int64_t ExpectRemovalEqualsMasking(const jit::Module& model,
           case SliceRole::kDepthwiseWeight:
           case SliceRole::kDepthwiseBias:
           case SliceRole::kChannelScale: {
-            auto t = internal::AttrAtPath(masked, s.tensor)->toTensor();
+            auto t = internal::AttrAtPath(masked, *s.tensor)->toTensor();
             t.narrow(s.dim, s.index, s.count).zero_();
             break;
           }

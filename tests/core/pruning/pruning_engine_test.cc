@@ -114,6 +114,21 @@ TEST(PruningEngineTest, CallerModuleIsUntouched) {
   ASSERT_TRUE(before.ok() && after.ok());
   EXPECT_EQ(before->total_macs, after->total_macs);
   EXPECT_EQ(before->total_params, after->total_params);
+  // The two share no memory: training the pruned copy in place (every
+  // tensor, the kept classifier included) leaves the caller's outputs.
+  torch::Tensor x = torch::randn(m.input_shape);
+  torch::Tensor want = Forward(m.module, x);
+  {
+    torch::NoGradGuard no_grad;
+    for (const auto& p : result->module.named_parameters()) p.value.mul_(3);
+    for (const auto& b : result->module.named_buffers()) b.value.add_(1);
+  }
+  EXPECT_TRUE(torch::equal(Forward(m.module, x), want));
+  // And the result is a tree of leaves that trains.
+  for (const auto& p : result->module.named_parameters()) {
+    EXPECT_TRUE(p.value.is_leaf()) << p.name;
+    EXPECT_TRUE(p.value.requires_grad()) << p.name;
+  }
 }
 
 struct PolicyCase {
