@@ -103,9 +103,9 @@ absl::Status ResolvePruning(v1::JobPruning& p) {
   if (p.min_sparsity() < 0.0) p.set_min_sparsity(-1.0);
   if (p.refined_rule().empty()) p.set_refined_rule("auto");
   if (!pruning::ParseRefinedRule(p.refined_rule()).ok()) {
-    return Invalid("pruning.refined_rule",
-                   "must be auto, plain or residual, got '" +
-                       p.refined_rule() + "'");
+    return Invalid(
+        "pruning.refined_rule",
+        "must be auto, plain or residual, got '" + p.refined_rule() + "'");
   }
   if (p.min_sparsity() > 1.0) {
     return Invalid("pruning.min_sparsity", "must be <= 1");

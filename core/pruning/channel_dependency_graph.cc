@@ -260,6 +260,10 @@ class ChannelAnalyzer {
   void VisitPermute(jit::Node* node, const std::string& kind);
   void VisitSplit(jit::Node* node, const std::string& kind);
   void VisitListUnpack(jit::Node* node);
+  // Adds the weight and bias (inputs 2 and 3) of a layer_norm/group_norm
+  // node as slices of `ids`; false when one is not a 1-D module tensor of
+  // that size.
+  bool AddNormAffine(jit::Node* node, const Ids& ids);
   void VisitLayerNorm(jit::Node* node);
   void VisitGroupNorm(jit::Node* node);
   void VisitMean(jit::Node* node);
@@ -414,9 +418,10 @@ void ChannelAnalyzer::Visit(jit::Node* node) {
   if (kind == "aten::mean") return VisitMean(node);
   if (kind == "prim::ListConstruct" || kind == "prim::TupleConstruct") {
     for (const jit::Use& use : node->output()->uses()) {
-      const bool ok = use.user->kind() == c10::prim::Return ||
-                      use.user->kind() == c10::aten::cat ||
-                      (use.user->kind() == c10::aten::append && use.offset == 0);
+      const bool ok =
+          use.user->kind() == c10::prim::Return ||
+          use.user->kind() == c10::aten::cat ||
+          (use.user->kind() == c10::aten::append && use.offset == 0);
       if (!ok) return Unsupported(node, "list of tensors used outside cat");
     }
     if (kind == "prim::ListConstruct") {
@@ -449,9 +454,8 @@ void ChannelAnalyzer::Visit(jit::Node* node) {
     }
     // Pooling works on the last two dims; the channels must not be there.
     if (absl::StrContains(kind, "pool") &&
-        (c->expanded ||
-         c->axis + static_cast<int64_t>(c->span.size()) >
-             RankOf(node->input(0)) - 2)) {
+        (c->expanded || c->axis + static_cast<int64_t>(c->span.size()) >
+                            RankOf(node->input(0)) - 2)) {
       return Unsupported(node, "pools over the channel dim");
     }
     chan_[node->output(0)] = *c;
@@ -492,9 +496,8 @@ void ChannelAnalyzer::VisitConv(jit::Node* node, size_t groups_index) {
                                    (*out_shape)[0] * (*out_shape)[2] *
                                    (*out_shape)[3];
   }
-  if (in_chan != nullptr &&
-      (!in_chan->plain() || in_chan->axis != 1 ||
-       static_cast<int64_t>(in->size()) != cin)) {
+  if (in_chan != nullptr && (!in_chan->plain() || in_chan->axis != 1 ||
+                             static_cast<int64_t>(in->size()) != cin)) {
     Freeze(*in, absl::StrCat(node->kind().toQualString(), " ", name,
                              ": input channels are not where the conv reads"));
     in = nullptr;
@@ -611,8 +614,7 @@ void ChannelAnalyzer::VisitLinear(jit::Node* node, jit::Value* x,
   if (bias) AcceptParamUse(node, node->kind() == c10::aten::linear ? 2 : 0);
   const std::string* wpath = Intern(*f_.AttrPath(weight_value));
   const std::string name = LayerNameOf(*wpath);
-  const std::string* bpath =
-      bias ? Intern(*f_.AttrPath(bias_value)) : nullptr;
+  const std::string* bpath = bias ? Intern(*f_.AttrPath(bias_value)) : nullptr;
   const int out_dim = transposed ? 1 : 0;
   const int in_dim = 1 - out_dim;
   const int64_t fout = weight->size(out_dim);
@@ -709,8 +711,8 @@ void ChannelAnalyzer::VisitBinary(jit::Node* node, const std::string& kind) {
     return Unsupported(node, "operand shape unknown");
   }
   std::vector<int64_t> oshape = os ? *os : param->sizes().vec();
-  const int64_t shift = static_cast<int64_t>(ts->size()) -
-                        static_cast<int64_t>(oshape.size());
+  const int64_t shift =
+      static_cast<int64_t>(ts->size()) - static_cast<int64_t>(oshape.size());
   Chan out = c;
   out.axis = out_rank - (static_cast<int64_t>(ts->size()) - c.axis);
   // Does the other operand vary along the channel region?
@@ -913,7 +915,8 @@ void ChannelAnalyzer::VisitReshape(jit::Node* node) {
         if (!element_is_constant(p + k)) dynamic.push_back(k);
       }
       if (dynamic.size() > 1) {
-        return Unsupported(node, "splits the channels into several computed dims");
+        return Unsupported(node,
+                           "splits the channels into several computed dims");
       }
       const size_t free = dynamic.empty() ? span.size() - 1 : dynamic[0];
       int64_t stride = 1;
@@ -926,8 +929,7 @@ void ChannelAnalyzer::VisitReshape(jit::Node* node) {
         if (!inserted) Union(it->second, c->ids[i]);
       }
       if (dynamic.empty()) {
-        site_for(p + free, c->ids,
-                 static_cast<int64_t>(c->ids.size()) / n);
+        site_for(p + free, c->ids, static_cast<int64_t>(c->ids.size()) / n);
       }
       Chan out = *c;
       out.span = span;
@@ -1085,10 +1087,29 @@ void ChannelAnalyzer::VisitSplit(jit::Node* node, const std::string& kind) {
 void ChannelAnalyzer::VisitListUnpack(jit::Node* node) {
   auto it = list_chans_.find(node->input());
   if (it == list_chans_.end()) return Unsupported(node, "unpacks a list");
-  for (size_t k = 0; k < node->outputs().size() && k < it->second.size();
-       ++k) {
+  for (size_t k = 0; k < node->outputs().size() && k < it->second.size(); ++k) {
     chan_[node->output(k)] = it->second[k];
   }
+}
+
+bool ChannelAnalyzer::AddNormAffine(jit::Node* node, const Ids& ids) {
+  std::vector<std::pair<size_t, const std::string*>> params;
+  for (size_t i = 2; i <= 3; ++i) {
+    jit::Value* v = node->input(i);
+    if (IsNone(v)) continue;
+    auto t = f_.TensorAttr(v);
+    if (!t || t->dim() != 1 || t->size(0) != static_cast<int64_t>(ids.size())) {
+      return false;
+    }
+    params.emplace_back(i, Intern(*f_.AttrPath(v)));
+  }
+  for (const auto& [input, path] : params) {
+    AcceptParamUse(node, input);
+    for (size_t ch = 0; ch < ids.size(); ++ch) {
+      AddSlice(ids[ch], path, 0, ch, SliceRole::kNormAffine);
+    }
+  }
+  return true;
 }
 
 void ChannelAnalyzer::VisitLayerNorm(jit::Node* node) {
@@ -1100,18 +1121,8 @@ void ChannelAnalyzer::VisitLayerNorm(jit::Node* node) {
       shape->toIntVector().size() != 1) {
     return Unsupported(node, "normalises over more than the channel dim");
   }
-  for (size_t i = 2; i <= 3; ++i) {
-    jit::Value* v = node->input(i);
-    if (IsNone(v)) continue;
-    auto t = f_.TensorAttr(v);
-    if (!t || t->dim() != 1) {
-      return Unsupported(node, "affine parameter is not a module tensor");
-    }
-    AcceptParamUse(node, i);
-    const std::string* vpath = Intern(*f_.AttrPath(v));
-    for (size_t ch = 0; ch < c->ids.size(); ++ch) {
-      AddSlice(c->ids[ch], vpath, 0, ch, SliceRole::kNormAffine);
-    }
+  if (!AddNormAffine(node, c->ids)) {
+    return Unsupported(node, "affine parameter is not a module tensor");
   }
   if (IsConstant(node->input(1))) AddGraphSite(node, 1, 0, c->ids);
   chan_[node->output()] = *c;
@@ -1129,18 +1140,8 @@ void ChannelAnalyzer::VisitGroupNorm(jit::Node* node) {
   // The same positions go in every group, so num_groups stays valid.
   const int64_t a = n / *groups;
   for (int64_t i = a; i < n; ++i) Union(c->ids[i % a], c->ids[i]);
-  for (size_t i = 2; i <= 3; ++i) {
-    jit::Value* v = node->input(i);
-    if (IsNone(v)) continue;
-    auto t = f_.TensorAttr(v);
-    if (!t || t->dim() != 1) {
-      return Unsupported(node, "affine parameter is not a module tensor");
-    }
-    AcceptParamUse(node, i);
-    const std::string* vpath = Intern(*f_.AttrPath(v));
-    for (int64_t ch = 0; ch < n; ++ch) {
-      AddSlice(c->ids[ch], vpath, 0, ch, SliceRole::kNormAffine);
-    }
+  if (!AddNormAffine(node, c->ids)) {
+    return Unsupported(node, "affine parameter is not a module tensor");
   }
   chan_[node->output()] = *c;
 }
@@ -1227,8 +1228,8 @@ void ChannelAnalyzer::Finish(ChannelDependencyGraph& out) {
       if (a != b) gparent[b] = a;
     }
   }
-  std::vector<int> group_of(n, -1);           // group root -> group index
-  std::vector<ChannelRef> ref_of(n);          // class root -> ref
+  std::vector<int> group_of(n, -1);   // group root -> group index
+  std::vector<ChannelRef> ref_of(n);  // class root -> ref
   std::vector<ChannelGroup>& groups = out.groups_;
   for (const Origin& o : origins_) {
     if (o.ids.empty()) continue;
@@ -1316,13 +1317,7 @@ ChannelDependencyGraph::Build(const jit::Module& module,
                               const std::vector<int64_t>& input_shape) {
   auto forward = InlinedForward::Create(module);
   if (!forward.ok()) return forward.status();
-  torch::Tensor input;
-  try {
-    input = torch::zeros(input_shape);
-  } catch (const std::exception& e) {
-    return TorchErrorToStatus(e, "creating the example input");
-  }
-  auto shapes = (*forward)->RecordShapes(input);
+  auto shapes = (*forward)->RecordShapes(input_shape);
   if (!shapes.ok()) return shapes.status();
   std::unique_ptr<ChannelDependencyGraph> graph(new ChannelDependencyGraph());
   graph->input_shape_ = input_shape;

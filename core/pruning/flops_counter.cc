@@ -7,7 +7,6 @@
 #include "absl/strings/str_cat.h"
 #include "core/pruning/channel_dependency_graph.h"
 #include "core/pruning/inlined_forward.h"
-#include "core/util/torch_status.h"
 
 namespace pruneserve::pruning {
 
@@ -37,8 +36,7 @@ namespace internal {
 
 absl::StatusOr<ModelCost> CostFromShapes(
     const InlinedForward& f,
-    const std::unordered_map<const jit::Value*, std::vector<int64_t>>&
-        shapes) {
+    const std::unordered_map<const jit::Value*, std::vector<int64_t>>& shapes) {
   ModelCost cost;
   int counter = 0;
   for (jit::Node* node : f.graph()->nodes()) {
@@ -106,13 +104,7 @@ absl::StatusOr<ModelCost> CountModelCost(
     const jit::Module& module, const std::vector<int64_t>& input_shape) {
   auto forward = InlinedForward::Create(module);
   if (!forward.ok()) return forward.status();
-  torch::Tensor input;
-  try {
-    input = torch::zeros(input_shape);
-  } catch (const std::exception& e) {
-    return TorchErrorToStatus(e, "creating the example input");
-  }
-  auto shapes = (*forward)->RecordShapes(input);
+  auto shapes = (*forward)->RecordShapes(input_shape);
   if (!shapes.ok()) return shapes.status();
   return internal::CostFromShapes(**forward, *shapes);
 }

@@ -56,9 +56,9 @@ absl::StatusOr<std::vector<std::vector<double>>> MemberScores(
           torch::Tensor scores =
               fn(v->toTensor().detach(), s.dim).to(torch::kDouble).contiguous();
           it = per_index
-                   .emplace(key, std::vector<double>(
-                                     scores.data_ptr<double>(),
-                                     scores.data_ptr<double>() + scores.numel()))
+                   .emplace(key, std::vector<double>(scores.data_ptr<double>(),
+                                                     scores.data_ptr<double>() +
+                                                         scores.numel()))
                    .first;
         }
         auto& out = members[*s.tensor];
@@ -104,11 +104,9 @@ class NormCriterion : public ImportanceCriterion {
   absl::StatusOr<std::vector<double>> Score(
       const ChannelGroup& group, const CriterionContext& ctx) const override {
     const int p = p_;
-    auto members =
-        MemberScores(group, ctx, SliceRole::kProducerWeight,
-                     [p](const torch::Tensor& t, int dim) {
-                       return SliceNorms(t, dim, p);
-                     });
+    auto members = MemberScores(
+        group, ctx, SliceRole::kProducerWeight,
+        [p](const torch::Tensor& t, int dim) { return SliceNorms(t, dim, p); });
     if (!members.ok()) return members.status();
     if (members->empty()) {
       return absl::FailedPreconditionError(

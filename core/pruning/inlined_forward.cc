@@ -1,9 +1,9 @@
 #include "core/pruning/inlined_forward.h"
 
+#include <torch/csrc/jit/api/function_impl.h>
 #include <torch/csrc/jit/ir/constants.h>
 #include <torch/csrc/jit/passes/constant_propagation.h>
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
-#include <torch/csrc/jit/api/function_impl.h>
 #include <torch/csrc/jit/passes/loop_unrolling.h>
 #include <torch/csrc/jit/passes/lower_tuples.h>
 #include <torch/csrc/jit/passes/remove_exceptions.h>
@@ -339,6 +339,17 @@ absl::StatusOr<std::unique_ptr<GraphTap>> InlinedForward::Tap(
     return TorchErrorToStatus(e, "building tapped graph",
                               absl::StatusCode::kInternal);
   }
+}
+
+absl::StatusOr<std::unordered_map<const jit::Value*, std::vector<int64_t>>>
+InlinedForward::RecordShapes(const std::vector<int64_t>& input_shape) const {
+  torch::Tensor input;
+  try {
+    input = torch::zeros(input_shape);
+  } catch (const std::exception& e) {
+    return TorchErrorToStatus(e, "creating the example input");
+  }
+  return RecordShapes(input);
 }
 
 absl::StatusOr<std::unordered_map<const jit::Value*, std::vector<int64_t>>>

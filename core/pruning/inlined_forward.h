@@ -111,6 +111,10 @@ class InlinedForward {
   absl::StatusOr<
       std::unordered_map<const torch::jit::Value*, std::vector<int64_t>>>
   RecordShapes(const torch::Tensor& input) const;
+  // The same on zeros of `input_shape`; InvalidArgument for a bad shape.
+  absl::StatusOr<
+      std::unordered_map<const torch::jit::Value*, std::vector<int64_t>>>
+  RecordShapes(const std::vector<int64_t>& input_shape) const;
 
  private:
   InlinedForward(torch::jit::Module module,

@@ -206,9 +206,9 @@ absl::StatusOr<SurgeryResult> ApplyChannelPruning(
       // The specialised graph knows the value (it folded it to a constant).
       auto current = jit::toIValue(site.node->input(site.input));
       if (!current) {
-        return absl::InternalError(absl::StrCat(
-            "channel count of ", site.node->kind().toQualString(),
-            " is not a constant"));
+        return absl::InternalError(
+            absl::StrCat("channel count of ", site.node->kind().toQualString(),
+                         " is not a constant"));
       }
       c10::IValue replacement_value;
       if (site.list_index >= 0) {

@@ -47,14 +47,15 @@ std::string RenderPruningReport(const v1::PruningReport& report,
     }
     std::string sparsity =
         l.sparsity() < 0 ? "-" : absl::StrFormat("%.3f", l.sparsity());
-    absl::StrAppendFormat(&out, "%-*s %8d %8d %9s %7.3f %10.4g  %s\n", width,
-                          name, l.channels_before(), l.channels_after(),
-                          sparsity, l.ratio(), l.threshold(),
-                          l.criterion().empty()
-                              ? l.skip_reason()
-                              : absl::StrCat("criterion ", l.criterion(),
-                                             l.skip_reason().empty() ? "" : "; ",
-                                             l.skip_reason()));
+    absl::StrAppendFormat(
+        &out, "%-*s %8d %8d %9s %7.3f %10.4g  %s\n", width, name,
+        l.channels_before(), l.channels_after(), sparsity, l.ratio(),
+        l.threshold(),
+        l.criterion().empty()
+            ? l.skip_reason()
+            : absl::StrCat("criterion ", l.criterion(),
+                           l.skip_reason().empty() ? "" : "; ",
+                           l.skip_reason()));
   }
   absl::StrAppendFormat(&out, "params: %d -> %d (-%s)\n",
                         report.params_before(), report.params_after(),

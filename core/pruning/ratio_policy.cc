@@ -41,8 +41,8 @@ absl::StatusOr<RefinedRule> ParseRefinedRule(const std::string& name) {
   if (name == "auto" || name.empty()) return RefinedRule::kAuto;
   if (name == "plain") return RefinedRule::kPlain;
   if (name == "residual") return RefinedRule::kResidual;
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown refined rule '", name, "' (auto, plain, residual)"));
+  return absl::InvalidArgumentError(absl::StrCat("unknown refined rule '", name,
+                                                 "' (auto, plain, residual)"));
 }
 
 RefinedGuards GuardsFor(const PolicyOptions& o, bool residual_model) {
@@ -58,8 +58,8 @@ RefinedGuards GuardsFor(const PolicyOptions& o, bool residual_model) {
 
 std::string RefinedGuards::Describe(bool residual) const {
   return absl::StrFormat(
-      "%s: k = int(C * s)%s, %s", residual ? "residual (ResNet-50 script)"
-                                           : "plain (VGG script)",
+      "%s: k = int(C * s)%s, %s",
+      residual ? "residual (ResNet-50 script)" : "plain (VGG script)",
       halving_cap ? ", halved when s >= 0.5" : "",
       min_sparsity > 0
           ? absl::StrFormat("below s = %.2f only zero scores go", min_sparsity)

@@ -36,10 +36,9 @@ struct Param {
 
 // A module with the given parameters (buffers for 'm'/'v') and forward
 // source, in eval mode. `bools` become bool attributes.
-jit::Module MakeModule(const std::vector<Param>& params,
-                       const std::string& forward,
-                       const std::vector<std::pair<std::string, bool>>& bools =
-                           {}) {
+jit::Module MakeModule(
+    const std::vector<Param>& params, const std::string& forward,
+    const std::vector<std::pair<std::string, bool>>& bools = {}) {
   static int counter = 0;
   torch::manual_seed(7 + counter);
   auto cu = std::make_shared<jit::CompilationUnit>();
@@ -165,6 +164,15 @@ int64_t ExpectRemovalEqualsMasking(const jit::Module& model,
   return removed;
 }
 
+// "    <out> = relu(batch_norm(<in>)) with BatchNorm <i>\n" (eval-mode
+// statistics unless `training` names the flag to pass).
+std::string BnRelu(const std::string& out, const std::string& in, int i,
+                   const std::string& training = "False") {
+  return absl::StrCat("    ", out, " = torch.relu(torch.batch_norm(", in,
+                      ", self.g", i, ", self.b", i, ", self.m", i, ", self.v",
+                      i, ", ", training, ", 0.1, 1e-5, False))\n");
+}
+
 constexpr char kHead[] =
     "    y = y.mean([2, 3])\n"
     "    return torch.linear(y, self.fc, self.fcb)\n";
@@ -172,22 +180,17 @@ constexpr char kHead[] =
 TEST(DependencyRulesTest, GroupedConvPrunesTheSamePositionsInEveryGroup) {
   const std::string src = absl::StrCat(
       "def forward(self, x):\n"
-      "    y = torch.conv2d(x, self.c1, None, [1, 1], [1, 1])\n"
-      "    y = torch.relu(torch.batch_norm(y, self.g1, self.b1, self.m1, "
-      "self.v1, False, 0.1, 1e-5, False))\n"
-      "    y = torch.conv2d(y, self.c2, None, [1, 1], [1, 1], [1, 1], 4)\n"
-      "    y = torch.relu(torch.batch_norm(y, self.g2, self.b2, self.m2, "
-      "self.v2, False, 0.1, 1e-5, False))\n"
-      "    y = torch.conv2d(y, self.c3, None)\n",
-      kHead);
-  auto m = MakeModule(Join({{{"c1", {16, 3, 3, 3}}},
-                            Bn(1, 16),
-                            {{"c2", {24, 4, 3, 3}}},
-                            Bn(2, 24),
-                            {{"c3", {6, 24, 1, 1}},
-                             {"fc", {10, 6}},
-                             {"fcb", {10}, 'b'}}}),
-                      src);
+      "    y = torch.conv2d(x, self.c1, None, [1, 1], [1, 1])\n",
+      BnRelu("y", "y", 1),
+      "    y = torch.conv2d(y, self.c2, None, [1, 1], [1, 1], [1, 1], 4)\n",
+      BnRelu("y", "y", 2), "    y = torch.conv2d(y, self.c3, None)\n", kHead);
+  auto m = MakeModule(
+      Join({{{"c1", {16, 3, 3, 3}}},
+            Bn(1, 16),
+            {{"c2", {24, 4, 3, 3}}},
+            Bn(2, 24),
+            {{"c3", {6, 24, 1, 1}}, {"fc", {10, 6}}, {"fcb", {10}, 'b'}}}),
+      src);
   auto g = ChannelDependencyGraph::Build(m, {1, 3, 8, 8});
   ASSERT_TRUE(g.ok()) << g.status();
   const ChannelGroup* in = GroupOf(**g, "c1");
@@ -205,13 +208,11 @@ TEST(DependencyRulesTest, GroupedConvPrunesTheSamePositionsInEveryGroup) {
 TEST(DependencyRulesTest, ChunkAndChannelShuffleFollowThePermutation) {
   const std::string src = absl::StrCat(
       "def forward(self, x):\n"
-      "    y = torch.conv2d(x, self.c1, None, [1, 1], [1, 1])\n"
-      "    y = torch.relu(torch.batch_norm(y, self.g1, self.b1, self.m1, "
-      "self.v1, False, 0.1, 1e-5, False))\n"
+      "    y = torch.conv2d(x, self.c1, None, [1, 1], [1, 1])\n",
+      BnRelu("y", "y", 1),
       "    a, b = y.chunk(2, 1)\n"
-      "    b = torch.conv2d(b, self.c2, None)\n"
-      "    b = torch.relu(torch.batch_norm(b, self.g2, self.b2, self.m2, "
-      "self.v2, False, 0.1, 1e-5, False))\n"
+      "    b = torch.conv2d(b, self.c2, None)\n",
+      BnRelu("b", "b", 2),
       "    y = torch.cat([a, b], 1)\n"
       "    n, c, h, w = y.size()\n"
       "    y = y.view(n, 2, c // 2, h, w)\n"
@@ -219,14 +220,13 @@ TEST(DependencyRulesTest, ChunkAndChannelShuffleFollowThePermutation) {
       "    y = y.view(n, c, h, w)\n"
       "    y = torch.conv2d(y, self.c3, None)\n",
       kHead);
-  auto m = MakeModule(Join({{{"c1", {12, 3, 3, 3}}},
-                            Bn(1, 12),
-                            {{"c2", {6, 6, 1, 1}}},
-                            Bn(2, 6),
-                            {{"c3", {5, 12, 1, 1}},
-                             {"fc", {10, 5}},
-                             {"fcb", {10}, 'b'}}}),
-                      src);
+  auto m = MakeModule(
+      Join({{{"c1", {12, 3, 3, 3}}},
+            Bn(1, 12),
+            {{"c2", {6, 6, 1, 1}}},
+            Bn(2, 6),
+            {{"c3", {5, 12, 1, 1}}, {"fc", {10, 5}}, {"fcb", {10}, 'b'}}}),
+      src);
   auto g = ChannelDependencyGraph::Build(m, {1, 3, 8, 8});
   ASSERT_TRUE(g.ok()) << g.status();
   const ChannelGroup* c1 = GroupOf(**g, "c1");
@@ -242,9 +242,8 @@ TEST(DependencyRulesTest, ChunkAndChannelShuffleFollowThePermutation) {
 TEST(DependencyRulesTest, SqueezeExcitationGateCouplesItsOutputToTheInput) {
   const std::string src = absl::StrCat(
       "def forward(self, x):\n"
-      "    y = torch.conv2d(x, self.c1, None, [1, 1], [1, 1])\n"
-      "    y = torch.relu(torch.batch_norm(y, self.g1, self.b1, self.m1, "
-      "self.v1, False, 0.1, 1e-5, False))\n"
+      "    y = torch.conv2d(x, self.c1, None, [1, 1], [1, 1])\n",
+      BnRelu("y", "y", 1),
       "    s = torch.adaptive_avg_pool2d(y, [1, 1])\n"
       "    s = torch.relu(torch.conv2d(s, self.se1, self.se1b))\n"
       "    s = torch.sigmoid(torch.conv2d(s, self.se2, self.se2b))\n"
@@ -285,12 +284,12 @@ TEST(DependencyRulesTest, DenseConcatenationOverAGrowingList) {
   std::vector<std::vector<Param>> params = {{{"c0", {6, 3, 3, 3}}}};
   int64_t width = 6;
   for (int i = 1; i <= 3; ++i) {
-    absl::StrAppend(
-        &src, "    z = torch.cat(feats, 1)\n",
-        "    z = torch.relu(torch.batch_norm(z, self.g", i, ", self.b", i,
-        ", self.m", i, ", self.v", i, ", False, 0.1, 1e-5, False))\n",
-        "    feats.append(torch.conv2d(z, self.c", i,
-        ", None, [1, 1], [1, 1]))\n");
+    absl::StrAppend(&src, "    z = torch.cat(feats, 1)\n",
+                    "    z = torch.relu(torch.batch_norm(z, self.g", i,
+                    ", self.b", i, ", self.m", i, ", self.v", i,
+                    ", False, 0.1, 1e-5, False))\n",
+                    "    feats.append(torch.conv2d(z, self.c", i,
+                    ", None, [1, 1], [1, 1]))\n");
     params.push_back(Bn(i, width));
     params.push_back({{absl::StrCat("c", i), {4, width, 3, 3}}});
     width += 4;
@@ -402,7 +401,8 @@ TEST(DependencyRulesTest, GroupNormKeepsItsGroups) {
   keep[c1->id][1] = false;
   ASSERT_TRUE(ApplyChannelPruning(**g, keep).ok());
   EXPECT_EQ(m.attr("gw").toTensor().size(0), 12);
-  EXPECT_EQ(Forward(m, torch::randn(shape)).sizes(), (std::vector<int64_t>{1, 10}));
+  EXPECT_EQ(Forward(m, torch::randn(shape)).sizes(),
+            (std::vector<int64_t>{1, 10}));
 }
 
 TEST(DependencyRulesTest, AttributeBranchesAndRaisePathsAreSpecialisedAway) {
@@ -410,9 +410,8 @@ TEST(DependencyRulesTest, AttributeBranchesAndRaisePathsAreSpecialisedAway) {
   // does the raise path; the conv inside the branch is counted and pruned.
   const std::string src = absl::StrCat(
       "def forward(self, x):\n"
-      "    y = torch.conv2d(x, self.c1, None, [1, 1], [1, 1])\n"
-      "    y = torch.relu(torch.batch_norm(y, self.g1, self.b1, self.m1, "
-      "self.v1, self.training, 0.1, 1e-5, False))\n"
+      "    y = torch.conv2d(x, self.c1, None, [1, 1], [1, 1])\n",
+      BnRelu("y", "y", 1, "self.training"),
       "    assert not self.checked, 'not supported'\n"
       "    if self.use_res:\n"
       "        z = torch.conv2d(y, self.c2, None, [1, 1], [1, 1])\n"
@@ -422,14 +421,13 @@ TEST(DependencyRulesTest, AttributeBranchesAndRaisePathsAreSpecialisedAway) {
       "    else:\n"
       "        y = torch.conv2d(y, self.c3, None)\n",
       kHead);
-  auto m = MakeModule(Join({{{"c1", {8, 3, 3, 3}}},
-                            Bn(1, 8),
-                            {{"c2", {12, 8, 3, 3}}},
-                            Bn(2, 12),
-                            {{"c3", {8, 12, 1, 1}},
-                             {"fc", {10, 8}},
-                             {"fcb", {10}, 'b'}}}),
-                      src, {{"use_res", true}, {"checked", false}});
+  auto m = MakeModule(
+      Join({{{"c1", {8, 3, 3, 3}}},
+            Bn(1, 8),
+            {{"c2", {12, 8, 3, 3}}},
+            Bn(2, 12),
+            {{"c3", {8, 12, 1, 1}}, {"fc", {10, 8}}, {"fcb", {10}, 'b'}}}),
+      src, {{"use_res", true}, {"checked", false}});
   const std::vector<int64_t> shape = {1, 3, 8, 8};
   auto g = ChannelDependencyGraph::Build(m, shape);
   ASSERT_TRUE(g.ok()) << g.status();
@@ -485,7 +483,8 @@ TEST(DependencyRulesTest, BnGammaWithoutBatchNormScoresByL1AndSaysSo) {
   const std::string src = absl::StrCat(
       "def forward(self, x):\n"
       "    y = torch.relu(torch.conv2d(x, self.c1, self.c1b, [1, 1], [1, 1]))\n"
-      "    y = torch.relu(torch.conv2d(y, self.c2, self.c2b, [1, 1], [1, 1]))\n",
+      "    y = torch.relu(torch.conv2d(y, self.c2, self.c2b, [1, 1], [1, "
+      "1]))\n",
       kHead);
   auto m = MakeModule({{"c1", {8, 3, 3, 3}},
                        {"c1b", {8}, 'b'},

@@ -231,8 +231,8 @@ TEST(PruningEngineTest, RefinedRatiosFollowMeasuredSparsity) {
 TEST(PruningEngineTest, RefinedRuleFollowsTheArchitectureFamily) {
   auto source = InMemoryBatchSource::Random({32, 3, 16, 16}, 16, 2);
   PruningOptions options;  // refined + bn_gamma, rule auto
-  auto vgg = PruneModule(testing::MakeVggNet(4).module, {2, 3, 16, 16},
-                         options, &source);
+  auto vgg = PruneModule(testing::MakeVggNet(4).module, {2, 3, 16, 16}, options,
+                         &source);
   ASSERT_TRUE(vgg.ok()) << vgg.status();
   EXPECT_THAT(vgg->report.refined_rule(), HasSubstr("plain (VGG script)"));
   EXPECT_THAT(vgg->report.refined_rule(), HasSubstr("halved"));

@@ -37,9 +37,9 @@ TEST(RefinedRuleTest, HalvingCapAppliesFromHalfUnderThePlainRule) {
   PolicyOptions o;
   // s = 0.6 >= 0.5 -> r = 0.3 -> k = 3 -> four channels go.
   EXPECT_DOUBLE_EQ(RefinedRatio(0.6, kPlain), 0.3);
-  EXPECT_THAT(
-      Removed(SelectByRefinedRule(kGamma, RefinedRatio(0.6, kPlain), o, kPlain)),
-      ::testing::ElementsAre(1, 3, 5, 7));
+  EXPECT_THAT(Removed(SelectByRefinedRule(kGamma, RefinedRatio(0.6, kPlain), o,
+                                          kPlain)),
+              ::testing::ElementsAre(1, 3, 5, 7));
   // s = 0.5 is capped too: r = 0.25 -> k = 2 -> threshold 0.3, three go.
   EXPECT_DOUBLE_EQ(RefinedRatio(0.5, kPlain), 0.25);
   GroupDecision d = SelectByRefinedRule(kGamma, 0.25, o, kPlain);
@@ -57,8 +57,8 @@ TEST(RefinedRuleTest, PlainRuleSkipsLowSparsityButDropsZeroScores) {
   PolicyOptions o;
   EXPECT_EQ(RefinedRatio(0.09, kPlain), 0.0);
   EXPECT_GT(RefinedRatio(0.1, kPlain), 0.0);
-  GroupDecision d = SelectByRefinedRule(kGamma, RefinedRatio(0.09, kPlain), o,
-                                        kPlain);
+  GroupDecision d =
+      SelectByRefinedRule(kGamma, RefinedRatio(0.09, kPlain), o, kPlain);
   EXPECT_TRUE(Removed(d).empty());
   // The VGG script's threshold for a skipped layer is 0: exact zeros go.
   std::vector<double> with_zero = kGamma;
