@@ -95,15 +95,15 @@ bool IsNoneValue(const jit::Value* v) {
 
 // A tracked tensor's channel region: `ids` holds one channel id per element
 // of the dims [axis, axis + span.size()) in row-major order. A plain feature
-// map has span {C}. A channel shuffle splits it ({g, C/g}); only span[free]
-// shrinks under pruning and the ids that differ only in the other span dims
-// are coupled. Flattening channels together with spatial dims repeats ids
+// map has span {C}. A channel shuffle splits it ({g, C/g}); the split
+// couples the ids that differ only in the dims that do not shrink under
+// pruning (VisitReshape), so later permutations need only reorder ids.
+// Flattening channels together with spatial dims repeats ids
 // (`expanded`); only a linear layer (or another reshape) may read that.
 struct Chan {
   Ids ids;
   int64_t axis = 1;
   std::vector<int64_t> span;
-  size_t free = 0;
   bool expanded = false;
   bool plain() const { return span.size() == 1 && !expanded; }
 };
@@ -933,7 +933,6 @@ void ChannelAnalyzer::VisitReshape(jit::Node* node) {
       }
       Chan out = *c;
       out.span = span;
-      out.free = free;
       chan_[node->output()] = out;
       return;
     }
@@ -1012,9 +1011,6 @@ void ChannelAnalyzer::VisitPermute(jit::Node* node, const std::string& kind) {
       }
     }
     out.span = span;
-    for (int64_t k = 0; k < len; ++k) {
-      if (local[k] == static_cast<int64_t>(c->free)) out.free = k;
-    }
   }
   chan_[node->output()] = out;
 }

@@ -114,9 +114,9 @@ struct LayerGeometry {
 // size of a view/reshape before a linear, a LayerNorm's normalized_shape, a
 // split size.
 struct CountSite {
-  enum class Kind { kGraphInput, kGraphListElement, kAttribute };
+  enum class Kind { kGraphInput, kAttribute };
   Kind kind = Kind::kGraphInput;
-  // kGraphInput / kGraphListElement: a node of the analysed (specialised)
+  // kGraphInput: a node of the analysed (specialised)
   // graph; the surgery edits its source node (InlinedForward::SourceNode).
   torch::jit::Node* node = nullptr;
   size_t input = 0;         // input index in `node`

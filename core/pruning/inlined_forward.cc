@@ -207,21 +207,19 @@ void InlinedForward::Specialize() {
   attr_path_[graph_->inputs()[0]] = "";
   ResolveAttrs(graph_->block());
   // Attributes the program writes stay attributes.
-  std::unordered_set<std::string> written;
   std::function<void(jit::Block*)> find_writes = [&](jit::Block* b) {
     for (jit::Node* n : b->nodes()) {
       if (n->kind() == c10::prim::SetAttr) {
         if (const std::string* owner = AttrPath(n->inputs()[0])) {
           const std::string& name = n->s(c10::attr::name);
-          written.insert(owner->empty() ? name
-                                        : absl::StrCat(*owner, ".", name));
+          written_.insert(owner->empty() ? name
+                                         : absl::StrCat(*owner, ".", name));
         }
       }
       for (jit::Block* sub : n->blocks()) find_writes(sub);
     }
   };
   find_writes(graph_->block());
-  written_ = std::move(written);
   SubstituteAttrs(graph_->block());
   jit::EliminateExceptions(graph_);
   jit::ConstantPropagation(graph_);

@@ -4,7 +4,6 @@
 
 #include <chrono>
 #include <filesystem>
-#include <map>
 #include <unordered_set>
 
 #include "absl/strings/str_cat.h"

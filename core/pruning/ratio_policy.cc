@@ -56,10 +56,10 @@ RefinedGuards GuardsFor(const PolicyOptions& o, bool residual_model) {
   return g;
 }
 
-std::string RefinedGuards::Describe(bool residual) const {
+std::string RefinedGuards::Describe() const {
   return absl::StrFormat(
       "%s: k = int(C * s)%s, %s",
-      residual ? "residual (ResNet-50 script)" : "plain (VGG script)",
+      threshold_at_zero ? "residual (ResNet-50 script)" : "plain (VGG script)",
       halving_cap ? ", halved when s >= 0.5" : "",
       min_sparsity > 0
           ? absl::StrFormat("below s = %.2f only zero scores go", min_sparsity)
@@ -242,7 +242,7 @@ absl::StatusOr<PruningPlan> PlanPruning(
   const bool residual_model = analysis.has_residual();
   const RefinedGuards guards = GuardsFor(o, residual_model);
   if (needs_sparsity) {
-    plan.refined_rule = guards.Describe(guards.threshold_at_zero);
+    plan.refined_rule = guards.Describe();
   }
   std::vector<bool> eligible(groups.size(), false);
   for (const ChannelGroup& g : groups) {

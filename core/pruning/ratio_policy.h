@@ -118,7 +118,8 @@ struct RefinedGuards {
   // The residual rule applies its threshold even at ratio 0 (k = 0 removes
   // the lowest score), as the ResNet-50 script does.
   bool threshold_at_zero = false;
-  std::string Describe(bool residual) const;
+  // The rule and its guards, for reports.
+  std::string Describe() const;
 };
 RefinedGuards GuardsFor(const PolicyOptions& options, bool residual_model);
 

@@ -121,10 +121,10 @@ TEST(RefinedRuleTest, ParsesRulesAndDescribesThem) {
   o.refined_rule = RefinedRule::kPlain;
   EXPECT_FALSE(GuardsFor(o, true).threshold_at_zero);
   EXPECT_TRUE(GuardsFor(o, true).halving_cap);
-  EXPECT_EQ(kPlain.Describe(false),
+  EXPECT_EQ(kPlain.Describe(),
             "plain (VGG script): k = int(C * s), halved when s >= 0.5, below "
             "s = 0.10 only zero scores go");
-  EXPECT_EQ(kResidual.Describe(true),
+  EXPECT_EQ(kResidual.Describe(),
             "residual (ResNet-50 script): k = int(C * s), no skip");
 }
 
