@@ -23,6 +23,24 @@ const prometheus::Histogram::BucketBoundaries& BatchBuckets() {
 
 }  // namespace
 
+// The children of one label set, shared by every handle on it.
+struct ModelInferenceMetrics::Series {
+  std::string model, version;
+  // Handles alive; guarded by the owner's mu_.
+  int handles = 0;
+  prometheus::Counter* success = nullptr;
+  prometheus::Counter* images = nullptr;
+  prometheus::Counter* batches = nullptr;
+  prometheus::Histogram* request_seconds = nullptr;
+  prometheus::Histogram* queue_seconds = nullptr;
+  prometheus::Histogram* compute_seconds = nullptr;
+  prometheus::Histogram* batch_size = nullptr;
+  prometheus::Gauge* pending = nullptr;
+  std::shared_ptr<ThroughputWindow> throughput;
+  absl::Mutex mu;
+  std::map<std::string, prometheus::Counter*> failures ABSL_GUARDED_BY(mu);
+};
+
 void ThroughputWindow::Add(int64_t images, absl::Time now) {
   absl::MutexLock lock(&mu_);
   events_.emplace_back(now, images);
@@ -130,75 +148,96 @@ InferenceMetrics::throughput_collector() const {
   return collector_;
 }
 
+InferenceMetrics::~InferenceMetrics() = default;
+
 std::unique_ptr<ModelInferenceMetrics> InferenceMetrics::ForModel(
     const std::string& model, const std::string& version) {
+  absl::MutexLock lock(&mu_);
+  auto& slot = series_[{model, version}];
+  if (!slot) {
+    slot = std::make_unique<ModelInferenceMetrics::Series>();
+    ModelInferenceMetrics::Series& s = *slot;
+    s.model = model;
+    s.version = version;
+    Labels labels{{"model", model}, {"version", version}};
+    s.success = &success_.Add(labels);
+    s.images = &images_.Add(labels);
+    s.batches = &batches_.Add(labels);
+    s.request_seconds = &request_seconds_.Add(labels, LatencyBuckets());
+    s.queue_seconds = &queue_seconds_.Add(labels, LatencyBuckets());
+    s.compute_seconds = &compute_seconds_.Add(labels, LatencyBuckets());
+    s.batch_size = &batch_size_.Add(labels, BatchBuckets());
+    s.pending = &pending_.Add(labels);
+    s.throughput = std::make_shared<ThroughputWindow>(window_);
+    collector_->Add(labels, s.throughput);
+  }
+  ++slot->handles;
   return std::unique_ptr<ModelInferenceMetrics>(
-      new ModelInferenceMetrics(this, model, version));
+      new ModelInferenceMetrics(this, slot.get()));
+}
+
+void InferenceMetrics::Release(ModelInferenceMetrics::Series* series) {
+  // Under mu_ so that a ForModel for the same labels either finds this
+  // series still registered or creates a fresh one after the removal, never
+  // gets series that are about to be removed.
+  absl::MutexLock lock(&mu_);
+  if (--series->handles > 0) return;
+  success_.Remove(series->success);
+  images_.Remove(series->images);
+  batches_.Remove(series->batches);
+  request_seconds_.Remove(series->request_seconds);
+  queue_seconds_.Remove(series->queue_seconds);
+  compute_seconds_.Remove(series->compute_seconds);
+  batch_size_.Remove(series->batch_size);
+  pending_.Remove(series->pending);
+  {
+    absl::MutexLock series_lock(&series->mu);
+    for (auto& [reason, counter] : series->failures) failure_.Remove(counter);
+  }
+  // The collector holds a weak_ptr: the window stops being exported here.
+  series_.erase({series->model, series->version});
 }
 
 ModelInferenceMetrics::ModelInferenceMetrics(InferenceMetrics* owner,
-                                             std::string model,
-                                             std::string version)
-    : owner_(owner), model_(std::move(model)), version_(std::move(version)) {
-  Labels labels{{"model", model_}, {"version", version_}};
-  success_ = &owner_->success_.Add(labels);
-  images_ = &owner_->images_.Add(labels);
-  batches_ = &owner_->batches_.Add(labels);
-  request_seconds_ = &owner_->request_seconds_.Add(labels, LatencyBuckets());
-  queue_seconds_ = &owner_->queue_seconds_.Add(labels, LatencyBuckets());
-  compute_seconds_ = &owner_->compute_seconds_.Add(labels, LatencyBuckets());
-  batch_size_ = &owner_->batch_size_.Add(labels, BatchBuckets());
-  pending_ = &owner_->pending_.Add(labels);
-  throughput_ = std::make_shared<ThroughputWindow>(owner_->window_);
-  owner_->collector_->Add(labels, throughput_);
-}
+                                             Series* series)
+    : owner_(owner), series_(series) {}
 
-ModelInferenceMetrics::~ModelInferenceMetrics() {
-  owner_->success_.Remove(success_);
-  owner_->images_.Remove(images_);
-  owner_->batches_.Remove(batches_);
-  owner_->request_seconds_.Remove(request_seconds_);
-  owner_->queue_seconds_.Remove(queue_seconds_);
-  owner_->compute_seconds_.Remove(compute_seconds_);
-  owner_->batch_size_.Remove(batch_size_);
-  owner_->pending_.Remove(pending_);
-  absl::MutexLock lock(&mu_);
-  for (auto& [reason, counter] : failures_) owner_->failure_.Remove(counter);
-}
+ModelInferenceMetrics::~ModelInferenceMetrics() { owner_->Release(series_); }
 
 void ModelInferenceMetrics::RecordRequest(const absl::Status& status,
                                           absl::Duration total,
                                           absl::Duration queue) {
   if (status.ok()) {
-    success_->Increment();
-    request_seconds_->Observe(absl::ToDoubleSeconds(total));
-    queue_seconds_->Observe(absl::ToDoubleSeconds(queue));
+    series_->success->Increment();
+    series_->request_seconds->Observe(absl::ToDoubleSeconds(total));
+    series_->queue_seconds->Observe(absl::ToDoubleSeconds(queue));
     return;
   }
   std::string reason =
       absl::AsciiStrToLower(absl::StatusCodeToString(status.code()));
-  absl::MutexLock lock(&mu_);
-  auto it = failures_.find(reason);
-  if (it == failures_.end()) {
-    it = failures_
-             .emplace(reason, &owner_->failure_.Add({{"model", model_},
-                                                     {"version", version_},
-                                                     {"reason", reason}}))
+  absl::MutexLock lock(&series_->mu);
+  auto it = series_->failures.find(reason);
+  if (it == series_->failures.end()) {
+    it = series_->failures
+             .emplace(reason,
+                      &owner_->failure_.Add({{"model", series_->model},
+                                             {"version", series_->version},
+                                             {"reason", reason}}))
              .first;
   }
   it->second->Increment();
 }
 
 void ModelInferenceMetrics::RecordBatch(int64_t rows, absl::Duration compute) {
-  images_->Increment(static_cast<double>(rows));
-  batches_->Increment();
-  compute_seconds_->Observe(absl::ToDoubleSeconds(compute));
-  batch_size_->Observe(static_cast<double>(rows));
-  throughput_->Add(rows, absl::Now());
+  series_->images->Increment(static_cast<double>(rows));
+  series_->batches->Increment();
+  series_->compute_seconds->Observe(absl::ToDoubleSeconds(compute));
+  series_->batch_size->Observe(static_cast<double>(rows));
+  series_->throughput->Add(rows, absl::Now());
 }
 
 void ModelInferenceMetrics::SetPending(int64_t pending) {
-  pending_->Set(static_cast<double>(pending));
+  series_->pending->Set(static_cast<double>(pending));
 }
 
 }  // namespace pruneserve

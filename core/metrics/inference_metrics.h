@@ -54,12 +54,19 @@ class ThroughputWindow {
   mutable int64_t total_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-// The metric children of one loaded model version. Created by
-// InferenceMetrics::ForModel; removes its children when destroyed so
-// load/unload cycles do not grow the exposition. Thread-safe.
+// A handle on the metric children of one model version. Created by
+// InferenceMetrics::ForModel. Handles for the same name:version share one set
+// of children (prometheus-cpp's Family::Add returns the existing series for a
+// label set), so the children are reference-counted by InferenceMetrics and
+// removed only when the last handle goes: reloading a loaded version keeps
+// the old model's handle valid until the old model is gone. Thread-safe; the
+// InferenceMetrics that made it must outlive it.
 class ModelInferenceMetrics {
  public:
   ~ModelInferenceMetrics();
+  ModelInferenceMetrics(const ModelInferenceMetrics&) = delete;
+  ModelInferenceMetrics& operator=(const ModelInferenceMetrics&) = delete;
+
   // One finished request: OK or the status that failed it.
   void RecordRequest(const absl::Status& status, absl::Duration total,
                      absl::Duration queue);
@@ -69,32 +76,30 @@ class ModelInferenceMetrics {
 
  private:
   friend class InferenceMetrics;
-  ModelInferenceMetrics(InferenceMetrics* owner, std::string model,
-                        std::string version);
+  struct Series;
+  ModelInferenceMetrics(InferenceMetrics* owner, Series* series);
 
-  InferenceMetrics* owner_;
-  const std::string model_, version_;
-  prometheus::Counter* success_;
-  prometheus::Counter* images_;
-  prometheus::Counter* batches_;
-  prometheus::Histogram* request_seconds_;
-  prometheus::Histogram* queue_seconds_;
-  prometheus::Histogram* compute_seconds_;
-  prometheus::Histogram* batch_size_;
-  prometheus::Gauge* pending_;
-  std::shared_ptr<ThroughputWindow> throughput_;
-  absl::Mutex mu_;
-  std::map<std::string, prometheus::Counter*> failures_ ABSL_GUARDED_BY(mu_);
+  InferenceMetrics* const owner_;
+  // Owned by owner_, alive while this handle is.
+  Series* const series_;
 };
 
-// Owns the metric families and the throughput collector. Register
-// `throughput_collector()` with the exposer next to the registry.
+// Owns the metric families, the per-version children and the throughput
+// collector. Register `throughput_collector()` with the exposer next to the
+// registry. Thread-safe. Every handle from ForModel must be destroyed before
+// this object.
 class InferenceMetrics {
  public:
   explicit InferenceMetrics(
       prometheus::Registry& registry,
       absl::Duration throughput_window = absl::Seconds(10));
 
+  ~InferenceMetrics();
+  InferenceMetrics(const InferenceMetrics&) = delete;
+  InferenceMetrics& operator=(const InferenceMetrics&) = delete;
+
+  // A handle on the children labelled model/version, created with the first
+  // handle for that label set and removed with the last. Never fails.
   std::unique_ptr<ModelInferenceMetrics> ForModel(const std::string& model,
                                                   const std::string& version);
   // Defined in the .cc, where the collector's type is complete.
@@ -115,6 +120,16 @@ class InferenceMetrics {
   prometheus::Family<prometheus::Histogram>& batch_size_;
   prometheus::Family<prometheus::Gauge>& pending_;
   std::shared_ptr<ThroughputCollector> collector_;
+
+  // Called by ~ModelInferenceMetrics: drops one reference and removes the
+  // children with the last.
+  void Release(ModelInferenceMetrics::Series* series);
+
+  absl::Mutex mu_;
+  // Live children by (model, version) with their handle counts.
+  std::map<std::pair<std::string, std::string>,
+           std::unique_ptr<ModelInferenceMetrics::Series>>
+      series_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace pruneserve

@@ -1,5 +1,6 @@
 #include <map>
 
+#include "core/metrics/inference_metrics.h"
 #include "core/metrics/process_metrics_collector.h"
 #include "core/metrics/repository_metrics.h"
 #include "gtest/gtest.h"
@@ -53,6 +54,64 @@ TEST(RepositoryMetricsTest, LabelsUploadsByResult) {
   EXPECT_EQ(versions, 2);
   EXPECT_EQ(RepositoryMetrics::ResultLabel(absl::ResourceExhaustedError("")),
             "resource_exhausted");
+}
+
+// Value of `family` for model/version (and reason when set); -1 when the
+// series is not exported.
+double SeriesValue(prometheus::Registry& registry, const std::string& family,
+                   const std::string& version, const std::string& reason = "") {
+  for (const auto& f : registry.Collect()) {
+    if (f.name != family) continue;
+    for (const auto& m : f.metric) {
+      std::map<std::string, std::string> labels;
+      for (const auto& l : m.label) labels[l.name] = l.value;
+      if (labels["model"] != "m" || labels["version"] != version) continue;
+      if (!reason.empty() && labels["reason"] != reason) continue;
+      return m.counter.value + m.gauge.value;
+    }
+  }
+  return -1;
+}
+
+// A reload of a loaded version makes a second handle for the same label set
+// before the first goes (prometheus-cpp hands both the same children).
+// Dropping the old handle must leave the new one's children registered and
+// writable; they go with the last handle.
+TEST(InferenceMetricsTest, SecondHandleForSameVersionSurvivesTheFirst) {
+  prometheus::Registry registry;
+  InferenceMetrics metrics(registry);
+  auto old_model = metrics.ForModel("m", "1");
+  auto other = metrics.ForModel("m", "2");
+  old_model->RecordBatch(2, absl::Milliseconds(1));
+  old_model->RecordRequest(absl::InvalidArgumentError("x"),
+                           absl::ZeroDuration(), absl::ZeroDuration());
+  auto new_model = metrics.ForModel("m", "1");
+  old_model.reset();
+
+  const std::string images = "pruneserve_inference_count_total";
+  const std::string failures = "pruneserve_inference_request_failure_total";
+  EXPECT_EQ(SeriesValue(registry, images, "1"), 2);
+  EXPECT_EQ(SeriesValue(registry, failures, "1", "invalid_argument"), 1);
+  new_model->RecordBatch(3, absl::Milliseconds(1));
+  new_model->RecordRequest(absl::InvalidArgumentError("y"),
+                           absl::ZeroDuration(), absl::ZeroDuration());
+  EXPECT_EQ(SeriesValue(registry, images, "1"), 5);
+  EXPECT_EQ(SeriesValue(registry, failures, "1", "invalid_argument"), 2);
+  // One throughput gauge per label set, not one per handle.
+  int throughput_series = 0;
+  for (const auto& f : metrics.throughput_collector()->Collect()) {
+    throughput_series += static_cast<int>(f.metric.size());
+  }
+  EXPECT_EQ(throughput_series, 2);
+
+  new_model.reset();
+  EXPECT_EQ(SeriesValue(registry, images, "1"), -1);
+  EXPECT_EQ(SeriesValue(registry, failures, "1", "invalid_argument"), -1);
+  EXPECT_EQ(SeriesValue(registry, images, "2"), 0);  // untouched
+
+  // A later load starts from fresh children.
+  auto again = metrics.ForModel("m", "1");
+  EXPECT_EQ(SeriesValue(registry, images, "1"), 0);
 }
 
 }  // namespace
