@@ -26,6 +26,9 @@ ModelManager::~ModelManager() { UnloadAll(); }
 
 absl::StatusOr<std::unique_ptr<InferenceBackend>> ModelManager::CreateBackend(
     const v1::ModelVersion& model) const {
+  if (options_.backend_factory) {
+    return options_.backend_factory(model, repository_->BlobPath(model));
+  }
   switch (model.format()) {
     case v1::MODEL_FORMAT_TORCHSCRIPT: {
       TorchBackendOptions options;
@@ -71,11 +74,12 @@ absl::StatusOr<std::shared_ptr<const LoadedModel>> ModelManager::Load(
     loaded->metrics =
         metrics_->ForModel(model->name(), absl::StrCat(model->version()));
   }
-  ModelInferenceMetrics* m = loaded->metrics.get();
+  // The observer owns a reference: the pool's threads may run a batch after
+  // every other reference to the model is gone.
   auto pool = InstancePool::Create(
       std::shared_ptr<InferenceBackend>(std::move(*backend)),
       pool_options ? *pool_options : options_.default_pool,
-      [m](int64_t rows, absl::Duration compute) {
+      [m = loaded->metrics](int64_t rows, absl::Duration compute) {
         if (m) m->RecordBatch(rows, compute);
       });
   if (!pool.ok()) return pool.status();

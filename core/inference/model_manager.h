@@ -26,6 +26,11 @@
 
 namespace pruneserve::inference {
 
+// Builds the backend of `model` from its stored bytes at `blob_path`.
+using BackendFactory =
+    std::function<absl::StatusOr<std::unique_ptr<InferenceBackend>>(
+        const v1::ModelVersion& model, const std::string& blob_path)>;
+
 struct ModelManagerOptions {
   // Instances and batching of a model loaded without overrides.
   InstancePoolOptions default_pool;
@@ -34,13 +39,21 @@ struct ModelManagerOptions {
   int intra_op_threads = 0;
   // Largest accepted input, in elements per tensor.
   int64_t max_input_elements = int64_t{1} << 26;
+  // Backends of loaded versions; empty means the built-in ones (LibTorch for
+  // TorchScript, VART for xmodels when built with it). Tests pass fakes.
+  BackendFactory backend_factory;
 };
 
-// A model version that is loaded and serving.
+// A model version that is loaded and serving. The pool's batch observer
+// shares ownership of `metrics`: a batch whose callers have all gone (past
+// their deadline) still records into it while the pool stops, so the metrics
+// must outlive the pool's threads whatever the member order. `metrics` is
+// declared first so that it is also destroyed last.
 struct LoadedModel {
   v1::ModelVersion model;
+  // Null when the manager has no InferenceMetrics.
+  std::shared_ptr<ModelInferenceMetrics> metrics;
   std::shared_ptr<InstancePool> pool;
-  std::unique_ptr<ModelInferenceMetrics> metrics;
 };
 
 // Status of a repository version for the index.
