@@ -35,6 +35,10 @@ absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Create(
   }
   auto repo = std::unique_ptr<ModelRepository>(
       new ModelRepository(std::move(options), std::move(inspectors), metrics));
+  // Before anything under the directory is touched: start-up wipes tmp/ and
+  // collects blobs, which must never race another server's uploads.
+  PS_ASSIGN_OR_RETURN(repo->lock_,
+                      DataDirLock::Acquire(repo->options_.data_dir));
   PS_ASSIGN_OR_RETURN(repo->blobs_,
                       BlobStore::Create({repo->options_.data_dir}));
   PS_ASSIGN_OR_RETURN(

@@ -23,6 +23,7 @@
 #include "core/metrics/repository_metrics.h"
 #include "core/repository/model_inspector.h"
 #include "core/storage/blob_store.h"
+#include "core/storage/data_dir_lock.h"
 #include "core/storage/model_metadata_store.h"
 #include "pruneserve/v1/model.pb.h"
 #include "pruneserve/v1/model_repository.pb.h"
@@ -48,8 +49,10 @@ class ModelRepository {
   using InspectorMap =
       std::map<v1::ModelFormat, std::unique_ptr<ModelInspector>>;
 
-  // Opens the stores under options.data_dir, removes unreferenced blobs and
-  // refreshes the totals gauges. `metrics` may be null. Formats without an
+  // Locks options.data_dir for the repository's lifetime (FAILED_PRECONDITION
+  // naming the directory when another process or repository holds it),
+  // opens the stores under it, removes unreferenced blobs and refreshes the
+  // totals gauges. `metrics` may be null. Formats without an
   // inspector are rejected at upload with UNIMPLEMENTED.
   static absl::StatusOr<std::unique_ptr<ModelRepository>> Create(
       ModelRepositoryOptions options, InspectorMap inspectors,
@@ -103,6 +106,8 @@ class ModelRepository {
   const ModelRepositoryOptions options_;
   const InspectorMap inspectors_;
   RepositoryMetrics* const metrics_;
+  // Declared first: released after everything under the directory closed.
+  std::unique_ptr<DataDirLock> lock_;
   std::unique_ptr<BlobStore> blobs_;
   std::unique_ptr<ModelMetadataStore> metadata_;
   // Serialises "publish blob + insert row" against "delete row + free blob"

@@ -245,6 +245,40 @@ TEST_F(ModelRepositoryTest, ReopenKeepsModelsAndCollectsOrphans) {
   EXPECT_TRUE(fs::exists(repo_->BlobPath(*again)));
 }
 
+// A second server on the same directory would wipe the first one's tmp/
+// uploads and collect its fresh blobs: it must refuse to open, naming the
+// directory, and leave the first one's data alone.
+TEST_F(ModelRepositoryTest, SecondRepositoryOnSameDirectoryRefusesToOpen) {
+  auto m = Upload(Header("net"), "keep me");
+  ASSERT_TRUE(m.ok());
+  auto session = repo_->BeginUpload(Header("net"));
+  ASSERT_TRUE(session.ok());
+  ASSERT_TRUE((*session)->Append("in progress").ok());
+
+  ModelRepository::InspectorMap inspectors;
+  inspectors[v1::MODEL_FORMAT_TORCHSCRIPT] =
+      std::make_unique<testing::FakeModelInspector>();
+  ModelRepositoryOptions options;
+  options.data_dir = dir_.path();
+  auto second = ModelRepository::Create(options, std::move(inspectors),
+                                        /*metrics=*/nullptr);
+  ASSERT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(second.status().message().find(dir_.path()), std::string::npos)
+      << second.status();
+  EXPECT_NE(second.status().message().find("in use"), std::string::npos)
+      << second.status();
+
+  // The first repository's upload in progress is intact and commits.
+  auto committed = (*session)->Commit();
+  ASSERT_TRUE(committed.ok()) << committed.status();
+  EXPECT_EQ(committed->version(), 2);
+
+  // Once the first is closed the directory opens again.
+  session->reset();
+  Open();
+  EXPECT_EQ(repo_->ListModels("")->size(), 2u);
+}
+
 TEST_F(ModelRepositoryTest, AddFileRecordsLineageAndReport) {
   std::string path = dir_.Join("job_output.pt");
   std::ofstream(path) << "pruned model";
