@@ -13,6 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "core/repository/model_repository.h"
 #include "server/server.h"
 #include "server/server_core.h"
 
@@ -61,6 +62,12 @@ ABSL_FLAG(int, vitis_compile_timeout_seconds, 7200,
           "Wall-clock limit of one compile; the command is killed after it.");
 ABSL_FLAG(std::vector<std::string>, load_models, {},
           "Models to load for inference at start, as NAME or NAME:VERSION.");
+ABSL_FLAG(bool, rebuild_index, false,
+          "Recovery for a --data_dir whose models.db was lost or damaged "
+          "while blobs remain (the server then refuses to start): moves a "
+          "damaged models.db aside, opens or creates the index and moves "
+          "every blob it does not list to <data_dir>/lost+found/, then "
+          "exits. Never deletes anything.");
 ABSL_FLAG(int, shutdown_grace_seconds, 10,
           "On SIGINT/SIGTERM, how long in-flight RPCs may run before they "
           "are cancelled.");
@@ -76,6 +83,22 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  if (absl::GetFlag(FLAGS_rebuild_index)) {
+    const std::string dir = absl::GetFlag(FLAGS_data_dir);
+    auto moved = pruneserve::ModelRepository::RebuildIndex(dir);
+    if (!moved.ok()) {
+      fprintf(stderr, "pruneserve: --rebuild_index: %s\n",
+              moved.status().ToString().c_str());
+      return 1;
+    }
+    printf(
+        "pruneserve: index of %s rebuilt; %d unlisted blob(s) moved to "
+        "%s/lost+found/. Start the server without --rebuild_index; upload "
+        "models from lost+found/ again to keep them.\n",
+        dir.c_str(), *moved, dir.c_str());
+    return 0;
+  }
 
   pruneserve::ServerCoreOptions core_options;
   core_options.data_dir = absl::GetFlag(FLAGS_data_dir);

@@ -4,11 +4,16 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <filesystem>
 #include <set>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "core/repository/model_name.h"
+#include "core/util/file_util.h"
 #include "core/util/status_macros.h"
 
 namespace pruneserve {
@@ -39,14 +44,82 @@ absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Create(
   // collects blobs, which must never race another server's uploads.
   PS_ASSIGN_OR_RETURN(repo->lock_,
                       DataDirLock::Acquire(repo->options_.data_dir));
-  PS_ASSIGN_OR_RETURN(repo->blobs_,
-                      BlobStore::Create({repo->options_.data_dir}));
-  PS_ASSIGN_OR_RETURN(
-      repo->metadata_,
-      ModelMetadataStore::Create({repo->options_.data_dir + "/models.db"}));
+  const std::string& dir = repo->options_.data_dir;
+  PS_ASSIGN_OR_RETURN(repo->blobs_, BlobStore::Create({dir}));
+  // Garbage collection removes every blob the index does not list, so with
+  // blobs on disk the index must be the one that lists them: a missing,
+  // foreign or schema-less models.db stops the start instead of being
+  // created empty.
+  const std::vector<std::string> stored = repo->blobs_->List();
+  ModelMetadataStoreOptions metadata_options;
+  metadata_options.path = dir + "/models.db";
+  metadata_options.must_exist = !stored.empty();
+  auto metadata = ModelMetadataStore::Create(metadata_options);
+  if (!metadata.ok()) {
+    if (stored.empty()) return metadata.status();
+    return absl::FailedPreconditionError(absl::StrCat(
+        metadata.status().message(), ", but ", dir, "/blobs holds ",
+        stored.size(),
+        " stored model blob(s). Refusing to start, since start-up removes "
+        "every blob the index does not list. Restore models.db from a "
+        "backup, or run `pruneserve --data_dir=",
+        dir,
+        " --rebuild_index` to start a new index and move the unlisted blobs "
+        "to ",
+        dir, "/lost+found/ (nothing is deleted)."));
+  }
+  repo->metadata_ = *std::move(metadata);
   PS_RETURN_IF_ERROR(repo->CollectGarbage());
   repo->RefreshTotals();
   return repo;
+}
+
+absl::StatusOr<int> ModelRepository::RebuildIndex(const std::string& data_dir) {
+  PS_ASSIGN_OR_RETURN(std::unique_ptr<DataDirLock> lock,
+                      DataDirLock::Acquire(data_dir));
+  PS_ASSIGN_OR_RETURN(std::unique_ptr<BlobStore> blobs,
+                      BlobStore::Create({data_dir}));
+  const std::string db_path = data_dir + "/models.db";
+  auto metadata = ModelMetadataStore::Create({db_path});
+  if (!metadata.ok()) {
+    const std::string aside =
+        absl::StrCat(db_path, ".damaged.", absl::ToUnixSeconds(absl::Now()));
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      const std::string from = db_path + suffix;
+      std::error_code ec;
+      if (!std::filesystem::exists(from, ec)) continue;
+      if (::rename(from.c_str(), (aside + suffix).c_str()) != 0) {
+        return ErrnoToStatus(errno, absl::StrCat("rename ", from));
+      }
+    }
+    PS_RETURN_IF_ERROR(FsyncDirectory(data_dir));
+    metadata = ModelMetadataStore::Create({db_path});
+    if (!metadata.ok()) return metadata.status();
+  }
+  PS_ASSIGN_OR_RETURN(std::vector<std::string> referenced,
+                      (*metadata)->ReferencedBlobs());
+  const std::set<std::string> keep(referenced.begin(), referenced.end());
+  const std::string lost = data_dir + "/lost+found";
+  PS_RETURN_IF_ERROR(MakeDirectories(lost));
+  std::set<std::string> touched_dirs;
+  int moved = 0;
+  for (const std::string& sha : blobs->List()) {
+    if (keep.count(sha)) continue;
+    const std::string from = blobs->PathFor(sha);
+    const std::string to = absl::StrCat(lost, "/", sha);
+    if (::rename(from.c_str(), to.c_str()) != 0) {
+      return ErrnoToStatus(errno, absl::StrCat("rename ", from, " -> ", to));
+    }
+    touched_dirs.insert(std::filesystem::path(from).parent_path().string());
+    ++moved;
+  }
+  if (moved > 0) {
+    PS_RETURN_IF_ERROR(FsyncDirectory(lost));
+    for (const std::string& d : touched_dirs) {
+      PS_RETURN_IF_ERROR(FsyncDirectory(d));
+    }
+  }
+  return moved;
 }
 
 absl::Status ModelRepository::CollectGarbage() {

@@ -6,7 +6,9 @@
 // Commit(), which checks size, sha256 and format (through the ModelInspector
 // registered for the format) before the bytes and then the metadata row
 // become visible. A crash at any point leaves no half model visible; blobs
-// left without a row are collected on the next Create().
+// left without a row are collected on the next Create(), but only when
+// models.db opened with its schema: a lost or damaged index stops Create()
+// instead, and RebuildIndex() is the recovery.
 #ifndef PRUNESERVE_CORE_REPOSITORY_MODEL_REPOSITORY_H_
 #define PRUNESERVE_CORE_REPOSITORY_MODEL_REPOSITORY_H_
 
@@ -52,12 +54,24 @@ class ModelRepository {
   // Locks options.data_dir for the repository's lifetime (FAILED_PRECONDITION
   // naming the directory when another process or repository holds it),
   // opens the stores under it, removes unreferenced blobs and refreshes the
-  // totals gauges. `metrics` may be null. Formats without an
+  // totals gauges. When blobs are stored but models.db is missing, is not a
+  // database or lacks the schema, fails with FAILED_PRECONDITION naming the
+  // recovery (`pruneserve --rebuild_index`) and deletes nothing. `metrics`
+  // may be null. Formats without an
   // inspector are rejected at upload with UNIMPLEMENTED.
   static absl::StatusOr<std::unique_ptr<ModelRepository>> Create(
       ModelRepositoryOptions options, InspectorMap inspectors,
       RepositoryMetrics* metrics);
   ~ModelRepository();
+
+  // The recovery for a directory whose index was lost or damaged while
+  // blobs remain: moves a models.db that does not open (with its -wal and
+  // -shm) aside to models.db.damaged.<unix seconds>, opens or creates the
+  // index, and moves every blob it does not list to
+  // <data_dir>/lost+found/<sha256>. Never deletes. Returns how many blobs
+  // were moved; FAILED_PRECONDITION while a server holds the directory.
+  // Blocks on disk I/O.
+  static absl::StatusOr<int> RebuildIndex(const std::string& data_dir);
 
   // Validates the header (INVALID_ARGUMENT naming the bad field;
   // UNIMPLEMENTED for a format this server cannot validate) and opens a temp

@@ -3,6 +3,7 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include <chrono>
+#include <filesystem>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -104,10 +105,29 @@ ModelMetadataStore::~ModelMetadataStore() = default;
 
 absl::StatusOr<std::unique_ptr<ModelMetadataStore>> ModelMetadataStore::Create(
     ModelMetadataStoreOptions options) {
+  if (options.must_exist && !std::filesystem::exists(options.path)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("model database ", options.path, " is missing"));
+  }
   try {
     auto db = std::make_unique<SQLite::Database>(
-        options.path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+        options.path, options.must_exist
+                          ? SQLite::OPEN_READWRITE
+                          : SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
     db->setBusyTimeout(10000);
+    if (options.must_exist) {
+      // Reads the header and the schema, so a file that is not a database
+      // fails here rather than being given a fresh schema.
+      SQLite::Statement q(*db,
+                          "SELECT COUNT(*) FROM sqlite_master WHERE type = "
+                          "'table' AND name IN ('model_versions', "
+                          "'model_counters')");
+      q.executeStep();
+      if (q.getColumn(0).getInt() != 2) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "model database ", options.path, " has no model tables"));
+      }
+    }
     db->exec("PRAGMA journal_mode=WAL");
     db->exec("PRAGMA synchronous=FULL");
     db->exec("PRAGMA foreign_keys=ON");

@@ -25,8 +25,14 @@ class Database;
 namespace pruneserve {
 
 struct ModelMetadataStoreOptions {
-  // Path of the SQLite database file; created when missing.
+  // Path of the SQLite database file; created when missing unless
+  // must_exist.
   std::string path;
+  // When true the file must already exist and hold the schema: Create()
+  // fails with FAILED_PRECONDITION otherwise and creates nothing. The
+  // repository sets it when blobs are stored, so that a lost or replaced
+  // index is never taken for an empty one.
+  bool must_exist = false;
 };
 
 // Totals over all stored versions.
@@ -41,7 +47,8 @@ struct MetadataTotals {
 class ModelMetadataStore {
  public:
   // Opens (or creates) the database and its schema. INTERNAL naming the file
-  // when SQLite cannot open it.
+  // when SQLite cannot open it; FAILED_PRECONDITION naming it when
+  // options.must_exist and it is missing or has no schema.
   static absl::StatusOr<std::unique_ptr<ModelMetadataStore>> Create(
       ModelMetadataStoreOptions options);
   ~ModelMetadataStore();

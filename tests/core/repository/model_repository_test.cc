@@ -43,6 +43,11 @@ class ModelRepositoryTest : public ::testing::Test {
   void SetUp() override { Open(); }
 
   void Open(int64_t max_bytes = 1 << 20) {
+    absl::Status s = TryOpen(max_bytes);
+    ASSERT_TRUE(s.ok()) << s;
+  }
+
+  absl::Status TryOpen(int64_t max_bytes = 1 << 20) {
     repo_.reset();
     metrics_ = std::make_unique<RepositoryMetrics>(registry_);
     ModelRepository::InspectorMap inspectors;
@@ -53,8 +58,9 @@ class ModelRepositoryTest : public ::testing::Test {
     options.max_model_bytes = max_bytes;
     auto repo =
         ModelRepository::Create(options, std::move(inspectors), metrics_.get());
-    ASSERT_TRUE(repo.ok()) << repo.status();
+    if (!repo.ok()) return repo.status();
     repo_ = *std::move(repo);
+    return absl::OkStatus();
   }
 
   static v1::UploadModelHeader Header(const std::string& name) {
@@ -277,6 +283,78 @@ TEST_F(ModelRepositoryTest, SecondRepositoryOnSameDirectoryRefusesToOpen) {
   session->reset();
   Open();
   EXPECT_EQ(repo_->ListModels("")->size(), 2u);
+}
+
+// A lost models.db must not read as an empty index: start-up would then
+// collect every stored blob. The start fails naming the recovery, and
+// nothing is deleted or created.
+TEST_F(ModelRepositoryTest,
+       MissingIndexWithBlobsRefusesToStartAndDeletesNothing) {
+  auto m = Upload(Header("net"), "keep me");
+  ASSERT_TRUE(m.ok());
+  const std::string blob = repo_->BlobPath(*m);
+  repo_.reset();
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    fs::remove(dir_.Join(std::string("models.db") + suffix));
+  }
+  absl::Status s = TryOpen();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find("--rebuild_index"), std::string::npos) << s;
+  EXPECT_NE(s.message().find(dir_.path()), std::string::npos) << s;
+  EXPECT_TRUE(fs::exists(blob));
+  EXPECT_FALSE(fs::exists(dir_.Join("models.db")));
+}
+
+// The same for a models.db that is there but is not the index: an empty
+// file (SQLite would give it a fresh schema) or not a database at all.
+TEST_F(ModelRepositoryTest, IndexWithoutSchemaOrNotADatabaseDeletesNothing) {
+  auto m = Upload(Header("net"), "keep me");
+  ASSERT_TRUE(m.ok());
+  const std::string blob = repo_->BlobPath(*m);
+  repo_.reset();
+  for (const std::string& contents : {std::string(), std::string(8192, 'x')}) {
+    for (const char* suffix : {"-wal", "-shm"}) {
+      fs::remove(dir_.Join(std::string("models.db") + suffix));
+    }
+    std::ofstream(dir_.Join("models.db"), std::ios::trunc) << contents;
+    absl::Status s = TryOpen();
+    EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+    EXPECT_NE(s.message().find("--rebuild_index"), std::string::npos) << s;
+    EXPECT_TRUE(fs::exists(blob));
+  }
+}
+
+TEST_F(ModelRepositoryTest, RebuildIndexMovesUnlistedBlobsToLostAndFound) {
+  auto m = Upload(Header("net"), "keep me");
+  ASSERT_TRUE(m.ok());
+  const std::string sha = m->sha256();
+  // Held by the open repository: refused.
+  EXPECT_EQ(ModelRepository::RebuildIndex(dir_.path()).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  repo_.reset();
+  std::ofstream(dir_.Join("models.db"), std::ios::trunc)
+      << std::string(8192, 'x');
+  fs::remove(dir_.Join("models.db-wal"));
+  fs::remove(dir_.Join("models.db-shm"));
+
+  auto moved = ModelRepository::RebuildIndex(dir_.path());
+  ASSERT_TRUE(moved.ok()) << moved.status();
+  EXPECT_EQ(*moved, 1);
+  std::ifstream in(dir_.Join("lost+found/" + sha));
+  std::string content((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_EQ(content, "keep me");
+  // The damaged index was moved aside, not deleted.
+  int damaged = 0;
+  for (const auto& e : fs::directory_iterator(dir_.path())) {
+    if (e.path().filename().string().rfind("models.db.damaged.", 0) == 0) {
+      ++damaged;
+    }
+  }
+  EXPECT_EQ(damaged, 1);
+
+  Open();
+  EXPECT_TRUE(repo_->ListModels("")->empty());
+  EXPECT_TRUE(fs::exists(dir_.Join("lost+found/" + sha)));
 }
 
 TEST_F(ModelRepositoryTest, AddFileRecordsLineageAndReport) {

@@ -1,5 +1,7 @@
 #include "core/storage/model_metadata_store.h"
 
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "gtest/gtest.h"
@@ -116,6 +118,28 @@ TEST(ModelMetadataStoreTest, UnopenableDatabaseNamesThePath) {
   ASSERT_FALSE(store.ok());
   EXPECT_NE(store.status().message().find("missing/dir/m.db"),
             std::string::npos);
+}
+
+TEST(ModelMetadataStoreTest, MustExistCreatesNothing) {
+  testing::TempDir dir;
+  const std::string path = dir.Join("m.db");
+  ModelMetadataStoreOptions options;
+  options.path = path;
+  options.must_exist = true;
+  auto missing = ModelMetadataStore::Create(options);
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(missing.status().message().find(path), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(path));
+
+  // An empty file is an empty SQLite database: no schema, refused.
+  std::ofstream(path).close();
+  auto empty = ModelMetadataStore::Create(options);
+  EXPECT_EQ(empty.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(std::filesystem::file_size(path), 0u);
+
+  std::filesystem::remove(path);
+  ASSERT_TRUE(ModelMetadataStore::Create({path}).ok());
+  EXPECT_TRUE(ModelMetadataStore::Create(options).ok());
 }
 
 }  // namespace
