@@ -70,7 +70,10 @@ grpc::Status ModelRepositoryService::DownloadModel(
   auto model =
       core_->repository().GetModel(request->name(), request->version());
   if (!model.ok()) return ToGrpcStatus(model.status());
-  std::ifstream in(core_->repository().BlobPath(*model), std::ios::binary);
+  // Never stream bytes that are not the ones that were uploaded.
+  auto path = core_->repository().VerifiedBlobPath(*model);
+  if (!path.ok()) return ToGrpcStatus(path.status());
+  std::ifstream in(*path, std::ios::binary);
   if (!in) {
     return grpc::Status(grpc::StatusCode::DATA_LOSS,
                         "stored bytes of " + model->name() + " are missing");

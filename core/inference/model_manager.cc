@@ -26,13 +26,14 @@ ModelManager::~ModelManager() { UnloadAll(); }
 
 absl::StatusOr<std::unique_ptr<InferenceBackend>> ModelManager::CreateBackend(
     const v1::ModelVersion& model) const {
-  if (options_.backend_factory) {
-    return options_.backend_factory(model, repository_->BlobPath(model));
-  }
+  // Never serve bytes that are not the ones that were uploaded.
+  auto path = repository_->VerifiedBlobPath(model);
+  if (!path.ok()) return path.status();
+  if (options_.backend_factory) return options_.backend_factory(model, *path);
   switch (model.format()) {
     case v1::MODEL_FORMAT_TORCHSCRIPT: {
       TorchBackendOptions options;
-      options.path = repository_->BlobPath(model);
+      options.path = *path;
       options.example_input_shape.assign(model.example_input_shape().begin(),
                                          model.example_input_shape().end());
       options.intra_op_threads = intra_op_threads_;
@@ -43,7 +44,7 @@ absl::StatusOr<std::unique_ptr<InferenceBackend>> ModelManager::CreateBackend(
     case v1::MODEL_FORMAT_XMODEL: {
 #ifdef PRUNESERVE_HAVE_VART
       VartBackendOptions options;
-      options.xmodel_path = repository_->BlobPath(model);
+      options.xmodel_path = *path;
       return CreateVartBackend(options);
 #else
       return absl::FailedPreconditionError(absl::StrCat(

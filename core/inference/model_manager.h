@@ -77,6 +77,7 @@ class ModelManager {
 
   // Loads `name` at `version` (0 = latest in the repository), replacing a
   // loaded copy of the same version. NOT_FOUND for unknown models,
+  // DATA_LOSS when its stored bytes do not match their sha256,
   // INVALID_ARGUMENT when the model cannot be served, FAILED_PRECONDITION
   // for an xmodel on a server built without VART, UNIMPLEMENTED for a
   // format without a backend. Blocks while the model loads.

@@ -124,9 +124,11 @@ absl::StatusOr<JobOutcome> PipelineJobExecutor::Execute(
   PS_ASSIGN_OR_RETURN(
       v1::ModelVersion parent,
       repository_->GetModel(spec.model_name(), spec.model_version()));
+  PS_ASSIGN_OR_RETURN(std::string parent_path,
+                      repository_->VerifiedBlobPath(parent));
   torch::jit::Module model;
   try {
-    model = torch::jit::load(repository_->BlobPath(parent));
+    model = torch::jit::load(parent_path);
     model.eval();
   } catch (const std::exception& e) {
     return TorchErrorToStatus(

@@ -308,6 +308,21 @@ std::string ModelRepository::BlobPath(const v1::ModelVersion& model) const {
   return blobs_->PathFor(model.sha256());
 }
 
+absl::StatusOr<std::string> ModelRepository::VerifiedBlobPath(
+    const v1::ModelVersion& model) const {
+  absl::Status verified = blobs_->Verify(model.sha256());
+  if (absl::IsNotFound(verified) || absl::IsDataLoss(verified)) {
+    return absl::DataLossError(absl::StrCat(
+        "stored bytes of ", model.name(), ":", model.version(),
+        absl::IsNotFound(verified) ? " are missing"
+                                   : " are corrupt (sha256 mismatch)",
+        ": ", verified.message(),
+        ". Upload the model again or restore the data directory."));
+  }
+  if (!verified.ok()) return verified;
+  return blobs_->PathFor(model.sha256());
+}
+
 void ModelRepository::RecordUpload(const absl::Status& status, int64_t bytes) {
   if (metrics_) metrics_->RecordUpload(status, bytes);
 }

@@ -98,7 +98,15 @@ class ModelRepository {
   absl::StatusOr<int> DeleteModel(const std::string& name, int64_t version);
 
   // Path of the stored bytes of `model` (read-only; never write to it).
+  // Unchecked: readers that load or serve the bytes use VerifiedBlobPath.
   std::string BlobPath(const v1::ModelVersion& model) const;
+
+  // BlobPath after re-hashing the stored bytes against model.sha256().
+  // DATA_LOSS naming name:version when they differ or are missing; the
+  // errno-derived status on read errors. Blobs are immutable, so the path
+  // stays valid to open after the check. Blocks reading the whole blob.
+  absl::StatusOr<std::string> VerifiedBlobPath(
+      const v1::ModelVersion& model) const;
 
   const ModelRepositoryOptions& options() const { return options_; }
 

@@ -59,6 +59,39 @@ absl::StatusOr<int64_t> BlobStore::SizeOf(absl::string_view sha256) const {
   return static_cast<int64_t>(size);
 }
 
+absl::Status BlobStore::Verify(absl::string_view sha256) const {
+  const std::string path = PathFor(sha256);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) {
+      return absl::NotFoundError(absl::StrCat("blob ", sha256, " is missing"));
+    }
+    return ErrnoToStatus(errno, "open " + path);
+  }
+  Sha256Hasher hasher;
+  std::string buffer(1 << 20, '\0');
+  int64_t size = 0;
+  while (true) {
+    ssize_t n = ::read(fd, buffer.data(), buffer.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      return ErrnoToStatus(err, "read " + path);
+    }
+    if (n == 0) break;
+    hasher.Update(absl::string_view(buffer.data(), static_cast<size_t>(n)));
+    size += n;
+  }
+  ::close(fd);
+  const std::string actual = hasher.FinishHex();
+  if (actual != sha256) {
+    return absl::DataLossError(absl::StrCat("blob ", sha256, " holds ", size,
+                                            " bytes whose sha256 is ", actual));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status BlobStore::Remove(absl::string_view sha256) {
   std::string path = PathFor(sha256);
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
@@ -125,8 +158,10 @@ absl::Status BlobWriter::Commit() {
   std::string dir = fs::path(target).parent_path().string();
   absl::Status s = MakeDirectories(dir);
   if (!s.ok()) return s;
-  if (store_->Contains(sha256_)) {
-    // Same content already stored: keep the existing blob.
+  // Same content already stored: keep the existing blob, unless it no
+  // longer holds that content; then the new, just-hashed bytes replace it
+  // (rename is atomic, so readers see the old file or the new one).
+  if (store_->Contains(sha256_) && store_->Verify(sha256_).ok()) {
     ::unlink(temp_path_.c_str());
   } else if (::rename(temp_path_.c_str(), target.c_str()) != 0) {
     return ErrnoToStatus(errno, "rename " + temp_path_ + " -> " + target);

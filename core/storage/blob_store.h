@@ -47,6 +47,12 @@ class BlobStore {
   // True when the blob exists.
   bool Contains(absl::string_view sha256) const;
 
+  // Re-hashes the stored blob and compares with its name. OK when they
+  // match; DATA_LOSS naming both digests when they differ; NOT_FOUND when
+  // the blob is absent; the errno-derived status on read errors. Blocks
+  // reading the whole blob.
+  absl::Status Verify(absl::string_view sha256) const;
+
   // Size of a stored blob; NOT_FOUND when absent.
   absl::StatusOr<int64_t> SizeOf(absl::string_view sha256) const;
 
@@ -80,8 +86,10 @@ class BlobWriter {
   // fsyncs and closes the temp file and returns the lower-case hex sha256.
   absl::StatusOr<std::string> Seal();
 
-  // Moves the sealed file to its content address (or drops it when an equal
-  // blob exists) and fsyncs the directory. FAILED_PRECONDITION before Seal().
+  // Moves the sealed file to its content address and fsyncs the directory.
+  // When a blob of that name exists and verifies, keeps it and drops the
+  // temp file; an existing blob that does not verify (rotted or truncated)
+  // is replaced by the new bytes. FAILED_PRECONDITION before Seal().
   absl::Status Commit();
 
   // Deletes the temp file now. Safe to call more than once.

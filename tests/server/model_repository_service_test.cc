@@ -99,6 +99,20 @@ TEST_F(ModelRepositoryServiceTest, UploadListGetDownloadDelete) {
   EXPECT_TRUE(client_->List("")->empty());
 }
 
+TEST_F(ModelRepositoryServiceTest, DownloadOfCorruptBlobIsDataLoss) {
+  auto stored = client_->UploadBytes(Header("tiny"), model_bytes_);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  std::string rotten = model_bytes_;
+  rotten[rotten.size() / 2] ^= 0x01;
+  std::ofstream(server_->core().repository().BlobPath(*stored),
+                std::ios::binary | std::ios::trunc)
+      << rotten;
+  auto downloaded = client_->Download("tiny", 1, dir_.Join("out.pt"));
+  EXPECT_EQ(downloaded.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(downloaded.status().message().find("tiny:1"), std::string::npos)
+      << downloaded.status();
+}
+
 TEST_F(ModelRepositoryServiceTest, EmptyStreamIsInvalidArgument) {
   grpc::Status s = SendRaw({});
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);

@@ -1,5 +1,6 @@
 #include "core/inference/model_manager.h"
 
+#include <fstream>
 #include <map>
 #include <memory>
 #include <string>
@@ -127,6 +128,17 @@ class ModelManagerTest : public ::testing::Test {
   std::unique_ptr<ModelRepository> repo_;
   std::unique_ptr<ModelManager> manager_;
 };
+
+TEST_F(ModelManagerTest, LoadOfCorruptBlobIsDataLoss) {
+  auto model = repo_->GetModel("m", 1);
+  ASSERT_TRUE(model.ok());
+  std::ofstream(repo_->BlobPath(*model), std::ios::trunc) << "fake modeL";
+  auto loaded = manager_->Load("m", 1);
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(loaded.status().message().find("m:1"), std::string::npos)
+      << loaded.status();
+  EXPECT_TRUE(manager_->LoadedVersions("m").empty());
+}
 
 TEST_F(ModelManagerTest, ReloadOfLoadedVersionKeepsItsMetrics) {
   ASSERT_TRUE(manager_->Load("m", 1).ok());

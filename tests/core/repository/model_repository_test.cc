@@ -357,6 +357,41 @@ TEST_F(ModelRepositoryTest, RebuildIndexMovesUnlistedBlobsToLostAndFound) {
   EXPECT_TRUE(fs::exists(dir_.Join("lost+found/" + sha)));
 }
 
+// Loads and downloads go through VerifiedBlobPath: a stored blob whose bytes
+// no longer hash to the recorded sha256 is DATA_LOSS naming the version.
+TEST_F(ModelRepositoryTest, CorruptOrMissingBlobIsDataLossNamingTheVersion) {
+  auto m = Upload(Header("net"), "model bytes");
+  ASSERT_TRUE(m.ok());
+  auto path = repo_->VerifiedBlobPath(*m);
+  ASSERT_TRUE(path.ok()) << path.status();
+  EXPECT_EQ(*path, repo_->BlobPath(*m));
+
+  std::ofstream(*path, std::ios::trunc) << "model bytez";
+  auto corrupt = repo_->VerifiedBlobPath(*m);
+  EXPECT_EQ(corrupt.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(corrupt.status().message().find("net:1"), std::string::npos)
+      << corrupt.status();
+
+  fs::remove(*path);
+  auto missing = repo_->VerifiedBlobPath(*m);
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(missing.status().message().find("net:1"), std::string::npos)
+      << missing.status();
+}
+
+// Uploading the same bytes again repairs a corrupt blob instead of being
+// deduplicated onto it.
+TEST_F(ModelRepositoryTest, ReuploadOfSameBytesReplacesCorruptBlob) {
+  auto first = Upload(Header("net"), "model bytes");
+  ASSERT_TRUE(first.ok());
+  std::ofstream(repo_->BlobPath(*first), std::ios::trunc) << "rotten";
+  auto second = Upload(Header("net"), "model bytes");
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->sha256(), first->sha256());
+  EXPECT_TRUE(repo_->VerifiedBlobPath(*first).ok());
+  EXPECT_TRUE(repo_->VerifiedBlobPath(*second).ok());
+}
+
 TEST_F(ModelRepositoryTest, AddFileRecordsLineageAndReport) {
   std::string path = dir_.Join("job_output.pt");
   std::ofstream(path) << "pruned model";

@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "core/util/file_util.h"
+#include "core/util/sha256.h"
 #include "gtest/gtest.h"
 #include "tests/testing/temp_dir.h"
 
@@ -62,6 +63,46 @@ TEST(BlobStoreTest, SameBytesShareOneBlob) {
     ASSERT_TRUE((*writer)->Commit().ok());
   }
   EXPECT_EQ((*store)->List().size(), 1u);
+  EXPECT_EQ(CountFiles((*store)->tmp_dir()), 0u);
+}
+
+std::string Store(BlobStore& store, const std::string& bytes) {
+  auto writer = store.NewWriter();
+  EXPECT_TRUE(writer.ok());
+  EXPECT_TRUE((*writer)->Append(bytes).ok());
+  auto sha = (*writer)->Seal();
+  EXPECT_TRUE(sha.ok());
+  EXPECT_TRUE((*writer)->Commit().ok());
+  return *sha;
+}
+
+TEST(BlobStoreTest, VerifyRehashesTheStoredBytes) {
+  testing::TempDir dir;
+  auto store = BlobStore::Create({dir.path()});
+  ASSERT_TRUE(store.ok());
+  const std::string sha = Store(**store, "model bytes");
+  EXPECT_TRUE((*store)->Verify(sha).ok());
+  // Same size, one byte flipped: only a re-hash notices.
+  ASSERT_TRUE(WriteFileAtomically((*store)->PathFor(sha), "model bytez").ok());
+  absl::Status corrupt = (*store)->Verify(sha);
+  EXPECT_EQ(corrupt.code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(corrupt.message().find(Sha256Hex("model bytez")), std::string::npos)
+      << corrupt;
+  ASSERT_TRUE((*store)->Remove(sha).ok());
+  EXPECT_EQ((*store)->Verify(sha).code(), absl::StatusCode::kNotFound);
+}
+
+// Deduplication used to keep whatever file had the name; a corrupt one would
+// then stand for every later upload of the same bytes.
+TEST(BlobStoreTest, CommitReplacesACorruptBlobOfTheSameName) {
+  testing::TempDir dir;
+  auto store = BlobStore::Create({dir.path()});
+  ASSERT_TRUE(store.ok());
+  const std::string sha = Store(**store, "model bytes");
+  ASSERT_TRUE(WriteFileAtomically((*store)->PathFor(sha), "model").ok());
+  EXPECT_EQ(Store(**store, "model bytes"), sha);
+  EXPECT_EQ(*ReadFileToString((*store)->PathFor(sha)), "model bytes");
+  EXPECT_TRUE((*store)->Verify(sha).ok());
   EXPECT_EQ(CountFiles((*store)->tmp_dir()), 0u);
 }
 
