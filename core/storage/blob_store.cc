@@ -24,7 +24,7 @@ absl::StatusOr<std::unique_ptr<BlobStore>> BlobStore::Create(
   auto store = std::unique_ptr<BlobStore>(new BlobStore(std::move(options)));
   for (const std::string& dir :
        {store->options_.root + "/blobs", store->tmp_dir()}) {
-    absl::Status s = MakeDirectories(dir);
+    absl::Status s = MakeDirectoriesDurably(dir);
     if (!s.ok()) return s;
   }
   // Anything in tmp/ belongs to an upload that never finished.
@@ -155,8 +155,10 @@ absl::Status BlobWriter::Commit() {
   if (!sealed_) return absl::FailedPreconditionError("commit before seal");
   if (committed_) return absl::OkStatus();
   std::string target = store_->PathFor(sha256_);
+  // The fan-out directory blobs/<aa>/ may be new: its own entry in blobs/
+  // must be durable too, or a crash can lose the directory with the blob.
   std::string dir = fs::path(target).parent_path().string();
-  absl::Status s = MakeDirectories(dir);
+  absl::Status s = MakeDirectoriesDurably(dir);
   if (!s.ok()) return s;
   // Same content already stored: keep the existing blob, unless it no
   // longer holds that content; then the new, just-hashed bytes replace it
@@ -167,7 +169,11 @@ absl::Status BlobWriter::Commit() {
     return ErrnoToStatus(errno, "rename " + temp_path_ + " -> " + target);
   }
   committed_ = true;
-  return FsyncDirectory(dir);
+  s = FsyncDirectory(dir);
+  if (!s.ok()) return s;
+  // Also when another writer created blobs/<aa>/ a moment ago and has not
+  // yet synced blobs/: the blob is acknowledged once this returns.
+  return FsyncDirectory(fs::path(dir).parent_path().string());
 }
 
 void BlobWriter::Abort() {

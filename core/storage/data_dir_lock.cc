@@ -14,7 +14,7 @@ namespace pruneserve {
 
 absl::StatusOr<std::unique_ptr<DataDirLock>> DataDirLock::Acquire(
     const std::string& dir) {
-  absl::Status made = MakeDirectories(dir);
+  absl::Status made = MakeDirectoriesDurably(dir);
   if (!made.ok()) return made;
   std::string path = dir + "/LOCK";
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);

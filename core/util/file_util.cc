@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 
@@ -36,6 +37,34 @@ absl::Status MakeDirectories(const std::string& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return ErrnoToStatus(ec.value(), absl::StrCat("mkdir ", dir));
+  return absl::OkStatus();
+}
+
+absl::Status MakeDirectoriesDurably(const std::string& dir) {
+  namespace fs = std::filesystem;
+  fs::path target = fs::path(dir).lexically_normal();
+  if (target.has_relative_path() && target.filename().empty()) {
+    target = target.parent_path();  // "a/b/" -> "a/b"
+  }
+  std::vector<fs::path> missing;
+  std::error_code ec;
+  for (fs::path p = target; !p.empty() && !fs::exists(p, ec);
+       p = p.parent_path()) {
+    missing.push_back(p);
+    if (p == p.parent_path()) break;
+  }
+  for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+    if (::mkdir(it->c_str(), 0755) != 0 && errno != EEXIST) {
+      return ErrnoToStatus(errno, absl::StrCat("mkdir ", it->string()));
+    }
+    const fs::path parent =
+        it->has_parent_path() ? it->parent_path() : fs::path(".");
+    absl::Status synced = FsyncDirectory(parent.string());
+    if (!synced.ok()) return synced;
+  }
+  if (!fs::is_directory(target, ec)) {
+    return ErrnoToStatus(ENOTDIR, absl::StrCat("mkdir ", dir));
+  }
   return absl::OkStatus();
 }
 

@@ -17,6 +17,13 @@ absl::Status ErrnoToStatus(int err, absl::string_view what);
 // Creates `dir` and its parents. OK when it already exists.
 absl::Status MakeDirectories(const std::string& dir);
 
+// Creates `dir` and its missing parents, fsyncing the parent of every
+// directory it creates (or finds just created by a concurrent caller) so
+// the new entries survive a crash; a file later renamed into `dir` and
+// fsynced there is then reachable after one. OK when `dir` already exists.
+// Blocks on fsync.
+absl::Status MakeDirectoriesDurably(const std::string& dir);
+
 // fsyncs a directory so a rename inside it survives a crash.
 absl::Status FsyncDirectory(const std::string& dir);
 

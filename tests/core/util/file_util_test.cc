@@ -45,5 +45,24 @@ TEST(FileUtilTest, MakeDirectoriesIsIdempotent) {
   EXPECT_TRUE(std::filesystem::is_directory(dir.Join("a/b/c")));
 }
 
+// Durability itself (the fsync of each new directory's parent) is not
+// observable without a crash; this pins what the function creates and
+// refuses.
+TEST(FileUtilTest, MakeDirectoriesDurablyCreatesEveryMissingLevel) {
+  testing::TempDir dir;
+  EXPECT_TRUE(MakeDirectoriesDurably(dir.Join("a/b/c/")).ok());
+  EXPECT_TRUE(std::filesystem::is_directory(dir.Join("a/b/c")));
+  EXPECT_TRUE(MakeDirectoriesDurably(dir.Join("a/b/c")).ok());
+  EXPECT_TRUE(MakeDirectoriesDurably(dir.Join("a/b/d")).ok());
+  EXPECT_TRUE(std::filesystem::is_directory(dir.Join("a/b/d")));
+
+  ASSERT_TRUE(WriteFileAtomically(dir.Join("a/file"), "x").ok());
+  EXPECT_FALSE(MakeDirectoriesDurably(dir.Join("a/file")).ok());
+  absl::Status under_file = MakeDirectoriesDurably(dir.Join("a/file/sub"));
+  EXPECT_FALSE(under_file.ok());
+  EXPECT_NE(under_file.message().find("a/file"), std::string::npos)
+      << under_file;
+}
+
 }  // namespace
 }  // namespace pruneserve
