@@ -228,6 +228,16 @@ absl::StatusOr<v1::ModelVersion> ModelRepository::Finish(
   absl::StatusOr<v1::ModelVersion> stored;
   {
     absl::MutexLock lock(&publish_mu_);
+    // A job resumed after a crash between registering its result and
+    // recording that it did registers it again: hand back the first one
+    // (the caller's writer then discards the new bytes).
+    if (!lineage.job_id().empty()) {
+      PS_ASSIGN_OR_RETURN(
+          std::optional<v1::ModelVersion> registered,
+          metadata_->FindJobResult(header.name(), header.format(),
+                                   lineage.job_id()));
+      if (registered.has_value()) return *std::move(registered);
+    }
     PS_RETURN_IF_ERROR(writer.Commit());
     stored = metadata_->InsertNextVersion(std::move(model));
   }

@@ -81,7 +81,10 @@ class ModelRepository {
 
   // Stores an existing file (e.g. a job's output) as the next version of
   // header.name(), with lineage and report; runs the same checks as an
-  // upload. Copies the file; the caller keeps it. Blocks.
+  // upload. Copies the file; the caller keeps it. Idempotent per job: when
+  // lineage.job_id() is set and that job already registered a version of
+  // header.name() in header.format(), returns that version and stores
+  // nothing. Blocks.
   absl::StatusOr<v1::ModelVersion> AddFile(const v1::UploadModelHeader& header,
                                            const std::string& path,
                                            const v1::Lineage& lineage,

@@ -222,6 +222,26 @@ absl::StatusOr<v1::ModelVersion> ModelMetadataStore::Get(
   }
 }
 
+absl::StatusOr<std::optional<v1::ModelVersion>>
+ModelMetadataStore::FindJobResult(const std::string& name,
+                                  v1::ModelFormat format,
+                                  const std::string& job_id) const {
+  absl::MutexLock lock(&mu_);
+  try {
+    SQLite::Statement q(
+        *db_, absl::StrCat("SELECT ", kColumns,
+                           " FROM model_versions WHERE name=? AND format=? "
+                           "AND job_id=? ORDER BY version LIMIT 1"));
+    q.bind(1, name);
+    q.bind(2, static_cast<int>(format));
+    q.bind(3, job_id);
+    if (!q.executeStep()) return std::optional<v1::ModelVersion>();
+    return std::optional<v1::ModelVersion>(RowToModel(q));
+  } catch (const std::exception& e) {
+    return SqlError(e, "find result of " + job_id);
+  }
+}
+
 absl::StatusOr<std::vector<v1::ModelVersion>> ModelMetadataStore::List(
     const std::string& name) const {
   absl::MutexLock lock(&mu_);

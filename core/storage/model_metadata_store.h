@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,12 @@ class ModelMetadataStore {
   // missing.
   absl::StatusOr<v1::ModelVersion> Get(const std::string& name,
                                        int64_t version) const;
+
+  // The version of `name` in `format` that job `job_id` registered (its
+  // lineage.job_id), the lowest if several; nullopt when there is none.
+  absl::StatusOr<std::optional<v1::ModelVersion>> FindJobResult(
+      const std::string& name, v1::ModelFormat format,
+      const std::string& job_id) const;
 
   // All versions, ordered by name then version; only `name`'s when non-empty.
   absl::StatusOr<std::vector<v1::ModelVersion>> List(

@@ -392,6 +392,37 @@ TEST_F(ModelRepositoryTest, ReuploadOfSameBytesReplacesCorruptBlob) {
   EXPECT_TRUE(repo_->VerifiedBlobPath(*second).ok());
 }
 
+// A job resumed after a crash between registering its result and recording
+// its state registers the result again: that must not add a version.
+TEST_F(ModelRepositoryTest, AddFileIsIdempotentPerJob) {
+  std::string path = dir_.Join("job_output.pt");
+  std::ofstream(path) << "pruned model";
+  v1::Lineage lineage;
+  lineage.set_parent_name("net");
+  lineage.set_parent_version(1);
+  lineage.set_job_id("job-1");
+  auto first = repo_->AddFile(Header("pruned"), path, lineage, "report");
+  ASSERT_TRUE(first.ok()) << first.status();
+  // The re-run's bytes may differ (training is not bit-reproducible).
+  std::ofstream(path, std::ios::trunc) << "pruned model, second run";
+  auto again = repo_->AddFile(Header("pruned"), path, lineage, "report");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->version(), first->version());
+  EXPECT_EQ(again->sha256(), first->sha256());
+  EXPECT_EQ(repo_->ListModels("pruned")->size(), 1u);
+  EXPECT_EQ(CountFiles(dir_.Join("blobs")), 1u);
+  EXPECT_EQ(CountFiles(dir_.Join("tmp")), 0u);
+
+  // Another job, or the same job's result in another format, is new.
+  lineage.set_job_id("job-2");
+  auto other = repo_->AddFile(Header("pruned"), path, lineage, "report");
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(other->version(), first->version() + 1);
+  // Uploads carry no job id and always add a version.
+  EXPECT_EQ(Upload(Header("pruned"), "pruned model")->version(),
+            first->version() + 2);
+}
+
 TEST_F(ModelRepositoryTest, AddFileRecordsLineageAndReport) {
   std::string path = dir_.Join("job_output.pt");
   std::ofstream(path) << "pruned model";
