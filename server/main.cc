@@ -44,6 +44,10 @@ ABSL_FLAG(int, intra_op_threads, 0,
 ABSL_FLAG(int, job_workers, 1, "Pruning jobs running at once.");
 ABSL_FLAG(int, job_queue_capacity, 16,
           "Jobs waiting for a worker before SubmitJob is RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int, job_max_attempts, 3,
+          "Times the server may die (crash, kill, out of memory) while one "
+          "job runs; at this count the job is FAILED at start instead of "
+          "resumed again. Graceful shutdowns do not count.");
 ABSL_FLAG(int, job_threads, 0,
           "LibTorch intra-op threads per running job; 0 = cores / "
           "job_workers.");
@@ -122,6 +126,7 @@ int main(int argc, char** argv) {
       absl::GetFlag(FLAGS_intra_op_threads);
   core_options.jobs.workers = absl::GetFlag(FLAGS_job_workers);
   core_options.jobs.queue_capacity = absl::GetFlag(FLAGS_job_queue_capacity);
+  core_options.jobs.max_attempts = absl::GetFlag(FLAGS_job_max_attempts);
   core_options.jobs.intra_op_threads = absl::GetFlag(FLAGS_job_threads);
   if (core_options.jobs.intra_op_threads <= 0) {
     const int cores =

@@ -26,6 +26,10 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Create(
   if (options.intra_op_threads < 1) {
     return absl::InvalidArgumentError("job intra-op threads must be >= 1");
   }
+  if (options.max_attempts < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "job max attempts must be >= 1, got ", options.max_attempts));
+  }
   if (options.work_root.empty()) {
     return absl::InvalidArgumentError("job work root is required");
   }
@@ -51,13 +55,35 @@ JobManager::JobManager(JobManagerOptions options, JobStore* store,
 JobManager::~JobManager() { Stop(); }
 
 absl::Status JobManager::Start() {
-  auto unfinished = store_->ListUnfinished();
-  if (!unfinished.ok()) return unfinished.status();
   {
     absl::MutexLock lock(&mu_);
     if (started_) return absl::FailedPreconditionError("already started");
     started_ = true;
+  }
+  auto unfinished = store_->ListUnfinished();
+  if (!unfinished.ok()) return unfinished.status();
+  std::vector<v1::Job> given_up;
+  size_t resumed = 0;
+  {
+    absl::MutexLock lock(&mu_);
     for (v1::Job& job : *unfinished) {
+      // Stop() writes an interrupted job back as QUEUED, so RUNNING here
+      // means the previous process died while the job ran.
+      if (job.state() == v1::JOB_STATE_RUNNING) {
+        job.set_crashed_attempts(job.crashed_attempts() + 1);
+      }
+      if (job.crashed_attempts() >= options_.max_attempts) {
+        job.set_state(v1::JOB_STATE_FAILED);
+        job.set_error_code(static_cast<int>(absl::StatusCode::kAborted));
+        job.set_error_message(absl::StrCat(
+            "the server stopped while this job ran ", job.crashed_attempts(),
+            " times (a crash, a kill or running out of memory); not resumed "
+            "again (--job_max_attempts=",
+            options_.max_attempts, ")"));
+        job.set_finished_unix_ms(NowUnixMs());
+        given_up.push_back(job);
+        continue;
+      }
       auto active = std::make_shared<ActiveJob>();
       job.set_state(v1::JOB_STATE_QUEUED);
       job.mutable_progress()->set_phase("queued");
@@ -65,12 +91,20 @@ absl::Status JobManager::Start() {
       active->revision = next_revision_++;
       queue_.push_back(active->job.id());
       active_[active->job.id()] = active;
+      ++resumed;
     }
   }
   for (const v1::Job& job : *unfinished) Persist(job);
-  if (!unfinished->empty()) {
+  for (const v1::Job& job : given_up) {
+    std::fprintf(stderr, "pruneserve: job %s FAILED: %s\n", job.id().c_str(),
+                 job.error_message().c_str());
+    std::error_code ec;
+    std::filesystem::remove_all(WorkDir(job.id()), ec);
+    if (metrics_ != nullptr) metrics_->RecordFinished(job.state());
+  }
+  if (resumed > 0) {
     std::fprintf(stderr, "pruneserve: resuming %zu unfinished job(s)\n",
-                 unfinished->size());
+                 resumed);
   }
   RefreshStateMetrics();
   for (int i = 0; i < options_.workers; ++i) {

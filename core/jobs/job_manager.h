@@ -48,6 +48,11 @@ struct JobManagerOptions {
   // Progress of a running job is written to the database at most this often
   // (state changes are written at once).
   absl::Duration persist_interval = absl::Seconds(5);
+  // A job whose runs ended with the process dying under it this many times
+  // is FAILED at Start() instead of being resumed once more: a job that
+  // crashes the server would otherwise crash it at every start. Graceful
+  // shutdowns (Stop()) do not count. Must be >= 1.
+  int max_attempts = 3;
 };
 
 // Turns a submitted spec into the one that runs (defaults filled, model
@@ -71,7 +76,7 @@ struct JobSnapshot {
 class JobManager {
  public:
   // INVALID_ARGUMENT for workers < 1, queue_capacity < 0, intra_op_threads
-  // < 1 or an empty work_root. `metrics` may be null.
+  // < 1, max_attempts < 1 or an empty work_root. `metrics` may be null.
   static absl::StatusOr<std::unique_ptr<JobManager>> Create(
       JobManagerOptions options, JobStore* store, JobExecutor* executor,
       JobSpecResolver resolver, JobMetrics* metrics);
@@ -80,7 +85,10 @@ class JobManager {
   JobManager& operator=(const JobManager&) = delete;
 
   // Re-queues the jobs a previous process left queued or running (oldest
-  // first), then starts the workers. Call once. Returns the store's error.
+  // first), then starts the workers. A job left running counts one crashed
+  // attempt; at options.max_attempts it is FAILED (ABORTED, with the count
+  // and the limit in its message) instead. Unreadable job records are
+  // failed by the store and skipped. Call once. Returns the store's error.
   absl::Status Start();
 
   // Interrupts running jobs without ending them — they stay queued in the

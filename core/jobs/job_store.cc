@@ -24,12 +24,26 @@ absl::Status SqlError(const std::exception& e, const std::string& what) {
   return absl::InternalError(absl::StrCat("job store: ", what, ": ", e.what()));
 }
 
-absl::StatusOr<v1::Job> ParseJob(const SQLite::Column& column) {
+// Parses a stored record. A record that does not parse (a torn write, a
+// damaged file, a record from an incompatible build) is reported as a FAILED
+// job carrying the id and the reason, so one bad row neither hides the rest
+// of a listing nor stops a start; the stored bytes are kept as they are.
+v1::Job ParseJob(const SQLite::Column& record, const std::string& id) {
   v1::Job job;
-  if (!job.ParseFromArray(column.getBlob(), column.getBytes())) {
-    return absl::DataLossError("job store: a stored job record is corrupt");
-  }
+  if (job.ParseFromArray(record.getBlob(), record.getBytes())) return job;
+  job.Clear();
+  job.set_id(id);
+  job.set_state(v1::JOB_STATE_FAILED);
+  job.set_error_code(static_cast<int>(absl::StatusCode::kDataLoss));
+  job.set_error_message(absl::StrCat("job store: the stored record of ", id,
+                                     " (", record.getBytes(),
+                                     " bytes) is unreadable"));
   return job;
+}
+
+bool Parses(const SQLite::Column& record) {
+  v1::Job job;
+  return job.ParseFromArray(record.getBlob(), record.getBytes());
 }
 
 std::string Serialize(const v1::Job& job) {
@@ -111,7 +125,7 @@ absl::StatusOr<v1::Job> JobStore::Get(const std::string& id) const {
     if (!q.executeStep()) {
       return absl::NotFoundError(absl::StrCat("job \"", id, "\" not found"));
     }
-    return ParseJob(q.getColumn(0));
+    return ParseJob(q.getColumn(0), id);
   } catch (const std::exception& e) {
     return SqlError(e, absl::StrCat("get ", id));
   }
@@ -133,11 +147,10 @@ absl::StatusOr<JobPage> JobStore::List(v1::JobState state, int page_size,
   try {
     const bool filtered = state != v1::JOB_STATE_UNSPECIFIED;
     SQLite::Statement q(
-        *db_, filtered
-                  ? "SELECT seq, job FROM jobs WHERE seq < ? AND state = ? "
-                    "ORDER BY seq DESC LIMIT ?"
-                  : "SELECT seq, job FROM jobs WHERE seq < ? "
-                    "ORDER BY seq DESC LIMIT ?");
+        *db_, filtered ? "SELECT seq, job, id FROM jobs WHERE seq < ? AND "
+                         "state = ? ORDER BY seq DESC LIMIT ?"
+                       : "SELECT seq, job, id FROM jobs WHERE seq < ? "
+                         "ORDER BY seq DESC LIMIT ?");
     int arg = 1;
     q.bind(arg++, before);
     if (filtered) q.bind(arg++, static_cast<int>(state));
@@ -150,9 +163,7 @@ absl::StatusOr<JobPage> JobStore::List(v1::JobState state, int page_size,
         break;
       }
       last_seq = q.getColumn(0).getInt64();
-      auto job = ParseJob(q.getColumn(1));
-      if (!job.ok()) return job.status();
-      page.jobs.push_back(*std::move(job));
+      page.jobs.push_back(ParseJob(q.getColumn(1), q.getColumn(2).getString()));
     }
     return page;
   } catch (const std::exception& e) {
@@ -160,19 +171,37 @@ absl::StatusOr<JobPage> JobStore::List(v1::JobState state, int page_size,
   }
 }
 
-absl::StatusOr<std::vector<v1::Job>> JobStore::ListUnfinished() const {
+absl::StatusOr<std::vector<v1::Job>> JobStore::ListUnfinished() {
   absl::MutexLock lock(&mu_);
   try {
-    SQLite::Statement q(*db_,
-                        "SELECT job FROM jobs WHERE state IN (?, ?) "
-                        "ORDER BY seq ASC");
-    q.bind(1, static_cast<int>(v1::JOB_STATE_QUEUED));
-    q.bind(2, static_cast<int>(v1::JOB_STATE_RUNNING));
     std::vector<v1::Job> jobs;
-    while (q.executeStep()) {
-      auto job = ParseJob(q.getColumn(0));
-      if (!job.ok()) return job.status();
-      jobs.push_back(*std::move(job));
+    std::vector<std::string> unreadable;
+    {
+      SQLite::Statement q(*db_,
+                          "SELECT job, id FROM jobs WHERE state IN (?, ?) "
+                          "ORDER BY seq ASC");
+      q.bind(1, static_cast<int>(v1::JOB_STATE_QUEUED));
+      q.bind(2, static_cast<int>(v1::JOB_STATE_RUNNING));
+      while (q.executeStep()) {
+        const std::string id = q.getColumn(1).getString();
+        if (Parses(q.getColumn(0))) {
+          jobs.push_back(ParseJob(q.getColumn(0), id));
+        } else {
+          unreadable.push_back(id);
+        }
+      }
+    }
+    // Cannot be resumed: ended as FAILED (the record itself is kept), so
+    // the next start does not meet it again.
+    for (const std::string& id : unreadable) {
+      std::fprintf(stderr,
+                   "pruneserve: job %s has an unreadable record; marking it "
+                   "FAILED instead of resuming it\n",
+                   id.c_str());
+      SQLite::Statement fail(*db_, "UPDATE jobs SET state = ? WHERE id = ?");
+      fail.bind(1, static_cast<int>(v1::JOB_STATE_FAILED));
+      fail.bind(2, id);
+      fail.exec();
     }
     return jobs;
   } catch (const std::exception& e) {

@@ -53,7 +53,9 @@ class JobStore {
   // Replaces the stored record of job.id(). NOT_FOUND when absent.
   absl::Status Update(const v1::Job& job);
 
-  // NOT_FOUND naming the id when absent.
+  // NOT_FOUND naming the id when absent. A record that does not parse comes
+  // back as a FAILED job with that id, error_code DATA_LOSS and a message
+  // saying so (here and in List()).
   absl::StatusOr<v1::Job> Get(const std::string& id) const;
 
   // Newest first; `state` filters unless JOB_STATE_UNSPECIFIED. page_size
@@ -62,7 +64,10 @@ class JobStore {
                                const std::string& page_token) const;
 
   // Queued and running jobs, oldest first (what a restart must resume).
-  absl::StatusOr<std::vector<v1::Job>> ListUnfinished() const;
+  // Records that do not parse are not returned: their state is set to
+  // FAILED (their bytes are kept) and each is logged, so one damaged row
+  // does not stop a start.
+  absl::StatusOr<std::vector<v1::Job>> ListUnfinished();
 
   // Number of jobs per state (states without jobs are absent).
   absl::StatusOr<std::map<v1::JobState, int64_t>> CountByState() const;

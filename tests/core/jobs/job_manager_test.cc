@@ -1,5 +1,7 @@
 #include "core/jobs/job_manager.h"
 
+#include <SQLiteCpp/SQLiteCpp.h>
+
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -107,11 +109,13 @@ v1::Job AwaitFinal(JobManager& jobs, const std::string& id) {
 
 class JobManagerTest : public ::testing::Test {
  protected:
-  std::unique_ptr<JobManager> Make(int workers, int capacity) {
+  std::unique_ptr<JobManager> Make(int workers, int capacity,
+                                   int max_attempts = 3) {
     if (store_ == nullptr) store_ = *JobStore::Create({dir_.Join("jobs.db")});
     JobManagerOptions o;
     o.workers = workers;
     o.queue_capacity = capacity;
+    o.max_attempts = max_attempts;
     o.work_root = dir_.Join("work");
     o.persist_interval = absl::ZeroDuration();
     auto jobs =
@@ -271,6 +275,88 @@ TEST_F(JobManagerTest, WatchTimesOutWithoutChangeAndFailsForUnknownIds) {
   AwaitFinal(*jobs, a.id());
 }
 
+// A job that kills the server (crash, OOM) is found RUNNING at the next
+// start. It used to be resumed at every start, without limit; now each such
+// start counts, and at max_attempts the job is FAILED instead of run.
+TEST_F(JobManagerTest, JobThatKeepsKillingTheServerFailsAtMaxAttempts) {
+  store_ = *JobStore::Create({dir_.Join("jobs.db")});
+  v1::Job crashed;
+  *crashed.mutable_spec() = Spec();
+  crashed.set_state(v1::JOB_STATE_RUNNING);
+  crashed.set_attempts(1);
+  const std::string id = store_->Insert(crashed)->id();
+  for (int start = 1; start <= 3; ++start) {
+    auto jobs = Make(1, 8, /*max_attempts=*/3);
+    ASSERT_TRUE(jobs->Start().ok());
+    if (start < 3) {
+      executor_.AwaitStarted(start);
+      EXPECT_EQ(jobs->Get(id)->crashed_attempts(), start);
+      jobs->Stop();
+      // What the next crash leaves behind: the record still says RUNNING.
+      v1::Job record = *store_->Get(id);
+      EXPECT_EQ(record.crashed_attempts(), start);  // persisted
+      record.set_state(v1::JOB_STATE_RUNNING);
+      ASSERT_TRUE(store_->Update(record).ok());
+      continue;
+    }
+    v1::Job failed = *jobs->Get(id);
+    EXPECT_EQ(failed.state(), v1::JOB_STATE_FAILED);
+    EXPECT_EQ(failed.error_code(),
+              static_cast<int>(absl::StatusCode::kAborted));
+    EXPECT_NE(failed.error_message().find("3 times"), std::string::npos)
+        << failed.error_message();
+    EXPECT_NE(failed.error_message().find("--job_max_attempts=3"),
+              std::string::npos)
+        << failed.error_message();
+    EXPECT_EQ(store_->Get(id)->state(), v1::JOB_STATE_FAILED);
+    EXPECT_EQ(executor_.started().size(), 2u);  // not run a third time
+    EXPECT_THAT(Exposition(),
+                ::testing::HasSubstr(
+                    "pruneserve_jobs_finished_total{state=\"failed\"} 1"));
+  }
+}
+
+// Graceful shutdowns are not crashes: they do not use up attempts.
+TEST_F(JobManagerTest, GracefulStopsDoNotCountAsCrashedAttempts) {
+  std::string id;
+  for (int start = 1; start <= 4; ++start) {
+    auto jobs = Make(1, 8, /*max_attempts=*/1);
+    ASSERT_TRUE(jobs->Start().ok());
+    if (start == 1) id = jobs->Submit(Spec())->id();
+    executor_.AwaitStarted(start);
+    EXPECT_EQ(jobs->Get(id)->crashed_attempts(), 0);
+    jobs->Stop();
+  }
+  EXPECT_EQ(store_->Get(id)->state(), v1::JOB_STATE_QUEUED);
+}
+
+// An unreadable job record used to stop Start() (and so the server).
+TEST_F(JobManagerTest, UnreadableJobRecordDoesNotStopTheStart) {
+  store_ = *JobStore::Create({dir_.Join("jobs.db")});
+  v1::Job queued;
+  *queued.mutable_spec() = Spec();
+  queued.set_state(v1::JOB_STATE_QUEUED);
+  const std::string bad = store_->Insert(queued)->id();
+  const std::string good = store_->Insert(queued)->id();
+  {
+    SQLite::Database db(dir_.Join("jobs.db"), SQLite::OPEN_READWRITE);
+    db.setBusyTimeout(5000);
+    SQLite::Statement q(db, "UPDATE jobs SET job = x'ffffffff' WHERE id = ?");
+    q.bind(1, bad);
+    ASSERT_EQ(q.exec(), 1);
+  }
+  auto jobs = Make(1, 8);
+  absl::Status started = jobs->Start();
+  ASSERT_TRUE(started.ok()) << started;
+  executor_.AwaitStarted(1);
+  EXPECT_EQ(executor_.started(), std::vector<std::string>{good});
+  auto failed = jobs->Get(bad);
+  ASSERT_TRUE(failed.ok()) << failed.status();
+  EXPECT_EQ(failed->state(), v1::JOB_STATE_FAILED);
+  executor_.Release(good);
+  EXPECT_EQ(AwaitFinal(*jobs, good).state(), v1::JOB_STATE_SUCCEEDED);
+}
+
 TEST(JobManagerCreateTest, RejectsBadOptions) {
   FakeExecutor executor;
   testing::TempDir dir;
@@ -283,6 +369,12 @@ TEST(JobManagerCreateTest, RejectsBadOptions) {
                 .code(),
             absl::StatusCode::kInvalidArgument);
   o.workers = 1;
+  o.max_attempts = 0;
+  EXPECT_EQ(JobManager::Create(o, store.get(), &executor, AcceptAll, nullptr)
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  o.max_attempts = 3;
   o.work_root = "";
   EXPECT_EQ(JobManager::Create(o, store.get(), &executor, AcceptAll, nullptr)
                 .status()

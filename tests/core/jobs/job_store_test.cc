@@ -1,5 +1,7 @@
 #include "core/jobs/job_store.h"
 
+#include <SQLiteCpp/SQLiteCpp.h>
+
 #include <set>
 
 #include "gtest/gtest.h"
@@ -13,6 +15,16 @@ v1::Job Queued(const std::string& model) {
   job.set_state(v1::JOB_STATE_QUEUED);
   job.mutable_spec()->set_model_name(model);
   return job;
+}
+
+// Overwrites the stored record of `id` with bytes that do not parse, as a
+// torn write or a damaged file would leave them.
+void CorruptRecord(const std::string& db_path, const std::string& id) {
+  SQLite::Database db(db_path, SQLite::OPEN_READWRITE);
+  db.setBusyTimeout(5000);
+  SQLite::Statement q(db, "UPDATE jobs SET job = x'ffffffff' WHERE id = ?");
+  q.bind(1, id);
+  ASSERT_EQ(q.exec(), 1);
 }
 
 TEST(JobStoreTest, InsertAssignsIncreasingIdsThatSurviveReopen) {
@@ -100,6 +112,39 @@ TEST(JobStoreTest, ListPagesNewestFirstAndFiltersByState) {
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(store->List(v1::JOB_STATE_UNSPECIFIED, 5, "x1").status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+// One unreadable record used to fail ListUnfinished() (and so the server's
+// start) and every listing that reached it.
+TEST(JobStoreTest, UnreadableRecordIsFailedNotFatal) {
+  testing::TempDir dir;
+  const std::string path = dir.Join("jobs.db");
+  auto store = *JobStore::Create({path});
+  ASSERT_TRUE(store->Insert(Queued("a")).ok());
+  ASSERT_TRUE(store->Insert(Queued("b")).ok());
+  ASSERT_TRUE(store->Insert(Queued("c")).ok());
+  CorruptRecord(path, "job-000002");
+
+  auto unfinished = store->ListUnfinished();
+  ASSERT_TRUE(unfinished.ok()) << unfinished.status();
+  ASSERT_EQ(unfinished->size(), 2u);
+  EXPECT_EQ((*unfinished)[0].id(), "job-000001");
+  EXPECT_EQ((*unfinished)[1].id(), "job-000003");
+
+  auto bad = store->Get("job-000002");
+  ASSERT_TRUE(bad.ok()) << bad.status();
+  EXPECT_EQ(bad->state(), v1::JOB_STATE_FAILED);
+  EXPECT_EQ(bad->error_code(), static_cast<int>(absl::StatusCode::kDataLoss));
+  EXPECT_NE(bad->error_message().find("job-000002"), std::string::npos);
+  // Marked FAILED in the state column too: no longer unfinished.
+  EXPECT_EQ(store->CountByState()->at(v1::JOB_STATE_FAILED), 1);
+  EXPECT_EQ(store->ListUnfinished()->size(), 2u);
+
+  auto page = store->List(v1::JOB_STATE_UNSPECIFIED, 10, "");
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->jobs.size(), 3u);
+  EXPECT_EQ(page->jobs[1].id(), "job-000002");
+  EXPECT_EQ(page->jobs[1].state(), v1::JOB_STATE_FAILED);
 }
 
 }  // namespace
