@@ -141,7 +141,8 @@ InferenceMetrics::InferenceMetrics(prometheus::Registry& registry,
                    .Name("pruneserve_inference_pending_requests")
                    .Help("Requests queued for a model version.")
                    .Register(registry)),
-      collector_(std::make_shared<ThroughputCollector>()) {}
+      collector_(std::make_shared<ThroughputCollector>()),
+      refusals_(registry) {}
 
 std::shared_ptr<prometheus::Collectable>
 InferenceMetrics::throughput_collector() const {

@@ -12,6 +12,8 @@
 //   pruneserve_inference_pending_requests             gauge
 //   pruneserve_inference_throughput_images_per_second gauge, computed at
 //       scrape time over the last `throughput_window` (the paper's fps)
+//   pruneserve_admission_refusals_total{limit}       counter  (see
+//       admission_refusals.h; requests and loads refused by a limit)
 #ifndef PRUNESERVE_CORE_METRICS_INFERENCE_METRICS_H_
 #define PRUNESERVE_CORE_METRICS_INFERENCE_METRICS_H_
 
@@ -26,6 +28,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "core/metrics/admission_refusals.h"
 #include "prometheus/collectable.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
@@ -102,6 +105,11 @@ class InferenceMetrics {
   // handle for that label set and removed with the last. Never fails.
   std::unique_ptr<ModelInferenceMetrics> ForModel(const std::string& model,
                                                   const std::string& version);
+  // Counts `status` in pruneserve_admission_refusals_total when it is a
+  // refusal from LimitExceededError; other statuses are ignored.
+  void RecordRefusal(const absl::Status& status) {
+    refusals_.RecordIfRefusal(status);
+  }
   // Defined in the .cc, where the collector's type is complete.
   std::shared_ptr<prometheus::Collectable> throughput_collector() const;
 
@@ -120,6 +128,7 @@ class InferenceMetrics {
   prometheus::Family<prometheus::Histogram>& batch_size_;
   prometheus::Family<prometheus::Gauge>& pending_;
   std::shared_ptr<ThroughputCollector> collector_;
+  AdmissionRefusals refusals_;
 
   // Called by ~ModelInferenceMetrics: drops one reference and removes the
   // children with the last.

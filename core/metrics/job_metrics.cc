@@ -36,7 +36,8 @@ JobMetrics::JobMetrics(prometheus::Registry& registry)
       accuracy_(prometheus::BuildGauge()
                     .Name("pruneserve_job_accuracy")
                     .Help("Latest evaluated top-1 accuracy of a running job")
-                    .Register(registry)) {
+                    .Register(registry)),
+      refusals_(registry) {
   for (v1::JobState s : kStates) {
     jobs_.Add({{"state", jobs::JobStateName(s)}}).Set(0);
     if (s != v1::JOB_STATE_QUEUED && s != v1::JOB_STATE_RUNNING) {

@@ -11,6 +11,9 @@
 //   pruneserve_job_finetune_images_per_second{job_id,model}   gauge
 //   pruneserve_job_accuracy{job_id,model}             gauge   latest top-1
 //
+//   pruneserve_admission_refusals_total{limit}      counter  (see
+//       admission_refusals.h; submissions refused by a limit)
+//
 // The per-job series exist while the job runs and are removed when it ends,
 // so the exposition does not grow with the job history.
 #ifndef PRUNESERVE_CORE_METRICS_JOB_METRICS_H_
@@ -21,7 +24,9 @@
 #include <string>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "core/metrics/admission_refusals.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
 #include "prometheus/gauge.h"
@@ -40,6 +45,11 @@ class JobMetrics {
   void SetQueueCapacity(int64_t capacity);
   // Counts a job that reached a final state.
   void RecordFinished(v1::JobState state);
+  // Counts `status` in pruneserve_admission_refusals_total when it is a
+  // refusal from LimitExceededError; other statuses are ignored.
+  void RecordRefusal(const absl::Status& status) {
+    refusals_.RecordIfRefusal(status);
+  }
 
   // Creates or updates the running job's series. A negative accuracy (not
   // yet evaluated) leaves the accuracy series unset.
@@ -62,6 +72,7 @@ class JobMetrics {
   prometheus::Family<prometheus::Gauge>& progress_;
   prometheus::Family<prometheus::Gauge>& images_per_second_;
   prometheus::Family<prometheus::Gauge>& accuracy_;
+  AdmissionRefusals refusals_;
 
   absl::Mutex mu_;
   std::map<std::string, JobSeries> running_ ABSL_GUARDED_BY(mu_);

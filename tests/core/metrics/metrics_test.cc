@@ -1,8 +1,10 @@
 #include <map>
 
 #include "core/metrics/inference_metrics.h"
+#include "core/metrics/job_metrics.h"
 #include "core/metrics/process_metrics_collector.h"
 #include "core/metrics/repository_metrics.h"
+#include "core/util/limit_status.h"
 #include "gtest/gtest.h"
 #include "prometheus/registry.h"
 
@@ -112,6 +114,41 @@ TEST(InferenceMetricsTest, SecondHandleForSameVersionSurvivesTheFirst) {
   // A later load starts from fresh children.
   auto again = metrics.ForModel("m", "1");
   EXPECT_EQ(SeriesValue(registry, images, "1"), 0);
+}
+
+TEST(AdmissionRefusalsTest, InferenceAndJobMetricsCountRefusalsByLimit) {
+  prometheus::Registry registry;
+  InferenceMetrics inference(registry);
+  JobMetrics jobs(registry);
+  const absl::Status bytes = LimitExceededError(
+      absl::StatusCode::kResourceExhausted, "max_request_bytes", "too big");
+  EXPECT_EQ(bytes.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(bytes.message(), "too big");
+  EXPECT_EQ(ExceededLimit(bytes), "max_request_bytes");
+  EXPECT_EQ(ExceededLimit(absl::InvalidArgumentError("x")), std::nullopt);
+  EXPECT_EQ(ExceededLimit(absl::OkStatus()), std::nullopt);
+
+  inference.RecordRefusal(bytes);
+  inference.RecordRefusal(bytes);
+  inference.RecordRefusal(absl::InvalidArgumentError("not a limit"));
+  inference.RecordRefusal(absl::OkStatus());
+  jobs.RecordRefusal(LimitExceededError(absl::StatusCode::kInvalidArgument,
+                                        "job_max_input_dim", "dim"));
+  std::map<std::string, double> refusals;
+  int families = 0;
+  for (const auto& family : registry.Collect()) {
+    if (family.name != "pruneserve_admission_refusals_total") continue;
+    ++families;
+    for (const auto& m : family.metric) {
+      ASSERT_EQ(m.label.size(), 1u);
+      EXPECT_EQ(m.label[0].name, "limit");
+      refusals[m.label[0].value] = m.counter.value;
+    }
+  }
+  EXPECT_EQ(families, 1);  // one family shared by both classes
+  EXPECT_EQ(refusals.size(), 2u);
+  EXPECT_EQ(refusals["max_request_bytes"], 2);
+  EXPECT_EQ(refusals["job_max_input_dim"], 1);
 }
 
 }  // namespace
