@@ -87,12 +87,14 @@ grpc::Status InferenceService::ModelInfer(
     ::inference::ModelInferResponse* r) {
   auto version = ParseModelVersion(q->model_version());
   if (!version.ok()) return ToGrpcStatus(version.status());
-  auto inputs = DecodeInputs(*q);
-  if (!inputs.ok()) return ToGrpcStatus(inputs.status());
+  auto source = KServeInputSource::Create(*q);
+  if (!source.ok()) return ToGrpcStatus(source.status());
   absl::Time deadline = absl::FromChrono(context->deadline());
-  auto outcome = core_->models().Infer(
-      q->model_name(), *version, *std::move(inputs), deadline,
-      [context] { return context->IsCancelled(); });
+  // The core looks the model up and checks what the request declares before
+  // anything is decoded.
+  auto outcome =
+      core_->models().Infer(q->model_name(), *version, *source, deadline,
+                            [context] { return context->IsCancelled(); });
   if (!outcome.ok()) return ToGrpcStatus(outcome.status());
   r->set_model_name(outcome->model->model.name());
   r->set_model_version(absl::StrCat(outcome->model->model.version()));

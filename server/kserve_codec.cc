@@ -30,6 +30,24 @@ absl::Status Pack(const google::protobuf::RepeatedField<In>& values,
   return absl::OkStatus();
 }
 
+// Values of the typed field that `dtype` uses.
+int64_t TypedCount(const ::inference::InferTensorContents& c, DataType dtype) {
+  switch (dtype) {
+    case DataType::kFp32:
+      return c.fp32_contents_size();
+    case DataType::kFp64:
+      return c.fp64_contents_size();
+    case DataType::kUint8:
+      return c.uint_contents_size();
+    case DataType::kInt8:
+    case DataType::kInt32:
+      return c.int_contents_size();
+    case DataType::kInt64:
+      return c.int64_contents_size();
+  }
+  return 0;
+}
+
 absl::Status DecodeTyped(const ::inference::InferTensorContents& c,
                          HostTensor* t) {
   switch (t->dtype) {
@@ -61,7 +79,7 @@ absl::StatusOr<int64_t> ParseModelVersion(const std::string& version) {
   return v;
 }
 
-absl::StatusOr<std::vector<HostTensor>> DecodeInputs(
+absl::StatusOr<KServeInputSource> KServeInputSource::Create(
     const ::inference::ModelInferRequest& request) {
   const bool raw = request.raw_input_contents_size() > 0;
   if (raw && request.raw_input_contents_size() != request.inputs_size()) {
@@ -69,33 +87,52 @@ absl::StatusOr<std::vector<HostTensor>> DecodeInputs(
         "raw_input_contents has ", request.raw_input_contents_size(),
         " entries for ", request.inputs_size(), " inputs"));
   }
-  std::vector<HostTensor> out;
-  for (int i = 0; i < request.inputs_size(); ++i) {
-    const auto& in = request.inputs(i);
-    auto dtype = inference::DataTypeFromName(in.datatype());
-    if (!dtype) {
+  return KServeInputSource(&request);
+}
+
+inference::DeclaredInput KServeInputSource::Declared(int i) const {
+  const auto& in = request_->inputs(i);
+  return {in.name(), in.datatype(),
+          absl::MakeConstSpan(in.shape().data(), in.shape().size())};
+}
+
+absl::StatusOr<HostTensor> KServeInputSource::Decode(
+    int i, const inference::AdmittedInput& admitted) const {
+  const auto& in = request_->inputs(i);
+  HostTensor t;
+  t.name = in.name();
+  t.dtype = admitted.dtype;
+  const int64_t size = inference::DataTypeSize(admitted.dtype);
+  if (request_->raw_input_contents_size() > 0) {
+    if (in.has_contents()) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "input \"", in.name(), "\" has datatype \"", in.datatype(),
-          "\"; supported are FP32, FP64, UINT8, INT8, INT32, INT64"));
+          "input \"", in.name(),
+          "\" has typed contents while raw_input_contents is used"));
     }
-    HostTensor t;
-    t.name = in.name();
-    t.dtype = *dtype;
+    const std::string& bytes = request_->raw_input_contents(i);
+    if (static_cast<int64_t>(bytes.size()) != admitted.elements * size) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "input \"", in.name(), "\" ", in.datatype(),
+          inference::ShapeToString(
+              absl::MakeConstSpan(in.shape().data(), in.shape().size())),
+          " needs ", admitted.elements * size, " bytes; got ", bytes.size()));
+    }
     t.shape.assign(in.shape().begin(), in.shape().end());
-    if (raw) {
-      if (in.has_contents()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "input \"", in.name(),
-            "\" has typed contents while raw_input_contents is used"));
-      }
-      t.bytes = request.raw_input_contents(i);
-    } else {
-      absl::Status s = DecodeTyped(in.contents(), &t);
-      if (!s.ok()) return s;
-    }
-    out.push_back(std::move(t));
+    t.bytes = bytes;
+    return t;
   }
-  return out;
+  const int64_t values = TypedCount(in.contents(), admitted.dtype);
+  if (values != admitted.elements) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("input \"", in.name(), "\" ", in.datatype(),
+                     inference::ShapeToString(absl::MakeConstSpan(
+                         in.shape().data(), in.shape().size())),
+                     " needs ", admitted.elements, " values; got ", values));
+  }
+  t.shape.assign(in.shape().begin(), in.shape().end());
+  absl::Status s = DecodeTyped(in.contents(), &t);
+  if (!s.ok()) return s;
+  return t;
 }
 
 absl::Status EncodeOutputs(const ::inference::ModelInferRequest& request,

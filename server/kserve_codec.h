@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "core/inference/host_tensor.h"
+#include "core/inference/request_admission.h"
 #include "inference/grpc_service.pb.h"
 
 namespace pruneserve {
@@ -15,11 +16,32 @@ namespace pruneserve {
 // "" → 0 (latest); "3" → 3; anything else INVALID_ARGUMENT.
 absl::StatusOr<int64_t> ParseModelVersion(const std::string& version);
 
-// The request's inputs as HostTensors (raw_input_contents or typed
-// contents). INVALID_ARGUMENT naming the input for an unsupported datatype,
-// mixed raw/typed contents, a missing raw entry or out-of-range values.
-absl::StatusOr<std::vector<inference::HostTensor>> DecodeInputs(
-    const ::inference::ModelInferRequest& request);
+// A ModelInferRequest as the core's InputSource: declares each input from
+// the request without copying it and decodes one (raw_input_contents or
+// typed contents) only when the core has admitted it. Borrows the request,
+// which must outlive it.
+class KServeInputSource : public inference::InputSource {
+ public:
+  // INVALID_ARGUMENT when raw_input_contents is used but does not have one
+  // entry per input. Copies nothing.
+  static absl::StatusOr<KServeInputSource> Create(
+      const ::inference::ModelInferRequest& request);
+
+  int size() const override { return request_->inputs_size(); }
+  inference::DeclaredInput Declared(int i) const override;
+  // Compares the payload's size (raw bytes, or the count of typed values)
+  // with the admitted element count before copying anything, so a payload
+  // larger than its shape never gets decoded: INVALID_ARGUMENT naming the
+  // input, also for typed contents next to raw ones and for out-of-range
+  // values.
+  absl::StatusOr<inference::HostTensor> Decode(
+      int i, const inference::AdmittedInput& admitted) const override;
+
+ private:
+  explicit KServeInputSource(const ::inference::ModelInferRequest* request)
+      : request_(request) {}
+  const ::inference::ModelInferRequest* request_;
+};
 
 // Fills response outputs: the requested ones (all when none requested),
 // raw bytes when `raw`, typed FP32 contents otherwise. INVALID_ARGUMENT for

@@ -39,6 +39,18 @@ ABSL_FLAG(std::vector<std::string>, preferred_batch_sizes, {},
           "Batch sizes dispatched as soon as they are reached.");
 ABSL_FLAG(int64_t, max_queue_size, 1024,
           "Queued requests per model version before RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int, max_request_inputs, 16,
+          "Input tensors one ModelInfer request may carry; more is "
+          "INVALID_ARGUMENT.");
+ABSL_FLAG(int, max_request_rank, 8,
+          "Dimensions of one ModelInfer input; more is INVALID_ARGUMENT.");
+ABSL_FLAG(int64_t, max_request_elements, int64_t{1} << 25,
+          "Elements of all inputs of one ModelInfer request together, checked "
+          "before anything is decoded; more is RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int64_t, max_request_bytes, int64_t{128} << 20,
+          "Bytes of all inputs of one ModelInfer request together, decoded in "
+          "their datatypes, checked before anything is decoded; more is "
+          "RESOURCE_EXHAUSTED.");
 ABSL_FLAG(int, intra_op_threads, 0,
           "LibTorch intra-op threads; 0 = cores / instances.");
 ABSL_FLAG(int, job_workers, 1, "Pruning jobs running at once.");
@@ -124,6 +136,11 @@ int main(int argc, char** argv) {
   }
   core_options.inference.intra_op_threads =
       absl::GetFlag(FLAGS_intra_op_threads);
+  auto& limits = core_options.inference.request_limits;
+  limits.max_inputs = absl::GetFlag(FLAGS_max_request_inputs);
+  limits.max_rank = absl::GetFlag(FLAGS_max_request_rank);
+  limits.max_elements = absl::GetFlag(FLAGS_max_request_elements);
+  limits.max_bytes = absl::GetFlag(FLAGS_max_request_bytes);
   core_options.jobs.workers = absl::GetFlag(FLAGS_job_workers);
   core_options.jobs.queue_capacity = absl::GetFlag(FLAGS_job_queue_capacity);
   core_options.jobs.max_attempts = absl::GetFlag(FLAGS_job_max_attempts);

@@ -1,5 +1,7 @@
 #include "core/inference/host_tensor.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
@@ -56,16 +58,21 @@ int64_t HostTensor::element_count() const {
 
 absl::StatusOr<int64_t> ElementCount(absl::Span<const int64_t> shape,
                                      int64_t limit) {
+  // `bound` counts every dim as at least 1: a zero dim must not stop the
+  // overflow check for the dims after it ([0, 2^40, 2^40] is refused).
   int64_t n = 1;
+  int64_t bound = 1;
   for (int64_t d : shape) {
     if (d < 0) {
       return absl::InvalidArgumentError(
           absl::StrCat("shape ", ShapeToString(shape), " has a negative dim"));
     }
-    if (d != 0 && n > limit / d) {
+    const int64_t factor = std::max<int64_t>(d, 1);
+    if (bound > limit / factor) {
       return absl::InvalidArgumentError(absl::StrCat(
           "shape ", ShapeToString(shape), " exceeds ", limit, " elements"));
     }
+    bound *= factor;
     n *= d;
   }
   return n;

@@ -41,7 +41,8 @@ struct HostTensor {
 };
 
 // Product of dims (1 for a scalar). INVALID_ARGUMENT for a negative dim or
-// overflow past `limit` elements.
+// when the dims, each counted as at least 1, pass `limit` elements (so a zero
+// dim does not exempt the others).
 absl::StatusOr<int64_t> ElementCount(absl::Span<const int64_t> shape,
                                      int64_t limit);
 

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "core/util/limit_status.h"
 
 namespace pruneserve::inference {
 
@@ -75,9 +76,11 @@ InferenceResult InstancePool::Infer(InferenceRequest request) {
   auto pending = std::make_shared<Pending>();
   pending->rows = request.inputs.empty() ? 0 : request.inputs[0].batch();
   if (pending->rows > options_.batching.max_batch_size) {
-    pending->result.outputs = absl::InvalidArgumentError(absl::StrCat(
-        "request batch ", pending->rows, " exceeds the model's max batch size ",
-        options_.batching.max_batch_size));
+    pending->result.outputs =
+        LimitExceededError(absl::StatusCode::kInvalidArgument, "max_batch_size",
+                           absl::StrCat("request batch ", pending->rows,
+                                        " exceeds the model's max batch size ",
+                                        options_.batching.max_batch_size));
     return std::move(pending->result);
   }
   const absl::Time deadline = request.deadline;
@@ -91,9 +94,11 @@ InferenceResult InstancePool::Infer(InferenceRequest request) {
     }
     if (static_cast<int64_t>(queue_.size()) >=
         options_.batching.max_queue_size) {
-      pending->result.outputs = absl::ResourceExhaustedError(
+      pending->result.outputs = LimitExceededError(
+          absl::StatusCode::kResourceExhausted, "max_queue_size",
           absl::StrCat("inference queue is full (",
-                       options_.batching.max_queue_size, " requests waiting)"));
+                       options_.batching.max_queue_size,
+                       " requests waiting, --max_queue_size)"));
       return std::move(pending->result);
     }
     queue_.push_back(pending);

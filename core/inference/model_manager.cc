@@ -1,5 +1,7 @@
 #include "core/inference/model_manager.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -181,7 +183,7 @@ absl::Status ModelManager::ValidateInputs(
           absl::StrCat("input ", i, " is named \"", in.name, "\"; expected \"",
                        spec.name, "\""));
     }
-    auto count = ElementCount(in.shape, options_.max_input_elements);
+    auto count = ElementCount(in.shape, options_.request_limits.max_elements);
     if (!count.ok()) return count.status();
     if (in.shape.empty()) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -211,14 +213,75 @@ absl::Status ModelManager::ValidateInputs(
   return absl::OkStatus();
 }
 
+void ModelManager::RecordRefused(const LoadedModel& model,
+                                 const absl::Status& status) {
+  if (model.metrics) {
+    model.metrics->RecordRequest(status, absl::ZeroDuration(),
+                                 absl::ZeroDuration());
+  }
+  if (metrics_) metrics_->RecordRefusal(status);
+}
+
+absl::StatusOr<InferOutcome> ModelManager::Infer(
+    const std::string& name, int64_t version, const InputSource& source,
+    absl::Time deadline, std::function<bool()> is_cancelled) {
+  const absl::Time start = absl::Now();
+  auto model = Get(name, version);
+  if (!model.ok()) return model.status();
+  auto admitted = AdmitInputs(
+      source.size(), [&source](int i) { return source.Declared(i); },
+      options_.request_limits);
+  if (!admitted.ok()) {
+    RecordRefused(**model, admitted.status());
+    return admitted.status();
+  }
+  const size_t expected = (*model)->pool->backend().inputs().size();
+  if (admitted->size() != expected) {
+    absl::Status s = absl::InvalidArgumentError(absl::StrCat(
+        "expected ", expected, " input(s), got ", admitted->size()));
+    RecordRefused(**model, s);
+    return s;
+  }
+  std::vector<HostTensor> inputs;
+  inputs.reserve(admitted->size());
+  for (size_t i = 0; i < admitted->size(); ++i) {
+    auto decoded = source.Decode(static_cast<int>(i), (*admitted)[i]);
+    if (!decoded.ok()) {
+      RecordRefused(**model, decoded.status());
+      return decoded.status();
+    }
+    inputs.push_back(*std::move(decoded));
+  }
+  return Run(*std::move(model), std::move(inputs), deadline,
+             std::move(is_cancelled), start);
+}
+
 absl::StatusOr<InferOutcome> ModelManager::Infer(
     const std::string& name, int64_t version, std::vector<HostTensor> inputs,
     absl::Time deadline, std::function<bool()> is_cancelled) {
   const absl::Time start = absl::Now();
   auto model = Get(name, version);
   if (!model.ok()) return model.status();
-  ModelInferenceMetrics* metrics = (*model)->metrics.get();
-  absl::Status valid = ValidateInputs((*model)->pool->backend(), inputs);
+  auto admitted = AdmitInputs(
+      static_cast<int>(std::min<size_t>(inputs.size(), INT32_MAX)),
+      [&inputs](int i) {
+        const HostTensor& t = inputs[i];
+        return DeclaredInput{t.name, DataTypeName(t.dtype), t.shape};
+      },
+      options_.request_limits);
+  if (!admitted.ok()) {
+    RecordRefused(**model, admitted.status());
+    return admitted.status();
+  }
+  return Run(*std::move(model), std::move(inputs), deadline,
+             std::move(is_cancelled), start);
+}
+
+absl::StatusOr<InferOutcome> ModelManager::Run(
+    std::shared_ptr<const LoadedModel> model, std::vector<HostTensor> inputs,
+    absl::Time deadline, std::function<bool()> is_cancelled, absl::Time start) {
+  ModelInferenceMetrics* metrics = model->metrics.get();
+  absl::Status valid = ValidateInputs(model->pool->backend(), inputs);
   if (!valid.ok()) {
     if (metrics)
       metrics->RecordRequest(valid, absl::ZeroDuration(), absl::ZeroDuration());
@@ -228,15 +291,18 @@ absl::StatusOr<InferOutcome> ModelManager::Infer(
   request.inputs = std::move(inputs);
   request.deadline = deadline;
   request.is_cancelled = std::move(is_cancelled);
-  if (metrics) metrics->SetPending((*model)->pool->pending() + 1);
-  InferenceResult result = (*model)->pool->Infer(std::move(request));
+  if (metrics) metrics->SetPending(model->pool->pending() + 1);
+  InferenceResult result = model->pool->Infer(std::move(request));
   if (metrics) {
-    metrics->SetPending((*model)->pool->pending());
+    metrics->SetPending(model->pool->pending());
     metrics->RecordRequest(result.outputs.status(), absl::Now() - start,
                            result.queue_time);
   }
-  if (!result.outputs.ok()) return result.outputs.status();
-  return InferOutcome{*model, *std::move(result.outputs)};
+  if (!result.outputs.ok()) {
+    if (metrics_) metrics_->RecordRefusal(result.outputs.status());
+    return result.outputs.status();
+  }
+  return InferOutcome{std::move(model), *std::move(result.outputs)};
 }
 
 }  // namespace pruneserve::inference

@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "core/inference/instance_pool.h"
+#include "core/inference/request_admission.h"
 #include "core/metrics/inference_metrics.h"
 #include "core/repository/model_repository.h"
 
@@ -37,8 +38,9 @@ struct ModelManagerOptions {
   // LibTorch intra-op threads for the process; <= 0 picks
   // max(1, cores / default_pool.instances).
   int intra_op_threads = 0;
-  // Largest accepted input, in elements per tensor.
-  int64_t max_input_elements = int64_t{1} << 26;
+  // What one inference request may declare (inputs, rank, elements, bytes);
+  // checked before its values are decoded.
+  RequestLimits request_limits;
   // Backends of loaded versions; empty means the built-in ones (LibTorch for
   // TorchScript, VART for xmodels when built with it). Tests pass fakes.
   BackendFactory backend_factory;
@@ -100,10 +102,22 @@ class ModelManager {
   // Every repository version with whether it is loaded.
   absl::StatusOr<std::vector<ModelIndexEntry>> Index() const;
 
-  // Validates `inputs` against the model's specs (count, names, datatypes,
-  // shapes, byte sizes: INVALID_ARGUMENT naming expected vs got), converts
-  // integer images to FP32, runs them and records metrics. Blocks until the
-  // result, the deadline or cancellation.
+  // Looks the model up (NOT_FOUND first, before anything is decoded),
+  // admits what `source` declares against options.request_limits and the
+  // model's input count (see AdmitInputs: INVALID_ARGUMENT or
+  // RESOURCE_EXHAUSTED naming the limit), decodes the inputs, then runs them
+  // as the overload below does. Blocks until the result, the deadline or
+  // cancellation.
+  absl::StatusOr<InferOutcome> Infer(const std::string& name, int64_t version,
+                                     const InputSource& source,
+                                     absl::Time deadline,
+                                     std::function<bool()> is_cancelled);
+
+  // Admits `inputs` against options.request_limits, validates them against
+  // the model's specs (count, names, datatypes, shapes, byte sizes:
+  // INVALID_ARGUMENT naming expected vs got), converts integer images to
+  // FP32, runs them and records metrics. Blocks until the result, the
+  // deadline or cancellation.
   absl::StatusOr<InferOutcome> Infer(const std::string& name, int64_t version,
                                      std::vector<HostTensor> inputs,
                                      absl::Time deadline,
@@ -115,6 +129,14 @@ class ModelManager {
  private:
   absl::Status ValidateInputs(const InferenceBackend& backend,
                               std::vector<HostTensor>& inputs) const;
+  // Validates, queues and runs admitted inputs on `model`; records metrics.
+  absl::StatusOr<InferOutcome> Run(std::shared_ptr<const LoadedModel> model,
+                                   std::vector<HostTensor> inputs,
+                                   absl::Time deadline,
+                                   std::function<bool()> is_cancelled,
+                                   absl::Time start);
+  // Counts a request refused before it was queued.
+  void RecordRefused(const LoadedModel& model, const absl::Status& status);
   // The backend for the model's format: LibTorch for TorchScript, VART for
   // xmodels when the server was built with it.
   absl::StatusOr<std::unique_ptr<InferenceBackend>> CreateBackend(

@@ -4,6 +4,7 @@
 #include <torch/script.h>
 
 #include <cstring>
+#include <map>
 #include <thread>
 
 #include "core/metrics/process_metrics_collector.h"
@@ -212,6 +213,95 @@ TEST_F(InferenceServiceTest, BadRequestsGetClearErrors) {
   EXPECT_TRUE(Infer(ImageRequest(x, true), &r).ok());
 }
 
+// Refusals counted in pruneserve_admission_refusals_total, by limit.
+std::map<std::string, double> Refusals(prometheus::Registry& registry) {
+  std::map<std::string, double> out;
+  for (const auto& family : registry.Collect()) {
+    if (family.name != "pruneserve_admission_refusals_total") continue;
+    for (const auto& m : family.metric) {
+      out[m.label.at(0).value] = m.counter.value;
+    }
+  }
+  return out;
+}
+
+// Everything a request declares is checked against the model and the
+// limits before its values are decoded: an unknown model costs nothing, a
+// zero dim no longer hides the dims after it, and typed INT64 values (1-byte
+// varints on the wire, 8 bytes decoded) are bounded by the declared shape.
+TEST_F(InferenceServiceTest, RequestsAreCheckedBeforeDecoding) {
+  ASSERT_TRUE(Load("tiny").ok());
+  ::inference::ModelInferResponse r;
+  auto request = [](std::vector<int64_t> shape, const char* datatype) {
+    ::inference::ModelInferRequest q;
+    q.set_model_name("tiny");
+    auto* in = q.add_inputs();
+    in->set_name("input__0");
+    in->set_datatype(datatype);
+    for (int64_t d : shape) in->add_shape(d);
+    return q;
+  };
+  constexpr int64_t kHuge = int64_t{1} << 40;
+
+  // The model is looked up first: a request for an unknown one is NOT_FOUND
+  // whatever its inputs say.
+  auto ghost = request({0, kHuge, kHuge}, "FP16");
+  ghost.set_model_name("ghost");
+  grpc::Status s = Infer(ghost, &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << s.error_message();
+
+  auto many = request({1, 1, 28, 28}, "FP32");
+  for (int i = 0; i < 16; ++i) *many.add_inputs() = many.inputs(0);
+  s = Infer(many, &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("17 inputs; the limit is 16 "
+                                   "(--max_request_inputs)"),
+            std::string::npos)
+      << s.error_message();
+
+  s = Infer(request({1, 1, 1, 1, 1, 1, 1, 1, 1}, "FP32"), &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("9 dims; the limit is 8 "
+                                   "(--max_request_rank)"),
+            std::string::npos)
+      << s.error_message();
+
+  s = Infer(request({0, kHuge, kHuge}, "FP32"), &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(
+      s.error_message().find("33554432 elements (--max_request_elements)"),
+      std::string::npos)
+      << s.error_message();
+
+  // 31.4 M INT64 elements fit the element limit but not the 128 MiB of
+  // decoded bytes; refused from the shape alone.
+  s = Infer(request({40000, 1, 28, 28}, "INT64"), &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(s.error_message().find("134217728 bytes (--max_request_bytes)"),
+            std::string::npos)
+      << s.error_message();
+
+  // A million 1-byte varints for a 784-element shape: refused by count
+  // before any value is copied.
+  auto varints = request({1, 1, 28, 28}, "INT64");
+  auto* values = varints.mutable_inputs(0)->mutable_contents();
+  values->mutable_int64_contents()->Resize(1000000, 1);
+  s = Infer(varints, &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("needs 784 values; got 1000000"),
+            std::string::npos)
+      << s.error_message();
+
+  auto refusals = Refusals(*server_->core().metrics_registry());
+  EXPECT_EQ(refusals["max_request_inputs"], 1);
+  EXPECT_EQ(refusals["max_request_rank"], 1);
+  EXPECT_EQ(refusals["max_request_elements"], 1);
+  EXPECT_EQ(refusals["max_request_bytes"], 1);
+
+  // Still serving; a request at the limits' edge is fine.
+  EXPECT_TRUE(Infer(ImageRequest(torch::zeros({1, 1, 28, 28}), true), &r).ok());
+}
+
 TEST_F(InferenceServiceTest, XmodelWithoutVartIsFailedPrecondition) {
   // A compiled xmodel is accepted by the repository, but serving it needs
   // the DPU backend, which this build (no VART) does not have.
@@ -268,7 +358,7 @@ TEST_F(InferenceServiceTest, MetricsCountRequestsBatchesAndFailures) {
   EXPECT_FALSE(Infer(bad, &r).ok());
 
   auto body = testing::HttpGet(server_->metrics_port(), "/metrics");
-  ASSERT_TRUE(body.ok());
+  ASSERT_TRUE(body.ok()) << body.status();
   const std::string labels = "{model=\"tiny\",version=\"1\"}";
   EXPECT_EQ(testing::MetricValue(
                 *body, "pruneserve_inference_request_success_total" + labels),

@@ -43,6 +43,20 @@ TEST(HostTensorTest, ElementCountRejectsNegativeAndOverflow) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// A zero dim used to end the overflow check: [0, 2^40, 2^40] passed as 0
+// elements whatever followed it.
+TEST(HostTensorTest, ZeroDimDoesNotExemptTheDimsAfterIt) {
+  EXPECT_EQ(*ElementCount({0, 10, 10}, 1000), 0);
+  constexpr int64_t kHuge = int64_t{1} << 40;
+  auto count = ElementCount({0, kHuge, kHuge}, int64_t{1} << 26);
+  EXPECT_EQ(count.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(count.status().message().find("exceeds 67108864 elements"),
+            std::string::npos)
+      << count.status();
+  EXPECT_EQ(ElementCount({1, 0, 2000}, 1000).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST(HostTensorTest, ConcatThenSplitRestoresRequests) {
   HostTensor a = Floats({1, 2}, {1, 2});
   HostTensor b = Floats({2, 2}, {3, 4, 5, 6});
