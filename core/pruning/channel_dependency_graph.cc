@@ -224,7 +224,7 @@ class ChannelAnalyzer {
   // `ids` when the surgery could not find the code to edit.
   void AddGraphSite(jit::Node* node, size_t input, int64_t list_index,
                     const Ids& ids, int64_t divisor = 1) {
-    if (f_.SourceNode(node) == nullptr) {
+    if (!f_.HasSource(node)) {
       Freeze(ids, absl::StrCat(node->kind().toQualString(),
                                ": channel count is a constant of code that "
                                "specialisation duplicated"));

@@ -6,11 +6,11 @@
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
 #include <torch/csrc/jit/passes/loop_unrolling.h>
 #include <torch/csrc/jit/passes/lower_tuples.h>
-#include <torch/csrc/jit/passes/remove_exceptions.h>
 #include <torch/csrc/jit/passes/remove_mutation.h>
 #include <torch/csrc/jit/runtime/graph_executor.h>
 
-#include <functional>
+#include <stdexcept>
+#include <string>
 #include <unordered_set>
 #include <utility>
 
@@ -45,11 +45,8 @@ absl::StatusOr<std::vector<torch::Tensor>> GraphTap::Run(
     const torch::Tensor& input) {
   try {
     ScopedEvalMode eval(module_);
-    // One-shot runs: the profiling executor's optimisation passes would
-    // cost more than the run (thread-local switch).
-    jit::GraphOptimizerEnabledGuard no_optimizer(false);
     jit::Stack stack{module_._ivalue(), input};
-    fn_->run(stack);
+    jit::InterpreterState(code_).run(stack);
     std::vector<torch::Tensor> out;
     for (const auto& v : stack.back().toTupleRef().elements()) {
       out.push_back(v.toTensor());
@@ -116,7 +113,9 @@ bool InlineCallsOnce(jit::Block* block) {
     if (graph_fn == nullptr) continue;
     // A function call's first input is the function itself.
     if (node->kind() == c10::prim::CallFunction) node->removeInput(0);
-    jit::inlineCallTo(node, graph_fn, /*use_graph=*/true);
+    // The graph as written: the bool overload's `true` means the callee's
+    // optimised graph, which it would compute first.
+    jit::inlineCallTo(node, graph_fn, graph_fn->graph().get());
     changed = true;
   }
   return changed;
@@ -133,20 +132,75 @@ void InlineCalls(jit::Graph& graph) {
   }
 }
 
+std::shared_ptr<jit::Graph> InlinedForwardGraph(const jit::Module& module) {
+  auto method = module.find_method("forward");
+  if (!method) return nullptr;
+  auto graph = method->graph()->copy();
+  InlineCalls(*graph);
+  return graph;
+}
+
+namespace {
+
+bool EndsInRaise(const jit::Block* block) {
+  for (const jit::Node* n : block->nodes()) {
+    if (n->kind() == c10::prim::RaiseException) return true;
+  }
+  return false;
+}
+
+void DropRaisingBranches(jit::Block* block) {
+  for (jit::Node* n : block->nodes()) {
+    for (jit::Block* sub : n->blocks()) DropRaisingBranches(sub);
+    if (n->kind() != c10::prim::If) continue;
+    const bool then_raises = EndsInRaise(n->blocks()[0]);
+    if (!then_raises && !EndsInRaise(n->blocks()[1])) continue;
+    jit::WithInsertPoint guard(n);
+    // Only this If's input: the condition may have other uses.
+    n->replaceInput(0, n->owningGraph()->insertConstant(!then_raises));
+  }
+}
+
+// Nodes of `block` and its nested blocks in preorder.
+void Preorder(jit::Block* block, std::vector<jit::Node*>& out) {
+  for (jit::Node* n : block->nodes()) {
+    out.push_back(n);
+    for (jit::Block* sub : n->blocks()) Preorder(sub, out);
+  }
+}
+
+void DropNoOpCasts(jit::Block* block) {
+  for (auto it = block->nodes().begin(); it != block->nodes().end();) {
+    jit::Node* n = *it++;
+    for (jit::Block* sub : n->blocks()) DropNoOpCasts(sub);
+    if (n->kind() == c10::prim::unchecked_cast &&
+        n->input()->type()->isSubtypeOf(*n->output()->type())) {
+      n->output()->replaceAllUsesWith(n->input());
+      n->destroy();
+    }
+  }
+}
+
+}  // namespace
+
+void DropNoOpCasts(jit::Graph& graph) { DropNoOpCasts(graph.block()); }
+
+void DropRaisingBranches(jit::Graph& graph) {
+  DropRaisingBranches(graph.block());
+}
+
 InlinedForward::InlinedForward(jit::Module module,
-                               std::shared_ptr<jit::Graph> source)
-    : module_(std::move(module)), source_graph_(std::move(source)) {}
+                               std::shared_ptr<jit::Graph> graph)
+    : module_(std::move(module)), graph_(std::move(graph)) {}
 
 absl::StatusOr<std::unique_ptr<InlinedForward>> InlinedForward::Create(
     const jit::Module& module) {
   std::shared_ptr<jit::Graph> graph;
   try {
-    auto method = module.find_method("forward");
-    if (!method) {
+    graph = InlinedForwardGraph(module);
+    if (graph == nullptr) {
       return absl::FailedPreconditionError("module has no forward method");
     }
-    graph = method->graph()->copy();
-    InlineCalls(*graph);
   } catch (const std::exception& e) {
     return TorchErrorToStatus(e, "inlining forward",
                               absl::StatusCode::kFailedPrecondition);
@@ -165,15 +219,31 @@ absl::StatusOr<std::unique_ptr<InlinedForward>> InlinedForward::Create(
   return f;
 }
 
-void InlinedForward::MapNodes(jit::Block* copy, jit::Block* source) {
-  auto c = copy->nodes().begin();
-  auto s = source->nodes().begin();
-  for (; c != copy->nodes().end() && s != source->nodes().end(); ++c, ++s) {
-    source_node_[*c] = *s;
-    for (size_t b = 0; b < c->blocks().size() && b < s->blocks().size(); ++b) {
-      MapNodes(c->blocks()[b], s->blocks()[b]);
-    }
+const std::shared_ptr<jit::Graph>& InlinedForward::SourceGraph() {
+  if (source_graph_ != nullptr) return source_graph_;
+  auto graph = InlinedForwardGraph(module_);
+  if (graph == nullptr) throw std::runtime_error("forward method is gone");
+  std::vector<jit::Node*> nodes;
+  Preorder(graph->block(), nodes);
+  if (nodes.size() != source_count_) {
+    throw std::runtime_error(
+        "forward changed since the analysis: inlining it again gave " +
+        std::to_string(nodes.size()) + " nodes, not " +
+        std::to_string(source_count_));
   }
+  source_graph_ = std::move(graph);
+  source_nodes_ = std::move(nodes);
+  // Values of both graphs are distinct, so one map serves both.
+  attr_path_[source_graph_->inputs()[0]] = "";
+  ResolveAttrs(source_graph_->block());
+  return source_graph_;
+}
+
+jit::Node* InlinedForward::SourceNode(const jit::Node* node) {
+  auto it = source_position_.find(node);
+  if (it == source_position_.end()) return nullptr;
+  SourceGraph();
+  return source_nodes_[it->second];
 }
 
 void InlinedForward::SubstituteAttrs(jit::Block* block) {
@@ -202,56 +272,41 @@ void InlinedForward::SubstituteAttrs(jit::Block* block) {
 }
 
 void InlinedForward::Specialize() {
-  graph_ = source_graph_->copy();
-  MapNodes(graph_->block(), source_graph_->block());
+  // graph_ is still the plain inlined graph: number its nodes, whose
+  // identities survive the passes below.
+  std::vector<jit::Node*> nodes;
+  Preorder(graph_->block(), nodes);
+  source_count_ = nodes.size();
+  for (size_t i = 0; i < nodes.size(); ++i) source_position_[nodes[i]] = i;
   attr_path_[graph_->inputs()[0]] = "";
   ResolveAttrs(graph_->block());
   // Attributes the program writes stay attributes.
-  std::function<void(jit::Block*)> find_writes = [&](jit::Block* b) {
-    for (jit::Node* n : b->nodes()) {
-      if (n->kind() == c10::prim::SetAttr) {
-        if (const std::string* owner = AttrPath(n->inputs()[0])) {
-          const std::string& name = n->s(c10::attr::name);
-          written_.insert(owner->empty() ? name
-                                         : absl::StrCat(*owner, ".", name));
-        }
-      }
-      for (jit::Block* sub : n->blocks()) find_writes(sub);
+  for (const jit::Node* n : nodes) {
+    if (n->kind() != c10::prim::SetAttr) continue;
+    if (const std::string* owner = AttrPath(n->inputs()[0])) {
+      const std::string& name = n->s(c10::attr::name);
+      written_.insert(owner->empty() ? name : absl::StrCat(*owner, ".", name));
     }
-  };
-  find_writes(graph_->block());
+  }
   SubstituteAttrs(graph_->block());
-  jit::EliminateExceptions(graph_);
+  DropRaisingBranches(*graph_);
   jit::ConstantPropagation(graph_);
+  DropNoOpCasts(*graph_);
   jit::RemoveListMutation(graph_);
   jit::UnrollConstantLoops(graph_);
   jit::ConstantPropagation(graph_);
   jit::LowerSimpleTuples(graph_);
   jit::EliminateDeadCode(graph_);
-  // Node identities survive the passes; drop entries of erased nodes by
-  // rebuilding the attribute map and pruning the source map.
-  std::unordered_set<const jit::Node*> alive;
-  std::function<void(jit::Block*)> collect = [&](jit::Block* b) {
-    for (jit::Node* n : b->nodes()) {
-      alive.insert(n);
-      for (jit::Block* sub : n->blocks()) collect(sub);
-    }
-  };
-  collect(graph_->block());
-  for (auto it = source_node_.begin(); it != source_node_.end();) {
-    it = alive.count(it->first) ? std::next(it) : source_node_.erase(it);
+  // Forget erased nodes (their addresses may be reused).
+  nodes.clear();
+  Preorder(graph_->block(), nodes);
+  const std::unordered_set<const jit::Node*> alive(nodes.begin(), nodes.end());
+  for (auto it = source_position_.begin(); it != source_position_.end();) {
+    it = alive.count(it->first) ? std::next(it) : source_position_.erase(it);
   }
   attr_path_.clear();
   attr_path_[graph_->inputs()[0]] = "";
   ResolveAttrs(graph_->block());
-  // Values of both graphs are distinct, so one map serves both.
-  attr_path_[source_graph_->inputs()[0]] = "";
-  ResolveAttrs(source_graph_->block());
-}
-
-jit::Node* InlinedForward::SourceNode(const jit::Node* node) const {
-  auto it = source_node_.find(node);
-  return it == source_node_.end() ? nullptr : it->second;
 }
 
 void InlinedForward::ResolveAttrs(jit::Block* block) {
@@ -330,9 +385,8 @@ absl::StatusOr<std::unique_ptr<GraphTap>> InlinedForward::Tap(
     copy->appendNode(tuple);
     while (!copy->outputs().empty()) copy->eraseOutput(0);
     copy->registerOutput(tuple->output());
-    auto fn =
-        std::make_unique<jit::GraphFunction>("pruneserve_tap", copy, nullptr);
-    return std::unique_ptr<GraphTap>(new GraphTap(module_, std::move(fn)));
+    return std::unique_ptr<GraphTap>(
+        new GraphTap(module_, jit::Code(copy, "pruneserve_tap")));
   } catch (const std::exception& e) {
     return TorchErrorToStatus(e, "building tapped graph",
                               absl::StatusCode::kInternal);

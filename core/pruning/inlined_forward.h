@@ -12,13 +12,15 @@
 // as a constant (`training` as false), branches that raise are dropped, and
 // constant propagation, constant-loop unrolling, list-mutation removal and
 // dead-code elimination leave the straight-line program this instance
-// actually runs in eval mode. The unspecialised inlined graph is kept beside
-// it (source_graph()) with a map from surviving nodes, so that a surgery that
-// must rewrite a constant edits the code that still honours train() and the
-// attributes.
+// actually runs in eval mode. Each surviving node remembers its position in
+// the unspecialised inlined graph, which SourceGraph() rebuilds on demand
+// (inlining is deterministic), so that a surgery that must rewrite a constant
+// edits the code that still honours train() and the attributes; analyses
+// that rewrite nothing never pay for a second graph.
 #ifndef PRUNESERVE_CORE_PRUNING_INLINED_FORWARD_H_
 #define PRUNESERVE_CORE_PRUNING_INLINED_FORWARD_H_
 
+#include <torch/csrc/jit/runtime/interpreter.h>
 #include <torch/script.h>
 
 #include <memory>
@@ -59,11 +61,10 @@ class GraphTap {
 
  private:
   friend class InlinedForward;
-  GraphTap(torch::jit::Module module,
-           std::unique_ptr<torch::jit::GraphFunction> fn)
-      : module_(std::move(module)), fn_(std::move(fn)) {}
+  GraphTap(torch::jit::Module module, torch::jit::Code code)
+      : module_(std::move(module)), code_(std::move(code)) {}
   torch::jit::Module module_;
-  std::unique_ptr<torch::jit::GraphFunction> fn_;
+  torch::jit::Code code_;
 };
 
 // Owns an inlined copy of `module.forward`'s graph. The module handle is
@@ -80,18 +81,22 @@ class InlinedForward {
   // The specialised graph (see the file comment). Analysis, taps and FLOPs
   // counting use it.
   const std::shared_ptr<torch::jit::Graph>& graph() const { return graph_; }
-  // The inlined graph before specialisation; what a forward rewrite installs.
-  const std::shared_ptr<torch::jit::Graph>& source_graph() const {
-    return source_graph_;
+  // Whether `node` (of graph()) has a counterpart in the unspecialised
+  // graph: false when specialisation created it (e.g. an unrolled loop body).
+  bool HasSource(const torch::jit::Node* node) const {
+    return source_position_.count(node) > 0;
   }
-  // The node of source_graph() that `node` (of graph()) was copied from, or
-  // nullptr when specialisation created it (e.g. an unrolled loop body).
-  torch::jit::Node* SourceNode(const torch::jit::Node* node) const;
+  // The inlined graph before specialisation, what a forward rewrite installs;
+  // inlined again on the first call (the module's forward must not have been
+  // replaced since Create). Throws what inlining throws.
+  const std::shared_ptr<torch::jit::Graph>& SourceGraph();
+  // The node of SourceGraph() that `node` (of graph()) was copied from, or
+  // nullptr when !HasSource(node). Builds the source graph when needed.
+  torch::jit::Node* SourceNode(const torch::jit::Node* node);
 
   // Dotted attribute path ("layer1.0.conv1.weight") of the value (of graph()
-  // or source_graph()) when it is a prim::GetAttr chain from self, else
-  // nullptr. Module values map to their
-  // submodule path ("" for self).
+  // or SourceGraph()) when it is a prim::GetAttr chain from self, else
+  // nullptr. Module values map to their submodule path ("" for self).
   const std::string* AttrPath(const torch::jit::Value* v) const;
 
   // The tensor a value reads when it is a parameter or buffer holding a
@@ -118,18 +123,22 @@ class InlinedForward {
 
  private:
   InlinedForward(torch::jit::Module module,
-                 std::shared_ptr<torch::jit::Graph> source);
+                 std::shared_ptr<torch::jit::Graph> graph);
   void ResolveAttrs(torch::jit::Block* block);
-  void MapNodes(torch::jit::Block* copy, torch::jit::Block* source);
   // Replaces reads of non-tensor, non-module attributes by constants.
   void SubstituteAttrs(torch::jit::Block* block);
   void Specialize();
 
   torch::jit::Module module_;
-  std::shared_ptr<torch::jit::Graph> source_graph_;
   std::shared_ptr<torch::jit::Graph> graph_;
   std::unordered_map<const torch::jit::Value*, std::string> attr_path_;
-  std::unordered_map<const torch::jit::Node*, torch::jit::Node*> source_node_;
+  // Preorder position (nested blocks included) of each node of graph_ in
+  // the inlined graph before specialisation.
+  std::unordered_map<const torch::jit::Node*, size_t> source_position_;
+  size_t source_count_ = 0;
+  // Built by SourceGraph(): the graph, and its nodes in preorder.
+  std::shared_ptr<torch::jit::Graph> source_graph_;
+  std::vector<torch::jit::Node*> source_nodes_;
   // Attributes some prim::SetAttr writes (never substituted).
   std::unordered_set<std::string> written_;
 };
@@ -137,6 +146,22 @@ class InlinedForward {
 // Inlines every method and function call of `graph`, recursively, using the
 // callees' graphs as written (not their optimised graphs).
 void InlineCalls(torch::jit::Graph& graph);
+
+// A copy of `module.forward`'s graph with every call inlined. Throws what
+// TorchScript throws; nullptr when there is no forward method.
+std::shared_ptr<torch::jit::Graph> InlinedForwardGraph(
+    const torch::jit::Module& module);
+
+// Makes the condition of every prim::If that has a branch ending in
+// prim::RaiseException a constant that selects the other branch; constant
+// propagation then drops the raising code. (jit::EliminateExceptions does
+// the same, plus a whole-graph constant propagation and pooling of its own.)
+void DropRaisingBranches(torch::jit::Graph& graph);
+
+// Removes every prim::unchecked_cast whose input already has the target type
+// (what scripting leaves after an isinstance() refinement that constant
+// propagation settled), so list and tensor values keep one identity.
+void DropNoOpCasts(torch::jit::Graph& graph);
 
 // The attribute at dotted `path` below `module` (empty path: the module).
 // Returns NotFound when a component is missing.

@@ -138,7 +138,8 @@ void InstallForward(jit::Module& module, const std::shared_ptr<jit::Graph>& g) {
   c10::QualifiedName name = module.get_method("forward").function().qualname();
   type->unsafeRemoveMethod("forward");
   cu->unsafeRemoveMethod(name);
-  jit::Function* fn = cu->create_function(name, g->copy());
+  // The graph itself, not a copy: the analysis is spent after the surgery.
+  jit::Function* fn = cu->create_function(name, g);
   type->addMethod(fn);
 }
 
@@ -187,7 +188,7 @@ absl::StatusOr<SurgeryResult> ApplyChannelPruning(
     // Channel counts held by the program are edited in the unspecialised
     // inlined graph, which keeps train() and the attributes working.
     internal::InlinedForward& forward = analysis.forward();
-    auto graph = forward.source_graph();
+    std::shared_ptr<jit::Graph> graph;
     for (const CountSite& site : analysis.count_sites()) {
       const int64_t n =
           KeptCount(site.channels, keep) / std::max<int64_t>(1, site.divisor);
@@ -197,6 +198,7 @@ absl::StatusOr<SurgeryResult> ApplyChannelPruning(
         owner->toObject()->setAttr(name, n);
         continue;
       }
+      if (graph == nullptr) graph = forward.SourceGraph();
       jit::Node* node = forward.SourceNode(site.node);
       if (node == nullptr) {
         return absl::InternalError(
@@ -244,7 +246,6 @@ absl::StatusOr<SurgeryResult> ApplyChannelPruning(
     }
     UpdateCounts(module, owners, result);
     if (result.forward_rewritten) {
-      graph->lint();
       InstallForward(module, graph);
     }
   } catch (const std::exception& e) {
