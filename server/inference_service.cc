@@ -1,5 +1,8 @@
 #include "server/inference_service.h"
 
+#include <algorithm>
+#include <cstdint>
+
 #include "absl/strings/str_cat.h"
 #include "server/grpc_status.h"
 #include "server/kserve_codec.h"
@@ -130,7 +133,10 @@ grpc::Status InferenceService::RepositoryModelLoad(
   for (const auto* s : {&version, &instances, &max_batch}) {
     if (!s->ok()) return ToGrpcStatus(s->status());
   }
-  pool.instances = static_cast<int>(*instances);
+  // Clamped, not wrapped: 2^32 + 1 must stay "too many" for the core's
+  // limit check.
+  pool.instances =
+      static_cast<int>(std::clamp<int64_t>(*instances, INT32_MIN, INT32_MAX));
   pool.batching.max_batch_size = *max_batch;
   auto loaded = core_->models().Load(q->model_name(), *version, &pool);
   return ToGrpcStatus(loaded.status());

@@ -51,6 +51,15 @@ ABSL_FLAG(int64_t, max_request_bytes, int64_t{128} << 20,
           "Bytes of all inputs of one ModelInfer request together, decoded in "
           "their datatypes, checked before anything is decoded; more is "
           "RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int, max_load_instances, 16,
+          "Largest instances a model load may ask for; more is "
+          "RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int64_t, max_load_batch_size, 256,
+          "Largest max_batch_size a model load may ask for; more is "
+          "RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int, max_loaded_versions, 64,
+          "Model versions loaded for inference at once; loading another is "
+          "RESOURCE_EXHAUSTED until one is unloaded.");
 ABSL_FLAG(int, intra_op_threads, 0,
           "LibTorch intra-op threads; 0 = cores / instances.");
 ABSL_FLAG(int, job_workers, 1, "Pruning jobs running at once.");
@@ -141,6 +150,12 @@ int main(int argc, char** argv) {
   limits.max_rank = absl::GetFlag(FLAGS_max_request_rank);
   limits.max_elements = absl::GetFlag(FLAGS_max_request_elements);
   limits.max_bytes = absl::GetFlag(FLAGS_max_request_bytes);
+  core_options.inference.max_load_instances =
+      absl::GetFlag(FLAGS_max_load_instances);
+  core_options.inference.max_load_batch_size =
+      absl::GetFlag(FLAGS_max_load_batch_size);
+  core_options.inference.max_loaded_versions =
+      absl::GetFlag(FLAGS_max_loaded_versions);
   core_options.jobs.workers = absl::GetFlag(FLAGS_job_workers);
   core_options.jobs.queue_capacity = absl::GetFlag(FLAGS_job_queue_capacity);
   core_options.jobs.max_attempts = absl::GetFlag(FLAGS_job_max_attempts);

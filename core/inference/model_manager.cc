@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/inference/torch_backend.h"
+#include "core/util/limit_status.h"
 #ifdef PRUNESERVE_HAVE_VART
 #include "core/inference/vart/vart_backend.h"
 #endif
@@ -63,11 +64,53 @@ absl::StatusOr<std::unique_ptr<InferenceBackend>> ModelManager::CreateBackend(
   }
 }
 
+absl::Status ModelManager::CheckLoadedVersionsLocked(
+    const std::pair<std::string, int64_t>& key) const {
+  const int64_t others =
+      static_cast<int64_t>(loaded_.size()) - (loaded_.count(key) ? 1 : 0);
+  if (others < options_.max_loaded_versions) return absl::OkStatus();
+  return LimitExceededError(
+      absl::StatusCode::kResourceExhausted, "max_loaded_versions",
+      absl::StrCat(others, " model versions are loaded; the limit is ",
+                   options_.max_loaded_versions,
+                   " (--max_loaded_versions): unload one before loading ",
+                   key.first, ":", key.second));
+}
+
 absl::StatusOr<std::shared_ptr<const LoadedModel>> ModelManager::Load(
     const std::string& name, int64_t version,
     const InstancePoolOptions* pool_options) {
+  const InstancePoolOptions& pool_opts =
+      pool_options ? *pool_options : options_.default_pool;
+  absl::Status refused;
+  if (pool_opts.instances > options_.max_load_instances) {
+    refused = LimitExceededError(
+        absl::StatusCode::kResourceExhausted, "max_load_instances",
+        absl::StrCat("instances ", pool_opts.instances,
+                     " exceeds the limit of ", options_.max_load_instances,
+                     " (--max_load_instances)"));
+  } else if (pool_opts.batching.max_batch_size > options_.max_load_batch_size) {
+    refused = LimitExceededError(
+        absl::StatusCode::kResourceExhausted, "max_load_batch_size",
+        absl::StrCat("max_batch_size ", pool_opts.batching.max_batch_size,
+                     " exceeds the limit of ", options_.max_load_batch_size,
+                     " (--max_load_batch_size)"));
+  }
+  if (!refused.ok()) {
+    if (metrics_) metrics_->RecordRefusal(refused);
+    return refused;
+  }
   auto model = repository_->GetModel(name, version);
   if (!model.ok()) return model.status();
+  const std::pair<std::string, int64_t> key{model->name(), model->version()};
+  {
+    absl::MutexLock lock(&mu_);
+    refused = CheckLoadedVersionsLocked(key);
+  }
+  if (!refused.ok()) {
+    if (metrics_) metrics_->RecordRefusal(refused);
+    return refused;
+  }
   auto backend = CreateBackend(*model);
   if (!backend.ok()) return backend.status();
 
@@ -80,8 +123,7 @@ absl::StatusOr<std::shared_ptr<const LoadedModel>> ModelManager::Load(
   // The observer owns a reference: the pool's threads may run a batch after
   // every other reference to the model is gone.
   auto pool = InstancePool::Create(
-      std::shared_ptr<InferenceBackend>(std::move(*backend)),
-      pool_options ? *pool_options : options_.default_pool,
+      std::shared_ptr<InferenceBackend>(std::move(*backend)), pool_opts,
       [m = loaded->metrics](int64_t rows, absl::Duration compute) {
         if (m) m->RecordBatch(rows, compute);
       });
@@ -91,9 +133,17 @@ absl::StatusOr<std::shared_ptr<const LoadedModel>> ModelManager::Load(
   std::shared_ptr<const LoadedModel> previous;
   {
     absl::MutexLock lock(&mu_);
-    auto& slot = loaded_[{model->name(), model->version()}];
-    previous = std::move(slot);
-    slot = loaded;
+    // Again: other loads may have finished while this one built its pool.
+    refused = CheckLoadedVersionsLocked(key);
+    if (refused.ok()) {
+      auto& slot = loaded_[key];
+      previous = std::move(slot);
+      slot = loaded;
+    }
+  }
+  if (!refused.ok()) {
+    if (metrics_) metrics_->RecordRefusal(refused);
+    return refused;  // `loaded` and its pool go here, outside the lock
   }
   return std::shared_ptr<const LoadedModel>(loaded);
 }

@@ -41,6 +41,13 @@ struct ModelManagerOptions {
   // What one inference request may declare (inputs, rank, elements, bytes);
   // checked before its values are decoded.
   RequestLimits request_limits;
+  // Upper bounds on what one load may ask for (--max_load_instances,
+  // --max_load_batch_size) and on the versions loaded at once
+  // (--max_loaded_versions; reloading a loaded version does not count).
+  // Exceeding one is RESOURCE_EXHAUSTED naming it.
+  int max_load_instances = 16;
+  int64_t max_load_batch_size = 256;
+  int max_loaded_versions = 64;
   // Backends of loaded versions; empty means the built-in ones (LibTorch for
   // TorchScript, VART for xmodels when built with it). Tests pass fakes.
   BackendFactory backend_factory;
@@ -78,7 +85,10 @@ class ModelManager {
   ~ModelManager();
 
   // Loads `name` at `version` (0 = latest in the repository), replacing a
-  // loaded copy of the same version. NOT_FOUND for unknown models,
+  // loaded copy of the same version. RESOURCE_EXHAUSTED naming the limit
+  // when the pool asks for more than max_load_instances or
+  // max_load_batch_size, or when max_loaded_versions other versions are
+  // loaded (checked before and after the load). NOT_FOUND for unknown models,
   // DATA_LOSS when its stored bytes do not match their sha256,
   // INVALID_ARGUMENT when the model cannot be served, FAILED_PRECONDITION
   // for an xmodel on a server built without VART, UNIMPLEMENTED for a
@@ -135,6 +145,10 @@ class ModelManager {
                                    absl::Time deadline,
                                    std::function<bool()> is_cancelled,
                                    absl::Time start);
+  // RESOURCE_EXHAUSTED when loading `key` would pass max_loaded_versions.
+  absl::Status CheckLoadedVersionsLocked(
+      const std::pair<std::string, int64_t>& key) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Counts a request refused before it was queued.
   void RecordRefused(const LoadedModel& model, const absl::Status& status);
   // The backend for the model's format: LibTorch for TorchScript, VART for

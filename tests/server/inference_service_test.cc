@@ -22,10 +22,14 @@ using ::inference::GRPCInferenceService;
 
 class InferenceServiceTest : public testing::ServerFixture {
  protected:
+  // Lets a derived fixture change the server's options.
+  virtual void Configure(ServerCoreOptions& options) {}
+
   void SetUp() override {
     ServerCoreOptions options;
     options.inference.default_pool.instances = 2;
     options.inference.intra_op_threads = 1;
+    Configure(options);
     StartServer(options, WantsMetrics());
     stub_ = GRPCInferenceService::NewStub(channel_);
     testing::WriteTinyCnn(dir_.Join("tiny.pt"), 7);
@@ -39,10 +43,14 @@ class InferenceServiceTest : public testing::ServerFixture {
     module_.eval();
   }
 
-  grpc::Status Load(const std::string& name) {
+  grpc::Status Load(const std::string& name,
+                    const std::map<std::string, int64_t>& parameters = {}) {
     grpc::ClientContext ctx;
     ::inference::RepositoryModelLoadRequest q;
     q.set_model_name(name);
+    for (const auto& [key, value] : parameters) {
+      (*q.mutable_parameters())[key].set_int64_param(value);
+    }
     ::inference::RepositoryModelLoadResponse r;
     return stub_->RepositoryModelLoad(&ctx, q, &r);
   }
@@ -300,6 +308,64 @@ TEST_F(InferenceServiceTest, RequestsAreCheckedBeforeDecoding) {
 
   // Still serving; a request at the limits' edge is fine.
   EXPECT_TRUE(Infer(ImageRequest(torch::zeros({1, 1, 28, 28}), true), &r).ok());
+}
+
+// A load may not ask for unbounded threads or batches.
+TEST_F(InferenceServiceTest, LoadsAreBoundedInInstancesAndBatchSize) {
+  grpc::Status s = Load("tiny", {{"instances", 17}});
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(s.error_message().find("instances 17 exceeds the limit of 16 "
+                                   "(--max_load_instances)"),
+            std::string::npos)
+      << s.error_message();
+  // Not wrapped to 1 on the way to an int.
+  s = Load("tiny", {{"instances", (int64_t{1} << 32) + 1}});
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << s.error_message();
+  s = Load("tiny", {{"max_batch_size", 257}});
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(s.error_message().find("max_batch_size 257 exceeds the limit of "
+                                   "256 (--max_load_batch_size)"),
+            std::string::npos)
+      << s.error_message();
+  auto refusals = Refusals(*server_->core().metrics_registry());
+  EXPECT_EQ(refusals["max_load_instances"], 2);
+  EXPECT_EQ(refusals["max_load_batch_size"], 1);
+  EXPECT_TRUE(Load("tiny", {{"instances", 16}, {"max_batch_size", 256}}).ok());
+}
+
+class LoadedVersionsLimitTest : public InferenceServiceTest {
+ protected:
+  void Configure(ServerCoreOptions& options) override {
+    options.inference.max_loaded_versions = 1;
+  }
+};
+
+TEST_F(LoadedVersionsLimitTest, OneVersionTooManyIsResourceExhausted) {
+  client::RepositoryClient repo(channel_);
+  v1::UploadModelHeader header;
+  header.set_name("tiny");
+  header.set_format(v1::MODEL_FORMAT_TORCHSCRIPT);
+  for (int64_t d : {1, 1, 28, 28}) header.add_example_input_shape(d);
+  ASSERT_TRUE(repo.Upload(header, dir_.Join("tiny.pt")).ok());  // version 2
+
+  ASSERT_TRUE(Load("tiny", {{"version", 1}}).ok());
+  grpc::Status s = Load("tiny", {{"version", 2}});
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(s.error_message().find("1 model versions are loaded; the limit "
+                                   "is 1 (--max_loaded_versions)"),
+            std::string::npos)
+      << s.error_message();
+  EXPECT_EQ(
+      Refusals(*server_->core().metrics_registry())["max_loaded_versions"], 1);
+  // Reloading the loaded version replaces it and does not count.
+  EXPECT_TRUE(Load("tiny", {{"version", 1}}).ok());
+  grpc::ClientContext ctx;
+  ::inference::RepositoryModelUnloadRequest q;
+  q.set_model_name("tiny");
+  ::inference::RepositoryModelUnloadResponse r;
+  ASSERT_TRUE(stub_->RepositoryModelUnload(&ctx, q, &r).ok());
+  EXPECT_TRUE(Load("tiny", {{"version", 2}}).ok());
 }
 
 TEST_F(InferenceServiceTest, XmodelWithoutVartIsFailedPrecondition) {
