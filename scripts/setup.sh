@@ -13,6 +13,7 @@ PACKAGES=(
   libabsl-dev prometheus-cpp-dev
   libsqlite3-dev libsqlitecpp-dev
   nlohmann-json3-dev libcli11-dev libssl-dev zlib1g-dev libstb-dev
+  libre2-dev
   # tests
   libgtest-dev libgmock-dev python3 python3-torch
   python3-torchvision  # torchvision_prune_e2e_test

@@ -69,6 +69,17 @@ ABSL_FLAG(int, job_max_attempts, 3,
           "Times the server may die (crash, kill, out of memory) while one "
           "job runs; at this count the job is FAILED at start instead of "
           "resumed again. Graceful shutdowns do not count.");
+ABSL_FLAG(int64_t, job_max_description_bytes, 4096,
+          "Longest job description accepted by SubmitJob.");
+ABSL_FLAG(int, job_max_exclude_patterns, 64,
+          "Most pruning.exclude patterns in one job spec.");
+ABSL_FLAG(int64_t, job_max_exclude_pattern_bytes, 256,
+          "Longest pruning.exclude pattern (RE2 syntax).");
+ABSL_FLAG(int64_t, job_max_input_dim, 4096,
+          "Largest dim of a job's input_shape.");
+ABSL_FLAG(int64_t, job_max_input_elements, int64_t{1} << 22,
+          "Most elements (C*H*W) of one image of a job's input_shape; the "
+          "analysis and the FLOPs count run the model at this size.");
 ABSL_FLAG(int, job_threads, 0,
           "LibTorch intra-op threads per running job; 0 = cores / "
           "job_workers.");
@@ -159,6 +170,15 @@ int main(int argc, char** argv) {
   core_options.jobs.workers = absl::GetFlag(FLAGS_job_workers);
   core_options.jobs.queue_capacity = absl::GetFlag(FLAGS_job_queue_capacity);
   core_options.jobs.max_attempts = absl::GetFlag(FLAGS_job_max_attempts);
+  auto& spec_limits = core_options.job_spec_limits;
+  spec_limits.max_description_bytes =
+      absl::GetFlag(FLAGS_job_max_description_bytes);
+  spec_limits.max_exclude_patterns =
+      absl::GetFlag(FLAGS_job_max_exclude_patterns);
+  spec_limits.max_exclude_pattern_bytes =
+      absl::GetFlag(FLAGS_job_max_exclude_pattern_bytes);
+  spec_limits.max_input_dim = absl::GetFlag(FLAGS_job_max_input_dim);
+  spec_limits.max_input_elements = absl::GetFlag(FLAGS_job_max_input_elements);
   core_options.jobs.intra_op_threads = absl::GetFlag(FLAGS_job_threads);
   if (core_options.jobs.intra_op_threads <= 0) {
     const int cores =

@@ -57,15 +57,16 @@ absl::StatusOr<std::unique_ptr<ServerCore>> ServerCore::Create(
     job_options.work_root = absl::StrCat(core->options_.data_dir, "/jobs");
   }
   ModelRepository* repository = core->repository_.get();
-  auto resolver =
-      [repository](const v1::JobSpec& spec) -> absl::StatusOr<v1::JobSpec> {
+  const jobs::JobSpecLimits spec_limits = core->options_.job_spec_limits;
+  auto resolver = [repository, spec_limits](
+                      const v1::JobSpec& spec) -> absl::StatusOr<v1::JobSpec> {
     if (spec.model_name().empty()) {
       return absl::InvalidArgumentError("model_name: required");
     }
     PS_ASSIGN_OR_RETURN(
         v1::ModelVersion model,
         repository->GetModel(spec.model_name(), spec.model_version()));
-    return jobs::ResolveJobSpec(spec, model);
+    return jobs::ResolveJobSpec(spec, model, spec_limits);
   };
   PS_ASSIGN_OR_RETURN(
       core->jobs_,

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "core/inference/model_manager.h"
 #include "core/jobs/job_manager.h"
+#include "core/jobs/job_spec.h"
 #include "core/jobs/job_store.h"
 #include "core/jobs/pipeline_job_executor.h"
 #include "core/metrics/inference_metrics.h"
@@ -32,6 +33,8 @@ struct ServerCoreOptions {
   // Pruning-job workers, queue and threads. An empty work_root means
   // <data_dir>/jobs.
   jobs::JobManagerOptions jobs;
+  // Sizes a submitted job spec may not exceed (checked at SubmitJob).
+  jobs::JobSpecLimits job_spec_limits;
   // The Vitis AI compile step of jobs with vitis_export.compile. An empty
   // work_root means <data_dir>/compile. Export directories go to
   // <data_dir>/exports.

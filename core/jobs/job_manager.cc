@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "core/util/limit_status.h"
 
 namespace pruneserve::jobs {
 namespace {
@@ -130,7 +131,10 @@ void JobManager::Stop() {
 
 absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& spec) {
   auto resolved = resolver_(spec);
-  if (!resolved.ok()) return resolved.status();
+  if (!resolved.ok()) {
+    if (metrics_ != nullptr) metrics_->RecordRefusal(resolved.status());
+    return resolved.status();
+  }
   v1::Job job;
   *job.mutable_spec() = *std::move(resolved);
   job.set_state(v1::JOB_STATE_QUEUED);
@@ -144,10 +148,13 @@ absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& spec) {
       return absl::UnavailableError("the server is shutting down");
     }
     if (static_cast<int>(queue_.size()) >= options_.queue_capacity) {
-      return absl::ResourceExhaustedError(
+      absl::Status full = LimitExceededError(
+          absl::StatusCode::kResourceExhausted, "job_queue_capacity",
           absl::StrCat("the job queue is full (", queue_.size(),
                        " jobs waiting, capacity ", options_.queue_capacity,
                        "); retry later or raise --job_queue_capacity"));
+      if (metrics_ != nullptr) metrics_->RecordRefusal(full);
+      return full;
     }
     // The insert happens under the lock so that the capacity check and the
     // enqueue are one step.

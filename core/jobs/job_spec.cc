@@ -1,7 +1,6 @@
 #include "core/jobs/job_spec.h"
 
 #include <filesystem>
-#include <regex>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -11,12 +10,56 @@
 #include "core/pruning/ratio_policy.h"
 #include "core/quantization/fix_point.h"
 #include "core/repository/model_name.h"
+#include "core/util/limit_status.h"
+#include "re2/re2.h"
 
 namespace pruneserve::jobs {
 namespace {
 
 absl::Status Invalid(absl::string_view field, absl::string_view problem) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", problem));
+}
+
+// INVALID_ARGUMENT for `field` over the limit whose flag is --`limit`.
+absl::Status OverLimit(absl::string_view field, absl::string_view limit,
+                       absl::string_view problem) {
+  return LimitExceededError(
+      absl::StatusCode::kInvalidArgument, limit,
+      absl::StrCat(field, ": ", problem, " (--", limit, ")"));
+}
+
+// RE2 program memory per pattern; patterns are at most a few hundred bytes,
+// so this only stops pathological repetition counts like a{1000}{1000}.
+constexpr int64_t kExcludeRegexMemory = int64_t{1} << 20;
+
+absl::Status CheckExclude(const v1::JobPruning& p,
+                          const JobSpecLimits& limits) {
+  if (p.exclude_size() > limits.max_exclude_patterns) {
+    return OverLimit("pruning.exclude", "job_max_exclude_patterns",
+                     absl::StrCat(p.exclude_size(), " patterns; the limit is ",
+                                  limits.max_exclude_patterns));
+  }
+  for (const std::string& pattern : p.exclude()) {
+    if (static_cast<int64_t>(pattern.size()) >
+        limits.max_exclude_pattern_bytes) {
+      return OverLimit(
+          "pruning.exclude", "job_max_exclude_pattern_bytes",
+          absl::StrCat("a pattern of ", pattern.size(), " bytes; the limit is ",
+                       limits.max_exclude_pattern_bytes));
+    }
+    // RE2 runs in time linear in the input and bounded memory: no
+    // catastrophic backtracking, no stack overflow on the submitting thread.
+    RE2::Options options;
+    options.set_log_errors(false);
+    options.set_max_mem(kExcludeRegexMemory);
+    RE2 re(pattern, options);
+    if (!re.ok()) {
+      return Invalid("pruning.exclude",
+                     absl::StrCat("\"", pattern,
+                                  "\" is not an RE2 pattern: ", re.error()));
+    }
+  }
+  return absl::OkStatus();
 }
 
 // A fraction in [0, 1) (`max_inclusive` widens to [0, 1]).
@@ -110,15 +153,6 @@ absl::Status ResolvePruning(v1::JobPruning& p) {
   if (p.min_sparsity() > 1.0) {
     return Invalid("pruning.min_sparsity", "must be <= 1");
   }
-  for (const std::string& pattern : p.exclude()) {
-    try {
-      std::regex re(pattern);
-    } catch (const std::regex_error& e) {
-      return Invalid(
-          "pruning.exclude",
-          absl::StrCat("\"", pattern, "\" is not a regex: ", e.what()));
-    }
-  }
   return absl::OkStatus();
 }
 
@@ -194,7 +228,17 @@ absl::Status ResolveStages(v1::JobSpec& spec) {
 }  // namespace
 
 absl::StatusOr<v1::JobSpec> ResolveJobSpec(v1::JobSpec spec,
-                                           const v1::ModelVersion& model) {
+                                           const v1::ModelVersion& model,
+                                           const JobSpecLimits& limits) {
+  // Sizes first: nothing below should look at an oversized field.
+  if (static_cast<int64_t>(spec.description().size()) >
+      limits.max_description_bytes) {
+    return OverLimit(
+        "description", "job_max_description_bytes",
+        absl::StrCat(spec.description().size(), " bytes; the limit is ",
+                     limits.max_description_bytes));
+  }
+  if (auto s = CheckExclude(spec.pruning(), limits); !s.ok()) return s;
   if (model.format() != v1::MODEL_FORMAT_TORCHSCRIPT) {
     return Invalid("model_name",
                    absl::StrCat(model.name(), ":", model.version(),
@@ -214,14 +258,36 @@ absl::StatusOr<v1::JobSpec> ResolveJobSpec(v1::JobSpec spec,
                    absl::StrCat("[", absl::StrJoin(spec.input_shape(), ","),
                                 "] must have 4 dims (NCHW)"));
   }
+  const std::string shape =
+      absl::StrCat("[", absl::StrJoin(spec.input_shape(), ","), "]");
   for (int64_t d : spec.input_shape()) {
-    if (d <= 0 || d > 65536) {
-      return Invalid("input_shape",
-                     absl::StrCat("[", absl::StrJoin(spec.input_shape(), ","),
-                                  "] has a dim outside 1..65536"));
+    if (d <= 0) {
+      return Invalid("input_shape", absl::StrCat(shape, " has a dim below 1"));
+    }
+    if (d > limits.max_input_dim) {
+      return OverLimit(
+          "input_shape", "job_max_input_dim",
+          absl::StrCat(shape, " has a dim above ", limits.max_input_dim));
     }
   }
   spec.set_input_shape(0, 1);
+  // Dims are <= max_input_dim, so C * H * W cannot overflow int64 before
+  // the comparison for any sane limit; divide to be safe regardless.
+  int64_t elements = 1;
+  for (int i = 1; i < spec.input_shape_size(); ++i) {
+    const int64_t d = spec.input_shape(i);
+    if (elements > limits.max_input_elements / d) {
+      elements = limits.max_input_elements + 1;
+      break;
+    }
+    elements *= d;
+  }
+  if (elements > limits.max_input_elements) {
+    return OverLimit(
+        "input_shape", "job_max_input_elements",
+        absl::StrCat(shape, " has more than ", limits.max_input_elements,
+                     " elements per image (C*H*W)"));
+  }
   if (auto s = ResolvePruning(*spec.mutable_pruning()); !s.ok()) return s;
   if (auto s = ResolveFinetune(*spec.mutable_finetune()); !s.ok()) return s;
   const std::string& policy = spec.pruning().policy();

@@ -14,14 +14,38 @@
 
 namespace pruneserve::jobs {
 
+// Sizes a submitted spec may not exceed, so that one submission cannot make
+// a worker allocate without bound or fail only after all its compute.
+// Exceeding one is INVALID_ARGUMENT naming the field and the limit's flag,
+// and is counted in pruneserve_admission_refusals_total.
+struct JobSpecLimits {
+  // Bytes of `description` (--job_max_description_bytes); the repository
+  // refuses longer ones when it registers the result, i.e. after the job's
+  // compute, so the job must be refused at submit instead.
+  int64_t max_description_bytes = 4096;
+  // Entries of pruning.exclude (--job_max_exclude_patterns).
+  int max_exclude_patterns = 64;
+  // Bytes of one pruning.exclude pattern (--job_max_exclude_pattern_bytes).
+  int64_t max_exclude_pattern_bytes = 256;
+  // Largest dim of input_shape (--job_max_input_dim).
+  int64_t max_input_dim = 4096;
+  // Elements of one input, C * H * W (--job_max_input_elements): the FLOPs
+  // count and the analysis run the model on a batch-1 input of this size,
+  // so activations scale with it.
+  int64_t max_input_elements = int64_t{1} << 22;
+};
+
 // Returns `spec` with defaults filled in for the model `model` (the version
 // the spec names, already looked up): the input shape falls back to the
 // model's example input shape, the policy to "refined", and so on (see
-// pruning_jobs.proto). INVALID_ARGUMENT naming the first bad field; the
-// model must be TorchScript. Reads only the file system's directory entries
-// of the data sets; never blocks for long.
+// pruning_jobs.proto). INVALID_ARGUMENT naming the first bad field, also for
+// sizes over `limits`; the model must be TorchScript. Every
+// pruning.exclude entry must compile as an RE2 pattern (RE2 syntax, linear
+// time; a plain layer name is a valid pattern). Reads only the file
+// system's directory entries of the data sets; never blocks for long.
 absl::StatusOr<v1::JobSpec> ResolveJobSpec(v1::JobSpec spec,
-                                           const v1::ModelVersion& model);
+                                           const v1::ModelVersion& model,
+                                           const JobSpecLimits& limits = {});
 
 }  // namespace pruneserve::jobs
 

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "absl/synchronization/mutex.h"
+#include "core/util/limit_status.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "prometheus/registry.h"
@@ -85,6 +86,10 @@ class FakeExecutor : public JobExecutor {
 absl::StatusOr<v1::JobSpec> AcceptAll(const v1::JobSpec& spec) {
   if (spec.model_name() == "missing") {
     return absl::NotFoundError("model missing not found");
+  }
+  if (spec.model_name() == "oversized") {
+    return LimitExceededError(absl::StatusCode::kInvalidArgument,
+                              "job_max_input_dim", "input_shape: too large");
   }
   return spec;
 }
@@ -189,7 +194,24 @@ TEST_F(JobManagerTest, FullQueueIsResourceExhaustedAndStoresNothing) {
   ASSERT_TRUE(jobs->Submit(Spec()).ok());  // fills the one queue slot
   auto refused = jobs->Submit(Spec());
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(refused.status().message().find("--job_queue_capacity"),
+            std::string::npos)
+      << refused.status();
   EXPECT_EQ(jobs->List(v1::JOB_STATE_UNSPECIFIED, 100, "")->jobs.size(), 2u);
+  // Refusals by a limit, the queue's or the spec resolver's, are counted.
+  v1::JobSpec oversized = Spec();
+  oversized.set_model_name("oversized");
+  EXPECT_EQ(jobs->Submit(oversized).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  const std::string text = Exposition();
+  EXPECT_NE(text.find("pruneserve_admission_refusals_total{limit=\"job_queue_"
+                      "capacity\"} 1"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("pruneserve_admission_refusals_total{limit=\"job_max_"
+                      "input_dim\"} 1"),
+            std::string::npos)
+      << text;
   EXPECT_EQ(jobs->Submit([] {
                   v1::JobSpec s = Spec();
                   s.set_model_name("missing");

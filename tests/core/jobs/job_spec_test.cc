@@ -1,5 +1,6 @@
 #include "core/jobs/job_spec.h"
 
+#include "core/util/limit_status.h"
 #include "gtest/gtest.h"
 
 namespace pruneserve::jobs {
@@ -131,6 +132,97 @@ TEST(JobSpecTest, ModelMustBeTorchScriptWithAShape) {
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->input_shape(0), 1);  // batch pinned to 1 for FLOPs
   EXPECT_EQ(r->input_shape(2), 32);
+}
+
+// Expects `spec` refused with INVALID_ARGUMENT whose message contains
+// `needle` and which counts against `limit`.
+void ExpectOverLimit(const v1::JobSpec& spec, const std::string& limit,
+                     const std::string& needle) {
+  auto r = ResolveJobSpec(spec, Model());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument)
+      << r.status();
+  EXPECT_NE(r.status().message().find(needle), std::string::npos) << r.status();
+  EXPECT_EQ(ExceededLimit(r.status()), limit) << r.status();
+}
+
+// A 4097-byte description used to fail the job only when the repository
+// refused its result, after all the compute; input_shape dims up to 65536
+// made the FLOPs count allocate tens of GB.
+TEST(JobSpecTest, FieldSizesAreCheckedAtSubmit) {
+  v1::JobSpec s = Spec();
+  s.set_description(std::string(4097, 'd'));
+  ExpectOverLimit(s, "job_max_description_bytes",
+                  "description: 4097 bytes; the limit is 4096 "
+                  "(--job_max_description_bytes)");
+  s.set_description(std::string(4096, 'd'));
+  EXPECT_TRUE(ResolveJobSpec(s, Model()).ok());
+
+  s = Spec();
+  for (int64_t d : {1, 1, 4097, 28}) s.add_input_shape(d);
+  ExpectOverLimit(s, "job_max_input_dim",
+                  "input_shape: [1,1,4097,28] has a dim above 4096 "
+                  "(--job_max_input_dim)");
+  s.clear_input_shape();
+  for (int64_t d : {1, 3, 65536, 65536}) s.add_input_shape(d);
+  ExpectOverLimit(s, "job_max_input_dim", "input_shape: [1,3,65536,65536]");
+  s.clear_input_shape();
+  for (int64_t d : {1, 256, 4096, 4096}) s.add_input_shape(d);
+  ExpectOverLimit(s, "job_max_input_elements",
+                  "input_shape: [1,256,4096,4096] has more than 4194304 "
+                  "elements per image (C*H*W) (--job_max_input_elements)");
+  s.clear_input_shape();
+  for (int64_t d : {8, 3, 1024, 1024}) s.add_input_shape(d);
+  auto ok = ResolveJobSpec(s, Model());
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->input_shape(0), 1);
+
+  // Smaller limits from the caller apply.
+  JobSpecLimits tight;
+  tight.max_input_dim = 16;
+  EXPECT_EQ(ExceededLimit(ResolveJobSpec(Spec(), Model(), tight).status()),
+            "job_max_input_dim");
+}
+
+TEST(JobSpecTest, ExcludeIsBoundedAndCompiledWithRe2) {
+  v1::JobSpec s = Spec();
+  for (int i = 0; i < 65; ++i) s.mutable_pruning()->add_exclude("features.0");
+  ExpectOverLimit(s, "job_max_exclude_patterns",
+                  "pruning.exclude: 65 patterns; the limit is 64 "
+                  "(--job_max_exclude_patterns)");
+
+  s = Spec();
+  s.mutable_pruning()->add_exclude(std::string(257, 'a'));
+  ExpectOverLimit(s, "job_max_exclude_pattern_bytes",
+                  "pruning.exclude: a pattern of 257 bytes; the limit is 256 "
+                  "(--job_max_exclude_pattern_bytes)");
+
+  // Backtracking bombs for std::regex are ordinary linear-time RE2 patterns.
+  s = Spec();
+  s.mutable_pruning()->add_exclude("(a*)*b");
+  s.mutable_pruning()->add_exclude("((a|aa)+)+$");
+  s.mutable_pruning()->add_exclude("features\\.(0|3)");
+  s.mutable_pruning()->add_exclude(std::string(256, '('));  // not a pattern
+  auto r = ResolveJobSpec(s, Model());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("is not an RE2 pattern: missing )"),
+            std::string::npos)
+      << r.status();
+  EXPECT_EQ(ExceededLimit(r.status()), std::nullopt);
+  s.mutable_pruning()->mutable_exclude()->RemoveLast();
+  EXPECT_TRUE(ResolveJobSpec(s, Model()).ok());
+
+  // Lookbehind (ECMAScript, not RE2) is refused at submit, not at run time.
+  s.mutable_pruning()->add_exclude("(?<=conv)1");
+  r = ResolveJobSpec(s, Model());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("pruning.exclude"), std::string::npos);
+
+  // Repetition that would need a huge program is refused by RE2's budget.
+  s = Spec();
+  s.mutable_pruning()->add_exclude("((((a{100}){100}){100}){100})");
+  r = ResolveJobSpec(s, Model());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument)
+      << r.status();
 }
 
 }  // namespace
