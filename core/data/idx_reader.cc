@@ -3,6 +3,7 @@
 // a user inspecting the file with `zcat | xxd` sees.
 #include "core/data/idx_reader.h"
 
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <cstdint>
 #include <limits>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -34,11 +36,14 @@ class GzReader {
                            absl::StrCat("opening ", path));
     }
     gzbuffer(file, 1 << 17);
-    return GzReader(path, file);
+    struct stat st;
+    const int64_t file_size = ::stat(path.c_str(), &st) == 0 ? st.st_size : 0;
+    return GzReader(path, file, file_size);
   }
   GzReader(GzReader&& other) noexcept
       : path_(std::move(other.path_)),
         file_(std::exchange(other.file_, nullptr)),
+        file_size_(other.file_size_),
         offset_(other.offset_) {}
   GzReader(const GzReader&) = delete;
   GzReader& operator=(const GzReader&) = delete;
@@ -82,15 +87,30 @@ class GzReader {
            (uint32_t{b[2]} << 8) | uint32_t{b[3]};
   }
 
+  // An upper bound on the uncompressed bytes left after offset(): the file
+  // size for a plain file, the deflate limit (1032:1) of the compressed
+  // size for gzip. Valid after the first read. Lets a header that declares
+  // more data than the file can hold be refused before any allocation.
+  int64_t MaxBytesLeft() const {
+    if (gzdirect(file_)) return std::max<int64_t>(0, file_size_ - offset_);
+    return file_size_ * kMaxDeflateRatio + kGzipSlack;
+  }
+
   const std::string& path() const { return path_; }
   int64_t offset() const { return offset_; }
 
  private:
-  GzReader(std::string path, gzFile file)
-      : path_(std::move(path)), file_(file) {}
+  // Deflate's largest expansion is about 1032:1; the slack covers the gzip
+  // header and tiny files.
+  static constexpr int64_t kMaxDeflateRatio = 1032;
+  static constexpr int64_t kGzipSlack = 1 << 10;
+
+  GzReader(std::string path, gzFile file, int64_t file_size)
+      : path_(std::move(path)), file_(file), file_size_(file_size) {}
 
   std::string path_;
   gzFile file_;
+  int64_t file_size_ = 0;
   int64_t offset_ = 0;
 };
 
@@ -101,6 +121,32 @@ absl::Status CheckMagic(const GzReader& reader, uint32_t magic,
       reader.path(), ": wrong magic number 0x",
       absl::Hex(magic, absl::kZeroPad8), " at byte offset 0 (expected 0x",
       absl::Hex(expected, absl::kZeroPad8), ")"));
+}
+
+// DATA_LOSS when `reader` cannot hold the `bytes` its header declares (the
+// header says more than the file has), so nothing is allocated for it.
+absl::Status CheckDeclaredSize(const GzReader& reader, int64_t bytes,
+                               absl::string_view what) {
+  const int64_t left = reader.MaxBytesLeft();
+  if (bytes <= left) return absl::OkStatus();
+  return absl::DataLossError(
+      absl::StrCat(reader.path(), ": the header declares ", what, " (", bytes,
+                   " bytes after byte offset ", reader.offset(),
+                   ") but the file holds at "
+                   "most ",
+                   left));
+}
+
+// torch::empty, with allocation failure as RESOURCE_EXHAUSTED instead of an
+// exception.
+absl::StatusOr<torch::Tensor> EmptyBytes(std::vector<int64_t> shape,
+                                         absl::string_view what) {
+  try {
+    return torch::empty(shape, torch::kUInt8);
+  } catch (const std::exception& e) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cannot allocate ", what, ": ", e.what()));
+  }
 }
 
 }  // namespace
@@ -145,12 +191,20 @@ absl::StatusOr<std::shared_ptr<InMemoryImageDataset>> LoadIdxDataset(
 
   int64_t n = count;
   if (options.limit > 0) n = std::min<int64_t>(n, options.limit);
-  torch::Tensor image_data = torch::empty(
-      {n, 1, static_cast<int64_t>(rows), static_cast<int64_t>(cols)},
-      torch::kUInt8);
+  // n < 2^32 and rows, cols <= 4096: the product fits in int64.
+  const int64_t pixel_bytes =
+      n * static_cast<int64_t>(rows) * static_cast<int64_t>(cols);
+  PS_RETURN_IF_ERROR(CheckDeclaredSize(
+      images, pixel_bytes,
+      absl::StrCat(n, " images of ", rows, "x", cols, " pixels")));
+  PS_RETURN_IF_ERROR(CheckDeclaredSize(labels, n, absl::StrCat(n, " labels")));
+  PS_ASSIGN_OR_RETURN(
+      torch::Tensor image_data,
+      EmptyBytes({n, 1, static_cast<int64_t>(rows), static_cast<int64_t>(cols)},
+                 "image pixels"));
   PS_RETURN_IF_ERROR(images.ReadExactly(image_data.data_ptr<uint8_t>(),
                                         image_data.numel(), "image pixels"));
-  torch::Tensor label_bytes = torch::empty({n}, torch::kUInt8);
+  PS_ASSIGN_OR_RETURN(torch::Tensor label_bytes, EmptyBytes({n}, "labels"));
   const int64_t labels_start = labels.offset();
   PS_RETURN_IF_ERROR(
       labels.ReadExactly(label_bytes.data_ptr<uint8_t>(), n, "labels"));

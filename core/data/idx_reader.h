@@ -27,8 +27,10 @@ struct IdxOptions {
 
 // Reads both files into memory; images come out as [N, 1, rows, cols].
 // Errors name the file and the (uncompressed) byte offset: NOT_FOUND for a
-// missing file, DATA_LOSS for a wrong magic number, a truncated file, a
-// corrupt gzip stream, mismatched counts or a label out of range,
+// missing file, DATA_LOSS for a wrong magic number, a header that declares
+// more data than the file can hold (checked before anything is allocated), a
+// truncated file, a corrupt gzip stream, mismatched counts or a label out of
+// range, RESOURCE_EXHAUSTED when the declared data cannot be allocated,
 // INVALID_ARGUMENT for bad options. Blocks on disk I/O (~0.5 s for the
 // 60000-image Fashion-MNIST training set). Thread-safe.
 absl::StatusOr<std::shared_ptr<InMemoryImageDataset>> LoadIdxDataset(

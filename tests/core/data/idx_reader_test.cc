@@ -156,6 +156,40 @@ TEST_F(IdxReaderTest, CountMismatchIsDataLoss) {
   EXPECT_THAT(ds.status().message(), HasSubstr("does not match"));
 }
 
+// A header declaring 2^31 images of 4096x4096 pixels used to reach
+// torch::empty (32 PB), whose exception nothing caught.
+TEST_F(IdxReaderTest, HugeDeclaredSizeIsDataLossBeforeAllocation) {
+  for (bool gz : {true, false}) {
+    std::string images;
+    PutBigEndian32(&images, 0x803);
+    PutBigEndian32(&images, 1u << 31);
+    PutBigEndian32(&images, 4096);
+    PutBigEndian32(&images, 4096);
+    images.append(100, '\0');
+    std::string labels;
+    PutBigEndian32(&labels, 0x801);
+    PutBigEndian32(&labels, 1u << 31);
+    labels.append(100, '\1');
+    auto ds = LoadIdxDataset(Write(images, labels, gz));
+    EXPECT_EQ(ds.status().code(), absl::StatusCode::kDataLoss) << ds.status();
+    EXPECT_THAT(ds.status().message(),
+                HasSubstr(gz ? "images.gz: the header declares 2147483648 "
+                               "images of 4096x4096 pixels"
+                             : "images: the header declares 2147483648 "
+                               "images of 4096x4096 pixels"));
+    EXPECT_THAT(ds.status().message(), HasSubstr("but the file holds at most"));
+  }
+  // Plausible pixels but a label count the label file cannot hold.
+  std::string labels;
+  PutBigEndian32(&labels, 0x801);
+  PutBigEndian32(&labels, 3);
+  auto ds = LoadIdxDataset(Write(ImagesFile(3), labels, false));
+  EXPECT_EQ(ds.status().code(), absl::StatusCode::kDataLoss) << ds.status();
+  EXPECT_THAT(ds.status().message(),
+              HasSubstr("labels: the header declares 3 labels (3 bytes after "
+                        "byte offset 8) but the file holds at most 0"));
+}
+
 constexpr char kFashionDir[] = "/usr/share/datasets/fashion-mnist";
 
 bool FashionMnistInstalled() {
