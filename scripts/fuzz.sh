@@ -6,7 +6,7 @@
 #
 #   bash scripts/fuzz.sh TARGET|all [SECONDS=60]
 #
-# Targets: cifar_reader_fuzz idx_reader_fuzz image_folder_fuzz
+# Targets: cifar_reader_fuzz idx_reader_fuzz image_folder_fuzz job_spec_fuzz
 # kserve_request_fuzz model_name_fuzz xmodel_reader_fuzz. Each starts from
 # its seed corpus (tests/fuzz/corpus/TARGET, copied, so new finds stay in
 # build-fuzz/corpus/TARGET and accumulate across runs).
@@ -18,8 +18,8 @@ if ! [[ "$seconds" =~ ^[1-9][0-9]*$ ]]; then
   echo "SECONDS must be a positive integer, got '$seconds'" >&2
   exit 2
 fi
-all=(cifar_reader_fuzz idx_reader_fuzz image_folder_fuzz kserve_request_fuzz
-     model_name_fuzz xmodel_reader_fuzz)
+all=(cifar_reader_fuzz idx_reader_fuzz image_folder_fuzz job_spec_fuzz
+     kserve_request_fuzz model_name_fuzz xmodel_reader_fuzz)
 if [[ "$target" == all ]]; then
   targets=("${all[@]}")
 elif [[ " ${all[*]} " == *" $target "* ]]; then
