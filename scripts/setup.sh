@@ -17,6 +17,7 @@ PACKAGES=(
   # tests
   libgtest-dev libgmock-dev python3 python3-torch
   python3-torchvision  # torchvision_prune_e2e_test
+  clang-14 libclang-rt-14-dev  # libFuzzer + sanitizers (scripts/fuzz.sh)
   prometheus  # promtool and a real server for deploy/ (prometheus_integration_test)
   # data and demo
   dataset-fashion-mnist curl procps
