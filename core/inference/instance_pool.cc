@@ -1,6 +1,7 @@
 #include "core/inference/instance_pool.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
@@ -176,15 +177,91 @@ void InstancePool::RunInstance(BackendSession* session) {
   }
 }
 
+namespace {
+
+// Why `request` (of `rows` rows) cannot take part in any batch, or OK:
+// every input must have a batch dim equal to the request's rows and as many
+// bytes as its shape and datatype say.
+absl::Status CheckBatchable(const InferenceRequest& request, int64_t rows) {
+  if (request.inputs.empty()) {
+    return absl::InvalidArgumentError("request has no inputs");
+  }
+  for (const HostTensor& in : request.inputs) {
+    if (in.shape.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "input \"", in.name, "\" is a scalar; it cannot be batched"));
+    }
+    if (in.shape[0] != rows) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "input \"", in.name, "\" has ", in.shape[0], " rows; input \"",
+          request.inputs[0].name, "\" has ", rows));
+    }
+    auto count = ElementCount(
+        in.shape, std::numeric_limits<int64_t>::max() / DataTypeSize(in.dtype));
+    if (!count.ok()) return count.status();
+    const int64_t expected = *count * DataTypeSize(in.dtype);
+    if (static_cast<int64_t>(in.bytes.size()) != expected) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("input \"", in.name, "\" ", DataTypeName(in.dtype),
+                       ShapeToString(in.shape), " needs ", expected,
+                       " bytes; got ", in.bytes.size()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Whether two batchable requests concatenate: same input count and, per
+// input, the same datatype and trailing dims.
+bool Concatenable(const InferenceRequest& a, const InferenceRequest& b) {
+  if (a.inputs.size() != b.inputs.size()) return false;
+  for (size_t i = 0; i < a.inputs.size(); ++i) {
+    const HostTensor& x = a.inputs[i];
+    const HostTensor& y = b.inputs[i];
+    if (x.dtype != y.dtype || x.shape.size() != y.shape.size() ||
+        !std::equal(x.shape.begin() + 1, x.shape.end(), y.shape.begin() + 1)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
 void InstancePool::Execute(BackendSession* session,
                            std::vector<std::shared_ptr<Pending>>& batch) {
+  // One request's bad tensors must not fail the others that happened to
+  // queue with it: a request that cannot be batched fails alone, and the
+  // rest run in groups that concatenate (one group in the usual case).
+  std::vector<std::vector<Pending*>> groups;
+  for (const auto& p : batch) {
+    absl::Status batchable = CheckBatchable(p->request, p->rows);
+    if (!batchable.ok()) {
+      p->result.queue_time = absl::Now() - p->enqueued;
+      p->result.outputs = batchable;
+      p->done.Notify();
+      continue;
+    }
+    auto group = std::find_if(groups.begin(), groups.end(), [&](auto& g) {
+      return Concatenable(g[0]->request, p->request);
+    });
+    if (group == groups.end()) {
+      groups.push_back({p.get()});
+    } else {
+      group->push_back(p.get());
+    }
+  }
+  for (auto& group : groups) ExecuteGroup(session, group);
+}
+
+void InstancePool::ExecuteGroup(BackendSession* session,
+                                const std::vector<Pending*>& batch) {
   const absl::Time start = absl::Now();
   const size_t num_inputs = batch[0]->request.inputs.size();
   std::vector<HostTensor> inputs;
   absl::Status status;
   for (size_t i = 0; i < num_inputs && status.ok(); ++i) {
     std::vector<const HostTensor*> parts;
-    for (const auto& p : batch) parts.push_back(&p->request.inputs[i]);
+    for (const Pending* p : batch) parts.push_back(&p->request.inputs[i]);
     auto joined = ConcatBatch(parts);
     if (!joined.ok())
       status = joined.status();
@@ -196,7 +273,7 @@ void InstancePool::Execute(BackendSession* session,
   const absl::Duration compute = absl::Now() - start;
   int64_t rows = 0;
   std::vector<int64_t> sizes;
-  for (const auto& p : batch) {
+  for (const Pending* p : batch) {
     rows += p->rows;
     sizes.push_back(p->rows);
   }

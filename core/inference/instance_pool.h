@@ -4,7 +4,10 @@
 // a thread takes the oldest request, then keeps adding queued requests until
 // the batch reaches max_batch_size or a preferred size, or max_queue_delay
 // has passed since the oldest request arrived. Requests whose deadline has
-// passed or whose caller has gone are failed without being computed.
+// passed or whose caller has gone are failed without being computed. Each
+// request is isolated from the others in its batch: one whose tensors cannot
+// be batched (row counts, byte sizes) fails alone, and requests whose shapes
+// do not concatenate run as separate sub-batches.
 #ifndef PRUNESERVE_CORE_INFERENCE_INSTANCE_POOL_H_
 #define PRUNESERVE_CORE_INFERENCE_INSTANCE_POOL_H_
 
@@ -100,8 +103,13 @@ class InstancePool {
   std::vector<std::shared_ptr<Pending>> NextBatch();
   // Removes and fails dead requests at the queue front.
   void DropDeadFrontLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Fails the requests of `batch` that cannot be batched (each with its own
+  // error), then runs the others in groups that concatenate.
   void Execute(BackendSession* session,
                std::vector<std::shared_ptr<Pending>>& batch);
+  // Concatenates, runs and splits one group of compatible requests.
+  void ExecuteGroup(BackendSession* session,
+                    const std::vector<Pending*>& batch);
 
   const std::shared_ptr<InferenceBackend> backend_;
   const InstancePoolOptions options_;

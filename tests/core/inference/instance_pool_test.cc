@@ -166,6 +166,65 @@ TEST_F(InstancePoolTest, MaxBatchAndPreferredSizesSplitBatches) {
   EXPECT_EQ(Batches(), (std::vector<int64_t>{1, 2, 2, 1}));
 }
 
+// One bad request in a dynamic batch used to fail every request batched
+// with it (the concatenation failed for all).
+TEST_F(InstancePoolTest, BadRequestFailsAloneAndItsBatchStillRuns) {
+  InstancePoolOptions options;
+  options.batching.max_batch_size = 8;
+  options.batching.preferred_batch_sizes = {5};  // all five rows below
+  options.batching.max_queue_delay = absl::Seconds(30);
+  auto pool = MakePool(options);
+  // Held on the gate with 5 rows, so that it is dispatched without waiting.
+  state_->gate_first = true;
+  std::thread first([&] { pool->Infer(Request(5, 0)); });
+  state_->first_started.WaitForNotification();
+
+  InferenceRequest good_a = Request(1, 1);  // [1,2]: 1, 2
+  InferenceRequest short_bytes = Request(1, 100);
+  short_bytes.inputs[0].bytes.resize(4);    // [1,2] needs 8 bytes
+  InferenceRequest good_c = Request(2, 5);  // [2,2]: 5..8
+  InferenceRequest wider = Request(1, 0);   // [1,3]: does not concat with [*,2]
+  wider.inputs[0].shape = {1, 3};
+  const float w[] = {7, 8, 9};
+  wider.inputs[0].bytes.assign(reinterpret_cast<const char*>(w), sizeof(w));
+
+  std::vector<InferenceRequest> requests;
+  requests.push_back(std::move(good_a));
+  requests.push_back(std::move(short_bytes));
+  requests.push_back(std::move(good_c));
+  requests.push_back(std::move(wider));
+  std::vector<InferenceResult> results(requests.size());
+  std::vector<std::thread> clients;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    clients.emplace_back(
+        [&, i] { results[i] = pool->Infer(std::move(requests[i])); });
+    WaitPending(*pool, static_cast<int64_t>(i) + 1);
+  }
+  state_->release_first.Notify();
+  for (auto& c : clients) c.join();
+  first.join();
+
+  ASSERT_TRUE(results[0].outputs.ok()) << results[0].outputs.status();
+  EXPECT_EQ(Values((*results[0].outputs)[0]), (std::vector<float>{2, 4}));
+  EXPECT_EQ(results[1].outputs.status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(results[1].outputs.status().message(),
+            "input \"input__0\" FP32[1,2] needs 8 bytes; got 4");
+  ASSERT_TRUE(results[2].outputs.ok()) << results[2].outputs.status();
+  EXPECT_EQ(Values((*results[2].outputs)[0]),
+            (std::vector<float>{10, 12, 14, 16}));
+  EXPECT_EQ((*results[2].outputs)[0].shape, (std::vector<int64_t>{2, 2}));
+  ASSERT_TRUE(results[3].outputs.ok()) << results[3].outputs.status();
+  EXPECT_EQ(Values((*results[3].outputs)[0]), (std::vector<float>{14, 16, 18}));
+  EXPECT_EQ((*results[3].outputs)[0].shape, (std::vector<int64_t>{1, 3}));
+  // The held request, then [1,2] + [2,2] together and [1,3] on its own; the
+  // bad request never reached the backend.
+  EXPECT_EQ(Batches(), (std::vector<int64_t>{5, 3, 1}));
+  EXPECT_EQ(results[0].batch_size, 3);
+  EXPECT_EQ(results[2].batch_size, 3);
+  EXPECT_EQ(results[3].batch_size, 1);
+}
+
 TEST_F(InstancePoolTest, ExpiredRequestIsNotComputed) {
   auto pool = MakePool({});
   std::thread first = HoldFirst(*pool);
