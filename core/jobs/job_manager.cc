@@ -1,5 +1,6 @@
 #include "core/jobs/job_manager.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <utility>
@@ -90,7 +91,11 @@ absl::Status JobManager::Start() {
       job.mutable_progress()->set_phase("queued");
       active->job = job;
       active->revision = next_revision_++;
-      queue_.push_back(active->job.id());
+      if (static_cast<int>(queue_.size()) < options_.queue_capacity) {
+        queue_.push_back(active->job.id());
+      } else {
+        backlog_.push_back(active->job.id());
+      }
       active_[active->job.id()] = active;
       ++resumed;
     }
@@ -104,8 +109,12 @@ absl::Status JobManager::Start() {
     if (metrics_ != nullptr) metrics_->RecordFinished(job.state());
   }
   if (resumed > 0) {
-    std::fprintf(stderr, "pruneserve: resuming %zu unfinished job(s)\n",
-                 resumed);
+    absl::MutexLock lock(&mu_);
+    std::fprintf(stderr,
+                 "pruneserve: resuming %zu unfinished job(s); %zu wait "
+                 "beyond --job_queue_capacity=%d and enter the queue as it "
+                 "drains\n",
+                 resumed, backlog_.size(), options_.queue_capacity);
   }
   RefreshStateMetrics();
   for (int i = 0; i < options_.workers; ++i) {
@@ -152,6 +161,11 @@ absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& spec) {
           absl::StatusCode::kResourceExhausted, "job_queue_capacity",
           absl::StrCat("the job queue is full (", queue_.size(),
                        " jobs waiting, capacity ", options_.queue_capacity,
+                       backlog_.empty()
+                           ? ""
+                           : absl::StrCat(", and ", backlog_.size(),
+                                          " jobs resumed at start-up behind "
+                                          "them"),
                        "); retry later or raise --job_queue_capacity"));
       if (metrics_ != nullptr) metrics_->RecordRefusal(full);
       return full;
@@ -194,13 +208,12 @@ absl::StatusOr<v1::Job> JobManager::Cancel(const std::string& id) {
         active.token.Cancel();
         return active.job;
       }
-      // Queued: take it out of the queue and end it here.
-      for (auto q = queue_.begin(); q != queue_.end(); ++q) {
-        if (*q == id) {
-          queue_.erase(q);
-          break;
-        }
+      // Queued: take it out of the queue (or the backlog) and end it here.
+      for (std::deque<std::string>* waiting : {&queue_, &backlog_}) {
+        auto q = std::find(waiting->begin(), waiting->end(), id);
+        if (q != waiting->end()) waiting->erase(q);
       }
+      PromoteBacklogLocked();
       cancelled_queued = it->second;
     }
   }
@@ -260,10 +273,15 @@ void JobManager::WorkerLoop() {
     std::shared_ptr<ActiveJob> active;
     {
       absl::MutexLock lock(&mu_);
-      while (!stopping_ && queue_.empty()) work_ready_.Wait(&mu_);
+      while (!stopping_ && queue_.empty() && backlog_.empty()) {
+        work_ready_.Wait(&mu_);
+      }
       if (stopping_) return;
-      const std::string id = queue_.front();
-      queue_.pop_front();
+      // The backlog is only ever taken from directly with a capacity of 0.
+      std::deque<std::string>& from = queue_.empty() ? backlog_ : queue_;
+      const std::string id = from.front();
+      from.pop_front();
+      PromoteBacklogLocked();
       active = active_.at(id);
       active->running = true;
       active->resume_unreported = active->job.attempts() > 0;
@@ -404,6 +422,24 @@ void JobManager::RefreshStateMetrics() {
   if (metrics_ == nullptr) return;
   auto counts = store_->CountByState();
   if (counts.ok()) metrics_->SetStateCounts(*counts);
+}
+
+void JobManager::PromoteBacklogLocked() {
+  while (!backlog_.empty() &&
+         static_cast<int>(queue_.size()) < options_.queue_capacity) {
+    queue_.push_back(backlog_.front());
+    backlog_.pop_front();
+  }
+}
+
+int64_t JobManager::queued() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int64_t>(queue_.size());
+}
+
+int64_t JobManager::backlog() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int64_t>(backlog_.size());
 }
 
 std::string JobManager::WorkDir(const std::string& id) const {

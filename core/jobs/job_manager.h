@@ -39,7 +39,9 @@ struct JobManagerOptions {
   // Jobs running at once, one worker thread each.
   int workers = 1;
   // Jobs waiting for a worker; a submission beyond it is RESOURCE_EXHAUSTED.
-  // Jobs recovered at start-up are queued even past this bound.
+  // The bound holds for jobs resumed at Start() too: those beyond it wait in
+  // a start-up backlog (QUEUED in the database, oldest first) and enter the
+  // queue as slots free, ahead of new submissions. None is failed or lost.
   int queue_capacity = 16;
   // LibTorch intra-op threads of each running job.
   int intra_op_threads = 1;
@@ -85,10 +87,12 @@ class JobManager {
   JobManager& operator=(const JobManager&) = delete;
 
   // Re-queues the jobs a previous process left queued or running (oldest
-  // first), then starts the workers. A job left running counts one crashed
-  // attempt; at options.max_attempts it is FAILED (ABORTED, with the count
-  // and the limit in its message) instead. Unreadable job records are
-  // failed by the store and skipped. Call once. Returns the store's error.
+  // first; those beyond queue_capacity go to the start-up backlog, see
+  // JobManagerOptions::queue_capacity), then starts the workers. A job left
+  // running counts one crashed attempt; at options.max_attempts it is FAILED
+  // (ABORTED, with the count and the limit in its message) instead.
+  // Unreadable job records are failed by the store and skipped. Call once.
+  // Returns the store's error.
   absl::Status Start();
 
   // Interrupts running jobs without ending them — they stay queued in the
@@ -124,6 +128,11 @@ class JobManager {
 
   const JobManagerOptions& options() const { return options_; }
 
+  // Jobs in the queue (never more than queue_capacity) and, behind them,
+  // jobs resumed at Start() that did not fit. Not blocking.
+  int64_t queued() const;
+  int64_t backlog() const;
+
  private:
   // A queued or running job held in memory.
   struct ActiveJob {
@@ -151,6 +160,8 @@ class JobManager {
   // Persists `job`; failures are logged (the in-memory state stays right).
   void Persist(const v1::Job& job);
   void RefreshStateMetrics();
+  // Moves backlog jobs into the queue while it has room.
+  void PromoteBacklogLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string WorkDir(const std::string& id) const;
 
   const JobManagerOptions options_;
@@ -167,6 +178,10 @@ class JobManager {
   std::map<std::string, std::shared_ptr<ActiveJob>> active_
       ABSL_GUARDED_BY(mu_);
   std::deque<std::string> queue_ ABSL_GUARDED_BY(mu_);
+  // Resumed jobs beyond queue_capacity, oldest first; run before new
+  // submissions (Submit refuses while the queue is full, which it is while
+  // the backlog is not empty).
+  std::deque<std::string> backlog_ ABSL_GUARDED_BY(mu_);
   int64_t next_revision_ ABSL_GUARDED_BY(mu_) = 1;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

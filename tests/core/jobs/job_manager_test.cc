@@ -280,6 +280,59 @@ TEST_F(JobManagerTest, StopLeavesRunningJobForTheNextStartToResume) {
   EXPECT_EQ(AwaitFinal(*jobs, "job-000002").state(), v1::JOB_STATE_SUCCEEDED);
 }
 
+// Jobs resumed at start-up used to be queued past queue_capacity. Now the
+// excess waits in a backlog (still QUEUED, nothing failed) and enters the
+// queue as it drains, ahead of new submissions.
+TEST_F(JobManagerTest, ResumedJobsRespectTheQueueCapacity) {
+  {
+    auto jobs = Make(1, 8);
+    ASSERT_TRUE(jobs->Start().ok());
+    for (int i = 0; i < 4; ++i) ASSERT_TRUE(jobs->Submit(Spec()).ok());
+    executor_.AwaitStarted(1);
+    jobs->Stop();
+  }
+  auto jobs = Make(1, 1);
+  ASSERT_TRUE(jobs->Start().ok());
+  executor_.AwaitStarted(2);  // job-000001 runs again
+  EXPECT_EQ(executor_.started()[1], "job-000001");
+  EXPECT_EQ(jobs->queued(), 1);  // job-000002
+  EXPECT_EQ(jobs->backlog(), 2);
+  for (const char* id : {"job-000002", "job-000003", "job-000004"}) {
+    EXPECT_EQ(jobs->Get(id)->state(), v1::JOB_STATE_QUEUED) << id;
+  }
+  auto refused = jobs->Submit(Spec());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(refused.status().message().find(
+                "1 jobs waiting, capacity 1, and 2 jobs resumed at start-up "
+                "behind them); retry later or raise --job_queue_capacity"),
+            std::string::npos)
+      << refused.status();
+
+  // A backlog job can be cancelled like any queued one.
+  ASSERT_TRUE(jobs->Cancel("job-000004").ok());
+  EXPECT_EQ(jobs->backlog(), 1);
+  EXPECT_EQ(AwaitFinal(*jobs, "job-000004").state(), v1::JOB_STATE_CANCELLED);
+
+  executor_.Release("job-000001");
+  executor_.AwaitStarted(3);
+  EXPECT_EQ(executor_.started()[2], "job-000002");
+  EXPECT_EQ(jobs->queued(), 1);  // job-000003, promoted from the backlog
+  EXPECT_EQ(jobs->backlog(), 0);
+  EXPECT_EQ(jobs->Submit(Spec()).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  executor_.Release("job-000002");
+  executor_.AwaitStarted(4);
+  EXPECT_EQ(executor_.started()[3], "job-000003");
+  auto fresh = jobs->Submit(Spec());  // the queue has room again
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  executor_.Release("job-000003");
+  executor_.Release(fresh->id());
+  EXPECT_EQ(AwaitFinal(*jobs, fresh->id()).state(), v1::JOB_STATE_SUCCEEDED);
+  for (const char* id : {"job-000001", "job-000002", "job-000003"}) {
+    EXPECT_EQ(AwaitFinal(*jobs, id).state(), v1::JOB_STATE_SUCCEEDED) << id;
+  }
+}
+
 TEST_F(JobManagerTest, WatchTimesOutWithoutChangeAndFailsForUnknownIds) {
   auto jobs = Make(1, 8);
   ASSERT_TRUE(jobs->Start().ok());
