@@ -1,5 +1,6 @@
 // pruneserve: the PruneServe daemon. Flags become ServerCoreOptions and
-// ServerOptions; SIGINT/SIGTERM trigger a graceful shutdown.
+// ServerOptions; SIGINT/SIGTERM trigger a graceful shutdown, SIGHUP re-reads
+// the tokens file.
 #include <pthread.h>
 #include <signal.h>
 
@@ -107,6 +108,29 @@ ABSL_FLAG(bool, rebuild_index, false,
 ABSL_FLAG(int, shutdown_grace_seconds, 10,
           "On SIGINT/SIGTERM, how long in-flight RPCs may run before they "
           "are cancelled.");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate chain of the gRPC port; with --tls_key enables "
+          "TLS. Re-read every --tls_refresh_seconds.");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key for --tls_cert.");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA bundle; when set, clients must present a certificate it "
+          "signed (mutual TLS).");
+ABSL_FLAG(int, tls_refresh_seconds, 60,
+          "How often the TLS files are re-read; replaced certificates apply "
+          "to new handshakes without dropping connections.");
+ABSL_FLAG(std::string, auth_tokens_file, "",
+          "File of \"<sha256-hex> <role> <name>\" lines (prunectl token "
+          "create prints them); every RPC but health and ServerLive then "
+          "needs \"authorization: Bearer <token>\" of role infer, read or "
+          "admin. Re-read on SIGHUP. Empty: no authentication (loopback only "
+          "unless --insecure_remote).");
+ABSL_FLAG(bool, insecure_remote, false,
+          "Serve a non-loopback --listen address without TLS and tokens. "
+          "Anyone reaching the port can then do anything.");
+ABSL_FLAG(bool, metrics_allow_remote, false,
+          "Serve /metrics (plaintext, no authentication) on a non-loopback "
+          "--metrics_listen address.");
+ABSL_FLAG(bool, reflection, false, "Register gRPC server reflection.");
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
@@ -118,6 +142,7 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   if (absl::GetFlag(FLAGS_rebuild_index)) {
@@ -218,6 +243,14 @@ int main(int argc, char** argv) {
   options.listen_address = absl::GetFlag(FLAGS_listen);
   options.metrics_address = absl::GetFlag(FLAGS_metrics_listen);
   options.rpc_threads = absl::GetFlag(FLAGS_rpc_threads);
+  options.tls.cert_file = absl::GetFlag(FLAGS_tls_cert);
+  options.tls.key_file = absl::GetFlag(FLAGS_tls_key);
+  options.tls.client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  options.tls.refresh_seconds = absl::GetFlag(FLAGS_tls_refresh_seconds);
+  options.auth_tokens_file = absl::GetFlag(FLAGS_auth_tokens_file);
+  options.insecure_remote = absl::GetFlag(FLAGS_insecure_remote);
+  options.metrics_allow_remote = absl::GetFlag(FLAGS_metrics_allow_remote);
+  options.reflection = absl::GetFlag(FLAGS_reflection);
   auto server = pruneserve::Server::Start(options, *std::move(core));
   if (!server.ok()) {
     fprintf(stderr, "pruneserve: %s\n", server.status().ToString().c_str());
@@ -229,8 +262,17 @@ int main(int argc, char** argv) {
          core_options.data_dir.c_str());
   fflush(stdout);
 
+  // The one signal path: SIGHUP re-reads the tokens file (TLS files are
+  // watched by gRPC itself), SIGINT/SIGTERM end the loop.
   int sig = 0;
-  sigwait(&signals, &sig);
+  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
+    absl::Status reloaded = (*server)->ReloadAuthTokens();
+    fprintf(stderr, "pruneserve: SIGHUP: tokens file %s\n",
+            reloaded.ok() ? "reloaded"
+                          : ("not reloaded, previous tokens kept: " +
+                             reloaded.ToString())
+                                .c_str());
+  }
   fprintf(stderr, "pruneserve: signal %d, shutting down\n", sig);
   (*server)->Shutdown(
       absl::Seconds(absl::GetFlag(FLAGS_shutdown_grace_seconds)));

@@ -15,10 +15,14 @@ constexpr absl::Duration kMinEventInterval = absl::Milliseconds(100);
 
 }  // namespace
 
-grpc::Status PruningJobsService::SubmitJob(grpc::ServerContext*,
+grpc::Status PruningJobsService::SubmitJob(grpc::ServerContext* context,
                                            const v1::SubmitJobRequest* request,
                                            v1::SubmitJobResponse* response) {
-  auto job = core_->jobs().Submit(request->spec());
+  std::string submitter;
+  if (authorizer_ != nullptr) {
+    if (auto caller = authorizer_->CallerOf(*context)) submitter = caller->name;
+  }
+  auto job = core_->jobs().Submit(request->spec(), submitter);
   if (!job.ok()) return ToGrpcStatus(job.status());
   *response->mutable_job() = *std::move(job);
   return grpc::Status::OK;
@@ -51,9 +55,17 @@ grpc::Status PruningJobsService::WatchJob(
   return grpc::Status(grpc::StatusCode::CANCELLED, "watch cancelled");
 }
 
-grpc::Status PruningJobsService::CancelJob(grpc::ServerContext*,
+grpc::Status PruningJobsService::CancelJob(grpc::ServerContext* context,
                                            const v1::CancelJobRequest* request,
                                            v1::CancelJobResponse* response) {
+  if (authorizer_ != nullptr) {
+    auto target = core_->jobs().Get(request->id());
+    if (!target.ok()) return ToGrpcStatus(target.status());
+    grpc::Status allowed = authorizer_->CheckJobOwner(
+        *context, "/pruneserve.v1.PruningJobs/CancelJob",
+        target->submitted_by());
+    if (!allowed.ok()) return allowed;
+  }
   auto job = core_->jobs().Cancel(request->id());
   if (!job.ok()) return ToGrpcStatus(job.status());
   *response->mutable_job() = *std::move(job);

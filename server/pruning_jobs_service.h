@@ -4,14 +4,19 @@
 #define PRUNESERVE_SERVER_PRUNING_JOBS_SERVICE_H_
 
 #include "pruneserve/v1/pruning_jobs.grpc.pb.h"
+#include "server/rpc_authorizer.h"
 #include "server/server_core.h"
 
 namespace pruneserve {
 
-// Thread-safe; holds a non-owning pointer to the core, which must outlive it.
+// Thread-safe; holds non-owning pointers to the core and the authorizer,
+// which must outlive it. A null authorizer means no authentication: jobs
+// record no submitter and anyone may cancel.
 class PruningJobsService final : public v1::PruningJobs::Service {
  public:
-  explicit PruningJobsService(ServerCore* core) : core_(core) {}
+  explicit PruningJobsService(ServerCore* core,
+                              const RpcAuthorizer* authorizer = nullptr)
+      : core_(core), authorizer_(authorizer) {}
 
   grpc::Status SubmitJob(grpc::ServerContext* context,
                          const v1::SubmitJobRequest* request,
@@ -33,6 +38,7 @@ class PruningJobsService final : public v1::PruningJobs::Service {
 
  private:
   ServerCore* core_;
+  const RpcAuthorizer* authorizer_;
 };
 
 }  // namespace pruneserve

@@ -3,15 +3,44 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/impl/server_builder_option.h>
+#include <grpcpp/impl/server_builder_plugin.h>
+
+#include <algorithm>
+#include <cstdio>
 
 #include "absl/strings/str_cat.h"
 #include "prometheus/exposer.h"
+#include "server/audit_log.h"
 #include "server/inference_service.h"
 #include "server/model_repository_service.h"
 #include "server/pruning_jobs_service.h"
+#include "server/rpc_authorizer.h"
 #include "server/thread_stack_floor.h"
 
 namespace pruneserve {
+namespace {
+
+// Linking gRPC's reflection library registers its plugin for every server
+// at static initialisation; this option takes it out of one builder.
+class WithoutReflection final : public grpc::ServerBuilderOption {
+ public:
+  void UpdateArguments(grpc::ChannelArguments*) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>*
+                         plugins) override {
+    plugins->erase(
+        std::remove_if(
+            plugins->begin(), plugins->end(),
+            [](const std::unique_ptr<grpc::ServerBuilderPlugin>& p) {
+              return dynamic_cast<
+                         grpc::reflection::ProtoServerReflectionPlugin*>(
+                         p.get()) != nullptr;
+            }),
+        plugins->end());
+  }
+};
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(
     ServerOptions options, std::unique_ptr<ServerCore> core) {
@@ -20,6 +49,60 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
 
   // Pulls in the stack-size interposer; see thread_stack_floor.h.
   (void)ThreadStackFloor();
+
+  const bool with_auth = !options.auth_tokens_file.empty();
+  if (!IsLoopbackAddress(options.listen_address)) {
+    if (!options.tls.enabled() || !with_auth) {
+      if (!options.insecure_remote) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "refusing to serve gRPC on the non-loopback address ",
+            options.listen_address, " without ",
+            options.tls.enabled() ? "" : "TLS (--tls_cert, --tls_key)",
+            !options.tls.enabled() && !with_auth ? " and " : "",
+            with_auth ? "" : "tokens (--auth_tokens_file)",
+            ": anyone who reaches the port could delete models and run "
+            "jobs. Give them, listen on 127.0.0.1, or pass --insecure_remote "
+            "to accept the risk"));
+      }
+      std::fprintf(
+          stderr,
+          "pruneserve: WARNING: --insecure_remote: serving gRPC on %s "
+          "WITHOUT %s%s%s. Anyone who can reach this port can %s. Use only "
+          "on a network you fully trust.\n",
+          options.listen_address.c_str(), options.tls.enabled() ? "" : "TLS",
+          !options.tls.enabled() && !with_auth ? " AND WITHOUT " : "",
+          with_auth ? "" : "AUTHENTICATION",
+          with_auth ? "read the tokens on the wire"
+                    : "delete every model, run and cancel jobs and read all "
+                      "models");
+    }
+  }
+  if (!options.metrics_address.empty() &&
+      !IsLoopbackAddress(options.metrics_address) &&
+      !options.metrics_allow_remote) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "refusing to serve /metrics on the non-loopback address ",
+        options.metrics_address,
+        ": the endpoint has no TLS and no authentication. Scrape it on "
+        "127.0.0.1, or pass --metrics_allow_remote to expose it"));
+  }
+  auto credentials =
+      MakeServerCredentials(options.tls, with_auth, options.listen_address);
+  if (!credentials.ok()) return credentials.status();
+  if (with_auth) {
+    auto tokens = auth::TokenStore::Create({options.auth_tokens_file});
+    if (!tokens.ok()) return tokens.status();
+    server->tokens_ = *std::move(tokens);
+    AuditLogOptions audit_options;
+    audit_options.registry = server->core_->metrics_registry();
+    server->audit_ = std::make_unique<AuditLog>(std::move(audit_options));
+    server->authorizer_ = std::make_unique<RpcAuthorizer>(server->tokens_.get(),
+                                                          server->audit_.get());
+    (*credentials)
+        ->SetAuthMetadataProcessor(
+            server->authorizer_->MakeMetadataProcessor());
+  }
+
   if (!options.metrics_address.empty()) {
     try {
       server->exposer_ =
@@ -36,21 +119,25 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   }
 
   grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  if (options.reflection) {
+    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  }
   server->repository_service_ =
       std::make_unique<ModelRepositoryService>(server->core_.get());
   server->inference_service_ =
       std::make_unique<InferenceService>(server->core_.get());
-  server->jobs_service_ =
-      std::make_unique<PruningJobsService>(server->core_.get());
+  server->jobs_service_ = std::make_unique<PruningJobsService>(
+      server->core_.get(), server->authorizer_.get());
 
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen_address,
-                           grpc::InsecureServerCredentials(),
+  builder.AddListeningPort(options.listen_address, *credentials,
                            &server->grpc_port_);
   builder.RegisterService(server->repository_service_.get());
   builder.RegisterService(server->inference_service_.get());
   builder.RegisterService(server->jobs_service_.get());
+  if (!options.reflection) {
+    builder.SetOption(std::make_unique<WithoutReflection>());
+  }
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(options.max_message_bytes);
   grpc::ResourceQuota quota("pruneserve");
@@ -65,6 +152,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   // The repository is open by construction of the core: report SERVING.
   server->grpc_server_->GetHealthCheckService()->SetServingStatus(true);
   return server;
+}
+
+absl::Status Server::ReloadAuthTokens() {
+  if (tokens_ == nullptr) {
+    return absl::FailedPreconditionError("the server runs without tokens");
+  }
+  return tokens_->Reload();
 }
 
 Server::~Server() {

@@ -1,6 +1,7 @@
 // Server: the network face of a ServerCore. Binds the gRPC services
-// (pruneserve.v1, grpc.health.v1, reflection) and the Prometheus exposer, and
-// shuts them down gracefully.
+// (pruneserve.v1, grpc.health.v1, optionally reflection) and the Prometheus
+// exposer, secures the gRPC port (TLS, bearer tokens with roles, see
+// transport_security.h and rpc_authorizer.h), and shuts down gracefully.
 #ifndef PRUNESERVE_SERVER_SERVER_H_
 #define PRUNESERVE_SERVER_SERVER_H_
 
@@ -9,7 +10,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "core/auth/token_store.h"
 #include "server/server_core.h"
+#include "server/transport_security.h"
 
 namespace grpc {
 class Server;
@@ -20,9 +23,11 @@ class Exposer;
 
 namespace pruneserve {
 
+class AuditLog;
 class InferenceService;
 class ModelRepositoryService;
 class PruningJobsService;
+class RpcAuthorizer;
 
 struct ServerOptions {
   // gRPC listen address; port 0 picks a free port (see grpc_port()).
@@ -35,13 +40,30 @@ struct ServerOptions {
   // Largest gRPC message accepted, in bytes (uploads stream in chunks far
   // smaller than this).
   int max_message_bytes = 64 << 20;
+  // TLS on the gRPC port; disabled (plaintext) by default.
+  TlsOptions tls;
+  // Tokens file ("sha256-hex role name" per line, core/auth/token_file.h);
+  // every call but health and ServerLive then needs a bearer token of the
+  // right role. Empty (default) = no authentication.
+  std::string auth_tokens_file;
+  // Serve a non-loopback listen_address without TLS and tokens anyway.
+  // Default false: such a server refuses to start.
+  bool insecure_remote = false;
+  // Serve /metrics (plaintext, no authentication) on a non-loopback
+  // metrics_address. Default false: such a server refuses to start.
+  bool metrics_allow_remote = false;
+  // Register gRPC server reflection. Default off.
+  bool reflection = false;
 };
 
 // Owns the ServerCore, the grpc::Server and the exposer. Start() once, then
 // Shutdown() (from any thread) and Wait(). Thread-safe after Start().
 class Server {
  public:
-  // Binds both listeners. UNAVAILABLE naming the address when a port is taken.
+  // Binds both listeners. UNAVAILABLE naming the address when a port is
+  // taken; FAILED_PRECONDITION for a non-loopback address without TLS and
+  // tokens (or metrics_allow_remote); the tokens file's and the TLS files'
+  // errors.
   static absl::StatusOr<std::unique_ptr<Server>> Start(
       ServerOptions options, std::unique_ptr<ServerCore> core);
   ~Server();
@@ -52,6 +74,10 @@ class Server {
   // Blocks until Shutdown() completed.
   void Wait();
 
+  // Re-reads the tokens file (SIGHUP). FAILED_PRECONDITION without one; the
+  // file's error, with the previous tokens still in force. Blocks on I/O.
+  absl::Status ReloadAuthTokens();
+
   int grpc_port() const { return grpc_port_; }
   int metrics_port() const { return metrics_port_; }
   ServerCore& core() { return *core_; }
@@ -60,6 +86,11 @@ class Server {
   Server() = default;
 
   std::unique_ptr<ServerCore> core_;
+  // Token check and audit; null without a tokens file. Outlive the gRPC
+  // server, whose credentials hold the processor that borrows them.
+  std::unique_ptr<auth::TokenStore> tokens_;
+  std::unique_ptr<AuditLog> audit_;
+  std::unique_ptr<RpcAuthorizer> authorizer_;
   std::unique_ptr<ModelRepositoryService> repository_service_;
   std::unique_ptr<InferenceService> inference_service_;
   std::unique_ptr<PruningJobsService> jobs_service_;

@@ -138,13 +138,15 @@ void JobManager::Stop() {
   workers_.clear();
 }
 
-absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& spec) {
+absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& spec,
+                                           const std::string& submitted_by) {
   auto resolved = resolver_(spec);
   if (!resolved.ok()) {
     if (metrics_ != nullptr) metrics_->RecordRefusal(resolved.status());
     return resolved.status();
   }
   v1::Job job;
+  job.set_submitted_by(submitted_by);
   *job.mutable_spec() = *std::move(resolved);
   job.set_state(v1::JOB_STATE_QUEUED);
   job.set_created_unix_ms(NowUnixMs());

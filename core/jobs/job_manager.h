@@ -102,8 +102,10 @@ class JobManager {
 
   // Resolves and stores the job and queues it. The resolver's errors;
   // RESOURCE_EXHAUSTED when the queue is full; UNAVAILABLE after Stop().
-  // Nothing is stored for a refused job. Blocks on one database write.
-  absl::StatusOr<v1::Job> Submit(const v1::JobSpec& spec);
+  // Nothing is stored for a refused job. `submitted_by` (the caller's token
+  // name, may be empty) is recorded on the job. Blocks on one database write.
+  absl::StatusOr<v1::Job> Submit(const v1::JobSpec& spec,
+                                 const std::string& submitted_by = "");
 
   // NOT_FOUND when no job has this id.
   absl::StatusOr<v1::Job> Get(const std::string& id) const;
