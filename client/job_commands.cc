@@ -206,7 +206,7 @@ void RegisterJobCommands(CLI::App& app, CliContext& ctx) {
   submit->callback([&ctx, submit_args, quiet] {
     auto spec = SpecFromArgs(*submit_args);
     if (!ctx.Check(spec.status())) return;
-    JobClient client(MakeChannel(ctx.server));
+    JobClient client(ctx.Channel());
     auto job = client.Submit(*spec);
     if (!ctx.Check(job.status())) return;
     if (!submit_args->watch) {
@@ -229,7 +229,7 @@ void RegisterJobCommands(CLI::App& app, CliContext& ctx) {
   watch->add_option("id", *id, "Job id")->required();
   watch->add_flag("-q,--quiet", *quiet, "No progress line");
   watch->callback([&ctx, id, quiet] {
-    JobClient client(MakeChannel(ctx.server));
+    JobClient client(ctx.Channel());
     auto final = Follow(client, *id, *quiet);
     if (!ctx.Check(final.status())) return;
     if (!PrintOutcome(*final, ctx.json)) ctx.exit_code = 1;
@@ -238,7 +238,7 @@ void RegisterJobCommands(CLI::App& app, CliContext& ctx) {
   auto* get = job->add_subcommand("get", "Show one job.");
   get->add_option("id", *id, "Job id")->required();
   get->callback([&ctx, id] {
-    JobClient client(MakeChannel(ctx.server));
+    JobClient client(ctx.Channel());
     auto j = client.Get(*id);
     if (!ctx.Check(j.status())) return;
     if (ctx.json) {
@@ -259,7 +259,7 @@ void RegisterJobCommands(CLI::App& app, CliContext& ctx) {
       job->add_subcommand("cancel", "Cancel a queued or running job.");
   cancel->add_option("id", *id, "Job id")->required();
   cancel->callback([&ctx, id] {
-    JobClient client(MakeChannel(ctx.server));
+    JobClient client(ctx.Channel());
     auto j = client.Cancel(*id);
     if (!ctx.Check(j.status())) return;
     std::printf("%s: %s\n", j->id().c_str(),
@@ -279,7 +279,7 @@ void RegisterJobCommands(CLI::App& app, CliContext& ctx) {
   ls->callback([&ctx, state, limit, token] {
     auto s = ParseState(*state);
     if (!ctx.Check(s.status())) return;
-    JobClient client(MakeChannel(ctx.server));
+    JobClient client(ctx.Channel());
     auto page = client.List(*s, *limit, *token);
     if (!ctx.Check(page.status())) return;
     if (ctx.json) {

@@ -96,7 +96,7 @@ void RegisterModelCommands(CLI::App& app, CliContext& ctx) {
         if (!ctx.Check(dims.status())) return;
         for (int64_t d : *dims) header.add_example_input_shape(d);
       }
-      RepositoryClient client(MakeChannel(ctx.server));
+      RepositoryClient client(ctx.Channel());
       ProgressBar bar(stderr);
       auto stored = client.Upload(
           header, *file,
@@ -113,7 +113,7 @@ void RegisterModelCommands(CLI::App& app, CliContext& ctx) {
     auto name = std::make_shared<std::string>();
     cmd->add_option("name", *name, "Only versions of this model");
     cmd->callback([&ctx, name] {
-      RepositoryClient client(MakeChannel(ctx.server));
+      RepositoryClient client(ctx.Channel());
       auto models = client.List(*name);
       if (!ctx.Check(models.status())) return;
       PrintModels(ctx, *models);
@@ -128,7 +128,7 @@ void RegisterModelCommands(CLI::App& app, CliContext& ctx) {
     cmd->callback([&ctx, ref] {
       auto parsed = ParseModelRef(*ref);
       if (!ctx.Check(parsed.status())) return;
-      RepositoryClient client(MakeChannel(ctx.server));
+      RepositoryClient client(ctx.Channel());
       auto m = client.Get(parsed->name, parsed->version);
       if (!ctx.Check(m.status())) return;
       PrintModel(ctx, *m);
@@ -151,7 +151,7 @@ void RegisterModelCommands(CLI::App& app, CliContext& ctx) {
     cmd->callback([&ctx, ref, out] {
       auto parsed = ParseModelRef(*ref);
       if (!ctx.Check(parsed.status())) return;
-      RepositoryClient client(MakeChannel(ctx.server));
+      RepositoryClient client(ctx.Channel());
       auto m = client.Download(parsed->name, parsed->version, *out);
       if (!ctx.Check(m.status())) return;
       if (!ctx.json) {
@@ -172,7 +172,7 @@ void RegisterModelCommands(CLI::App& app, CliContext& ctx) {
     cmd->callback([&ctx, ref] {
       auto parsed = ParseModelRef(*ref);
       if (!ctx.Check(parsed.status())) return;
-      RepositoryClient client(MakeChannel(ctx.server));
+      RepositoryClient client(ctx.Channel());
       auto n = client.Delete(parsed->name, parsed->version);
       if (!ctx.Check(n.status())) return;
       if (ctx.json) {

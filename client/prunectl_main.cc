@@ -6,6 +6,7 @@
 #include "client/model_commands.h"
 #include "client/prune_commands.h"
 #include "client/serve_commands.h"
+#include "client/token_commands.h"
 #include "client/zoo_commands.h"
 
 int main(int argc, char** argv) {
@@ -19,12 +20,27 @@ int main(int argc, char** argv) {
   app.add_option("-s,--server", ctx.server, "Server address host:port")
       ->envname("PRUNESERVE_SERVER")
       ->capture_default_str();
+  app.add_option("--token", ctx.token,
+                 "Bearer token sent on every call (prunectl token create)")
+      ->envname("PRUNESERVE_TOKEN");
+  app.add_option("--tls-ca", ctx.tls_ca,
+                 "PEM CA of the server certificate; selects TLS")
+      ->envname("PRUNESERVE_TLS_CA")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-cert", ctx.tls_cert,
+                 "PEM client certificate for mutual TLS (with --tls-key)")
+      ->envname("PRUNESERVE_TLS_CERT")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-key", ctx.tls_key, "PEM key of --tls-cert")
+      ->envname("PRUNESERVE_TLS_KEY")
+      ->check(CLI::ExistingFile);
   app.add_flag("--json", ctx.json, "Print JSON instead of tables");
   pruneserve::client::RegisterModelCommands(app, ctx);
   pruneserve::client::RegisterZooCommands(app, ctx);
   pruneserve::client::RegisterServeCommands(app, ctx);
   pruneserve::client::RegisterPruneCommands(app, ctx);
   pruneserve::client::RegisterJobCommands(app, ctx);
+  pruneserve::client::RegisterTokenCommands(app, ctx);
   CLI11_PARSE(app, argc, argv);
   return ctx.exit_code;
 }

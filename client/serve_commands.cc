@@ -70,7 +70,7 @@ void RegisterServe(CLI::App& app, CliContext& ctx) {
   load->callback([&ctx, ref, opts] {
     std::string name;
     if (!SplitRef(ctx, *ref, &name, &opts->version)) return;
-    InferenceClient client(MakeChannel(ctx.server));
+    InferenceClient client(ctx.Channel());
     if (!ctx.Check(client.Load(name, *opts))) return;
     std::printf("loaded %s\n", ref->c_str());
   });
@@ -82,14 +82,14 @@ void RegisterServe(CLI::App& app, CliContext& ctx) {
     std::string name;
     int64_t version = 0;
     if (!SplitRef(ctx, *uref, &name, &version)) return;
-    InferenceClient client(MakeChannel(ctx.server));
+    InferenceClient client(ctx.Channel());
     if (!ctx.Check(client.Unload(name, version))) return;
     std::printf("unloaded %s\n", uref->c_str());
   });
 
   auto* ls = serve->add_subcommand("ls", "Repository index with states.");
   ls->callback([&ctx] {
-    InferenceClient client(MakeChannel(ctx.server));
+    InferenceClient client(ctx.Channel());
     auto index = client.Index();
     if (!ctx.Check(index.status())) return;
     if (ctx.json) {
@@ -156,7 +156,7 @@ void RegisterInfer(CLI::App& app, CliContext& ctx) {
     const int64_t per_image = images.numel() / std::max<int64_t>(1, n);
     const uint8_t* pixels = images.data_ptr<uint8_t>();
     const int64_t* labels = (*dataset)->labels().data_ptr<int64_t>();
-    InferenceClient client(MakeChannel(ctx.server));
+    InferenceClient client(ctx.Channel());
     int64_t correct = 0;
     TextTable table({"IMAGE", "LABEL", "TOP-K (class:prob)"});
     for (int64_t start = 0; start < n; start += a->batch) {
@@ -224,7 +224,7 @@ void RegisterBench(CLI::App& app, CliContext& ctx) {
     std::string name;
     int64_t version = 0;
     if (!SplitRef(ctx, a->ref, &name, &version)) return;
-    auto channel = MakeChannel(ctx.server);
+    auto channel = ctx.Channel();
     InferenceClient client(channel);
     auto shape = ModelInputShape(client, name, version, a->batch);
     if (!ctx.Check(shape.status())) return;
