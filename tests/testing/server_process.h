@@ -34,6 +34,8 @@ class ServerProcess {
   int grpc_port() const { return grpc_port_; }
   int metrics_port() const { return metrics_port_; }
   pid_t pid() const { return pid_; }
+  // The file the server's stderr goes to (<data_dir>.stderr.log).
+  const std::string& stderr_path() const { return stderr_path_; }
 
   // Sends `signal` and waits for exit; returns the exit status as from
   // waitpid (use WIFEXITED / WEXITSTATUS).
