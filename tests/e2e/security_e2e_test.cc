@@ -67,7 +67,8 @@ void Sh(const std::string& command) {
 // certificate that the server must not trust. EC keys: quick to make.
 struct Pki {
   std::string dir, ca, server_cert, server_key, client_cert, client_key,
-      other_ca, other_client_cert, other_client_key;
+      other_ca, other_client_cert, other_client_key, other_server_cert,
+      other_server_key;
 };
 
 void MakePki(const std::string& dir, Pki* pki) {
@@ -94,6 +95,9 @@ void MakePki(const std::string& dir, Pki* pki) {
        "extendedKeyUsage=serverAuth");
   leaf("client", "ca", "extendedKeyUsage=clientAuth");
   leaf("other-client", "other-ca", "extendedKeyUsage=clientAuth");
+  leaf("other-server", "other-ca",
+       "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+       "extendedKeyUsage=serverAuth");
   auto p = [&](const std::string& f) { return absl::StrCat(dir, "/", f); };
   *pki = Pki{dir,
              p("ca.pem"),
@@ -103,7 +107,9 @@ void MakePki(const std::string& dir, Pki* pki) {
              p("client.key"),
              p("other-ca.pem"),
              p("other-client.pem"),
-             p("other-client.key")};
+             p("other-client.key"),
+             p("other-server.pem"),
+             p("other-server.key")};
 }
 
 class SecurityE2eTest : public ::testing::Test {
@@ -225,6 +231,42 @@ TEST_F(SecurityE2eTest, MutualTlsNeedsAClientCertificateFromTheCa) {
                    pki_->ca, " --tls-cert ", pki_->client_cert, " --tls-key ",
                    pki_->client_key, " model list"));
   EXPECT_EQ(r.exit_code, 0) << r.output;
+}
+
+TEST_F(SecurityE2eTest,
+       ReplacedCertificateServesNewHandshakesKeepsConnections) {
+  // The server reads its own copies, replaced below by rename.
+  const std::string cert = dir_.Join("server.pem");
+  const std::string key = dir_.Join("server.key");
+  Sh(absl::StrCat("cp ", pki_->server_cert, " ", cert, " && cp ",
+                  pki_->server_key, " ", key));
+  auto server = ServerProcess::Start(
+      dir_.Join("data"),
+      {"--tls_cert=" + cert, "--tls_key=" + key, "--tls_refresh_seconds=1"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto old_channel = TlsChannel(**server);
+  ASSERT_EQ(ListCode(old_channel), StatusCode::OK);
+
+  // A certificate from another CA: new handshakes present it.
+  Sh(absl::StrCat("cp ", pki_->other_server_cert, " ", cert, ".new && cp ",
+                  pki_->other_server_key, " ", key, ".new && mv ", key, ".new ",
+                  key, " && mv ", cert, ".new ", cert));
+  client::ChannelOptions trusts_new;
+  trusts_new.tls_ca_file = pki_->other_ca;
+  StatusCode code = StatusCode::UNKNOWN;
+  for (int i = 0; i < 100 && code != StatusCode::OK; ++i) {
+    code = ListCode(Channel(**server, trusts_new));
+    if (code != StatusCode::OK) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  }
+  EXPECT_EQ(code, StatusCode::OK);
+  EXPECT_EQ(ListCode(TlsChannel(**server)), StatusCode::UNAVAILABLE);
+  // The connection made under the old certificate is still open and used:
+  // a new handshake on this channel, which trusts only the first CA, would
+  // fail.
+  EXPECT_EQ(ListCode(old_channel), StatusCode::OK);
+  EXPECT_EQ(old_channel->GetState(false), GRPC_CHANNEL_READY);
 }
 
 // One RPC of the table: calls it on `channel` against `target` (a model or
