@@ -249,6 +249,9 @@ void RegisterJobCommands(CLI::App& app, CliContext& ctx) {
                 "model:", j->spec().model_name().c_str(),
                 static_cast<long long>(j->spec().model_version()),
                 "state:", ProgressLine(*j).c_str());
+    if (!j->submitted_by().empty()) {
+      std::printf("%-12s %s\n", "submitted:", j->submitted_by().c_str());
+    }
     if (j->state() != v1::JOB_STATE_QUEUED &&
         j->state() != v1::JOB_STATE_RUNNING) {
       PrintOutcome(*j, false);

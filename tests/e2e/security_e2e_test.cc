@@ -698,6 +698,12 @@ TEST_F(SecurityE2eTest, JobsRecordTheSubmitterWhoMayCancelThem) {
     ASSERT_TRUE(v1::PruningJobs::NewStub(bob)->GetJob(&ctx, q, &r).ok());
     EXPECT_EQ(r.job().submitted_by(), "alice");
   }
+  testing::CommandResult shown = testing::RunPrunectl(
+      absl::StrCat("--server ", (*server)->grpc_address(), " --tls-ca ",
+                   pki_->ca, " --token ", kReadToken, " job get ", job.id()));
+  EXPECT_EQ(shown.exit_code, 0) << shown.output;
+  EXPECT_TRUE(absl::StrContains(shown.output, "submitted:   alice"))
+      << shown.output;
   grpc::Status denied = cancel(bob, job.id());
   EXPECT_EQ(denied.error_code(), StatusCode::PERMISSION_DENIED);
   ASSERT_TRUE(WaitForStderr(**server, "detail=not_the_submitter"));
