@@ -54,8 +54,9 @@ void AddPruningFlags(CLI::App* cmd, PruningFlags& f, const std::string& where) {
                   "(their ResNet-50 script)");
   cmd->add_flag("--prune-residual-stream", f.prune_residual_stream,
                 "Also prune the residual stream, stem and shortcuts");
-  cmd->add_option("--exclude", f.exclude,
-                  "Layer names or regexes to leave alone (repeatable)");
+  cmd->add_option(
+      "--exclude", f.exclude,
+      "Layer names or RE2 patterns (full match) to leave alone (repeatable)");
   cmd->add_option("--epochs", f.epochs,
                   "Fine-tuning epochs per round (default 0: prune only; the "
                   "paper uses about 50)");

@@ -11,7 +11,6 @@
 #include "core/quantization/fix_point.h"
 #include "core/repository/model_name.h"
 #include "core/util/limit_status.h"
-#include "re2/re2.h"
 
 namespace pruneserve::jobs {
 namespace {
@@ -27,10 +26,6 @@ absl::Status OverLimit(absl::string_view field, absl::string_view limit,
       absl::StatusCode::kInvalidArgument, limit,
       absl::StrCat(field, ": ", problem, " (--", limit, ")"));
 }
-
-// RE2 program memory per pattern; patterns are at most a few hundred bytes,
-// so this only stops pathological repetition counts like a{1000}{1000}.
-constexpr int64_t kExcludeRegexMemory = int64_t{1} << 20;
 
 absl::Status CheckExclude(const v1::JobPruning& p,
                           const JobSpecLimits& limits) {
@@ -49,14 +44,8 @@ absl::Status CheckExclude(const v1::JobPruning& p,
     }
     // RE2 runs in time linear in the input and bounded memory: no
     // catastrophic backtracking, no stack overflow on the submitting thread.
-    RE2::Options options;
-    options.set_log_errors(false);
-    options.set_max_mem(kExcludeRegexMemory);
-    RE2 re(pattern, options);
-    if (!re.ok()) {
-      return Invalid("pruning.exclude",
-                     absl::StrCat("\"", pattern,
-                                  "\" is not an RE2 pattern: ", re.error()));
+    if (absl::Status s = pruning::ValidateExcludePattern(pattern); !s.ok()) {
+      return Invalid("pruning.exclude", s.message());
     }
   }
   return absl::OkStatus();

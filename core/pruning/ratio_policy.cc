@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <numeric>
-#include <regex>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "re2/re2.h"
 
 namespace pruneserve::pruning {
 
@@ -74,6 +76,26 @@ KeepMasks PruningPlan::masks() const {
 
 namespace {
 
+RE2::Options ExcludePatternOptions() {
+  RE2::Options options;
+  options.set_log_errors(false);
+  // Patterns are at most a few hundred bytes; this only stops pathological
+  // repetition counts like a{1000}{1000}.
+  options.set_max_mem(int64_t{1} << 20);
+  return options;
+}
+
+}  // namespace
+
+absl::Status ValidateExcludePattern(const std::string& pattern) {
+  RE2 re(pattern, ExcludePatternOptions());
+  if (re.ok()) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("\"", pattern, "\" is not an RE2 pattern: ", re.error()));
+}
+
+namespace {
+
 // Restores removed channels, best score first, until min_channels and
 // round_to hold; then sets the threshold to the largest removed score.
 void ApplyGuards(const std::vector<double>& scores, const PolicyOptions& o,
@@ -135,25 +157,38 @@ int64_t KeptCount(const std::vector<ChannelRef>& refs, const KeepMasks& keep) {
   return n;
 }
 
-bool Excluded(const ChannelGroup& g, const std::vector<std::string>& patterns) {
-  for (const std::string& p : patterns) {
-    std::regex re;
-    bool valid = true;
-    try {
-      re = std::regex(p);
-    } catch (const std::regex_error&) {
-      valid = false;
-    }
-    auto matches = [&](const std::string& name) {
-      return name == p || (valid && std::regex_match(name, re));
-    };
-    if (matches(g.name)) return true;
-    for (const std::string& prod : g.producers) {
-      if (matches(prod)) return true;
+// The exclude patterns, compiled once per plan. A pattern RE2 rejects (the
+// job layer refuses those at submit) still matches its exact text.
+class ExcludeMatcher {
+ public:
+  explicit ExcludeMatcher(const std::vector<std::string>& patterns) {
+    for (const std::string& p : patterns) {
+      auto re = std::make_unique<RE2>(p, ExcludePatternOptions());
+      if (!re->ok()) re.reset();
+      patterns_.emplace_back(p, std::move(re));
     }
   }
-  return false;
-}
+
+  bool Excluded(const ChannelGroup& g) const {
+    if (Matches(g.name)) return true;
+    for (const std::string& prod : g.producers) {
+      if (Matches(prod)) return true;
+    }
+    return false;
+  }
+
+ private:
+  bool Matches(const std::string& name) const {
+    for (const auto& [text, re] : patterns_) {
+      if (name == text || (re != nullptr && RE2::FullMatch(name, *re))) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  std::vector<std::pair<std::string, std::unique_ptr<RE2>>> patterns_;
+};
 
 double GroupSparsity(const ChannelGroup& g, const SparsityProfile* profile) {
   if (profile == nullptr) return -1.0;
@@ -244,6 +279,7 @@ absl::StatusOr<PruningPlan> PlanPruning(
   if (needs_sparsity) {
     plan.refined_rule = guards.Describe();
   }
+  const ExcludeMatcher exclude(o.exclude);
   std::vector<bool> eligible(groups.size(), false);
   for (const ChannelGroup& g : groups) {
     GroupDecision d;
@@ -251,7 +287,7 @@ absl::StatusOr<PruningPlan> PlanPruning(
     d.sparsity = GroupSparsity(g, sparsity);
     if (!g.prunable) {
       d.skip_reason = absl::StrCat("frozen: ", g.frozen_reason);
-    } else if (Excluded(g, o.exclude)) {
+    } else if (exclude.Excluded(g)) {
       d.skip_reason = "excluded";
     } else if (analysis.has_residual() && !o.prune_residual_stream &&
                g.residual) {

@@ -80,7 +80,7 @@ struct PolicyOptions {
   // Kept channel counts are rounded up to a multiple of this (1 = off).
   int64_t round_to = 1;
   // Groups whose name or any producer fully matches one of these (exact
-  // name or ECMAScript regex) are left alone.
+  // name or RE2 pattern, see ValidateExcludePattern) are left alone.
   std::vector<std::string> exclude;
   // In networks with residual adds, also prune groups on the residual
   // stream and the stem (off: only channels inside blocks are pruned).
@@ -142,6 +142,12 @@ double RefinedRatio(double sparsity, const RefinedGuards& guards);
 // geometries (conv and linear layers only).
 int64_t EstimateMacs(const ChannelDependencyGraph& analysis,
                      const KeepMasks& keep);
+
+// OK when `pattern` compiles as an exclude pattern (RE2 syntax: linear-time
+// matching, program memory capped); otherwise InvalidArgument quoting the
+// pattern and RE2's reason. Such a pattern would still exclude a group of
+// exactly that name.
+absl::Status ValidateExcludePattern(const std::string& pattern);
 
 // Builds the plan. `scores[g]` holds the criterion's scores of group g, or is
 // empty when the criterion could not score it (`score_errors[g]` says why;

@@ -318,6 +318,25 @@ TEST(PruningEngineTest, ExcludeRoundToAndMinChannels) {
   EXPECT_EQ(Row(result->report, "c2")->channels_after(), 4);
 }
 
+TEST(PruningEngineTest, ExcludeMatchesFullNamesWithRe2InLinearTime) {
+  TestModel m = testing::MakeVggNet();
+  PruningOptions options;
+  options.policy.kind = PolicyKind::kUniform;
+  options.policy.ratio = 0.5;
+  // Nested quantifiers backtrack exponentially on a non-match in
+  // ECMAScript engines; RE2 matches in linear time. "c" alone is a prefix
+  // of every conv name: full match only, so it excludes nothing. "[c2" is
+  // no pattern at all and only excludes a layer of that exact name.
+  options.policy.exclude = {"(c*)*(c*)*(c*)*x", "c", "[c2", "c(3|9)"};
+  auto result = PruneModule(m.module, m.input_shape, options);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(Row(result->report, "c3")->skip_reason(), "excluded");
+  EXPECT_EQ(Row(result->report, "c1")->skip_reason(), "");
+  EXPECT_EQ(Row(result->report, "c2")->skip_reason(), "");
+  EXPECT_LT(Row(result->report, "c2")->channels_after(),
+            Row(result->report, "c2")->channels_before());
+}
+
 TEST(PruningEngineTest, SavedArchiveReloadsWithSameOutputs) {
   pruneserve::testing::TempDir dir;
   for (TestModel m :

@@ -140,5 +140,18 @@ TEST(PolicyKindTest, ParsesNames) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST(ExcludePatternTest, Re2SyntaxIsAcceptedAndOtherTextIsRefusedByName) {
+  EXPECT_TRUE(ValidateExcludePattern("layer4\\..*").ok());
+  EXPECT_TRUE(ValidateExcludePattern("features.(0|1)").ok());
+  // Backreferences are not RE2 (they are what makes backtracking regex
+  // engines exponential).
+  absl::Status s = ValidateExcludePattern("(a)\\1");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), ::testing::HasSubstr("(a)\\1"));
+  EXPECT_THAT(s.message(), ::testing::HasSubstr("RE2"));
+  // A repetition count beyond the program memory cap.
+  EXPECT_FALSE(ValidateExcludePattern("((a{1000}){1000}){1000}").ok());
+}
+
 }  // namespace
 }  // namespace pruneserve::pruning
