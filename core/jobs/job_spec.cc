@@ -2,9 +2,13 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "core/data/dataset_spec.h"
 #include "core/pruning/importance_criterion.h"
 #include "core/pruning/ratio_policy.h"
@@ -25,6 +29,72 @@ absl::Status OverLimit(absl::string_view field, absl::string_view limit,
   return LimitExceededError(
       absl::StatusCode::kInvalidArgument, limit,
       absl::StrCat(field, ": ", problem, " (--", limit, ")"));
+}
+
+// Top-level Python modules a model factory has no business importing: the
+// export script imports the module and calls the function, so these would
+// run processes, touch files or the network, or reach the interpreter.
+constexpr absl::string_view kDeniedPythonModules[] = {
+    "asyncio",    "bdb",       "builtins",   "code",      "codeop",
+    "ctypes",     "distutils", "fcntl",      "fileinput", "ftplib",
+    "gc",         "glob",      "http",       "imp",       "importlib",
+    "inspect",    "io",        "marshal",    "mmap",      "multiprocessing",
+    "nt",         "os",        "pathlib",    "pdb",       "pickle",
+    "pip",        "pkgutil",   "platform",   "posix",     "pty",
+    "resource",   "runpy",     "setuptools", "shelve",    "shutil",
+    "signal",     "site",      "smtplib",    "socket",    "ssl",
+    "subprocess", "sys",       "sysconfig",  "tarfile",   "telnetlib",
+    "tempfile",   "threading", "timeit",     "trace",     "urllib",
+    "webbrowser", "zipfile",   "zipimport"};
+
+bool IsPythonIdentifier(absl::string_view s) {
+  if (s.empty() || absl::ascii_isdigit(static_cast<unsigned char>(s[0]))) {
+    return false;
+  }
+  for (char c : s) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '_') {
+      return false;
+    }
+  }
+  return true;
+}
+
+// "package.module:function": dotted identifiers, none private (no leading
+// underscore, so no dunders either), at most 256 bytes, and not a module of
+// kDeniedPythonModules. The string reaches the export manifest and then
+// Python's importlib, so anything else is refused here.
+absl::Status CheckPythonFactory(absl::string_view factory) {
+  if (factory.empty()) return absl::OkStatus();
+  constexpr size_t kMaxBytes = 256;
+  if (factory.size() > kMaxBytes) {
+    return Invalid("vitis_export.python_factory",
+                   absl::StrCat(factory.size(), " bytes; at most ", kMaxBytes));
+  }
+  const std::vector<absl::string_view> halves = absl::StrSplit(factory, ':');
+  const std::string quoted = absl::StrCat("\"", absl::CEscape(factory), "\"");
+  if (halves.size() != 2) {
+    return Invalid("vitis_export.python_factory",
+                   absl::StrCat(quoted, " is not package.module:function"));
+  }
+  std::vector<absl::string_view> parts = absl::StrSplit(halves[0], '.');
+  parts.push_back(halves[1]);
+  for (absl::string_view part : parts) {
+    if (!IsPythonIdentifier(part) || part[0] == '_') {
+      return Invalid(
+          "vitis_export.python_factory",
+          absl::StrCat(quoted,
+                       " is not package.module:function of public Python "
+                       "identifiers ([A-Za-z][A-Za-z0-9_]*)"));
+    }
+  }
+  for (absl::string_view denied : kDeniedPythonModules) {
+    if (parts[0] == denied) {
+      return Invalid(
+          "vitis_export.python_factory",
+          absl::StrCat(quoted, ": module ", denied, " is not a model factory"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status CheckExclude(const v1::JobPruning& p,
@@ -205,6 +275,7 @@ absl::Status ResolveStages(v1::JobSpec& spec) {
       return Invalid("vitis_export.xmodel_name", s.message());
     }
   }
+  if (auto s = CheckPythonFactory(e.python_factory()); !s.ok()) return s;
   const bool needs_images = q.enabled() || e.enabled();
   if (needs_images && spec.data().train().empty() &&
       spec.data().calibration().empty()) {

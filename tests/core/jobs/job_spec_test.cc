@@ -225,5 +225,45 @@ TEST(JobSpecTest, ExcludeIsBoundedAndCompiledWithRe2) {
       << r.status();
 }
 
+TEST(JobSpecTest, PythonFactoryIsADottedPublicNameOutsideTheSystemModules) {
+  for (const char* good : {"torchvision.models:resnet18", "my_models:vgg13_bn",
+                           "pkg.sub.mod:Build2"}) {
+    v1::JobSpec s = Spec();
+    s.mutable_vitis_export()->set_python_factory(good);
+    EXPECT_TRUE(ResolveJobSpec(s, Model()).ok()) << good;
+  }
+  for (const char* bad : {"os:system",
+                          "subprocess:run",
+                          "builtins:exec",
+                          "sys:exit",
+                          "importlib:import_module",
+                          "pdb:set_trace",
+                          "os.path:join",
+                          "torch:__import__",
+                          "_private:f",
+                          "m:_f",
+                          "a.b",
+                          "a:b:c",
+                          "a..b:f",
+                          "a.b:f()",
+                          "a;b:f",
+                          "1abc:f",
+                          "a:f\nimport os",
+                          "a b:f",
+                          ":f",
+                          "a:"}) {
+    v1::JobSpec s = Spec();
+    s.mutable_vitis_export()->set_python_factory(bad);
+    auto r = ResolveJobSpec(s, Model());
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_NE(r.status().message().find("vitis_export.python_factory"),
+              std::string::npos)
+        << r.status();
+  }
+  v1::JobSpec s = Spec();
+  s.mutable_vitis_export()->set_python_factory("m:" + std::string(300, 'f'));
+  EXPECT_EQ(CodeOf(s), absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace pruneserve::jobs
