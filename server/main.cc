@@ -266,12 +266,15 @@ int main(int argc, char** argv) {
   // watched by gRPC itself), SIGINT/SIGTERM end the loop.
   int sig = 0;
   while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
-    absl::Status reloaded = (*server)->ReloadAuthTokens();
-    fprintf(stderr, "pruneserve: SIGHUP: tokens file %s\n",
-            reloaded.ok() ? "reloaded"
-                          : ("not reloaded, previous tokens kept: " +
-                             reloaded.ToString())
-                                .c_str());
+    const absl::Status reloaded = (*server)->ReloadAuthTokens();
+    if (reloaded.ok()) {
+      fprintf(stderr, "pruneserve: SIGHUP: tokens file reloaded\n");
+    } else {
+      fprintf(stderr,
+              "pruneserve: SIGHUP: tokens file not reloaded, previous tokens "
+              "kept: %s\n",
+              reloaded.ToString().c_str());
+    }
   }
   fprintf(stderr, "pruneserve: signal %d, shutting down\n", sig);
   (*server)->Shutdown(

@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/auth/token_store.h"
 #include "server/audit_log.h"

@@ -40,16 +40,9 @@ class WithoutReflection final : public grpc::ServerBuilderOption {
   }
 };
 
-}  // namespace
-
-absl::StatusOr<std::unique_ptr<Server>> Server::Start(
-    ServerOptions options, std::unique_ptr<ServerCore> core) {
-  auto server = std::unique_ptr<Server>(new Server());
-  server->core_ = std::move(core);
-
-  // Pulls in the stack-size interposer; see thread_stack_floor.h.
-  (void)ThreadStackFloor();
-
+// Refuses listeners that would expose an unprotected server beyond this
+// machine; warns loudly when --insecure_remote overrides that.
+absl::Status CheckExposure(const ServerOptions& options) {
   const bool with_auth = !options.auth_tokens_file.empty();
   if (!IsLoopbackAddress(options.listen_address)) {
     if (!options.tls.enabled() || !with_auth) {
@@ -64,17 +57,18 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
             "jobs. Give them, listen on 127.0.0.1, or pass --insecure_remote "
             "to accept the risk"));
       }
-      std::fprintf(
-          stderr,
-          "pruneserve: WARNING: --insecure_remote: serving gRPC on %s "
-          "WITHOUT %s%s%s. Anyone who can reach this port can %s. Use only "
-          "on a network you fully trust.\n",
-          options.listen_address.c_str(), options.tls.enabled() ? "" : "TLS",
-          !options.tls.enabled() && !with_auth ? " AND WITHOUT " : "",
-          with_auth ? "" : "AUTHENTICATION",
-          with_auth ? "read the tokens on the wire"
-                    : "delete every model, run and cancel jobs and read all "
-                      "models");
+      // Tokens without TLS are refused by MakeServerCredentials; what is
+      // left to warn about is a server without authentication.
+      if (!with_auth) {
+        std::fprintf(stderr,
+                     "pruneserve: WARNING: --insecure_remote: serving gRPC on "
+                     "%s WITHOUT AUTHENTICATION%s. Anyone who can reach this "
+                     "port can delete every model, run and cancel jobs and "
+                     "download all models. Use only on a network you fully "
+                     "trust.\n",
+                     options.listen_address.c_str(),
+                     options.tls.enabled() ? "" : " AND WITHOUT TLS");
+      }
     }
   }
   if (!options.metrics_address.empty() &&
@@ -86,6 +80,23 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
         ": the endpoint has no TLS and no authentication. Scrape it on "
         "127.0.0.1, or pass --metrics_allow_remote to expose it"));
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(
+    ServerOptions options, std::unique_ptr<ServerCore> core) {
+  auto server = std::unique_ptr<Server>(new Server());
+  server->core_ = std::move(core);
+
+  // Pulls in the stack-size interposer; see thread_stack_floor.h.
+  (void)ThreadStackFloor();
+
+  if (absl::Status exposure = CheckExposure(options); !exposure.ok()) {
+    return exposure;
+  }
+  const bool with_auth = !options.auth_tokens_file.empty();
   auto credentials =
       MakeServerCredentials(options.tls, with_auth, options.listen_address);
   if (!credentials.ok()) return credentials.status();
