@@ -19,6 +19,7 @@ PACKAGES=(
   python3-torchvision  # torchvision_prune_e2e_test
   clang-14 libclang-rt-14-dev  # libFuzzer + sanitizers (scripts/fuzz.sh)
   prometheus  # promtool and a real server for deploy/ (prometheus_integration_test)
+  openssl  # CA, server and client certificates made by security_e2e_test
   # data and demo
   dataset-fashion-mnist curl procps
 )
