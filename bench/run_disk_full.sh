@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Disk-full behaviour of the real server: its data directory on a small
+# tmpfs, uploads of distinct TorchScript models until the disk is full.
+# Prints what was acknowledged, the code of the first refused upload, the
+# sha256 check of every acknowledged version, and whether an upload works
+# again after a version is deleted (space returned). Exits non-zero when a
+# check fails: a refusal that is not RESOURCE_EXHAUSTED, a lost or damaged
+# version, a dead server, or no recovery.
+#
+#   sudo bash bench/run_disk_full.sh [BUILD_DIR] [--size-mb 40]
+#
+# Needs root (mount -t tmpfs); without it the script says so and exits 77.
+# Elsewhere the same holds for any file system that returns ENOSPC or
+# EDQUOT; a quota or a full partition behaves as this tmpfs does.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${PRUNESERVE_BUILD_DIR:-$repo/build}"
+if [[ $# -gt 0 && "$1" != --* ]]; then build="$1"; shift; fi
+size_mb=40
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --size-mb) size_mb="${2:?--size-mb needs a value}"; shift 2 ;;
+    *) echo "unknown argument: $1" >&2; exit 2 ;;
+  esac
+done
+if [[ "$(id -u)" != 0 ]]; then
+  echo "disk-full bench: needs root to mount a tmpfs; skipped" >&2
+  exit 77
+fi
+server="$build/server/pruneserve"
+cli="$build/client/prunectl"
+for bin in "$server" "$cli"; do
+  [[ -x "$bin" ]] || { echo "missing $bin (build it first)" >&2; exit 1; }
+done
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/disk_full.XXXXXX")"
+pid=""
+cleanup() {
+  [[ -n "$pid" ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  umount "$work/data" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+mkdir -p "$work/data" "$work/models"
+mount -t tmpfs -o "size=${size_mb}m" tmpfs "$work/data"
+
+echo "== making models (about 3 MB each, distinct weights)"
+/usr/bin/python3 - "$work/models" <<'PY'
+import sys
+import torch
+out = sys.argv[1]
+for i in range(24):
+    torch.manual_seed(i)
+    m = torch.nn.Sequential(torch.nn.Conv2d(3, 256, 3), torch.nn.ReLU(),
+                            torch.nn.Conv2d(256, 256, 3),
+                            torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                            torch.nn.Linear(256, 10))
+    torch.jit.script(m).save("%s/m%02d.pt" % (out, i))
+PY
+
+"$server" --listen=127.0.0.1:0 --metrics_listen= --data_dir="$work/data" \
+  > "$work/server.log" 2>&1 &
+pid=$!
+port=""
+for _ in $(seq 1 200); do
+  port="$(sed -n 's/.*serving grpc_port=\([0-9]*\).*/\1/p' "$work/server.log" | head -n 1)"
+  [[ -n "$port" ]] && break
+  sleep 0.1
+done
+[[ -n "$port" ]] || { cat "$work/server.log"; echo "server did not start" >&2; exit 1; }
+export PRUNESERVE_SERVER="127.0.0.1:$port"
+
+echo "== uploading into a ${size_mb} MB data directory"
+acked=()
+refusal=""
+for f in "$work"/models/*.pt; do
+  name="$(basename "$f" .pt)"
+  if out="$("$cli" model upload "$f" 2>&1)"; then
+    acked+=("$name")
+  else
+    refusal="$out"
+    break
+  fi
+done
+echo "acknowledged uploads: ${#acked[@]}"
+echo "first refusal: ${refusal:-none}"
+status=0
+if [[ -z "$refusal" ]]; then
+  echo "FAIL: the disk never filled; raise the model count or lower --size-mb"
+  status=1
+elif [[ "$refusal" != *RESOURCE_EXHAUSTED* ]]; then
+  echo "FAIL: the refusal is not RESOURCE_EXHAUSTED"
+  status=1
+fi
+
+echo "== every acknowledged version is listed and downloads intact"
+intact=0
+for name in "${acked[@]}"; do
+  want="$(sha256sum "$work/models/$name.pt" | cut -d' ' -f1)"
+  if "$cli" model download "$name:1" -o "$work/got.pt" > /dev/null 2>&1 &&
+     [[ "$(sha256sum "$work/got.pt" | cut -d' ' -f1)" == "$want" ]]; then
+    intact=$((intact + 1))
+  else
+    echo "FAIL: $name:1 lost or damaged"
+    status=1
+  fi
+  rm -f "$work/got.pt"
+done
+echo "intact after disk full: $intact of ${#acked[@]}"
+leftovers="$(find "$work/data/tmp" -type f 2>/dev/null | wc -l)"
+echo "partial files left in tmp/: $leftovers"
+
+echo "== space returns: delete one version, upload again"
+if [[ ${#acked[@]} -gt 0 ]] && "$cli" model rm "${acked[0]}:1" > /dev/null &&
+   "$cli" model upload "$work/models/${acked[0]}.pt" --name recovered > /dev/null; then
+  echo "recovered: yes"
+else
+  echo "FAIL: no upload succeeded after space was freed"
+  status=1
+fi
+kill -0 "$pid" 2>/dev/null && echo "server alive: yes" || { echo "FAIL: server died"; status=1; }
+df -h "$work/data" | tail -n 1 | awk '{print "data dir: " $3 " used of " $2}'
+echo "summary: ${#acked[@]} uploads acknowledged, refusal ${refusal:+$(echo "$refusal" | grep -o 'RESOURCE_EXHAUSTED\|[A-Z_]\{6,\}' | head -n 1)}, $intact intact, status $status"
+exit "$status"
