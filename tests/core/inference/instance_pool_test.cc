@@ -2,68 +2,41 @@
 
 #include <atomic>
 #include <cstring>
+#include <memory>
 #include <thread>
 
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
+#include "tests/testing/fake_backend.h"
 
 namespace pruneserve::inference {
 namespace {
 
 // Doubles its single FP32 input. Records batch sizes; the first Run can be
 // held on a gate so tests control what queues up behind it.
-class FakeBackend : public InferenceBackend {
- public:
-  struct State {
-    absl::Mutex mu;
-    std::vector<int64_t> batches ABSL_GUARDED_BY(mu);
-    absl::Notification first_started;
-    absl::Notification release_first;
-    bool gate_first = false;
-    std::atomic<int> runs{0};
-  };
-
-  explicit FakeBackend(std::shared_ptr<State> state)
-      : state_(std::move(state)) {
-    inputs_.push_back({"input__0", DataType::kFp32, {-1, 2}});
-    outputs_.push_back({"output__0", DataType::kFp32, {-1, 2}});
-  }
-  const std::vector<TensorSpec>& inputs() const override { return inputs_; }
-  const std::vector<TensorSpec>& outputs() const override { return outputs_; }
-  std::string platform() const override { return "fake"; }
-  absl::StatusOr<std::unique_ptr<BackendSession>> CreateSession() override {
-    return std::unique_ptr<BackendSession>(new Session(state_));
-  }
-
- private:
-  class Session : public BackendSession {
-   public:
-    explicit Session(std::shared_ptr<State> s) : s_(std::move(s)) {}
-    absl::StatusOr<std::vector<HostTensor>> Run(
-        const std::vector<HostTensor>& inputs) override {
-      int run = s_->runs++;
-      if (run == 0 && s_->gate_first) {
-        s_->first_started.Notify();
-        s_->release_first.WaitForNotification();
-      }
-      {
-        absl::MutexLock lock(&s_->mu);
-        s_->batches.push_back(inputs[0].batch());
-      }
-      HostTensor out = inputs[0];
-      out.name = "output__0";
-      float* v = reinterpret_cast<float*>(out.bytes.data());
-      for (int64_t i = 0; i < out.element_count(); ++i) v[i] *= 2;
-      return std::vector<HostTensor>{out};
-    }
-
-   private:
-    std::shared_ptr<State> s_;
-  };
-
-  std::shared_ptr<State> state_;
-  std::vector<TensorSpec> inputs_, outputs_;
+// Batches run through a backend that doubles its input; the state records
+// each batch's size and can hold the first batch.
+struct FakeState {
+  absl::Mutex mu;
+  std::vector<int64_t> batches ABSL_GUARDED_BY(mu);
+  absl::Notification first_started;
+  absl::Notification release_first;
+  bool gate_first = false;
+  std::atomic<int> runs{0};
 };
+
+std::shared_ptr<InferenceBackend> DoublingBackend(
+    std::shared_ptr<FakeState> state) {
+  return std::make_shared<pruneserve::testing::ScalingBackend>(
+      2.0f, [state](const HostTensor& input) {
+        if (state->runs++ == 0 && state->gate_first) {
+          state->first_started.Notify();
+          state->release_first.WaitForNotification();
+        }
+        absl::MutexLock lock(&state->mu);
+        state->batches.push_back(input.batch());
+      });
+}
 
 InferenceRequest Request(int64_t rows, float base) {
   HostTensor t;
@@ -86,8 +59,7 @@ std::vector<float> Values(const HostTensor& t) {
 class InstancePoolTest : public ::testing::Test {
  protected:
   std::unique_ptr<InstancePool> MakePool(InstancePoolOptions options) {
-    auto pool =
-        InstancePool::Create(std::make_shared<FakeBackend>(state_), options);
+    auto pool = InstancePool::Create(DoublingBackend(state_), options);
     EXPECT_TRUE(pool.ok()) << pool.status();
     return *std::move(pool);
   }
@@ -106,8 +78,7 @@ class InstancePoolTest : public ::testing::Test {
     while (pool.pending() < n) std::this_thread::yield();
   }
 
-  std::shared_ptr<FakeBackend::State> state_ =
-      std::make_shared<FakeBackend::State>();
+  std::shared_ptr<FakeState> state_ = std::make_shared<FakeState>();
 };
 
 TEST_F(InstancePoolTest, ComputesEachRequestsOwnRows) {

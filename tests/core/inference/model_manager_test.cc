@@ -9,6 +9,7 @@
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "prometheus/registry.h"
+#include "tests/testing/fake_backend.h"
 #include "tests/testing/fake_model_inspector.h"
 #include "tests/testing/temp_dir.h"
 
@@ -31,9 +32,6 @@ double SeriesValue(prometheus::Registry& registry, const std::string& family,
   return -1;
 }
 
-// Passes its single FP32 [N, 2] input through. When `hold` is set, every Run
-// announces itself on `entered` and waits for `release`, then looks at the
-// registry as the batch ends (before the pool's observer records it).
 struct FakeState {
   prometheus::Registry* registry = nullptr;
   bool hold = false;
@@ -44,43 +42,19 @@ struct FakeState {
   double exec_count_at_batch_end = -2;
 };
 
-class FakeBackend : public InferenceBackend {
- public:
-  explicit FakeBackend(FakeState* state) : state_(state) {
-    inputs_.push_back({"input__0", DataType::kFp32, {-1, 2}});
-    outputs_.push_back({"output__0", DataType::kFp32, {-1, 2}});
-  }
-  const std::vector<TensorSpec>& inputs() const override { return inputs_; }
-  const std::vector<TensorSpec>& outputs() const override { return outputs_; }
-  std::string platform() const override { return "fake"; }
-  absl::StatusOr<std::unique_ptr<BackendSession>> CreateSession() override {
-    return std::unique_ptr<BackendSession>(new Session(state_));
-  }
-
- private:
-  class Session : public BackendSession {
-   public:
-    explicit Session(FakeState* s) : s_(s) {}
-    absl::StatusOr<std::vector<HostTensor>> Run(
-        const std::vector<HostTensor>& inputs) override {
-      if (s_->hold) {
-        s_->entered.Notify();
-        s_->release.WaitForNotification();
-        s_->exec_count_at_batch_end = SeriesValue(
-            *s_->registry, "pruneserve_inference_exec_count_total", "1");
-      }
-      HostTensor out = inputs[0];
-      out.name = "output__0";
-      return std::vector<HostTensor>{out};
-    }
-
-   private:
-    FakeState* s_;
-  };
-
-  FakeState* state_;
-  std::vector<TensorSpec> inputs_, outputs_;
-};
+// A pass-through backend; when `state->hold` is set, every run announces
+// itself on `entered` and waits for `release`, then looks at the registry as
+// the batch ends (before the pool's observer records it).
+std::unique_ptr<InferenceBackend> HoldingBackend(FakeState* state) {
+  return std::make_unique<pruneserve::testing::ScalingBackend>(
+      1.0f, [state](const HostTensor&) {
+        if (!state->hold) return;
+        state->entered.Notify();
+        state->release.WaitForNotification();
+        state->exec_count_at_batch_end = SeriesValue(
+            *state->registry, "pruneserve_inference_exec_count_total", "1");
+      });
+}
 
 HostTensor Input() {
   HostTensor t;
@@ -116,7 +90,7 @@ class ModelManagerTest : public ::testing::Test {
     options.backend_factory = [this](const v1::ModelVersion&,
                                      const std::string&) {
       return absl::StatusOr<std::unique_ptr<InferenceBackend>>(
-          std::make_unique<FakeBackend>(&state_));
+          HoldingBackend(&state_));
     };
     manager_ = std::make_unique<ModelManager>(repo_.get(), &metrics_, options);
   }
