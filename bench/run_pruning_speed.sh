@@ -6,7 +6,8 @@
 # magnitude, 2 threads on each side. Scripts the models to TorchScript in a
 # temporary directory, runs both sides and prints a table of median seconds,
 # the Torch-Pruning/PruneServe time ratio (> 1 means PruneServe is faster)
-# and the parameters left on each side, then a one-line summary.
+# and the parameters left on each side, then a one-line summary. OpenMP
+# waits passively on both sides (see OMP_WAIT_POLICY below).
 #
 #   bash bench/run_pruning_speed.sh [BUILD_DIR] [--repeats N]
 #                                   [--prune-residual-stream]
@@ -49,6 +50,11 @@ py=/usr/bin/python3
 models=resnet50,resnet101,vgg19_bn,mobilenet_v2,densenet121,regnet_x_400mf
 
 export OMP_NUM_THREADS="$threads" MKL_NUM_THREADS="$threads"
+# Both sides wait passively at OpenMP barriers: on a 2-vCPU machine a
+# spinning worker takes the core the other thread needs, and the many tiny
+# parallel regions of an analysis (32x32 activations, weight slices) then
+# cost more than they save. Override with OMP_WAIT_POLICY=ACTIVE.
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 work="$(mktemp -d "${TMPDIR:-/tmp}/pruning_speed.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 mkdir "$work/models"
