@@ -7,7 +7,6 @@
 #include <torch/csrc/jit/passes/loop_unrolling.h>
 #include <torch/csrc/jit/passes/lower_tuples.h>
 #include <torch/csrc/jit/passes/remove_mutation.h>
-#include <torch/csrc/jit/runtime/graph_executor.h>
 
 #include <stdexcept>
 #include <string>
@@ -121,44 +120,19 @@ bool InlineCallsOnce(jit::Block* block) {
   return changed;
 }
 
-}  // namespace
-
-void InlineCalls(jit::Graph& graph) {
-  // jit::Inline inlines each callee's optimised graph, which it first
-  // computes (and caches) per function: most of the cost of analysing a
-  // freshly loaded or cloned model. The plain graphs are enough here; the
-  // specialisation runs its own passes.
-  while (InlineCallsOnce(graph.block())) {
-  }
-}
-
+// A copy of `module.forward`'s graph with every method and function call
+// inlined, recursively, from the callees' graphs as written: jit::Inline
+// would first compute (and cache) each callee's optimised graph, most of
+// the cost of analysing a freshly loaded or cloned model; the
+// specialisation runs its own passes. nullptr when there is no forward
+// method; throws what TorchScript throws.
 std::shared_ptr<jit::Graph> InlinedForwardGraph(const jit::Module& module) {
   auto method = module.find_method("forward");
   if (!method) return nullptr;
   auto graph = method->graph()->copy();
-  InlineCalls(*graph);
+  while (InlineCallsOnce(graph->block())) {
+  }
   return graph;
-}
-
-namespace {
-
-bool EndsInRaise(const jit::Block* block) {
-  for (const jit::Node* n : block->nodes()) {
-    if (n->kind() == c10::prim::RaiseException) return true;
-  }
-  return false;
-}
-
-void DropRaisingBranches(jit::Block* block) {
-  for (jit::Node* n : block->nodes()) {
-    for (jit::Block* sub : n->blocks()) DropRaisingBranches(sub);
-    if (n->kind() != c10::prim::If) continue;
-    const bool then_raises = EndsInRaise(n->blocks()[0]);
-    if (!then_raises && !EndsInRaise(n->blocks()[1])) continue;
-    jit::WithInsertPoint guard(n);
-    // Only this If's input: the condition may have other uses.
-    n->replaceInput(0, n->owningGraph()->insertConstant(!then_raises));
-  }
 }
 
 // Nodes of `block` and its nested blocks in preorder.
@@ -169,10 +143,34 @@ void Preorder(jit::Block* block, std::vector<jit::Node*>& out) {
   }
 }
 
-void DropNoOpCasts(jit::Block* block) {
-  for (auto it = block->nodes().begin(); it != block->nodes().end();) {
-    jit::Node* n = *it++;
-    for (jit::Block* sub : n->blocks()) DropNoOpCasts(sub);
+bool EndsInRaise(const jit::Block* block) {
+  for (const jit::Node* n : block->nodes()) {
+    if (n->kind() == c10::prim::RaiseException) return true;
+  }
+  return false;
+}
+
+// Makes the condition of every prim::If with a branch ending in
+// prim::RaiseException a constant that selects the other branch; constant
+// propagation then drops the raising code. (jit::EliminateExceptions does
+// the same, plus a whole-graph constant propagation and pooling of its own.)
+void DropRaisingBranches(const std::vector<jit::Node*>& nodes) {
+  for (jit::Node* n : nodes) {
+    if (n->kind() != c10::prim::If) continue;
+    const bool then_raises = EndsInRaise(n->blocks()[0]);
+    if (!then_raises && !EndsInRaise(n->blocks()[1])) continue;
+    jit::WithInsertPoint guard(n);
+    // Only this If's input: the condition may have other uses.
+    n->replaceInput(0, n->owningGraph()->insertConstant(!then_raises));
+  }
+}
+
+// Removes every prim::unchecked_cast whose input already has the target type
+// (what scripting leaves after an isinstance() refinement that constant
+// propagation settled), so list and tensor values keep one identity.
+// `nodes` must be alive; the casts among them are destroyed.
+void DropNoOpCasts(const std::vector<jit::Node*>& nodes) {
+  for (jit::Node* n : nodes) {
     if (n->kind() == c10::prim::unchecked_cast &&
         n->input()->type()->isSubtypeOf(*n->output()->type())) {
       n->output()->replaceAllUsesWith(n->input());
@@ -182,12 +180,6 @@ void DropNoOpCasts(jit::Block* block) {
 }
 
 }  // namespace
-
-void DropNoOpCasts(jit::Graph& graph) { DropNoOpCasts(graph.block()); }
-
-void DropRaisingBranches(jit::Graph& graph) {
-  DropRaisingBranches(graph.block());
-}
 
 InlinedForward::InlinedForward(jit::Module module,
                                std::shared_ptr<jit::Graph> graph)
@@ -289,9 +281,11 @@ void InlinedForward::Specialize() {
     }
   }
   SubstituteAttrs(graph_->block());
-  DropRaisingBranches(*graph_);
+  DropRaisingBranches(nodes);
   jit::ConstantPropagation(graph_);
-  DropNoOpCasts(*graph_);
+  nodes.clear();
+  Preorder(graph_->block(), nodes);
+  DropNoOpCasts(nodes);
   jit::RemoveListMutation(graph_);
   jit::UnrollConstantLoops(graph_);
   jit::ConstantPropagation(graph_);

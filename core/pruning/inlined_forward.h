@@ -143,26 +143,6 @@ class InlinedForward {
   std::unordered_set<std::string> written_;
 };
 
-// Inlines every method and function call of `graph`, recursively, using the
-// callees' graphs as written (not their optimised graphs).
-void InlineCalls(torch::jit::Graph& graph);
-
-// A copy of `module.forward`'s graph with every call inlined. Throws what
-// TorchScript throws; nullptr when there is no forward method.
-std::shared_ptr<torch::jit::Graph> InlinedForwardGraph(
-    const torch::jit::Module& module);
-
-// Makes the condition of every prim::If that has a branch ending in
-// prim::RaiseException a constant that selects the other branch; constant
-// propagation then drops the raising code. (jit::EliminateExceptions does
-// the same, plus a whole-graph constant propagation and pooling of its own.)
-void DropRaisingBranches(torch::jit::Graph& graph);
-
-// Removes every prim::unchecked_cast whose input already has the target type
-// (what scripting leaves after an isinstance() refinement that constant
-// propagation settled), so list and tensor values keep one identity.
-void DropNoOpCasts(torch::jit::Graph& graph);
-
 // The attribute at dotted `path` below `module` (empty path: the module).
 // Returns NotFound when a component is missing.
 absl::StatusOr<torch::jit::IValue> AttrAtPath(const torch::jit::Module& module,
