@@ -313,13 +313,12 @@ absl::StatusOr<v1::JobSpec> ResolveJobSpec(v1::JobSpec spec,
     return Invalid("input_shape",
                    "required: the model has no example input shape");
   }
-  if (spec.input_shape_size() != 4) {
-    return Invalid("input_shape",
-                   absl::StrCat("[", absl::StrJoin(spec.input_shape(), ","),
-                                "] must have 4 dims (NCHW)"));
-  }
   const std::string shape =
       absl::StrCat("[", absl::StrJoin(spec.input_shape(), ","), "]");
+  if (spec.input_shape_size() != 4) {
+    return Invalid("input_shape",
+                   absl::StrCat(shape, " must have 4 dims (NCHW)"));
+  }
   for (int64_t d : spec.input_shape()) {
     if (d <= 0) {
       return Invalid("input_shape", absl::StrCat(shape, " has a dim below 1"));
