@@ -96,10 +96,7 @@ absl::StatusOr<std::shared_ptr<const LoadedModel>> ModelManager::Load(
                      " exceeds the limit of ", options_.max_load_batch_size,
                      " (--max_load_batch_size)"));
   }
-  if (!refused.ok()) {
-    if (metrics_) metrics_->RecordRefusal(refused);
-    return refused;
-  }
+  if (!refused.ok()) return CountRefusal(std::move(refused));
   auto model = repository_->GetModel(name, version);
   if (!model.ok()) return model.status();
   const std::pair<std::string, int64_t> key{model->name(), model->version()};
@@ -107,10 +104,7 @@ absl::StatusOr<std::shared_ptr<const LoadedModel>> ModelManager::Load(
     absl::MutexLock lock(&mu_);
     refused = CheckLoadedVersionsLocked(key);
   }
-  if (!refused.ok()) {
-    if (metrics_) metrics_->RecordRefusal(refused);
-    return refused;
-  }
+  if (!refused.ok()) return CountRefusal(std::move(refused));
   auto backend = CreateBackend(*model);
   if (!backend.ok()) return backend.status();
 
@@ -141,10 +135,8 @@ absl::StatusOr<std::shared_ptr<const LoadedModel>> ModelManager::Load(
       slot = loaded;
     }
   }
-  if (!refused.ok()) {
-    if (metrics_) metrics_->RecordRefusal(refused);
-    return refused;  // `loaded` and its pool go here, outside the lock
-  }
+  // On refusal `loaded` and its pool go here, outside the lock.
+  if (!refused.ok()) return CountRefusal(std::move(refused));
   return std::shared_ptr<const LoadedModel>(loaded);
 }
 
@@ -269,7 +261,12 @@ void ModelManager::RecordRefused(const LoadedModel& model,
     model.metrics->RecordRequest(status, absl::ZeroDuration(),
                                  absl::ZeroDuration());
   }
+  CountRefusal(status);
+}
+
+absl::Status ModelManager::CountRefusal(absl::Status status) {
   if (metrics_) metrics_->RecordRefusal(status);
+  return status;
 }
 
 absl::StatusOr<InferOutcome> ModelManager::Infer(
@@ -348,10 +345,7 @@ absl::StatusOr<InferOutcome> ModelManager::Run(
     metrics->RecordRequest(result.outputs.status(), absl::Now() - start,
                            result.queue_time);
   }
-  if (!result.outputs.ok()) {
-    if (metrics_) metrics_->RecordRefusal(result.outputs.status());
-    return result.outputs.status();
-  }
+  if (!result.outputs.ok()) return CountRefusal(result.outputs.status());
   return InferOutcome{std::move(model), *std::move(result.outputs)};
 }
 

@@ -151,6 +151,9 @@ class ModelManager {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Counts a request refused before it was queued.
   void RecordRefused(const LoadedModel& model, const absl::Status& status);
+  // Counts `status` in the admission refusals (when there are metrics) and
+  // returns it.
+  absl::Status CountRefusal(absl::Status status);
   // The backend for the model's format: LibTorch for TorchScript, VART for
   // xmodels when the server was built with it.
   absl::StatusOr<std::unique_ptr<InferenceBackend>> CreateBackend(
