@@ -1,5 +1,6 @@
 #include "core/xmodel/xmodel_reader.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <limits>
 #include <system_error>
@@ -126,11 +127,31 @@ absl::StatusOr<XmodelSummary> ReadXmodel(absl::string_view bytes) {
       summary.outputs.push_back(TensorInfo(op));
     }
     if (IsConstOp(op.op_type())) {
+      // A constant's shape comes from the file, so its product, the running
+      // totals and the bit count are all checked: a hostile header must give
+      // an error, not a wrapped (undefined) count.
       int64_t elements = 1;
-      for (uint32_t d : op.output_tensor().tensor_dim()) elements *= d;
-      summary.parameter_count += elements;
+      bool overflow = false;
+      for (uint32_t d : op.output_tensor().tensor_dim()) {
+        overflow |= __builtin_mul_overflow(elements, int64_t{d}, &elements);
+      }
       const int32_t bits = op.output_tensor().tensor_bit_width();
-      if (bits > 0) summary.parameter_bytes += (elements * bits + 7) / 8;
+      int64_t element_bits = 0;
+      overflow |= __builtin_mul_overflow(elements, int64_t{std::max(bits, 0)},
+                                         &element_bits);
+      overflow |= element_bits > std::numeric_limits<int64_t>::max() - 7;
+      overflow |= __builtin_add_overflow(summary.parameter_count, elements,
+                                         &summary.parameter_count);
+      if (!overflow && bits > 0) {
+        overflow |= __builtin_add_overflow(summary.parameter_bytes,
+                                           (element_bits + 7) / 8,
+                                           &summary.parameter_bytes);
+      }
+      if (overflow) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "xmodel constant '", op.op_name(),
+            "' has a shape whose size does not fit in 64 bits"));
+      }
     }
   }
   for (const xir::SubGraph& child : graph.subg_root().subg_child()) {

@@ -93,6 +93,30 @@ TEST(XmodelReaderTest, RejectsInconsistentGraphs) {
   EXPECT_THAT(s.status().message(), HasSubstr("no root subgraph"));
 }
 
+TEST(XmodelReaderTest, RejectsAConstantWhoseSizeOverflows) {
+  // conv_w (op 1) claims 2^32-1 x 2^32-1 x 111 elements: more than int64.
+  xir::Graph huge = SampleGraph();
+  auto* dims = huge.mutable_op_node(1)->mutable_output_tensor();
+  dims->clear_tensor_dim();
+  dims->add_tensor_dim(0xffffffffu);
+  dims->add_tensor_dim(0xffffffffu);
+  dims->add_tensor_dim(111);
+  auto s = ReadXmodel(huge.SerializeAsString());
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.status().message(),
+              HasSubstr("constant 'conv_w' has a shape whose size"));
+
+  // Fits in elements, but not once multiplied by the bit width.
+  xir::Graph wide = SampleGraph();
+  dims = wide.mutable_op_node(1)->mutable_output_tensor();
+  dims->clear_tensor_dim();
+  dims->add_tensor_dim(0xffffffffu);
+  dims->add_tensor_dim(0x7fffffffu);
+  dims->set_tensor_bit_width(8);
+  s = ReadXmodel(wide.SerializeAsString());
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST(XmodelReaderTest, ReadsFilesAndEnforcesTheSizeLimit) {
   pruneserve::testing::TempDir dir;
   const std::string path = dir.Join("net.xmodel");
