@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "CLI/CLI.hpp"
 #include "absl/status/status.h"
 #include "client/channel.h"
 
@@ -57,6 +58,12 @@ struct CliContext {
     return false;
   }
 };
+
+// Sets up `app` as prunectl: its name and description, one command required,
+// and the global flags above (--server, --token, --tls-*, --json) bound to
+// `ctx`, which must outlive parsing. Both prunectl binaries (prunectl and
+// prunectl-local) call it, so they parse the same command lines.
+void ConfigurePrunectl(CLI::App& app, CliContext& ctx);
 
 }  // namespace pruneserve::client
 

@@ -21,7 +21,7 @@
 #include "client/output_format.h"
 #include "client/pruning_flags.h"
 #include "client/repository_client.h"
-#include "core/jobs/job_state.h"
+#include "core/spec/job_state.h"
 #include "core/pipeline/pipeline_report.h"
 
 namespace pruneserve::client {
@@ -75,7 +75,7 @@ absl::StatusOr<v1::JobState> ParseState(const std::string& text) {
 std::string ProgressLine(const v1::Job& job) {
   const v1::JobProgress& p = job.progress();
   std::string line = absl::StrFormat(
-      "%s %3.0f%%", jobs::JobStateName(job.state()), 100.0 * p.fraction_done());
+      "%s %3.0f%%", spec::JobStateName(job.state()), 100.0 * p.fraction_done());
   if (job.state() != v1::JOB_STATE_RUNNING) return line;
   if (p.round() >= 0 && p.num_rounds() > 0) {
     absl::StrAppend(
@@ -133,7 +133,7 @@ bool PrintOutcome(const v1::Job& job, bool json) {
     }
   } else {
     std::printf("job %s %s%s%s\n", job.id().c_str(),
-                jobs::JobStateName(job.state()).c_str(),
+                spec::JobStateName(job.state()).c_str(),
                 job.error_message().empty() ? "" : ": ",
                 job.error_message().c_str());
   }
@@ -268,7 +268,7 @@ void RegisterJobCommands(CLI::App& app, CliContext& ctx) {
     std::printf("%s: %s\n", j->id().c_str(),
                 j->state() == v1::JOB_STATE_RUNNING
                     ? "cancellation requested (stops within one step)"
-                    : jobs::JobStateName(j->state()).c_str());
+                    : spec::JobStateName(j->state()).c_str());
   });
 
   auto state = std::make_shared<std::string>();
@@ -293,7 +293,7 @@ void RegisterJobCommands(CLI::App& app, CliContext& ctx) {
         {"ID", "STATE", "MODEL", "POLICY", "PROGRESS", "RESULT", "CREATED"});
     for (const v1::Job& j : page->jobs()) {
       table.AddRow(
-          {j.id(), jobs::JobStateName(j.state()),
+          {j.id(), spec::JobStateName(j.state()),
            absl::StrCat(j.spec().model_name(), ":", j.spec().model_version()),
            j.spec().pruning().policy(),
            absl::StrFormat("%.0f%%", 100.0 * j.progress().fraction_done()),

@@ -16,6 +16,7 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "client/local_commands.h"
 #include "client/output_format.h"
 #include "client/pruning_flags.h"
 #include "core/jobs/job_pipeline.h"
@@ -121,10 +122,7 @@ absl::Status RunLocal(const PruneArgs& a, bool json) {
 }  // namespace
 
 void RegisterPruneCommands(CLI::App& app, CliContext& ctx) {
-  auto* cmd = app.add_subcommand(
-      "prune",
-      "Prune a TorchScript CNN in this process (layer-wise refined pruning "
-      "by default); the flags are `job submit`'s.");
+  auto* cmd = app.add_subcommand("prune", kPruneCommandHelp);
   auto a = std::make_shared<PruneArgs>();
   cmd->add_flag("--local", a->local,
                 "Run the engine in this process (no server)")

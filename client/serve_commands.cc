@@ -14,7 +14,7 @@
 #include "client/model_ref.h"
 #include "client/output_format.h"
 #include "client/repository_client.h"
-#include "core/data/idx_reader.h"
+#include "core/data/idx_file.h"
 
 namespace pruneserve::client {
 namespace {
@@ -149,13 +149,12 @@ void RegisterInfer(CLI::App& app, CliContext& ctx) {
       ctx.Check(absl::InvalidArgumentError("--idx-labels is required"));
       return;
     }
-    auto dataset = data::LoadIdxDataset(idx);
+    auto dataset = data::ReadIdxFiles(idx);
     if (!ctx.Check(dataset.status())) return;
-    const auto& images = (*dataset)->images();  // uint8 [N,1,H,W]
-    const int64_t n = images.size(0);
-    const int64_t per_image = images.numel() / std::max<int64_t>(1, n);
-    const uint8_t* pixels = images.data_ptr<uint8_t>();
-    const int64_t* labels = (*dataset)->labels().data_ptr<int64_t>();
+    const int64_t n = dataset->count();
+    const int64_t per_image = dataset->rows * dataset->cols;
+    const uint8_t* pixels = dataset->pixels.data();
+    const uint8_t* labels = dataset->labels.data();
     InferenceClient client(ctx.Channel());
     int64_t correct = 0;
     TextTable table({"IMAGE", "LABEL", "TOP-K (class:prob)"});
@@ -166,8 +165,7 @@ void RegisterInfer(CLI::App& app, CliContext& ctx) {
         values[i] = static_cast<float>(
             (pixels[start * per_image + i] * a->scale - a->mean) / a->std);
       }
-      std::vector<int64_t> shape(images.sizes().begin(), images.sizes().end());
-      shape[0] = b;
+      const std::vector<int64_t> shape{b, 1, dataset->rows, dataset->cols};
       auto out = client.Infer(name, version, shape, values);
       if (!ctx.Check(out.status())) return;
       const int64_t classes = out->shape.back();
@@ -188,9 +186,9 @@ void RegisterInfer(CLI::App& app, CliContext& ctx) {
               &top, k ? " " : "",
               absl::StrFormat("%d:%.3f", order[k], prob[order[k]] / sum));
         }
-        if (order[0] == labels[start + r]) ++correct;
+        if (order[0] == int64_t{labels[start + r]}) ++correct;
         table.AddRow(
-            {absl::StrCat(start + r), absl::StrCat(labels[start + r]), top});
+            {absl::StrCat(start + r), absl::StrCat(int{labels[start + r]}), top});
       }
     }
     std::printf("%s", table.Render().c_str());

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "client/local_commands.h"
 #include "core/data/source_factory.h"
 #include "core/models/model_zoo.h"
 #include "core/training/trainer.h"
@@ -72,8 +73,7 @@ absl::Status TrainBriefly(torch::jit::Module& module,
 }  // namespace
 
 void RegisterZooCommands(CLI::App& app, CliContext& ctx) {
-  CLI::App* zoo = app.add_subcommand(
-      "zoo", "Build models of the built-in zoo as TorchScript files.");
+  CLI::App* zoo = app.add_subcommand("zoo", kZooCommandHelp);
   zoo->require_subcommand(1);
 
   auto* list = zoo->add_subcommand("list", "List the zoo's architectures.");

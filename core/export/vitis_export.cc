@@ -15,7 +15,7 @@
 #include "core/export/channel_config.h"
 #include "core/export/npy_writer.h"
 #include "core/repository/model_name.h"
-#include "core/training/cancellation_token.h"
+#include "core/util/cancellation_token.h"
 #include "core/util/file_util.h"
 #include "core/util/sha256.h"
 #include "core/util/status_macros.h"
@@ -135,7 +135,7 @@ absl::StatusOr<std::vector<int64_t>> WriteModelFiles(
 // Copies up to options.calibration_images images and labels into .npy files.
 absl::StatusOr<int64_t> WriteCalibration(
     data::BatchSource* source, const VitisExportOptions& options,
-    const training::CancellationToken* cancel, const std::string& dir) {
+    const util::CancellationToken* cancel, const std::string& dir) {
   const std::vector<int64_t> image_shape(options.input_shape.begin() + 1,
                                          options.input_shape.end());
   PS_ASSIGN_OR_RETURN(std::unique_ptr<NpyWriter> images,
@@ -189,7 +189,7 @@ absl::StatusOr<int64_t> WriteCalibration(
 absl::StatusOr<VitisExportResult> WriteExport(
     const torch::jit::Module& model, data::BatchSource* calibration,
     const VitisExportOptions& options,
-    const training::CancellationToken* cancel, const std::string& dir) {
+    const util::CancellationToken* cancel, const std::string& dir) {
   VitisExportResult result;
   result.dir = options.output_dir;
   PS_ASSIGN_OR_RETURN(std::string config, ChannelConfigJson(model));
@@ -246,7 +246,7 @@ absl::StatusOr<VitisExportResult> WriteExport(
 absl::StatusOr<VitisExportResult> ExportForVitis(
     const torch::jit::Module& model, data::BatchSource* calibration,
     const VitisExportOptions& options,
-    const training::CancellationToken* cancel) {
+    const util::CancellationToken* cancel) {
   PS_RETURN_IF_ERROR(ValidateOptions(options));
   if (calibration == nullptr) {
     return absl::InvalidArgumentError(

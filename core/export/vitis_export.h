@@ -34,9 +34,9 @@ namespace pruneserve {
 namespace data {
 class BatchSource;
 }  // namespace data
-namespace training {
+namespace util {
 class CancellationToken;
-}  // namespace training
+}  // namespace util
 
 namespace vitis {
 
@@ -99,7 +99,7 @@ struct VitisExportResult {
 absl::StatusOr<VitisExportResult> ExportForVitis(
     const torch::jit::Module& model, data::BatchSource* calibration,
     const VitisExportOptions& options,
-    const training::CancellationToken* cancel = nullptr);
+    const util::CancellationToken* cancel = nullptr);
 
 }  // namespace vitis
 }  // namespace pruneserve

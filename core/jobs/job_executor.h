@@ -10,7 +10,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "core/training/cancellation_token.h"
+#include "core/util/cancellation_token.h"
 #include "pruneserve/v1/pipeline.pb.h"
 #include "pruneserve/v1/pruning_jobs.pb.h"
 
@@ -29,7 +29,7 @@ struct JobContext {
   int intra_op_threads = 1;
   // Polled at every step; the executor returns CANCELLED soon after it
   // fires.
-  const training::CancellationToken* cancel = nullptr;
+  const util::CancellationToken* cancel = nullptr;
   // Called on the executor's thread with every progress update; quick.
   std::function<void(const v1::JobProgress&)> progress;
 };

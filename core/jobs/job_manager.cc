@@ -226,7 +226,7 @@ absl::StatusOr<v1::Job> JobManager::Cancel(const std::string& id) {
   auto job = store_->Get(id);
   if (!job.ok()) return job.status();
   return absl::FailedPreconditionError(absl::StrCat(
-      "job ", id, " already ended (", JobStateName(job->state()), ")"));
+      "job ", id, " already ended (", spec::JobStateName(job->state()), ")"));
 }
 
 absl::StatusOr<JobPage> JobManager::List(v1::JobState state, int page_size,
@@ -265,7 +265,7 @@ absl::StatusOr<JobSnapshot> JobManager::Watch(const std::string& id,
   // Not active: finished (or never existed).
   auto job = store_->Get(id);
   if (!job.ok()) return job.status();
-  const bool final = IsFinalJobState(job->state());
+  const bool final = spec::IsFinalJobState(job->state());
   return JobSnapshot{*std::move(job), final ? INT64_MAX : after_revision,
                      final};
 }

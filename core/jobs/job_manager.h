@@ -29,7 +29,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "core/jobs/job_executor.h"
-#include "core/jobs/job_state.h"
+#include "core/spec/job_state.h"
 #include "core/jobs/job_store.h"
 #include "core/metrics/job_metrics.h"
 
@@ -140,7 +140,7 @@ class JobManager {
   struct ActiveJob {
     v1::Job job;
     int64_t revision = 0;
-    training::CancellationToken token;
+    util::CancellationToken token;
     bool cancel_requested = false;
     bool running = false;
     // A re-run has not yet reported where fine-tuning resumed.

@@ -84,7 +84,7 @@ absl::Status QuantizeBoth(const v1::JobSpec& spec,
                           const torch::jit::Module& pruned,
                           data::BatchSource& calibration,
                           data::BatchSource* eval,
-                          const training::CancellationToken* cancel,
+                          const util::CancellationToken* cancel,
                           v1::PipelineReport& report) {
   quantization::QuantizationOptions options;
   PS_ASSIGN_OR_RETURN(options.method, quantization::ParseCalibrationMethod(

@@ -1,6 +1,6 @@
 #include "core/metrics/job_metrics.h"
 
-#include "core/jobs/job_state.h"
+#include "core/spec/job_state.h"
 
 namespace pruneserve {
 namespace {
@@ -39,9 +39,9 @@ JobMetrics::JobMetrics(prometheus::Registry& registry)
                     .Register(registry)),
       refusals_(registry) {
   for (v1::JobState s : kStates) {
-    jobs_.Add({{"state", jobs::JobStateName(s)}}).Set(0);
+    jobs_.Add({{"state", spec::JobStateName(s)}}).Set(0);
     if (s != v1::JOB_STATE_QUEUED && s != v1::JOB_STATE_RUNNING) {
-      finished_.Add({{"state", jobs::JobStateName(s)}});
+      finished_.Add({{"state", spec::JobStateName(s)}});
     }
   }
 }
@@ -49,7 +49,7 @@ JobMetrics::JobMetrics(prometheus::Registry& registry)
 void JobMetrics::SetStateCounts(const std::map<v1::JobState, int64_t>& counts) {
   for (v1::JobState s : kStates) {
     auto it = counts.find(s);
-    jobs_.Add({{"state", jobs::JobStateName(s)}})
+    jobs_.Add({{"state", spec::JobStateName(s)}})
         .Set(it == counts.end() ? 0.0 : static_cast<double>(it->second));
   }
 }
@@ -59,7 +59,7 @@ void JobMetrics::SetQueueCapacity(int64_t capacity) {
 }
 
 void JobMetrics::RecordFinished(v1::JobState state) {
-  finished_.Add({{"state", jobs::JobStateName(state)}}).Increment();
+  finished_.Add({{"state", spec::JobStateName(state)}}).Increment();
 }
 
 void JobMetrics::UpdateRunning(const std::string& job_id,

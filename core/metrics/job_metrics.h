@@ -1,7 +1,7 @@
 // Prometheus metrics of pruning jobs. The registry is owned by the caller
 // (the ServerCore) and must outlive this object.
 //
-//   (state labels are jobs::JobStateName values)
+//   (state labels are spec::JobStateName values)
 //   pruneserve_jobs{state}                            gauge   jobs in the
 //       database per state (queued, running, succeeded, failed, cancelled)
 //   pruneserve_jobs_finished_total{state}             counter jobs that

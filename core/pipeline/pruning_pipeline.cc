@@ -46,7 +46,7 @@ double MillisSince(Clock::time_point start) {
       .count();
 }
 
-absl::Status CheckCancelled(const training::CancellationToken* cancel) {
+absl::Status CheckCancelled(const util::CancellationToken* cancel) {
   if (cancel != nullptr && cancel->IsCancelled()) {
     return absl::CancelledError("pruning pipeline cancelled");
   }
@@ -117,7 +117,7 @@ void PruningPipeline::Report(const PipelineProgress& progress) const {
 
 absl::StatusOr<v1::ModelSnapshot> PruningPipeline::Measure(
     torch::jit::Module& module, data::BatchSource* eval, int round,
-    const training::CancellationToken* cancel) const {
+    const util::CancellationToken* cancel) const {
   v1::ModelSnapshot snapshot;
   PS_ASSIGN_OR_RETURN(pruning::ModelCost cost,
                       pruning::CountModelCost(module, options_.input_shape));
@@ -151,7 +151,7 @@ absl::StatusOr<v1::ModelSnapshot> PruningPipeline::Measure(
 
 absl::StatusOr<training::TrainResult> PruningPipeline::Finetune(
     torch::jit::Module& module, data::BatchSource& train, int round,
-    const training::CancellationToken* cancel) const {
+    const util::CancellationToken* cancel) const {
   training::TrainerOptions trainer_options = options_.finetune;
   if (!trainer_options.checkpoint_dir.empty()) {
     trainer_options.checkpoint_dir =
@@ -173,7 +173,7 @@ absl::StatusOr<training::TrainResult> PruningPipeline::Finetune(
 
 absl::StatusOr<PipelineResult> PruningPipeline::Run(
     const torch::jit::Module& model, const PipelineData& data,
-    const training::CancellationToken* cancel) const {
+    const util::CancellationToken* cancel) const {
   const auto run_start = Clock::now();
   const bool finetuning = options_.finetune.epochs > 0;
   if (finetuning && data.train == nullptr) {

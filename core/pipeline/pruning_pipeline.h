@@ -28,7 +28,7 @@
 #include "absl/status/statusor.h"
 #include "core/data/batch_source.h"
 #include "core/pruning/pruning_engine.h"
-#include "core/training/cancellation_token.h"
+#include "core/util/cancellation_token.h"
 #include "core/training/trainer.h"
 #include "pruneserve/v1/pipeline.pb.h"
 
@@ -148,7 +148,7 @@ class PruningPipeline {
   // pruning engine's, trainer's or evaluator's errors.
   absl::StatusOr<PipelineResult> Run(
       const torch::jit::Module& model, const PipelineData& data,
-      const training::CancellationToken* cancel = nullptr) const;
+      const util::CancellationToken* cancel = nullptr) const;
 
   const PipelineOptions& options() const { return options_; }
 
@@ -158,12 +158,12 @@ class PruningPipeline {
   // Size and (when eval data is given) accuracy of `module`.
   absl::StatusOr<v1::ModelSnapshot> Measure(
       torch::jit::Module& module, data::BatchSource* eval, int round,
-      const training::CancellationToken* cancel) const;
+      const util::CancellationToken* cancel) const;
 
   // Fine-tunes `module` in place for one round; returns the trainer's result.
   absl::StatusOr<training::TrainResult> Finetune(
       torch::jit::Module& module, data::BatchSource& train, int round,
-      const training::CancellationToken* cancel) const;
+      const util::CancellationToken* cancel) const;
 
   void Report(const PipelineProgress& progress) const;
 

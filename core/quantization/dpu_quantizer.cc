@@ -178,7 +178,7 @@ absl::StatusOr<jit::Module> BuildFakeQuantized(
 absl::StatusOr<QuantizationResult> QuantizeForDpu(
     const jit::Module& model, const QuantizationOptions& options,
     data::BatchSource& calibration, data::BatchSource* eval,
-    const training::CancellationToken* cancel) {
+    const util::CancellationToken* cancel) {
   PS_RETURN_IF_ERROR(ValidateOptions(options));
   const auto start = std::chrono::steady_clock::now();
   const int bits = options.bit_width;

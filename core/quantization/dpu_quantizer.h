@@ -21,7 +21,7 @@
 #include "absl/status/statusor.h"
 #include "core/data/batch_source.h"
 #include "core/quantization/fix_point.h"
-#include "core/training/cancellation_token.h"
+#include "core/util/cancellation_token.h"
 #include "pruneserve/v1/quantization.pb.h"
 
 namespace pruneserve::quantization {
@@ -75,7 +75,7 @@ struct QuantizationResult {
 absl::StatusOr<QuantizationResult> QuantizeForDpu(
     const torch::jit::Module& model, const QuantizationOptions& options,
     data::BatchSource& calibration, data::BatchSource* eval,
-    const training::CancellationToken* cancel = nullptr);
+    const util::CancellationToken* cancel = nullptr);
 
 }  // namespace pruneserve::quantization
 

@@ -9,7 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "core/data/batch_source.h"
-#include "core/training/cancellation_token.h"
+#include "core/util/cancellation_token.h"
 #include "core/training/training_progress.h"
 
 namespace torch {
@@ -36,7 +36,7 @@ struct EvalOptions {
   int64_t report_epoch = 0;
   int64_t report_num_epochs = 1;
   // Polled before each batch; may be null. Not owned.
-  const CancellationToken* cancel = nullptr;
+  const util::CancellationToken* cancel = nullptr;
 };
 
 // Numbers from one pass over an evaluation source.

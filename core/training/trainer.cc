@@ -178,7 +178,7 @@ absl::StatusOr<std::string> Trainer::WriteCheckpoint() {
 }
 
 absl::Status Trainer::TrainEpoch(data::BatchSource& train, int64_t epoch,
-                                 const CancellationToken* cancel,
+                                 const util::CancellationToken* cancel,
                                  EpochSummary* summary) {
   const int64_t num_classes = train.num_classes();
   const int64_t num_examples = train.num_examples();
@@ -316,7 +316,7 @@ absl::Status Trainer::TrainEpoch(data::BatchSource& train, int64_t epoch,
 
 absl::StatusOr<TrainResult> Trainer::Train(data::BatchSource& train,
                                            data::BatchSource* eval,
-                                           const CancellationToken* cancel) {
+                                           const util::CancellationToken* cancel) {
   const auto start = Clock::now();
   if (options_.num_threads > 0) at::set_num_threads(options_.num_threads);
   // Every step frees and re-allocates the same activation and gradient

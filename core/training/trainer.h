@@ -24,7 +24,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "core/data/batch_source.h"
-#include "core/training/cancellation_token.h"
+#include "core/util/cancellation_token.h"
 #include "core/training/checkpoint_store.h"
 #include "core/training/evaluator.h"
 #include "core/training/lr_schedule.h"
@@ -177,7 +177,7 @@ class Trainer {
   // written.
   absl::StatusOr<TrainResult> Train(data::BatchSource& train,
                                     data::BatchSource* eval = nullptr,
-                                    const CancellationToken* cancel = nullptr);
+                                    const util::CancellationToken* cancel = nullptr);
 
   // Where training stands (epochs completed, steps, history).
   const TrainingPosition& position() const { return position_; }
@@ -193,7 +193,7 @@ class Trainer {
 
   // Runs one epoch of optimizer steps and fills `summary`.
   absl::Status TrainEpoch(data::BatchSource& train, int64_t epoch,
-                          const CancellationToken* cancel,
+                          const util::CancellationToken* cancel,
                           EpochSummary* summary);
 
   // Encodes the state and writes the checkpoint for position_.

@@ -5,7 +5,7 @@
 // core/inference/dpu_tensor_layout.h.
 //
 // Built only when configured with -DPRUNESERVE_WITH_VART=ON, which defines
-// PRUNESERVE_HAVE_VART for users of pruneserve_core; callers guard their
+// PRUNESERVE_HAVE_VART for users of pruneserve_inference; callers guard their
 // use with #ifdef PRUNESERVE_HAVE_VART. This header itself needs no VART
 // headers.
 #ifndef PRUNESERVE_CORE_INFERENCE_VART_VART_BACKEND_H_

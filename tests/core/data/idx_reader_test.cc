@@ -81,6 +81,18 @@ class IdxReaderTest : public ::testing::Test {
   testing::TempDir dir_;
 };
 
+TEST_F(IdxReaderTest, RawReadKeepsTheBytesAsStored) {
+  auto read = ReadIdxFiles(Write(ImagesFile(3), LabelsFile({4, 0, 9})));
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(read->count(), 3);
+  EXPECT_EQ(read->rows, 2);
+  EXPECT_EQ(read->cols, 3);
+  ASSERT_EQ(read->pixels.size(), 18u);
+  EXPECT_EQ(read->pixels[0], 0);
+  EXPECT_EQ(read->pixels[17], 25);  // image 2, position 5
+  EXPECT_EQ(read->labels, (std::vector<uint8_t>{4, 0, 9}));
+}
+
 TEST_F(IdxReaderTest, ReadsGzipAndPlainFiles) {
   for (bool gz : {true, false}) {
     auto ds = LoadIdxDataset(Write(ImagesFile(3), LabelsFile({4, 0, 9}), gz));

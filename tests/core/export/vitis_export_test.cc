@@ -19,7 +19,7 @@
 #include "core/export/external_compiler.h"
 #include "core/models/model_zoo.h"
 #include "core/pruning/pruning_engine.h"
-#include "core/training/cancellation_token.h"
+#include "core/util/cancellation_token.h"
 #include "core/util/sha256.h"
 #include "nlohmann/json.hpp"
 #include "tests/core/export/fixed_batch_source.h"
@@ -203,7 +203,7 @@ TEST(VitisExportTest, ErrorsLeaveNothingBehind) {
   }
   {
     FixedBatchSource source(Images(4), 4);
-    training::CancellationToken cancel;
+    util::CancellationToken cancel;
     cancel.Cancel();
     auto r = ExportForVitis(SmallVgg(), &source, Options(out), &cancel);
     EXPECT_EQ(r.status().code(), absl::StatusCode::kCancelled);

@@ -85,7 +85,7 @@ class PipelineJobExecutorTest : public ::testing::Test {
 TEST_F(PipelineJobExecutorTest, RegistersPrunedVersionWithLineageAndReport) {
   PipelineJobExecutor executor(repo_.get());
   const v1::Job job = Job(1);
-  training::CancellationToken token;
+  util::CancellationToken token;
   std::vector<v1::JobProgress> events;
   JobContext c;
   c.job = &job;
@@ -140,7 +140,7 @@ TEST_F(PipelineJobExecutorTest, CancelledRunResumesFromItsCheckpoint) {
   {
     // Cancel as soon as the second epoch starts: epoch 0's checkpoint is on
     // disk.
-    training::CancellationToken token;
+    util::CancellationToken token;
     JobContext c;
     c.job = &job;
     c.work_dir = work;
@@ -153,7 +153,7 @@ TEST_F(PipelineJobExecutorTest, CancelledRunResumesFromItsCheckpoint) {
   }
   EXPECT_EQ(repo_->ListModels("vgg")->size(), 1u);  // nothing registered
   job.set_attempts(2);
-  training::CancellationToken token;
+  util::CancellationToken token;
   int64_t first_epoch = -1;
   JobContext c;
   c.job = &job;
@@ -194,7 +194,7 @@ TEST_F(PipelineJobExecutorTest, QuantizeExportAndCompileStages) {
   job.mutable_spec()->mutable_vitis_export()->set_compile(true);
   job.mutable_spec()->mutable_vitis_export()->set_calibration_images(32);
   job.mutable_spec()->mutable_vitis_export()->set_xmodel_name("vgg_dpu");
-  training::CancellationToken token;
+  util::CancellationToken token;
   std::vector<std::string> phases;
   JobContext c;
   c.job = &job;
@@ -252,7 +252,7 @@ TEST_F(PipelineJobExecutorTest, MissingToolchainKeepsTheTorchScriptResult) {
   job.mutable_spec()->mutable_vitis_export()->set_enabled(true);
   job.mutable_spec()->mutable_vitis_export()->set_calibration_images(8);
   job.mutable_spec()->mutable_vitis_export()->set_xmodel_name("vgg_dpu");
-  training::CancellationToken token;
+  util::CancellationToken token;
   JobContext c;
   c.job = &job;
   c.work_dir = dir_.Join("work");
@@ -274,7 +274,7 @@ TEST_F(PipelineJobExecutorTest, MissingModelIsNotFound) {
   PipelineJobExecutor executor(repo_.get());
   v1::Job job = Job(0);
   job.mutable_spec()->set_model_version(9);
-  training::CancellationToken token;
+  util::CancellationToken token;
   JobContext c;
   c.job = &job;
   c.work_dir = dir_.Join("work");

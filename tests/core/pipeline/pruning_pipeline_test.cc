@@ -265,7 +265,7 @@ TEST_F(PruningPipelineTest, RoundsCompoundWithoutTarget) {
 }
 
 TEST_F(PruningPipelineTest, CancelDuringFinetuningReturnsCancelled) {
-  training::CancellationToken token;
+  util::CancellationToken token;
   PipelineOptions options = HalvingOptions(/*epochs=*/2);
   int64_t steps_after_cancel = 0;
   options.progress = [&](const PipelineProgress& p) {
@@ -289,7 +289,7 @@ TEST_F(PruningPipelineTest, MissingTrainingDataIsAPreconditionError) {
 }
 
 TEST_F(PruningPipelineTest, AlreadyCancelledTokenStopsBeforeWork) {
-  training::CancellationToken token;
+  util::CancellationToken token;
   token.Cancel();
   auto pipeline = PruningPipeline::Create(HalvingOptions(/*epochs=*/1));
   ASSERT_TRUE(pipeline.ok());

@@ -425,7 +425,7 @@ TEST(DpuQuantizerTest, RejectsBadInput) {
                      nullptr);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
 
-  training::CancellationToken cancel;
+  util::CancellationToken cancel;
   cancel.Cancel();
   r = QuantizeForDpu(model, SmallOptions(CalibrationMethod::kMax), calib,
                      nullptr, &cancel);

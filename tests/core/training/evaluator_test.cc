@@ -79,7 +79,7 @@ TEST(EvaluatorTest, RejectsWrongClassCountAndHonoursCancellation) {
             absl::StatusCode::kInvalidArgument);
 
   InMemoryBatchSource source(f.images, f.labels, 6, 1);
-  CancellationToken token;
+  util::CancellationToken token;
   EvalOptions options;
   options.cancel = &token;
   int updates = 0;

@@ -174,7 +174,7 @@ TEST(TrainerTest, CancellationStopsWithinOneStep) {
   testing::ImageSet data = testing::MakeQuadrantImages(64, 4, 2);
   InMemoryBatchSource train(data.images, data.labels, 4, 8);
   torch::jit::Module model = testing::MakeConvBnNet(4, 3);
-  CancellationToken token;
+  util::CancellationToken token;
   TrainerOptions options;
   options.epochs = 3;
   int steps_seen = 0;
@@ -271,7 +271,7 @@ TEST_F(TrainerCheckpointTest, ResumeMatchesUninterruptedRun) {
   // resumes from the directory.
   pruneserve::testing::TempDir dir;
   torch::jit::Module first = testing::MakeConvBnNet(4, 5, 0.25);
-  CancellationToken token;
+  util::CancellationToken token;
   TrainerOptions first_options = Options(2, dir.path());
   first_options.progress = [&](const TrainingProgress& p) {
     if (p.epoch == 1 && p.step == 2) token.Cancel();

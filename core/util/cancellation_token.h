@@ -1,12 +1,12 @@
 // A cooperative stop signal for long-running training and evaluation. The
 // job that owns a run keeps the token; the trainer polls it once per step and
 // returns CANCELLED at the next step boundary after Cancel().
-#ifndef PRUNESERVE_CORE_TRAINING_CANCELLATION_TOKEN_H_
-#define PRUNESERVE_CORE_TRAINING_CANCELLATION_TOKEN_H_
+#ifndef PRUNESERVE_CORE_UTIL_CANCELLATION_TOKEN_H_
+#define PRUNESERVE_CORE_UTIL_CANCELLATION_TOKEN_H_
 
 #include <atomic>
 
-namespace pruneserve::training {
+namespace pruneserve::util {
 
 // Thread-safe: any thread may call Cancel() while the run polls
 // IsCancelled(). Cancellation is sticky; a token is used for one run. The
@@ -29,6 +29,6 @@ class CancellationToken {
   std::atomic<bool> cancelled_{false};
 };
 
-}  // namespace pruneserve::training
+}  // namespace pruneserve::util
 
-#endif  // PRUNESERVE_CORE_TRAINING_CANCELLATION_TOKEN_H_
+#endif  // PRUNESERVE_CORE_UTIL_CANCELLATION_TOKEN_H_

@@ -1,9 +1,9 @@
-#include "core/jobs/job_state.h"
+#include "core/spec/job_state.h"
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 
-namespace pruneserve::jobs {
+namespace pruneserve::spec {
 
 std::string JobStateName(v1::JobState state) {
   std::string name = v1::JobState_Name(state);
@@ -17,4 +17,4 @@ bool IsFinalJobState(v1::JobState state) {
          state == v1::JOB_STATE_CANCELLED;
 }
 
-}  // namespace pruneserve::jobs
+}  // namespace pruneserve::spec
