@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <filesystem>
 #include <iterator>
 #include <utility>
 
@@ -74,6 +75,14 @@ bool IsExecutableFile(const std::string& path) {
          ::access(path.c_str(), X_OK) == 0;
 }
 
+// `path` made absolute against the parent's working directory, so that
+// working_dir does not change which program runs.
+std::string Absolute(const std::string& path) {
+  std::error_code ec;
+  const std::filesystem::path abs = std::filesystem::absolute(path, ec);
+  return ec ? path : abs.string();
+}
+
 // Resolves argv[0] the way execvp() would, before fork().
 absl::StatusOr<std::string> ResolveProgram(
     const std::string& program, const std::vector<std::string>& env) {
@@ -87,7 +96,7 @@ absl::StatusOr<std::string> ResolveProgram(
       return absl::PermissionDeniedError(absl::StrCat(
           "'", program, "' is not an executable: not a file we may execute"));
     }
-    return program;
+    return Absolute(program);
   }
   std::string path_var = kDefaultPath;
   for (const std::string& entry : env) {
@@ -96,7 +105,7 @@ absl::StatusOr<std::string> ResolveProgram(
   for (absl::string_view dir : absl::StrSplit(path_var, ':')) {
     if (dir.empty()) continue;
     std::string candidate = absl::StrCat(dir, "/", program);
-    if (IsExecutableFile(candidate)) return candidate;
+    if (IsExecutableFile(candidate)) return Absolute(candidate);
   }
   return absl::NotFoundError(absl::StrCat(
       "'", program, "' is not an executable on PATH (", path_var, ")"));

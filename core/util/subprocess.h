@@ -97,6 +97,8 @@ struct SubprocessOptions {
   // Program and arguments; must not be empty. argv[0] is run as given when
   // it contains a '/', otherwise looked up in the PATH entry of `env` (or
   // /usr/local/bin:/usr/bin:/bin when `env` has none), as execvp would.
+  // Relative paths (of the program and of kFile streams) are taken against
+  // the parent's working directory, not working_dir.
   std::vector<std::string> argv;
   // The child's whole environment, "NAME=value" entries. Empty means an
   // empty environment; use CurrentEnvironment() to pass the parent's.

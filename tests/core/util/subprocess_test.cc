@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -306,6 +307,21 @@ TEST(SubprocessTest, MissingProgramIsNotFound) {
   options.argv.clear();
   EXPECT_EQ(Subprocess::Start(options).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+TEST(SubprocessTest, RelativeProgramPathsIgnoreWorkingDir) {
+  pruneserve::testing::TempDir tmp;
+  const std::string tool = tmp.Join("tool");
+  std::ofstream(tool) << "#!/bin/sh\npwd\n";
+  chmod(tool.c_str(), 0700);
+  mkdir(tmp.Join("elsewhere").c_str(), 0700);
+  SubprocessOptions options;
+  options.argv = {std::filesystem::relative(tool).string()};
+  ASSERT_NE(options.argv[0].front(), '/');
+  options.working_dir = tmp.Join("elsewhere");
+  auto r = Subprocess::Run(options);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->stdout_text, tmp.Join("elsewhere") + "\n");
 }
 
 TEST(SubprocessTest, ChildSetupFailuresAreReported) {
