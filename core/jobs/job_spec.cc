@@ -1,7 +1,9 @@
 #include "core/jobs/job_spec.h"
 
 #include <filesystem>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -10,17 +12,120 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "core/data/dataset_spec.h"
-#include "core/pruning/importance_criterion.h"
-#include "core/pruning/ratio_policy.h"
-#include "core/quantization/fix_point.h"
+#include "core/export/vitis_export.h"
+#include "core/pipeline/pipeline_options.h"
+#include "core/pruning/pruning_options.h"
+#include "core/quantization/quantization_options.h"
 #include "core/repository/model_name.h"
 #include "core/util/limit_status.h"
+#include "core/util/status_macros.h"
 
 namespace pruneserve::jobs {
 namespace {
 
 absl::Status Invalid(absl::string_view field, absl::string_view problem) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", problem));
+}
+
+// Fine-tuning batch size, the paper's. The trainer takes whatever batches
+// its source yields, so no core Options struct holds this one.
+constexpr int64_t kFinetuneBatchSize = 20;
+
+// The proto enum value of each core enum value.
+constexpr std::pair<pruning::PolicyKind, v1::PruningPolicy> kPolicies[] = {
+    {pruning::PolicyKind::kRefined, v1::PRUNING_POLICY_REFINED},
+    {pruning::PolicyKind::kUniform, v1::PRUNING_POLICY_UNIFORM},
+    {pruning::PolicyKind::kGlobalThreshold,
+     v1::PRUNING_POLICY_GLOBAL_THRESHOLD},
+    {pruning::PolicyKind::kThreshold, v1::PRUNING_POLICY_THRESHOLD},
+    {pruning::PolicyKind::kTargetFlops, v1::PRUNING_POLICY_TARGET_FLOPS},
+};
+constexpr std::pair<pruning::CriterionKind, v1::ImportanceCriterion>
+    kCriteria[] = {
+        {pruning::CriterionKind::kBnGamma, v1::IMPORTANCE_CRITERION_BN_GAMMA},
+        {pruning::CriterionKind::kL1, v1::IMPORTANCE_CRITERION_L1},
+        {pruning::CriterionKind::kL2, v1::IMPORTANCE_CRITERION_L2},
+        {pruning::CriterionKind::kApoz, v1::IMPORTANCE_CRITERION_APOZ},
+        {pruning::CriterionKind::kRandom, v1::IMPORTANCE_CRITERION_RANDOM},
+};
+
+template <typename Core, typename Wire, size_t N>
+std::optional<Core> CoreOf(const std::pair<Core, Wire> (&table)[N], Wire w) {
+  for (const auto& [core, wire] : table) {
+    if (wire == w) return core;
+  }
+  return std::nullopt;
+}
+
+template <typename Core, typename Wire, size_t N>
+Wire WireOf(const std::pair<Core, Wire> (&table)[N], Core c) {
+  for (const auto& [core, wire] : table) {
+    if (core == c) return wire;
+  }
+  return Wire{};
+}
+
+// One policy-like choice given as `name` (the string field `field`) and/or
+// `wire` (the enum field `field`_kind): the enum when set, else the parsed
+// name, else `fallback`. INVALID_ARGUMENT naming the field for an unknown
+// name or enum value, or when both are set and disagree.
+template <typename Core, typename Wire, size_t N>
+absl::StatusOr<Core> ResolveChoice(
+    const std::pair<Core, Wire> (&table)[N], absl::string_view field,
+    const std::string& name, Wire wire, Core fallback,
+    absl::StatusOr<Core> (*parse)(const std::string&)) {
+  std::optional<Core> by_name;
+  if (!name.empty()) {
+    absl::StatusOr<Core> parsed = parse(name);
+    if (!parsed.ok()) return Invalid(field, parsed.status().message());
+    by_name = *parsed;
+  }
+  if (wire == Wire{}) return by_name.value_or(fallback);
+  const std::string enum_field = absl::StrCat(field, "_kind");
+  const std::optional<Core> by_enum = CoreOf(table, wire);
+  if (!by_enum) {
+    return Invalid(enum_field, absl::StrCat("unknown value ", wire));
+  }
+  if (by_name && *by_name != *by_enum) {
+    return Invalid(enum_field, absl::StrCat("value ", wire, " disagrees with ",
+                                            field, " \"", name, "\""));
+  }
+  return *by_enum;
+}
+
+v1::JobSpec BuildDefaults() {
+  const pipeline::PipelineOptions pipeline;
+  const pruning::PolicyOptions& policy = pipeline.pruning.policy;
+  const training::SgdOptions& sgd = pipeline.finetune.sgd;
+  const quantization::QuantizationOptions quantize;
+  const vitis::VitisExportOptions vitis_export;
+  v1::JobSpec d;
+  d.mutable_data()->set_calibration_images(pipeline.calibration_examples);
+  v1::JobPruning& p = *d.mutable_pruning();
+  p.set_policy_kind(WireOf(kPolicies, policy.kind));
+  p.set_policy(pruning::PolicyKindName(policy.kind));
+  p.set_criterion_kind(WireOf(kCriteria, pipeline.pruning.criterion));
+  p.set_criterion(pruning::CriterionKindName(pipeline.pruning.criterion));
+  p.set_ratio(policy.ratio);
+  p.set_threshold(policy.threshold);
+  p.set_target_flops_reduction(policy.target_flops_reduction);
+  p.set_round_to(policy.round_to);
+  p.set_min_channels(policy.min_channels);
+  p.set_refined_rule(pruning::RefinedRuleName(policy.refined_rule));
+  v1::JobFinetune& f = *d.mutable_finetune();
+  f.set_learning_rate(sgd.learning_rate);
+  f.set_momentum(sgd.momentum);
+  f.set_weight_decay(sgd.weight_decay);
+  f.set_batch_size(kFinetuneBatchSize);
+  f.set_label_smoothing(pipeline.finetune.label_smoothing);
+  d.set_rounds(pipeline.rounds);
+  v1::JobQuantize& q = *d.mutable_quantize();
+  q.set_method(quantization::CalibrationMethodName(quantize.method));
+  q.set_percentile(quantize.percentile);
+  q.set_calibration_images(quantize.calibration_examples);
+  d.mutable_vitis_export()->set_calibration_images(
+      vitis_export.calibration_images);
+  return d;
 }
 
 // INVALID_ARGUMENT for `field` over the limit whose flag is --`limit`.
@@ -173,37 +278,47 @@ absl::Status ResolveData(v1::JobSpec& spec, bool needs_calibration) {
   if (d.calibration_images() < 0) {
     return Invalid("data.calibration_images", "negative");
   }
-  if (d.calibration_images() == 0) d.set_calibration_images(256);
+  if (d.calibration_images() == 0) {
+    d.set_calibration_images(JobSpecDefaults().data().calibration_images());
+  }
   return absl::OkStatus();
 }
 
 absl::Status ResolvePruning(v1::JobPruning& p) {
-  if (p.policy().empty()) p.set_policy("refined");
-  if (p.criterion().empty()) p.set_criterion("bn_gamma");
-  if (auto kind = pruning::ParsePolicyKind(p.policy()); !kind.ok()) {
-    return Invalid("pruning.policy", kind.status().message());
-  }
-  if (auto c = pruning::MakeCriterion(p.criterion()); !c.ok()) {
-    return Invalid("pruning.criterion", c.status().message());
-  }
-  if (p.ratio() == 0.0) p.set_ratio(0.5);
+  const v1::JobPruning& defaults = JobSpecDefaults().pruning();
+  PS_ASSIGN_OR_RETURN(
+      const pruning::PolicyKind policy,
+      ResolveChoice(kPolicies, "pruning.policy", p.policy(), p.policy_kind(),
+                    PolicyKindOf(defaults), &pruning::ParsePolicyKind));
+  p.set_policy_kind(WireOf(kPolicies, policy));
+  p.set_policy(pruning::PolicyKindName(policy));
+  PS_ASSIGN_OR_RETURN(
+      const pruning::CriterionKind criterion,
+      ResolveChoice(kCriteria, "pruning.criterion", p.criterion(),
+                    p.criterion_kind(), CriterionKindOf(defaults),
+                    &pruning::ParseCriterionKind));
+  p.set_criterion_kind(WireOf(kCriteria, criterion));
+  p.set_criterion(pruning::CriterionKindName(criterion));
+  if (p.ratio() == 0.0) p.set_ratio(defaults.ratio());
   if (auto s = CheckFraction("pruning.ratio", p.ratio()); !s.ok()) return s;
   if (p.threshold() < 0.0) return Invalid("pruning.threshold", "negative");
-  if (p.target_flops_reduction() == 0.0) p.set_target_flops_reduction(0.5);
+  if (p.target_flops_reduction() == 0.0) {
+    p.set_target_flops_reduction(defaults.target_flops_reduction());
+  }
   if (auto s = CheckFraction("pruning.target_flops_reduction",
                              p.target_flops_reduction());
       !s.ok()) {
     return s;
   }
-  if (p.round_to() == 0) p.set_round_to(1);
+  if (p.round_to() == 0) p.set_round_to(defaults.round_to());
   if (p.round_to() < 1) return Invalid("pruning.round_to", "must be >= 1");
-  if (p.min_channels() == 0) p.set_min_channels(2);
+  if (p.min_channels() == 0) p.set_min_channels(defaults.min_channels());
   if (p.min_channels() < 1) {
     return Invalid("pruning.min_channels", "must be >= 1");
   }
   // 0 stays: the refined rule's own default (see refined_rule).
   if (p.min_sparsity() < 0.0) p.set_min_sparsity(-1.0);
-  if (p.refined_rule().empty()) p.set_refined_rule("auto");
+  if (p.refined_rule().empty()) p.set_refined_rule(defaults.refined_rule());
   if (!pruning::ParseRefinedRule(p.refined_rule()).ok()) {
     return Invalid(
         "pruning.refined_rule",
@@ -216,23 +331,24 @@ absl::Status ResolvePruning(v1::JobPruning& p) {
 }
 
 absl::Status ResolveFinetune(v1::JobFinetune& f) {
+  const v1::JobFinetune& defaults = JobSpecDefaults().finetune();
   if (f.epochs() < 0 || f.epochs() > 10000) {
     return Invalid("finetune.epochs",
                    absl::StrCat(f.epochs(), " is outside 0..10000"));
   }
-  if (f.learning_rate() == 0.0) f.set_learning_rate(0.01);
+  if (f.learning_rate() == 0.0) f.set_learning_rate(defaults.learning_rate());
   if (f.learning_rate() < 0.0) {
     return Invalid("finetune.learning_rate", "must be > 0");
   }
-  if (f.momentum() == 0.0) f.set_momentum(0.9);
+  if (f.momentum() == 0.0) f.set_momentum(defaults.momentum());
   if (auto s = CheckFraction("finetune.momentum", f.momentum()); !s.ok()) {
     return s;
   }
-  if (f.weight_decay() == 0.0) f.set_weight_decay(1e-4);
+  if (f.weight_decay() == 0.0) f.set_weight_decay(defaults.weight_decay());
   if (f.weight_decay() < 0.0) {
     return Invalid("finetune.weight_decay", "negative");
   }
-  if (f.batch_size() == 0) f.set_batch_size(20);
+  if (f.batch_size() == 0) f.set_batch_size(defaults.batch_size());
   if (f.batch_size() < 1 || f.batch_size() > 4096) {
     return Invalid("finetune.batch_size",
                    absl::StrCat(f.batch_size(), " is outside 1..4096"));
@@ -245,18 +361,21 @@ absl::Status ResolveFinetune(v1::JobFinetune& f) {
 }
 
 absl::Status ResolveStages(v1::JobSpec& spec) {
+  const v1::JobSpec& defaults = JobSpecDefaults();
   v1::JobQuantize& q = *spec.mutable_quantize();
   if (q.enabled()) {
-    if (q.method().empty()) q.set_method("max");
+    if (q.method().empty()) q.set_method(defaults.quantize().method());
     if (auto m = quantization::ParseCalibrationMethod(q.method()); !m.ok()) {
       return Invalid("quantize.method", m.status().message());
     }
-    if (q.percentile() == 0.0) q.set_percentile(99.99);
+    if (q.percentile() == 0.0) q.set_percentile(defaults.quantize().percentile());
     if (q.percentile() <= 0.0 || q.percentile() > 100.0) {
       return Invalid("quantize.percentile",
                      absl::StrCat(q.percentile(), " is outside (0, 100]"));
     }
-    if (q.calibration_images() == 0) q.set_calibration_images(256);
+    if (q.calibration_images() == 0) {
+      q.set_calibration_images(defaults.quantize().calibration_images());
+    }
     if (q.calibration_images() < 0) {
       return Invalid("quantize.calibration_images", "negative");
     }
@@ -264,7 +383,9 @@ absl::Status ResolveStages(v1::JobSpec& spec) {
   v1::JobExport& e = *spec.mutable_vitis_export();
   if (e.compile()) e.set_enabled(true);
   if (e.enabled()) {
-    if (e.calibration_images() == 0) e.set_calibration_images(200);
+    if (e.calibration_images() == 0) {
+      e.set_calibration_images(defaults.vitis_export().calibration_images());
+    }
     if (e.calibration_images() < 0) {
       return Invalid("vitis_export.calibration_images", "negative");
     }
@@ -286,6 +407,27 @@ absl::Status ResolveStages(v1::JobSpec& spec) {
 }
 
 }  // namespace
+
+const v1::JobSpec& JobSpecDefaults() {
+  static const v1::JobSpec* const defaults = new v1::JobSpec(BuildDefaults());
+  return *defaults;
+}
+
+pruning::PolicyKind PolicyKindOf(const v1::JobPruning& pruning) {
+  const pruning::PolicyKind fallback = pruning::PolicyOptions{}.kind;
+  return ResolveChoice(kPolicies, "pruning.policy", pruning.policy(),
+                       pruning.policy_kind(), fallback,
+                       &pruning::ParsePolicyKind)
+      .value_or(fallback);
+}
+
+pruning::CriterionKind CriterionKindOf(const v1::JobPruning& pruning) {
+  const pruning::CriterionKind fallback = pruning::PruningOptions{}.criterion;
+  return ResolveChoice(kCriteria, "pruning.criterion", pruning.criterion(),
+                       pruning.criterion_kind(), fallback,
+                       &pruning::ParseCriterionKind)
+      .value_or(fallback);
+}
 
 absl::StatusOr<v1::JobSpec> ResolveJobSpec(v1::JobSpec spec,
                                            const v1::ModelVersion& model,
@@ -349,12 +491,10 @@ absl::StatusOr<v1::JobSpec> ResolveJobSpec(v1::JobSpec spec,
   }
   if (auto s = ResolvePruning(*spec.mutable_pruning()); !s.ok()) return s;
   if (auto s = ResolveFinetune(*spec.mutable_finetune()); !s.ok()) return s;
-  const std::string& policy = spec.pruning().policy();
-  const bool needs_calibration = policy == "refined" ||
-                                 policy == "target_flops" ||
-                                 spec.pruning().criterion() == "apoz";
+  const bool needs_calibration = pruning::NeedsCalibration(
+      PolicyKindOf(spec.pruning()), CriterionKindOf(spec.pruning()));
   if (auto s = ResolveData(spec, needs_calibration); !s.ok()) return s;
-  if (spec.rounds() == 0) spec.set_rounds(1);
+  if (spec.rounds() == 0) spec.set_rounds(JobSpecDefaults().rounds());
   if (spec.rounds() < 1 || spec.rounds() > 100) {
     return Invalid("rounds", absl::StrCat(spec.rounds(), " is outside 1..100"));
   }

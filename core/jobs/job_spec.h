@@ -1,14 +1,19 @@
-// Up-front validation of a pruning job's spec. Everything that can be known
-// before a worker touches the model is checked here — policy and criterion
-// names, ranges, data-set specs and their directories, the input shape, the
-// result name — so a bad spec is refused with INVALID_ARGUMENT naming the
-// field instead of failing minutes later on a worker. Zero fields are
-// replaced by their documented defaults, so the stored spec says exactly
-// what ran.
+// The spec layer: up-front validation of a pruning job's spec and the one
+// place its defaults live. Everything that can be known before a worker
+// touches the model is checked here — policy and criterion names, ranges,
+// data-set specs and their directories, the input shape, the result name —
+// so a bad spec is refused with INVALID_ARGUMENT naming the field instead of
+// failing minutes later on a worker. Zero fields are replaced by defaults
+// taken from the core Options structs' initialisers (JobSpecDefaults()), so
+// the stored spec says exactly what ran, and the policy and criterion names
+// users type are mapped onto the proto enums here and nowhere else.
+//
+// Needs no LibTorch: it reads only torch-free option headers.
 #ifndef PRUNESERVE_CORE_JOBS_JOB_SPEC_H_
 #define PRUNESERVE_CORE_JOBS_JOB_SPEC_H_
 
 #include "absl/status/statusor.h"
+#include "core/pruning/pruning_options.h"
 #include "pruneserve/v1/model.pb.h"
 #include "pruneserve/v1/pruning_jobs.pb.h"
 
@@ -35,10 +40,29 @@ struct JobSpecLimits {
   int64_t max_input_elements = int64_t{1} << 22;
 };
 
+// A spec whose fields hold the value ResolveJobSpec gives each zero field:
+// the pruning guards from pruning::PolicyOptions, the criterion from
+// pruning::PruningOptions, the optimizer from training::SgdOptions, rounds
+// and calibration images from pipeline::PipelineOptions, the quantize and
+// export stages from their options. Fields whose default depends on the
+// submitted spec or model (input shape, output and xmodel names) stay
+// empty. prunectl prints its help texts from it. Never fails; the same
+// object for the life of the process.
+const v1::JobSpec& JobSpecDefaults();
+
+// The core enums a spec stands for: the enum field when set, else the name
+// (a spec stored before the enums existed has only names), else the
+// default. An unknown or contradictory value also gives the default;
+// ResolveJobSpec refuses those, so for a resolved spec these are exact.
+pruning::PolicyKind PolicyKindOf(const v1::JobPruning& pruning);
+pruning::CriterionKind CriterionKindOf(const v1::JobPruning& pruning);
+
 // Returns `spec` with defaults filled in for the model `model` (the version
 // the spec names, already looked up): the input shape falls back to the
-// model's example input shape, the policy to "refined", and so on (see
-// pruning_jobs.proto). INVALID_ARGUMENT naming the first bad field, also for
+// model's example input shape, other zero fields to JobSpecDefaults(). The
+// policy and criterion may be given by name (the deprecated string fields)
+// or enum or both (then they must agree); the result carries both, the
+// name canonical. INVALID_ARGUMENT naming the first bad field, also for
 // sizes over `limits`; the model must be TorchScript. Every
 // pruning.exclude entry must compile as an RE2 pattern (RE2 syntax, linear
 // time; a plain layer name is a valid pattern). Reads only the file
