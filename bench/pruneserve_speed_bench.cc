@@ -237,7 +237,7 @@ int main(int argc, char** argv) {
   }
 
   pp::PruningOptions options;
-  options.criterion = "l1";
+  options.criterion = pp::CriterionKind::kL1;
   options.policy.kind = pp::PolicyKind::kUniform;
   options.policy.ratio = 0.5;
   options.policy.prune_residual_stream = prune_residual_stream;

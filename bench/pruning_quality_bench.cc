@@ -386,7 +386,7 @@ void RunPipeline(const BenchConfig& c, const torch::jit::Module& model,
                  Row* row) {
   pl::PipelineOptions o;
   o.input_shape = {1, 1, 28, 28};
-  o.pruning.criterion = m.criterion;
+  o.pruning.criterion = *pp::ParseCriterionKind(m.criterion);
   o.pruning.policy.kind = m.policy;
   o.pruning.seed = 3;
   o.rounds = row->rounds;

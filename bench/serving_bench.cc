@@ -236,7 +236,7 @@ absl::StatusOr<ZooModel> MakeModel(const std::string& arch, double width,
   torch::jit::Module served = *module;
   if (prune_ratio > 0) {
     pruneserve::pruning::PruningOptions options;
-    options.criterion = "l1";
+    options.criterion = pruneserve::pruning::CriterionKind::kL1;
     options.policy.kind = pruneserve::pruning::PolicyKind::kUniform;
     options.policy.ratio = prune_ratio;
     auto pruned =

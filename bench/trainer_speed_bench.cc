@@ -155,8 +155,8 @@ std::optional<Measurement> Measure(int64_t batch, int threads, int64_t steps,
   options.num_threads = threads;
   std::chrono::steady_clock::time_point t_warm, t_end;
   double cpu_warm = 0, cpu_end = 0;
-  options.progress = [&](const training::TrainingProgress& p) {
-    if (p.phase != training::TrainingPhase::kTrain) return;
+  options.progress = [&](const pruneserve::Progress& p) {
+    if (p.phase != pruneserve::Phase::kFinetune) return;
     if (p.step == warmup) {
       t_warm = std::chrono::steady_clock::now();
       cpu_warm = ProcessCpuSeconds();

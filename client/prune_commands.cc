@@ -1,8 +1,8 @@
 // `prunectl prune --local`: runs a pruning job on a TorchScript file in this
 // process, without a server. The flags are `job submit`'s (client/
-// pruning_flags), resolved and turned into a pipeline by the same core code
-// a server worker uses (jobs::ResolveJobSpec, jobs::PipelineOptionsFromSpec),
-// so both mean the same thing. Without --epochs it prunes once (measuring
+// pruning_flags), resolved and run by the same core code a server worker
+// uses (jobs::ResolveJobSpec, jobs::RunSpec), so both mean the same thing;
+// here the register stage writes --out. Without --epochs it prunes once (measuring
 // sparsity on --calib or --train); with --train and --epochs it runs the
 // prune -> fine-tune -> evaluate rounds. It prints each round's per-layer
 // report and the before/after table.
@@ -12,7 +12,6 @@
 
 #include <chrono>
 #include <cstdio>
-#include <exception>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
@@ -21,11 +20,10 @@
 #include "client/pruning_flags.h"
 #include "core/jobs/job_pipeline.h"
 #include "core/jobs/job_spec.h"
+#include "core/jobs/spec_runner.h"
 #include "core/pipeline/pipeline_report.h"
-#include "core/pipeline/pruning_pipeline.h"
 #include "core/pruning/pruning_report.h"
 #include "core/util/status_macros.h"
-#include "core/util/torch_status.h"
 
 namespace pruneserve::client {
 namespace {
@@ -41,10 +39,14 @@ struct PruneArgs {
   bool quiet = false;
 };
 
-// Prints one line per second at most while the pipeline works.
-pipeline::PipelineProgressCallback ProgressPrinter() {
+// Prints one line per second at most while the rounds run.
+ProgressCallback ProgressPrinter() {
   auto last = std::make_shared<std::chrono::steady_clock::time_point>();
-  return [last](const pipeline::PipelineProgress& p) {
+  return [last](const Progress& p) {
+    if (p.phase != Phase::kPrune && p.phase != Phase::kFinetune &&
+        p.phase != Phase::kEvaluate) {
+      return;
+    }
     const auto now = std::chrono::steady_clock::now();
     const bool phase_end = p.steps_per_epoch > 0 && p.step == p.steps_per_epoch;
     if (!phase_end && now - *last < std::chrono::seconds(1)) return;
@@ -53,7 +55,7 @@ pipeline::PipelineProgressCallback ProgressPrinter() {
         stderr,
         "[round %d/%d] %-8s epoch %lld/%lld step %lld/%lld "
         "loss %.4f acc %.2f%% %.0f img/s eta %.0fs\n",
-        p.round + 1, p.num_rounds, pipeline::PipelinePhaseName(p.phase),
+        p.round + 1, p.num_rounds, PhaseName(p.phase),
         static_cast<long long>(p.epoch + 1),
         static_cast<long long>(p.num_epochs), static_cast<long long>(p.step),
         static_cast<long long>(p.steps_per_epoch), p.loss, p.accuracy * 100.0,
@@ -75,37 +77,26 @@ absl::StatusOr<v1::JobSpec> ResolveLocalSpec(const PruneArgs& a) {
 }
 
 absl::Status RunLocal(const PruneArgs& a, bool json) {
-  PS_ASSIGN_OR_RETURN(v1::JobSpec spec, ResolveLocalSpec(a));
-  torch::jit::Module model;
-  try {
-    model = torch::jit::load(a.model);
-    model.eval();
-  } catch (const std::exception& e) {
-    return TorchErrorToStatus(e, absl::StrCat("loading ", a.model));
-  }
+  PS_ASSIGN_OR_RETURN(const v1::JobSpec spec, ResolveLocalSpec(a));
+  PS_ASSIGN_OR_RETURN(
+      const torch::jit::Module model,
+      jobs::LoadScriptModule(a.model, absl::StrCat("loading ", a.model)));
   jobs::JobDataOptions data_options;
   data_options.loader_threads = a.loader_threads;
-  PS_ASSIGN_OR_RETURN(jobs::JobDataSources data,
+  PS_ASSIGN_OR_RETURN(const jobs::JobDataSources data,
                       jobs::OpenJobData(spec, data_options));
-  PS_ASSIGN_OR_RETURN(pipeline::PipelineOptions options,
-                      jobs::PipelineOptionsFromSpec(spec, a.threads));
-  options.finetune.checkpoint_dir = a.checkpoint_dir;
-  torch::jit::Module teacher;
-  if (spec.finetune().distill()) {
-    teacher = model.deepcopy();
-    options.finetune.distillation.teacher = &teacher;
-  }
-  if (!a.quiet) options.progress = ProgressPrinter();
-  PS_ASSIGN_OR_RETURN(auto runner,
-                      pipeline::PruningPipeline::Create(std::move(options)));
-  PS_ASSIGN_OR_RETURN(pipeline::PipelineResult result,
-                      runner->Run(model, data.View()));
-  try {
-    result.module.save(a.out);
-  } catch (const std::exception& e) {
-    return TorchErrorToStatus(e, absl::StrCat("saving ", a.out),
-                              absl::StatusCode::kInternal);
-  }
+  jobs::SpecRunHooks hooks;
+  if (!a.quiet) hooks.progress = ProgressPrinter();
+  hooks.intra_op_threads = a.threads;
+  hooks.checkpoint_dir = a.checkpoint_dir;
+  hooks.register_model = [&a](const torch::jit::Module& module,
+                              const v1::PipelineReport&)
+      -> absl::StatusOr<jobs::RegisteredModel> {
+    PS_RETURN_IF_ERROR(jobs::SaveScriptModule(module, a.out));
+    return jobs::RegisteredModel{a.out, 0};
+  };
+  PS_ASSIGN_OR_RETURN(const jobs::JobOutcome result,
+                      jobs::RunSpec(spec, model, data, hooks));
   if (json) {
     std::printf("%s\n", ToJson(result.report).c_str());
     return absl::OkStatus();

@@ -2,11 +2,28 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "core/spec/job_spec_defaults.h"
+#include "core/training/trainer_options.h"
 
 namespace pruneserve::client {
+namespace {
+
+// "a (default) | b | c" for the names, marking `default_name`.
+std::string Choices(const std::vector<std::string>& names,
+                    const std::string& default_name) {
+  return absl::StrJoin(names, " | ", [&](std::string* out, const auto& name) {
+    absl::StrAppend(out, name, name == default_name ? " (default)" : "");
+  });
+}
+
+}  // namespace
 
 void AddPruningFlags(CLI::App* cmd, PruningFlags& f, const std::string& where) {
+  // Every "default" below is what ResolveJobSpec fills in for an unset flag.
+  const v1::JobSpec& defaults = spec::JobSpecDefaults();
+  const v1::JobPruning& p = defaults.pruning();
   cmd->add_option("--input-shape", f.input_shape, "Input NCHW, e.g. 1,1,28,28");
   cmd->add_option("--train", f.train,
                   absl::StrCat("Fine-tuning data ", where,
@@ -23,25 +40,31 @@ void AddPruningFlags(CLI::App* cmd, PruningFlags& f, const std::string& where) {
   cmd->add_option("--eval-limit", f.eval_limit,
                   "Use only the first N evaluation images (default: all)");
   cmd->add_option("--calib-images", f.calib_images,
-                  "Calibration images per round (default 256)");
+                  absl::StrCat("Calibration images per round (default ",
+                               defaults.data().calibration_images(), ")"));
   cmd->add_flag("--augment", f.augment,
                 "Random crop (padding 2) and flip on the training data");
   cmd->add_option("--policy", f.policy,
-                  "refined (default) | uniform | global_threshold | "
-                  "threshold | target_flops");
+                  Choices(pruning::PolicyKindNames(), p.policy()));
   cmd->add_option("--criterion", f.criterion,
-                  "bn_gamma (default) | l1 | l2 | apoz | random");
+                  Choices(pruning::CriterionKindNames(), p.criterion()));
   cmd->add_option("--ratio", f.ratio,
-                  "uniform / global_threshold: fraction of channels removed "
-                  "(default 0.5)");
+                  absl::StrCat("uniform / global_threshold: fraction of "
+                               "channels removed (default ",
+                               p.ratio(), ")"));
   cmd->add_option("--threshold", f.threshold,
                   "threshold: remove channels with importance <= this");
   cmd->add_option("--target-flops", f.target_flops,
-                  "target_flops: fraction of MACs to remove (default 0.5)");
+                  absl::StrCat("target_flops: fraction of MACs to remove "
+                               "(default ",
+                               p.target_flops_reduction(), ")"));
   cmd->add_option("--round-to", f.round_to,
-                  "Round kept channels up to a multiple of this (default 1)");
+                  absl::StrCat("Round kept channels up to a multiple of this "
+                               "(default ",
+                               p.round_to(), ")"));
   cmd->add_option("--min-channels", f.min_channels,
-                  "Channels every layer keeps at least (default 2)");
+                  absl::StrCat("Channels every layer keeps at least (default ",
+                               p.min_channels(), ")"));
   cmd->add_option("--min-sparsity", f.min_sparsity,
                   "refined: below this input sparsity a layer loses only "
                   "zero-score channels (default: 0.1 under the plain rule, "
@@ -58,18 +81,22 @@ void AddPruningFlags(CLI::App* cmd, PruningFlags& f, const std::string& where) {
       "--exclude", f.exclude,
       "Layer names or RE2 patterns (full match) to leave alone (repeatable)");
   cmd->add_option("--epochs", f.epochs,
-                  "Fine-tuning epochs per round (default 0: prune only; the "
-                  "paper uses about 50)");
+                  absl::StrCat("Fine-tuning epochs per round (default 0: "
+                               "prune only; the paper uses about ",
+                               training::TrainerOptions{}.epochs, ")"));
   cmd->add_option("--lr", f.lr,
-                  "Fine-tuning base learning rate (default 0.01; SGD, "
-                  "Nesterov, cosine warm restarts)");
+                  absl::StrCat("Fine-tuning base learning rate (default ",
+                               defaults.finetune().learning_rate(),
+                               "; SGD, Nesterov, cosine warm restarts)"));
   cmd->add_option("--batch-size", f.batch_size,
-                  "Fine-tuning batch size (default 20)");
+                  absl::StrCat("Fine-tuning batch size (default ",
+                               defaults.finetune().batch_size(), ")"));
   cmd->add_option("--label-smoothing", f.label_smoothing, "In [0, 1)");
   cmd->add_flag("--distill", f.distill,
                 "Distil from the unpruned model while fine-tuning");
   cmd->add_option("--rounds", f.rounds,
-                  "Prune -> fine-tune rounds at most (default 1)");
+                  absl::StrCat("Prune -> fine-tune rounds at most (default ",
+                               defaults.rounds(), ")"));
   cmd->add_option("--target-params-reduction", f.target_params_reduction,
                   "Stop once this fraction of parameters is gone");
   cmd->add_option("--target-flops-reduction", f.target_flops_reduction,

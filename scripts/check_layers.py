@@ -2,13 +2,13 @@
 """Checks that every core/ library includes only what it declared.
 
 core/CMakeLists.txt writes BUILD_DIR/core_layers.txt, one line per library:
-"NAME FOLDER torch|torch-free uses=a,b sources=x.cc,y.cc". A file belongs to
-the library that compiles it (x.cc and x.h); a header without a source of
-its own belongs to the library named after its folder. This script fails
-when a file includes a core/ header of a library that its own library does
-not name in `uses` (a layering leak, header-only ones included), when a
-torch-free library includes a LibTorch header or uses a torch library, or
-when a source file is in no library.
+"NAME FOLDER torch|torch-free uses=a,b sources=x.cc,y.cc headers=z.h". A
+file belongs to the library that compiles it (x.cc and x.h) or claims it
+(headers=); any other header belongs to the library named after its
+folder. This script fails when a file includes a core/ header of a library
+that its own library does not name in `uses` (a layering leak, header-only
+ones included), when a torch-free library includes a LibTorch header or
+uses a torch library, or when a source file is in no library.
 
   check_layers.py BUILD_DIR/core_layers.txt SOURCE_DIR
 """
@@ -34,6 +34,7 @@ def read_layers(path):
             "torch": torch == "torch",
             "uses": [u for u in attrs.get("uses", "").split(",") if u],
             "sources": [s for s in attrs.get("sources", "").split(",") if s],
+            "headers": [h for h in attrs.get("headers", "").split(",") if h],
         }
     return libraries
 
@@ -49,6 +50,8 @@ def owners(libraries, source_dir):
                 if ext == ".cc" or os.path.exists(os.path.join(source_dir,
                                                                rel)):
                     owner[rel] = name
+        for header in lib["headers"]:
+            owner[f"{lib['folder']}/{header}"] = name
     # Sub-folders (core/inference/vart) add optional sources to the library
     # of the folder above them.
     folders = {lib["folder"] for lib in libraries.values()}

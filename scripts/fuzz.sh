@@ -6,6 +6,10 @@
 #
 #   bash scripts/fuzz.sh TARGET|all [SECONDS=60]
 #
+# FUZZ_SEED (default 1) fixes libFuzzer's mutation seed, so a CI run
+# explores the same inputs each time and fails only on a change of the code;
+# FUZZ_SEED=0 draws a new seed per run, for exploration.
+#
 # Targets: cifar_reader_fuzz idx_reader_fuzz image_folder_fuzz job_spec_fuzz
 # kserve_request_fuzz model_name_fuzz xmodel_reader_fuzz. Each starts from
 # its seed corpus (tests/fuzz/corpus/TARGET, copied, so new finds stay in
@@ -50,6 +54,7 @@ for t in "${targets[@]}"; do
   if [[ -d "tests/fuzz/corpus/$t" ]]; then cp -n "tests/fuzz/corpus/$t"/* "$corpus"/ 2>/dev/null || true; fi
   echo "== $t for ${seconds}s"
   if "$dir/tests/fuzz/$t" "$corpus" -max_total_time="$seconds" -timeout=10 \
+      -seed="${FUZZ_SEED:-1}" \
       -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
       -artifact_prefix="$dir/artifacts/$t-" > "$dir/$t.log" 2>&1; then
     grep -E "^stat::number_of_executed_units|^stat::peak_rss_mb" "$dir/$t.log" |

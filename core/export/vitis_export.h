@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/export/export_options.h"
 
 namespace torch::jit {
 struct Module;
@@ -39,29 +40,6 @@ class CancellationToken;
 }  // namespace util
 
 namespace vitis {
-
-struct VitisExportOptions {
-  // Directory to create. It must not exist, or be empty.
-  std::string output_dir;
-  // Model name recorded in the manifest; the compile step names the xmodel
-  // after it. Same alphabet as repository model names.
-  std::string model_name = "model";
-  // Example input [N, C, H, W]; the calibration images must match C, H, W.
-  std::vector<int64_t> input_shape;
-  // Images copied from the calibration source (the first ones of its
-  // `calibration_epoch` order). The Vitis quantizer recommends 100-1000.
-  int64_t calibration_images = 200;
-  // Epoch whose order the calibration images are taken from.
-  int64_t calibration_epoch = 0;
-  // Serialized pruneserve.v1.QuantizationReport (binary, or text format when
-  // quantization_report_is_text); empty for none. Written as given.
-  std::string quantization_report;
-  bool quantization_report_is_text = false;
-  // Python function ("package.module:function") that builds the dense
-  // nn.Module; recorded in the manifest for deploy/vitis/, which narrows that
-  // module to the exported widths. Empty when unknown.
-  std::string python_factory;
-};
 
 // One file of the export directory.
 struct ExportedFile {

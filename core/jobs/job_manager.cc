@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "core/jobs/job_progress.h"
 #include "core/util/limit_status.h"
 
 namespace pruneserve::jobs {
@@ -88,7 +89,7 @@ absl::Status JobManager::Start() {
       }
       auto active = std::make_shared<ActiveJob>();
       job.set_state(v1::JOB_STATE_QUEUED);
-      job.mutable_progress()->set_phase("queued");
+      SetJobPhase(Phase::kQueued, *job.mutable_progress());
       active->job = job;
       active->revision = next_revision_++;
       if (static_cast<int>(queue_.size()) < options_.queue_capacity) {
@@ -150,7 +151,7 @@ absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& spec,
   *job.mutable_spec() = *std::move(resolved);
   job.set_state(v1::JOB_STATE_QUEUED);
   job.set_created_unix_ms(NowUnixMs());
-  job.mutable_progress()->set_phase("queued");
+  SetJobPhase(Phase::kQueued, *job.mutable_progress());
   job.mutable_progress()->set_num_rounds(job.spec().rounds());
   job.mutable_progress()->set_last_top1_accuracy(-1.0);
   {
@@ -292,7 +293,7 @@ void JobManager::WorkerLoop() {
       job.set_attempts(job.attempts() + 1);
       job.set_started_unix_ms(NowUnixMs());
       job.set_resumed_from_epoch(0);
-      job.mutable_progress()->set_phase("start");
+      SetJobPhase(Phase::kStart, *job.mutable_progress());
       active->revision = next_revision_++;
       changed_.SignalAll();
     }
@@ -367,7 +368,7 @@ void JobManager::Finish(const std::shared_ptr<ActiveJob>& active,
     if (interrupted) {
       // Shutdown, not the user: leave it for the next start to resume.
       j.set_state(v1::JOB_STATE_QUEUED);
-      j.mutable_progress()->set_phase("queued");
+      SetJobPhase(Phase::kQueued, *j.mutable_progress());
     } else if (outcome.ok()) {
       j.set_state(v1::JOB_STATE_SUCCEEDED);
       j.set_result_model_name(outcome->model_name);
@@ -382,7 +383,7 @@ void JobManager::Finish(const std::shared_ptr<ActiveJob>& active,
         j.set_compile_error_message(
             std::string(outcome->compile_status.message()));
       }
-      j.mutable_progress()->set_phase("done");
+      SetJobPhase(Phase::kDone, *j.mutable_progress());
       j.mutable_progress()->set_fraction_done(1.0);
     } else if (absl::IsCancelled(outcome.status())) {
       j.set_state(v1::JOB_STATE_CANCELLED);

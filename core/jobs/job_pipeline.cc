@@ -4,7 +4,8 @@
 #include <vector>
 
 #include "core/data/source_factory.h"
-#include "core/pruning/ratio_policy.h"
+#include "core/jobs/job_spec.h"
+#include "core/spec/job_spec_defaults.h"
 #include "core/util/status_macros.h"
 
 namespace pruneserve::jobs {
@@ -51,9 +52,8 @@ absl::StatusOr<pipeline::PipelineOptions> PipelineOptionsFromSpec(
   pipeline::PipelineOptions o;
   o.input_shape.assign(spec.input_shape().begin(), spec.input_shape().end());
   const v1::JobPruning& p = spec.pruning();
-  PS_ASSIGN_OR_RETURN(o.pruning.policy.kind,
-                      pruning::ParsePolicyKind(p.policy()));
-  o.pruning.criterion = p.criterion();
+  o.pruning.policy.kind = spec::PolicyKindOf(p);
+  o.pruning.criterion = spec::CriterionKindOf(p);
   o.pruning.seed = spec.seed();
   o.pruning.policy.ratio = p.ratio();
   o.pruning.policy.threshold = p.threshold();

@@ -48,8 +48,8 @@ absl::StatusOr<JobDataSources> OpenJobData(const v1::JobSpec& spec,
 // The pipeline options `spec` stands for, fine-tuning with
 // `intra_op_threads` LibTorch threads (0 leaves the process setting alone).
 // No progress callback, checkpoint directory or teacher is set; callers add
-// their own. INVALID_ARGUMENT for an unknown policy (ResolveJobSpec has
-// normally caught it). Never blocks.
+// their own. INVALID_ARGUMENT for an unknown refined rule (ResolveJobSpec
+// has normally caught it). Never blocks.
 absl::StatusOr<pipeline::PipelineOptions> PipelineOptionsFromSpec(
     const v1::JobSpec& spec, int intra_op_threads = 0);
 

@@ -1,7 +1,9 @@
 #include "core/jobs/job_spec.h"
 
 #include <filesystem>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -10,11 +12,12 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "core/data/dataset_spec.h"
-#include "core/pruning/importance_criterion.h"
-#include "core/pruning/ratio_policy.h"
+#include "core/pruning/pruning_options.h"
 #include "core/quantization/fix_point.h"
 #include "core/repository/model_name.h"
+#include "core/spec/job_spec_defaults.h"
 #include "core/util/limit_status.h"
+#include "core/util/status_macros.h"
 
 namespace pruneserve::jobs {
 namespace {
@@ -173,37 +176,42 @@ absl::Status ResolveData(v1::JobSpec& spec, bool needs_calibration) {
   if (d.calibration_images() < 0) {
     return Invalid("data.calibration_images", "negative");
   }
-  if (d.calibration_images() == 0) d.set_calibration_images(256);
+  if (d.calibration_images() == 0) {
+    d.set_calibration_images(spec::JobSpecDefaults().data().calibration_images());
+  }
   return absl::OkStatus();
 }
 
 absl::Status ResolvePruning(v1::JobPruning& p) {
-  if (p.policy().empty()) p.set_policy("refined");
-  if (p.criterion().empty()) p.set_criterion("bn_gamma");
-  if (auto kind = pruning::ParsePolicyKind(p.policy()); !kind.ok()) {
-    return Invalid("pruning.policy", kind.status().message());
-  }
-  if (auto c = pruning::MakeCriterion(p.criterion()); !c.ok()) {
-    return Invalid("pruning.criterion", c.status().message());
-  }
-  if (p.ratio() == 0.0) p.set_ratio(0.5);
+  const v1::JobPruning& defaults = spec::JobSpecDefaults().pruning();
+  PS_ASSIGN_OR_RETURN(const pruning::PolicyKind policy,
+                      spec::ResolvePolicyKind(p));
+  p.set_policy_kind(spec::PolicyWire(policy));
+  p.set_policy(pruning::PolicyKindName(policy));
+  PS_ASSIGN_OR_RETURN(const pruning::CriterionKind criterion,
+                      spec::ResolveCriterionKind(p));
+  p.set_criterion_kind(spec::CriterionWire(criterion));
+  p.set_criterion(pruning::CriterionKindName(criterion));
+  if (p.ratio() == 0.0) p.set_ratio(defaults.ratio());
   if (auto s = CheckFraction("pruning.ratio", p.ratio()); !s.ok()) return s;
   if (p.threshold() < 0.0) return Invalid("pruning.threshold", "negative");
-  if (p.target_flops_reduction() == 0.0) p.set_target_flops_reduction(0.5);
+  if (p.target_flops_reduction() == 0.0) {
+    p.set_target_flops_reduction(defaults.target_flops_reduction());
+  }
   if (auto s = CheckFraction("pruning.target_flops_reduction",
                              p.target_flops_reduction());
       !s.ok()) {
     return s;
   }
-  if (p.round_to() == 0) p.set_round_to(1);
+  if (p.round_to() == 0) p.set_round_to(defaults.round_to());
   if (p.round_to() < 1) return Invalid("pruning.round_to", "must be >= 1");
-  if (p.min_channels() == 0) p.set_min_channels(2);
+  if (p.min_channels() == 0) p.set_min_channels(defaults.min_channels());
   if (p.min_channels() < 1) {
     return Invalid("pruning.min_channels", "must be >= 1");
   }
   // 0 stays: the refined rule's own default (see refined_rule).
   if (p.min_sparsity() < 0.0) p.set_min_sparsity(-1.0);
-  if (p.refined_rule().empty()) p.set_refined_rule("auto");
+  if (p.refined_rule().empty()) p.set_refined_rule(defaults.refined_rule());
   if (!pruning::ParseRefinedRule(p.refined_rule()).ok()) {
     return Invalid(
         "pruning.refined_rule",
@@ -216,23 +224,24 @@ absl::Status ResolvePruning(v1::JobPruning& p) {
 }
 
 absl::Status ResolveFinetune(v1::JobFinetune& f) {
+  const v1::JobFinetune& defaults = spec::JobSpecDefaults().finetune();
   if (f.epochs() < 0 || f.epochs() > 10000) {
     return Invalid("finetune.epochs",
                    absl::StrCat(f.epochs(), " is outside 0..10000"));
   }
-  if (f.learning_rate() == 0.0) f.set_learning_rate(0.01);
+  if (f.learning_rate() == 0.0) f.set_learning_rate(defaults.learning_rate());
   if (f.learning_rate() < 0.0) {
     return Invalid("finetune.learning_rate", "must be > 0");
   }
-  if (f.momentum() == 0.0) f.set_momentum(0.9);
+  if (f.momentum() == 0.0) f.set_momentum(defaults.momentum());
   if (auto s = CheckFraction("finetune.momentum", f.momentum()); !s.ok()) {
     return s;
   }
-  if (f.weight_decay() == 0.0) f.set_weight_decay(1e-4);
+  if (f.weight_decay() == 0.0) f.set_weight_decay(defaults.weight_decay());
   if (f.weight_decay() < 0.0) {
     return Invalid("finetune.weight_decay", "negative");
   }
-  if (f.batch_size() == 0) f.set_batch_size(20);
+  if (f.batch_size() == 0) f.set_batch_size(defaults.batch_size());
   if (f.batch_size() < 1 || f.batch_size() > 4096) {
     return Invalid("finetune.batch_size",
                    absl::StrCat(f.batch_size(), " is outside 1..4096"));
@@ -245,18 +254,21 @@ absl::Status ResolveFinetune(v1::JobFinetune& f) {
 }
 
 absl::Status ResolveStages(v1::JobSpec& spec) {
+  const v1::JobSpec& defaults = spec::JobSpecDefaults();
   v1::JobQuantize& q = *spec.mutable_quantize();
   if (q.enabled()) {
-    if (q.method().empty()) q.set_method("max");
+    if (q.method().empty()) q.set_method(defaults.quantize().method());
     if (auto m = quantization::ParseCalibrationMethod(q.method()); !m.ok()) {
       return Invalid("quantize.method", m.status().message());
     }
-    if (q.percentile() == 0.0) q.set_percentile(99.99);
+    if (q.percentile() == 0.0) q.set_percentile(defaults.quantize().percentile());
     if (q.percentile() <= 0.0 || q.percentile() > 100.0) {
       return Invalid("quantize.percentile",
                      absl::StrCat(q.percentile(), " is outside (0, 100]"));
     }
-    if (q.calibration_images() == 0) q.set_calibration_images(256);
+    if (q.calibration_images() == 0) {
+      q.set_calibration_images(defaults.quantize().calibration_images());
+    }
     if (q.calibration_images() < 0) {
       return Invalid("quantize.calibration_images", "negative");
     }
@@ -264,7 +276,9 @@ absl::Status ResolveStages(v1::JobSpec& spec) {
   v1::JobExport& e = *spec.mutable_vitis_export();
   if (e.compile()) e.set_enabled(true);
   if (e.enabled()) {
-    if (e.calibration_images() == 0) e.set_calibration_images(200);
+    if (e.calibration_images() == 0) {
+      e.set_calibration_images(defaults.vitis_export().calibration_images());
+    }
     if (e.calibration_images() < 0) {
       return Invalid("vitis_export.calibration_images", "negative");
     }
@@ -349,12 +363,10 @@ absl::StatusOr<v1::JobSpec> ResolveJobSpec(v1::JobSpec spec,
   }
   if (auto s = ResolvePruning(*spec.mutable_pruning()); !s.ok()) return s;
   if (auto s = ResolveFinetune(*spec.mutable_finetune()); !s.ok()) return s;
-  const std::string& policy = spec.pruning().policy();
-  const bool needs_calibration = policy == "refined" ||
-                                 policy == "target_flops" ||
-                                 spec.pruning().criterion() == "apoz";
+  const bool needs_calibration = pruning::NeedsCalibration(
+      spec::PolicyKindOf(spec.pruning()), spec::CriterionKindOf(spec.pruning()));
   if (auto s = ResolveData(spec, needs_calibration); !s.ok()) return s;
-  if (spec.rounds() == 0) spec.set_rounds(1);
+  if (spec.rounds() == 0) spec.set_rounds(spec::JobSpecDefaults().rounds());
   if (spec.rounds() < 1 || spec.rounds() > 100) {
     return Invalid("rounds", absl::StrCat(spec.rounds(), " is outside 1..100"));
   }

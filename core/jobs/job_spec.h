@@ -1,10 +1,13 @@
-// Up-front validation of a pruning job's spec. Everything that can be known
-// before a worker touches the model is checked here — policy and criterion
-// names, ranges, data-set specs and their directories, the input shape, the
-// result name — so a bad spec is refused with INVALID_ARGUMENT naming the
-// field instead of failing minutes later on a worker. Zero fields are
-// replaced by their documented defaults, so the stored spec says exactly
-// what ran.
+// The spec layer: up-front validation of a pruning job's spec and the one
+// place its defaults live. Everything that can be known before a worker
+// touches the model is checked here — policy and criterion names, ranges,
+// data-set specs and their directories, the input shape, the result name —
+// so a bad spec is refused with INVALID_ARGUMENT naming the field instead of
+// failing minutes later on a worker. Zero fields are replaced by defaults
+// taken from the core Options structs' initialisers (spec::JobSpecDefaults()
+// in core/spec/job_spec_defaults.h, torch-free so that prunectl prints them),
+// so the stored spec says exactly what ran, and the policy and criterion
+// names users type are mapped onto the proto enums there and nowhere else.
 #ifndef PRUNESERVE_CORE_JOBS_JOB_SPEC_H_
 #define PRUNESERVE_CORE_JOBS_JOB_SPEC_H_
 
@@ -37,8 +40,10 @@ struct JobSpecLimits {
 
 // Returns `spec` with defaults filled in for the model `model` (the version
 // the spec names, already looked up): the input shape falls back to the
-// model's example input shape, the policy to "refined", and so on (see
-// pruning_jobs.proto). INVALID_ARGUMENT naming the first bad field, also for
+// model's example input shape, other zero fields to JobSpecDefaults(). The
+// policy and criterion may be given by name (the deprecated string fields)
+// or enum or both (then they must agree); the result carries both, the
+// name canonical. INVALID_ARGUMENT naming the first bad field, also for
 // sizes over `limits`; the model must be TorchScript. Every
 // pruning.exclude entry must compile as an RE2 pattern (RE2 syntax, linear
 // time; a plain layer name is a valid pattern). Reads only the file

@@ -1,12 +1,11 @@
 // The production JobExecutor: loads the job's model from the repository,
-// opens its data sets, runs the prune -> fine-tune PruningPipeline with the
-// job's options (checkpointing into the job's work directory, so a re-run
-// after a crash resumes fine-tuning where the last epoch ended) and
-// registers the result as a new model version with lineage and the
-// pipeline report. Optional stages follow: the DPU-style INT8 simulation of
-// the dense and the pruned model (its reports join the pipeline report),
-// the Vitis AI export directory, and the external compile step whose
-// .xmodel is registered as another version.
+// opens its data sets and hands both to RunSpec (spec_runner.h), which runs
+// the stages. What is the server's comes in through the hooks: progress goes
+// to the job manager as pruneserve.v1.JobProgress, fine-tuning checkpoints
+// go to the job's work directory (so a re-run after a crash resumes where
+// the last epoch ended), the export directory is <export_root>/<job id>,
+// and "register" means a new model version with lineage and the pipeline
+// report (and, after the compile stage, an xmodel version built from it).
 #ifndef PRUNESERVE_CORE_JOBS_PIPELINE_JOB_EXECUTOR_H_
 #define PRUNESERVE_CORE_JOBS_PIPELINE_JOB_EXECUTOR_H_
 

@@ -19,26 +19,16 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// A trainer or evaluator progress event as a pipeline event. Epoch fields
-// are copied only for fine-tuning (they are 0 outside it by contract).
-PipelineProgress FromTrainingProgress(PipelinePhase phase, int round,
-                                      int num_rounds,
-                                      const training::TrainingProgress& p) {
-  PipelineProgress out;
-  out.phase = phase;
-  out.round = round;
-  out.num_rounds = num_rounds;
-  if (phase == PipelinePhase::kFinetune) {
-    out.epoch = p.epoch;
-    out.num_epochs = p.num_epochs;
+// A trainer or evaluator event placed in its round. Epoch fields are kept
+// only for fine-tuning (they are 0 outside it by contract).
+Progress InRound(Progress p, int round, int num_rounds) {
+  p.round = round;
+  p.num_rounds = num_rounds;
+  if (p.phase != Phase::kFinetune) {
+    p.epoch = 0;
+    p.num_epochs = 0;
   }
-  out.step = p.step;
-  out.steps_per_epoch = p.steps_per_epoch;
-  out.loss = p.loss;
-  out.accuracy = p.running_accuracy;
-  out.images_per_second = p.images_per_second;
-  out.eta_seconds = p.eta_seconds;
-  return out;
+  return p;
 }
 
 double MillisSince(Clock::time_point start) {
@@ -60,18 +50,6 @@ double Reduction(int64_t before, int64_t after) {
 }
 
 }  // namespace
-
-const char* PipelinePhaseName(PipelinePhase phase) {
-  switch (phase) {
-    case PipelinePhase::kPrune:
-      return "prune";
-    case PipelinePhase::kFinetune:
-      return "finetune";
-    case PipelinePhase::kEvaluate:
-      return "evaluate";
-  }
-  return "unknown";
-}
 
 absl::StatusOr<std::unique_ptr<PruningPipeline>> PruningPipeline::Create(
     PipelineOptions options) {
@@ -111,7 +89,7 @@ absl::StatusOr<std::unique_ptr<PruningPipeline>> PruningPipeline::Create(
 PruningPipeline::PruningPipeline(PipelineOptions options)
     : options_(std::move(options)) {}
 
-void PruningPipeline::Report(const PipelineProgress& progress) const {
+void PruningPipeline::Report(const Progress& progress) const {
   if (options_.progress) options_.progress(progress);
 }
 
@@ -135,9 +113,8 @@ absl::StatusOr<v1::ModelSnapshot> PruningPipeline::Measure(
   eval_options.top_k = options_.eval_top_k;
   eval_options.num_threads = options_.finetune.num_threads;
   eval_options.cancel = cancel;
-  eval_options.progress = [this, round](const training::TrainingProgress& p) {
-    Report(FromTrainingProgress(PipelinePhase::kEvaluate, round,
-                                options_.rounds, p));
+  eval_options.progress = [this, round](const Progress& p) {
+    Report(InRound(p, round, options_.rounds));
   };
   PS_ASSIGN_OR_RETURN(training::EvalResult result,
                       training::Evaluate(module, *eval, eval_options));
@@ -160,11 +137,9 @@ absl::StatusOr<training::TrainResult> PruningPipeline::Finetune(
   // The pipeline evaluates after fine-tuning itself; per-epoch evaluation
   // inside the trainer would only repeat that work.
   trainer_options.evaluate_every_epoch = false;
-  trainer_options.progress = [this,
-                              round](const training::TrainingProgress& p) {
-    if (p.phase != training::TrainingPhase::kTrain) return;
-    Report(FromTrainingProgress(PipelinePhase::kFinetune, round,
-                                options_.rounds, p));
+  trainer_options.progress = [this, round](const Progress& p) {
+    if (p.phase != Phase::kFinetune) return;
+    Report(InRound(p, round, options_.rounds));
   };
   PS_ASSIGN_OR_RETURN(auto trainer,
                       training::Trainer::Create(&module, trainer_options));
@@ -205,8 +180,8 @@ absl::StatusOr<PipelineResult> PruningPipeline::Run(
   // restores) its training flag, and pruning works on a deep copy.
   torch::jit::Module current = model;
   {
-    PipelineProgress start;
-    start.phase = PipelinePhase::kEvaluate;
+    Progress start;
+    start.phase = Phase::kEvaluate;
     start.round = -1;
     start.num_rounds = options_.rounds;
     Report(start);
@@ -225,8 +200,8 @@ absl::StatusOr<PipelineResult> PruningPipeline::Run(
     v1::PipelineRound* record = report.add_rounds();
     record->set_round(round);
 
-    PipelineProgress prune_progress;
-    prune_progress.phase = PipelinePhase::kPrune;
+    Progress prune_progress;
+    prune_progress.phase = Phase::kPrune;
     prune_progress.round = round;
     prune_progress.num_rounds = options_.rounds;
     Report(prune_progress);

@@ -21,92 +21,18 @@
 #include <torch/script.h>
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "core/data/batch_source.h"
+#include "core/pipeline/pipeline_options.h"
 #include "core/pruning/pruning_engine.h"
 #include "core/util/cancellation_token.h"
 #include "core/training/trainer.h"
 #include "pruneserve/v1/pipeline.pb.h"
 
 namespace pruneserve::pipeline {
-
-enum class PipelinePhase {
-  kPrune,     // sparsity probe, channel selection and surgery
-  kFinetune,  // optimizer steps on the training data
-  kEvaluate,  // forward passes over the evaluation data
-};
-
-// Returns "prune", "finetune" or "evaluate".
-const char* PipelinePhaseName(PipelinePhase phase);
-
-// A snapshot of where a run is. Plain value; copy freely.
-struct PipelineProgress {
-  PipelinePhase phase = PipelinePhase::kPrune;
-  // 0-based round, and the number of rounds requested. Round -1 is the
-  // baseline evaluation before the first round.
-  int round = 0;
-  int num_rounds = 0;
-  // 0-based fine-tuning epoch and epochs per round (0 outside fine-tuning).
-  int64_t epoch = 0;
-  int64_t num_epochs = 0;
-  // 1-based step inside the epoch or evaluation pass, and steps per pass.
-  int64_t step = 0;
-  int64_t steps_per_epoch = 0;
-  // Running mean loss and top-1 accuracy in [0, 1] of the current pass.
-  double loss = 0.0;
-  double accuracy = 0.0;
-  double images_per_second = 0.0;
-  // Estimated seconds until the current phase of this round ends; 0 when
-  // unknown.
-  double eta_seconds = 0.0;
-};
-
-// Called on the thread running Run(); must be quick and must not call back
-// into the pipeline. It may cancel the run's token.
-using PipelineProgressCallback = std::function<void(const PipelineProgress&)>;
-
-struct PipelineOptions {
-  // Example input NCHW, e.g. {1, 1, 28, 28}; fixes FLOPs accounting and the
-  // spatial sizes the engine analyses. Required.
-  std::vector<int64_t> input_shape;
-  // Criterion, ratio policy and guards of every round (default: the paper's
-  // refined policy with the BN |gamma| criterion).
-  pruning::PruningOptions pruning;
-  // Fine-tuning after every round. The defaults are the paper's (SGD lr
-  // 0.01, momentum 0.9, Nesterov, weight decay 1e-4, cosine warm restarts
-  // with T_0 = epochs and eta_min 1e-5). epochs = 0 skips fine-tuning. When
-  // checkpoint_dir is set, round r checkpoints into checkpoint_dir/round_r.
-  // The trainer's own progress callback is replaced by the pipeline's.
-  training::TrainerOptions finetune;
-  // Prune -> fine-tune rounds at most; sparsity is re-measured every round.
-  int rounds = 1;
-  // Stop after the round at which 1 - params / baseline params reaches this
-  // fraction; 0 disables the check.
-  double target_params_reduction = 0.0;
-  // Stop after the round at which 1 - FLOPs / baseline FLOPs reaches this
-  // fraction; 0 disables the check.
-  double target_flops_reduction = 0.0;
-  // Stop after the round whose fine-tuned top-1 accuracy is more than this
-  // many points (a fraction, 0.02 = 2 %) below the baseline's; < 0 disables
-  // the check. Needs evaluation data. The returned model is that round's.
-  double max_top1_drop = -1.0;
-  // Calibration examples the sparsity probe reads each round (overrides
-  // pruning.probe.max_examples).
-  int64_t calibration_examples = 256;
-  // k of the second accuracy recorded (top-5).
-  int64_t eval_top_k = 5;
-  // Per-step progress of every phase; may be empty.
-  PipelineProgressCallback progress;
-  // Called after every measurement of the model (the baseline as round -1,
-  // then after pruning and after fine-tuning in each round) with its size
-  // and accuracy, on the thread running Run(); may be empty. Lets a job
-  // service show params, FLOPs and accuracy so far.
-  std::function<void(int round, const v1::ModelSnapshot&)> snapshot;
-};
 
 // The data a run reads. Not owned; each must outlive Run().
 struct PipelineData {
@@ -165,7 +91,7 @@ class PruningPipeline {
       torch::jit::Module& module, data::BatchSource& train, int round,
       const util::CancellationToken* cancel) const;
 
-  void Report(const PipelineProgress& progress) const;
+  void Report(const Progress& progress) const;
 
   const PipelineOptions options_;
 };

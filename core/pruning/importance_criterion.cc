@@ -178,14 +178,28 @@ class RandomCriterion : public ImportanceCriterion {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ImportanceCriterion>> MakeCriterion(
+    CriterionKind kind) {
+  switch (kind) {
+    case CriterionKind::kBnGamma:
+      return std::make_unique<BnGammaCriterion>();
+    case CriterionKind::kL1:
+      return std::make_unique<NormCriterion>(1);
+    case CriterionKind::kL2:
+      return std::make_unique<NormCriterion>(2);
+    case CriterionKind::kApoz:
+      return std::make_unique<ApozCriterion>();
+    case CriterionKind::kRandom:
+      return std::make_unique<RandomCriterion>();
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown criterion kind ", static_cast<int>(kind)));
+}
+
+absl::StatusOr<std::unique_ptr<ImportanceCriterion>> MakeCriterion(
     const std::string& name) {
-  if (name == "bn_gamma") return std::make_unique<BnGammaCriterion>();
-  if (name == "l1") return std::make_unique<NormCriterion>(1);
-  if (name == "l2") return std::make_unique<NormCriterion>(2);
-  if (name == "apoz") return std::make_unique<ApozCriterion>();
-  if (name == "random") return std::make_unique<RandomCriterion>();
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown criterion '", name, "' (bn_gamma, l1, l2, apoz, random)"));
+  auto kind = ParseCriterionKind(name);
+  if (!kind.ok()) return kind.status();
+  return MakeCriterion(*kind);
 }
 
 }  // namespace pruneserve::pruning

@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "core/pruning/channel_dependency_graph.h"
 #include "core/pruning/layer_sparsity_probe.h"
+#include "core/pruning/pruning_options.h"
 
 namespace pruneserve::pruning {
 
@@ -48,7 +49,13 @@ class ImportanceCriterion {
       const ChannelGroup& group, const CriterionContext& context) const = 0;
 };
 
-// Returns the criterion called `name`, or InvalidArgument listing the names.
+// Returns the criterion of `kind`. Never fails for a valid enum value;
+// InvalidArgument otherwise.
+absl::StatusOr<std::unique_ptr<ImportanceCriterion>> MakeCriterion(
+    CriterionKind kind);
+
+// Returns the criterion called `name` (see ParseCriterionKind), or
+// InvalidArgument listing the names.
 absl::StatusOr<std::unique_ptr<ImportanceCriterion>> MakeCriterion(
     const std::string& name);
 

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "core/data/batch_source.h"
 #include "core/pruning/channel_dependency_graph.h"
+#include "core/pruning/pruning_options.h"
 
 namespace pruneserve::pruning {
 
@@ -39,13 +40,8 @@ struct SparsityProfile {
 // thread-safe with respect to the module.
 class LayerSparsityProbe {
  public:
-  struct Options {
-    // Stop after this many examples (the last batch is truncated).
-    int64_t max_examples = 256;
-    // Epoch passed to BatchSource::StartEpoch; with the source's seed it
-    // fixes which examples are seen, so results are deterministic.
-    int64_t epoch = 0;
-  };
+  // Defined in pruning_options.h, beside the other pruning options.
+  using Options = SparsityProbeOptions;
 
   // Returns FailedPrecondition when the source yields no examples, the
   // source's error when it fails, InvalidArgument when the model rejects a

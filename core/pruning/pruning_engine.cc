@@ -12,7 +12,6 @@
 #include "core/pruning/importance_criterion.h"
 #include "core/pruning/inlined_forward.h"
 #include "core/pruning/module_surgery.h"
-#include "core/util/allocator_pages.h"
 #include "core/util/torch_status.h"
 
 namespace pruneserve::pruning {
@@ -92,9 +91,6 @@ absl::StatusOr<PruningResult> PruneModule(
     const torch::jit::Module& module, const std::vector<int64_t>& input_shape,
     const PruningOptions& options, data::BatchSource* calibration) {
   const auto start = std::chrono::steady_clock::now();
-  // The copy, the slices and the scores allocate and free weight-sized
-  // buffers: keep their pages (see allocator_pages.h).
-  KeepAllocatorPages();
   auto criterion = MakeCriterion(options.criterion);
   if (!criterion.ok()) return criterion.status();
   torch::jit::Module work;
@@ -138,7 +134,9 @@ absl::StatusOr<PruningResult> PruneModule(
   // bn_gamma on a group without BatchNorm scores it by its filters' L1 norm
   // (said per layer in the report) rather than leaving it unpruned.
   std::unique_ptr<ImportanceCriterion> fallback;
-  if (options.criterion == "bn_gamma") fallback = *MakeCriterion("l1");
+  if (options.criterion == CriterionKind::kBnGamma) {
+    fallback = *MakeCriterion(CriterionKind::kL1);
+  }
   std::vector<std::string> criterion_used(graph.groups().size());
   for (const ChannelGroup& g : graph.groups()) {
     if (!g.prunable) continue;
@@ -160,7 +158,7 @@ absl::StatusOr<PruningResult> PruneModule(
 
   v1::PruningReport report;
   report.set_policy(PolicyKindName(options.policy.kind));
-  report.set_criterion(options.criterion);
+  report.set_criterion(CriterionKindName(options.criterion));
   for (int64_t d : input_shape) report.add_input_shape(d);
   report.set_calibration_examples(profile ? profile->examples : 0);
   report.set_ratio_scale(plan->ratio_scale);

@@ -2,6 +2,8 @@
 // dependencies, optionally measure activation sparsity on calibration data,
 // score channels with a criterion, choose per-group keep masks with a ratio
 // policy, physically remove channels, verify and account for the result.
+// The options, and NeedsCalibration() saying when `calibration` is required,
+// come from pruning_options.h (no LibTorch), which this header exports.
 //
 //   PruningOptions opts;                       // refined + bn_gamma
 //   auto r = PruneModule(model, {1, 3, 32, 32}, opts, &calibration);
@@ -18,25 +20,11 @@
 #include "absl/status/statusor.h"
 #include "core/data/batch_source.h"
 #include "core/pruning/layer_sparsity_probe.h"
+#include "core/pruning/pruning_options.h"
 #include "core/pruning/ratio_policy.h"
 #include "pruneserve/v1/pruning.pb.h"
 
 namespace pruneserve::pruning {
-
-struct PruningOptions {
-  // Importance criterion: "bn_gamma" (the paper), "l1", "l2", "apoz",
-  // "random".
-  std::string criterion = "bn_gamma";
-  // Ratio policy, its parameters and guards (defaults: refined, halving cap,
-  // skip below 0.1 sparsity, at least 2 channels, residual stream kept).
-  PolicyOptions policy;
-  // How much calibration data the sparsity probe reads.
-  LayerSparsityProbe::Options probe;
-  // Seed of the random criterion.
-  uint64_t seed = 0;
-  // Run the pruned module once and check it keeps the output shape.
-  bool verify = true;
-};
 
 struct PruningResult {
   // The pruned copy; an ordinary TorchScript module (save, load, train).
@@ -47,8 +35,8 @@ struct PruningResult {
 // Prunes a deep copy of `module` (the caller's module and its tensors are not
 // modified). `input_shape` is the example input, e.g. {1, 3, 32, 32}; it
 // fixes the spatial sizes used for flatten coupling and FLOPs. `calibration`
-// may be null unless the policy is refined/target_flops or the criterion is
-// apoz. Returns InvalidArgument for bad options or a model that rejects the
+// may be null unless NeedsCalibration(options.policy.kind,
+// options.criterion). Returns InvalidArgument for bad options or a model that rejects the
 // input shape, FailedPrecondition when calibration data is required but
 // missing, OutOfRange when target_flops cannot be met, Internal when the
 // pruned model fails verification. Blocks; CPU-bound. Safe to call

@@ -12,41 +12,6 @@
 
 namespace pruneserve::pruning {
 
-absl::StatusOr<PolicyKind> ParsePolicyKind(const std::string& name) {
-  if (name == "refined") return PolicyKind::kRefined;
-  if (name == "uniform") return PolicyKind::kUniform;
-  if (name == "global_threshold") return PolicyKind::kGlobalThreshold;
-  if (name == "threshold") return PolicyKind::kThreshold;
-  if (name == "target_flops") return PolicyKind::kTargetFlops;
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown policy '", name,
-      "' (refined, uniform, global_threshold, threshold, target_flops)"));
-}
-
-std::string PolicyKindName(PolicyKind kind) {
-  switch (kind) {
-    case PolicyKind::kRefined:
-      return "refined";
-    case PolicyKind::kUniform:
-      return "uniform";
-    case PolicyKind::kGlobalThreshold:
-      return "global_threshold";
-    case PolicyKind::kThreshold:
-      return "threshold";
-    case PolicyKind::kTargetFlops:
-      return "target_flops";
-  }
-  return "unknown";
-}
-
-absl::StatusOr<RefinedRule> ParseRefinedRule(const std::string& name) {
-  if (name == "auto" || name.empty()) return RefinedRule::kAuto;
-  if (name == "plain") return RefinedRule::kPlain;
-  if (name == "residual") return RefinedRule::kResidual;
-  return absl::InvalidArgumentError(absl::StrCat("unknown refined rule '", name,
-                                                 "' (auto, plain, residual)"));
-}
-
 RefinedGuards GuardsFor(const PolicyOptions& o, bool residual_model) {
   const bool residual =
       o.refined_rule == RefinedRule::kResidual ||
@@ -72,26 +37,6 @@ KeepMasks PruningPlan::masks() const {
   KeepMasks out;
   for (const GroupDecision& d : groups) out.push_back(d.keep);
   return out;
-}
-
-namespace {
-
-RE2::Options ExcludePatternOptions() {
-  RE2::Options options;
-  options.set_log_errors(false);
-  // Patterns are at most a few hundred bytes; this only stops pathological
-  // repetition counts like a{1000}{1000}.
-  options.set_max_mem(int64_t{1} << 20);
-  return options;
-}
-
-}  // namespace
-
-absl::Status ValidateExcludePattern(const std::string& pattern) {
-  RE2 re(pattern, ExcludePatternOptions());
-  if (re.ok()) return absl::OkStatus();
-  return absl::InvalidArgumentError(
-      absl::StrCat("\"", pattern, "\" is not an RE2 pattern: ", re.error()));
 }
 
 namespace {
@@ -163,7 +108,7 @@ class ExcludeMatcher {
  public:
   explicit ExcludeMatcher(const std::vector<std::string>& patterns) {
     for (const std::string& p : patterns) {
-      auto re = std::make_unique<RE2>(p, ExcludePatternOptions());
+      std::unique_ptr<RE2> re = CompileExcludePattern(p);
       if (!re->ok()) re.reset();
       patterns_.emplace_back(p, std::move(re));
     }
@@ -267,8 +212,7 @@ absl::StatusOr<PruningPlan> PlanPruning(
       (o.ratio < 0 || o.ratio >= 1)) {
     return absl::InvalidArgumentError("ratio must be in [0, 1)");
   }
-  const bool needs_sparsity =
-      o.kind == PolicyKind::kRefined || o.kind == PolicyKind::kTargetFlops;
+  const bool needs_sparsity = PolicyMeasuresSparsity(o.kind);
   if (needs_sparsity && sparsity == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat(
         PolicyKindName(o.kind), " needs calibration data to measure sparsity"));

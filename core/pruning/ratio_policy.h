@@ -23,7 +23,6 @@
 #define PRUNESERVE_CORE_PRUNING_RATIO_POLICY_H_
 
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,61 +30,9 @@
 #include "core/pruning/channel_dependency_graph.h"
 #include "core/pruning/layer_sparsity_probe.h"
 #include "core/pruning/module_surgery.h"
+#include "core/pruning/pruning_options.h"
 
 namespace pruneserve::pruning {
-
-enum class PolicyKind {
-  kRefined,
-  kUniform,
-  kGlobalThreshold,
-  kThreshold,
-  kTargetFlops
-};
-
-// "refined", "uniform", "global_threshold", "threshold", "target_flops".
-absl::StatusOr<PolicyKind> ParsePolicyKind(const std::string& name);
-std::string PolicyKindName(PolicyKind kind);
-
-// Which of the authors' released scripts the refined policy follows.
-enum class RefinedRule {
-  kAuto,      // kPlain when the analysis finds no residual add, else kResidual
-  kPlain,     // prune_vgg.py: halving cap, skip below 0.1 sparsity
-  kResidual,  // prune_ResNet.py (CIFAR-10 ResNet-50): neither guard
-};
-
-// "auto", "plain", "residual".
-absl::StatusOr<RefinedRule> ParseRefinedRule(const std::string& name);
-
-struct PolicyOptions {
-  PolicyKind kind = PolicyKind::kRefined;
-  // uniform / global_threshold: fraction of channels to remove.
-  double ratio = 0.5;
-  // threshold: channels with importance <= this value are removed.
-  double threshold = 0.0;
-  // target_flops: fraction of the model's MACs to remove (0.3 = 30 %).
-  double target_flops_reduction = 0.5;
-  // target_flops: accepted distance to the target, as a fraction of MACs.
-  double flops_tolerance = 0.01;
-  // refined / target_flops: the rule whose guards apply by default.
-  RefinedRule refined_rule = RefinedRule::kAuto;
-  // refined: if r >= 0.5 then r = 0.5 * s. Unset: on under the plain rule,
-  // off under the residual rule.
-  std::optional<bool> halving_cap;
-  // refined: groups whose sparsity is below this lose only channels whose
-  // score is exactly 0 (the scripts' threshold 0). Unset: 0.1 under the
-  // plain rule, none under the residual rule.
-  std::optional<double> min_sparsity;
-  // Every group keeps at least this many channels.
-  int64_t min_channels = 2;
-  // Kept channel counts are rounded up to a multiple of this (1 = off).
-  int64_t round_to = 1;
-  // Groups whose name or any producer fully matches one of these (exact
-  // name or RE2 pattern, see ValidateExcludePattern) are left alone.
-  std::vector<std::string> exclude;
-  // In networks with residual adds, also prune groups on the residual
-  // stream and the stem (off: only channels inside blocks are pruned).
-  bool prune_residual_stream = false;
-};
 
 // The decision for one group.
 struct GroupDecision {
@@ -142,12 +89,6 @@ double RefinedRatio(double sparsity, const RefinedGuards& guards);
 // geometries (conv and linear layers only).
 int64_t EstimateMacs(const ChannelDependencyGraph& analysis,
                      const KeepMasks& keep);
-
-// OK when `pattern` compiles as an exclude pattern (RE2 syntax: linear-time
-// matching, program memory capped); otherwise InvalidArgument quoting the
-// pattern and RE2's reason. Such a pattern would still exclude a group of
-// exactly that name.
-absl::Status ValidateExcludePattern(const std::string& pattern);
 
 // Builds the plan. `scores[g]` holds the criterion's scores of group g, or is
 // empty when the criterion could not score it (`score_errors[g]` says why;

@@ -91,14 +91,14 @@ absl::StatusOr<EvalResult> Evaluate(torch::jit::Module& model,
       const double elapsed = std::chrono::duration<double>(
                                  std::chrono::steady_clock::now() - start)
                                  .count();
-      TrainingProgress p;
-      p.phase = TrainingPhase::kEvaluate;
+      Progress p;
+      p.phase = Phase::kEvaluate;
       p.epoch = options.report_epoch;
       p.num_epochs = options.report_num_epochs;
       p.step = step;
       p.steps_per_epoch = steps_per_epoch;
       p.loss = loss_sum / static_cast<double>(seen);
-      p.running_accuracy =
+      p.accuracy =
           static_cast<double>(top1) / static_cast<double>(seen);
       p.images_per_second = elapsed > 0 ? seen / elapsed : 0.0;
       p.eta_seconds =

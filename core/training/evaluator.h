@@ -10,7 +10,7 @@
 #include "absl/status/statusor.h"
 #include "core/data/batch_source.h"
 #include "core/util/cancellation_token.h"
-#include "core/training/training_progress.h"
+#include "core/util/progress.h"
 
 namespace torch {
 namespace jit {

@@ -280,14 +280,14 @@ absl::Status Trainer::TrainEpoch(data::BatchSource& train, int64_t epoch,
       const int64_t remaining_steps =
           std::max<int64_t>(steps_per_epoch_ - step, 0) +
           (options_.epochs - epoch - 1) * steps_per_epoch_;
-      TrainingProgress p;
-      p.phase = TrainingPhase::kTrain;
+      Progress p;
+      p.phase = Phase::kFinetune;
       p.epoch = epoch;
       p.num_epochs = options_.epochs;
       p.step = step;
       p.steps_per_epoch = steps_per_epoch_;
       p.loss = loss_sum / static_cast<double>(step);
-      p.running_accuracy =
+      p.accuracy =
           static_cast<double>(correct) / static_cast<double>(seen);
       p.images_per_second = epoch_seconds > 0 ? seen / epoch_seconds : 0.0;
       p.eta_seconds = call_train_seconds_ /

@@ -1,5 +1,9 @@
 #include "core/jobs/job_spec.h"
 
+#include "core/export/vitis_export.h"
+#include "core/pipeline/pipeline_options.h"
+#include "core/quantization/quantization_options.h"
+#include "core/spec/job_spec_defaults.h"
 #include "core/util/limit_status.h"
 #include "gtest/gtest.h"
 
@@ -49,6 +53,128 @@ TEST(JobSpecTest, FillsDocumentedDefaults) {
   EXPECT_EQ(spec->rounds(), 1);
   EXPECT_EQ(spec->data().calibration_images(), 256);
   EXPECT_EQ(spec->output_name(), "vgg");
+}
+
+TEST(JobSpecTest, DefaultsAreTheCoreOptionsInitialisers) {
+  const pipeline::PipelineOptions pipeline;
+  const pruning::PolicyOptions& policy = pipeline.pruning.policy;
+  const quantization::QuantizationOptions quantize;
+  v1::JobSpec s = Spec();
+  s.mutable_quantize()->set_enabled(true);
+  s.mutable_vitis_export()->set_enabled(true);
+  auto spec = ResolveJobSpec(s, Model());
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  const v1::JobPruning& p = spec->pruning();
+  EXPECT_EQ(spec::PolicyKindOf(p), policy.kind);
+  EXPECT_EQ(spec::CriterionKindOf(p), pipeline.pruning.criterion);
+  EXPECT_DOUBLE_EQ(p.ratio(), policy.ratio);
+  EXPECT_DOUBLE_EQ(p.target_flops_reduction(), policy.target_flops_reduction);
+  EXPECT_EQ(p.round_to(), policy.round_to);
+  EXPECT_EQ(p.min_channels(), policy.min_channels);
+  EXPECT_EQ(p.refined_rule(), pruning::RefinedRuleName(policy.refined_rule));
+  EXPECT_DOUBLE_EQ(spec->finetune().learning_rate(),
+                   pipeline.finetune.sgd.learning_rate);
+  EXPECT_DOUBLE_EQ(spec->finetune().momentum(), pipeline.finetune.sgd.momentum);
+  EXPECT_DOUBLE_EQ(spec->finetune().weight_decay(),
+                   pipeline.finetune.sgd.weight_decay);
+  EXPECT_EQ(spec->rounds(), pipeline.rounds);
+  EXPECT_EQ(spec->data().calibration_images(), pipeline.calibration_examples);
+  EXPECT_EQ(spec->quantize().method(),
+            quantization::CalibrationMethodName(quantize.method));
+  EXPECT_DOUBLE_EQ(spec->quantize().percentile(), quantize.percentile);
+  EXPECT_EQ(spec->quantize().calibration_images(),
+            quantize.calibration_examples);
+  EXPECT_EQ(spec->vitis_export().calibration_images(),
+            vitis::VitisExportOptions{}.calibration_images);
+  // spec::JobSpecDefaults() is what was filled in.
+  const v1::JobSpec& d = spec::JobSpecDefaults();
+  EXPECT_EQ(p.policy(), d.pruning().policy());
+  EXPECT_EQ(p.policy_kind(), d.pruning().policy_kind());
+  EXPECT_EQ(p.criterion_kind(), d.pruning().criterion_kind());
+  EXPECT_EQ(p.min_channels(), d.pruning().min_channels());
+  EXPECT_EQ(spec->finetune().batch_size(), d.finetune().batch_size());
+}
+
+TEST(JobSpecTest, PolicyAndCriterionNamesMapOntoTheEnums) {
+  // The names users type (JSON specs, prunectl flags) still work...
+  v1::JobSpec s = Spec();
+  s.mutable_pruning()->set_policy("target_flops");
+  s.mutable_pruning()->set_criterion("apoz");
+  auto spec = ResolveJobSpec(s, Model());
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->pruning().policy_kind(), v1::PRUNING_POLICY_TARGET_FLOPS);
+  EXPECT_EQ(spec->pruning().criterion_kind(), v1::IMPORTANCE_CRITERION_APOZ);
+  EXPECT_EQ(spec->pruning().policy(), "target_flops");
+  EXPECT_EQ(spec->pruning().criterion(), "apoz");
+  EXPECT_EQ(spec::PolicyKindOf(spec->pruning()), pruning::PolicyKind::kTargetFlops);
+  EXPECT_EQ(spec::CriterionKindOf(spec->pruning()), pruning::CriterionKind::kApoz);
+
+  // ...so do the enums alone, and the stored spec names them too.
+  s = Spec();
+  s.mutable_pruning()->set_policy_kind(v1::PRUNING_POLICY_GLOBAL_THRESHOLD);
+  s.mutable_pruning()->set_criterion_kind(v1::IMPORTANCE_CRITERION_L2);
+  spec = ResolveJobSpec(s, Model());
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->pruning().policy(), "global_threshold");
+  EXPECT_EQ(spec->pruning().criterion(), "l2");
+
+  // Both, agreeing.
+  s.mutable_pruning()->set_policy("global_threshold");
+  EXPECT_TRUE(ResolveJobSpec(s, Model()).ok());
+
+  // Both, disagreeing: the enum field is named.
+  s.mutable_pruning()->set_policy("uniform");
+  auto r = ResolveJobSpec(s, Model());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("pruning.policy_kind"),
+            std::string::npos)
+      << r.status();
+
+  // An enum value this server does not know.
+  s = Spec();
+  s.mutable_pruning()->set_criterion_kind(
+      static_cast<v1::ImportanceCriterion>(99));
+  r = ResolveJobSpec(s, Model());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("pruning.criterion_kind"),
+            std::string::npos)
+      << r.status();
+}
+
+TEST(JobSpecTest, SpecsStoredWithNamesOnlyStillMapOntoTheEngine) {
+  // A spec stored before the enums existed carries only names.
+  v1::JobPruning p;
+  p.set_policy("uniform");
+  p.set_criterion("l1");
+  EXPECT_EQ(spec::PolicyKindOf(p), pruning::PolicyKind::kUniform);
+  EXPECT_EQ(spec::CriterionKindOf(p), pruning::CriterionKind::kL1);
+  EXPECT_EQ(spec::PolicyKindOf(v1::JobPruning()), pruning::PolicyKind::kRefined);
+  EXPECT_EQ(spec::CriterionKindOf(v1::JobPruning()),
+            pruning::CriterionKind::kBnGamma);
+}
+
+TEST(JobSpecTest, CalibrationIsRequiredExactlyWhenTheEngineNeedsIt) {
+  for (pruning::PolicyKind policy :
+       {pruning::PolicyKind::kRefined, pruning::PolicyKind::kUniform,
+        pruning::PolicyKind::kGlobalThreshold, pruning::PolicyKind::kThreshold,
+        pruning::PolicyKind::kTargetFlops}) {
+    for (pruning::CriterionKind criterion :
+         {pruning::CriterionKind::kBnGamma, pruning::CriterionKind::kL1,
+          pruning::CriterionKind::kApoz}) {
+      v1::JobSpec s;
+      s.set_model_name("vgg");
+      s.mutable_pruning()->set_policy(pruning::PolicyKindName(policy));
+      s.mutable_pruning()->set_criterion(pruning::CriterionKindName(criterion));
+      auto r = ResolveJobSpec(s, Model());
+      const bool needs = pruning::NeedsCalibration(policy, criterion);
+      EXPECT_EQ(r.ok(), !needs) << s.pruning().ShortDebugString() << " "
+                                << r.status();
+      if (needs) {
+        EXPECT_NE(r.status().message().find("data.calibration"),
+                  std::string::npos);
+      }
+    }
+  }
 }
 
 TEST(JobSpecTest, RejectsBadFieldsNamingThem) {

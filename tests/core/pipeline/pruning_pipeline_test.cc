@@ -125,7 +125,7 @@ torch::jit::Module* PruningPipelineTest::baseline_ = nullptr;
 
 TEST(PruningPipelineOptionsTest, DefaultsAreThePapers) {
   PipelineOptions o;
-  EXPECT_EQ(o.pruning.criterion, "bn_gamma");
+  EXPECT_EQ(o.pruning.criterion, pruning::CriterionKind::kBnGamma);
   EXPECT_EQ(o.pruning.policy.kind, pruning::PolicyKind::kRefined);
   EXPECT_DOUBLE_EQ(o.finetune.sgd.learning_rate, 0.01);
   EXPECT_DOUBLE_EQ(o.finetune.sgd.momentum, 0.9);
@@ -161,9 +161,9 @@ TEST_F(PruningPipelineTest, FinetuningRecoversAccuracyAndReportIsConsistent) {
   PipelineOptions options = HalvingOptions(/*epochs=*/2);
   std::set<std::string> phases;
   int64_t finetune_steps = 0;
-  options.progress = [&](const PipelineProgress& p) {
-    phases.insert(PipelinePhaseName(p.phase));
-    if (p.phase == PipelinePhase::kFinetune) {
+  options.progress = [&](const Progress& p) {
+    phases.insert(PhaseName(p.phase));
+    if (p.phase == Phase::kFinetune) {
       ++finetune_steps;
       EXPECT_EQ(p.num_epochs, 2);
       EXPECT_GT(p.images_per_second, 0.0);
@@ -268,8 +268,8 @@ TEST_F(PruningPipelineTest, CancelDuringFinetuningReturnsCancelled) {
   util::CancellationToken token;
   PipelineOptions options = HalvingOptions(/*epochs=*/2);
   int64_t steps_after_cancel = 0;
-  options.progress = [&](const PipelineProgress& p) {
-    if (p.phase != PipelinePhase::kFinetune) return;
+  options.progress = [&](const Progress& p) {
+    if (p.phase != Phase::kFinetune) return;
     if (token.IsCancelled()) ++steps_after_cancel;
     if (p.step == 3) token.Cancel();
   };

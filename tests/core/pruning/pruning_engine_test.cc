@@ -159,7 +159,7 @@ TEST_P(EveryPolicyTest, PrunedModelRunsAndCountsMatch) {
   calib_shape[0] = 32;
   auto source = InMemoryBatchSource::Random(calib_shape, 8, 5);
   PruningOptions options;
-  options.criterion = pc.criterion;
+  options.criterion = *ParseCriterionKind(pc.criterion);
   options.policy.kind = pc.kind;
   options.policy.ratio = 0.4;
   options.policy.threshold = 0.8;  // |gamma| is uniform in [0.5, 1.5)

@@ -83,8 +83,8 @@ TEST(EvaluatorTest, RejectsWrongClassCountAndHonoursCancellation) {
   EvalOptions options;
   options.cancel = &token;
   int updates = 0;
-  options.progress = [&](const TrainingProgress& p) {
-    EXPECT_EQ(p.phase, TrainingPhase::kEvaluate);
+  options.progress = [&](const Progress& p) {
+    EXPECT_EQ(p.phase, Phase::kEvaluate);
     EXPECT_EQ(p.steps_per_epoch, 4);
     if (++updates == 2) token.Cancel();
   };

@@ -87,8 +87,8 @@ TEST(TrainerTest, LearnsSeparableSetAndUsesTrainModeBatchNorm) {
   options.epochs = 6;
   options.sgd.learning_rate = 0.05;
   options.num_threads = 1;
-  std::vector<TrainingProgress> updates;
-  options.progress = [&](const TrainingProgress& p) { updates.push_back(p); };
+  std::vector<Progress> updates;
+  options.progress = [&](const Progress& p) { updates.push_back(p); };
   auto trainer = Trainer::Create(&model, options);
   ASSERT_TRUE(trainer.ok()) << trainer.status();
   auto result = (*trainer)->Train(train, &test);
@@ -111,13 +111,13 @@ TEST(TrainerTest, LearnsSeparableSetAndUsesTrainModeBatchNorm) {
 
   // Progress: one train update per step, with sane fields.
   int train_updates = 0;
-  for (const TrainingProgress& p : updates) {
-    if (p.phase != TrainingPhase::kTrain) continue;
+  for (const Progress& p : updates) {
+    if (p.phase != Phase::kFinetune) continue;
     ++train_updates;
     EXPECT_EQ(p.steps_per_epoch, 16);
     EXPECT_EQ(p.num_epochs, 6);
-    EXPECT_GE(p.running_accuracy, 0.0);
-    EXPECT_LE(p.running_accuracy, 1.0);
+    EXPECT_GE(p.accuracy, 0.0);
+    EXPECT_LE(p.accuracy, 1.0);
     EXPECT_GT(p.images_per_second, 0.0);
     EXPECT_GE(p.eta_seconds, 0.0);
     EXPECT_GT(p.learning_rate, 0.0);
@@ -126,7 +126,7 @@ TEST(TrainerTest, LearnsSeparableSetAndUsesTrainModeBatchNorm) {
   // The cosine schedule anneals: the first step runs at the base rate and
   // the last one close to eta_min.
   EXPECT_DOUBLE_EQ(updates.front().learning_rate, 0.05);
-  EXPECT_EQ(updates.back().phase, TrainingPhase::kEvaluate);
+  EXPECT_EQ(updates.back().phase, Phase::kEvaluate);
   EXPECT_LT(result->epochs.back().last_learning_rate, 0.001);
 }
 
@@ -178,7 +178,7 @@ TEST(TrainerTest, CancellationStopsWithinOneStep) {
   TrainerOptions options;
   options.epochs = 3;
   int steps_seen = 0;
-  options.progress = [&](const TrainingProgress& p) {
+  options.progress = [&](const Progress& p) {
     ++steps_seen;
     if (p.epoch == 1 && p.step == 3) token.Cancel();
   };
@@ -273,7 +273,7 @@ TEST_F(TrainerCheckpointTest, ResumeMatchesUninterruptedRun) {
   torch::jit::Module first = testing::MakeConvBnNet(4, 5, 0.25);
   util::CancellationToken token;
   TrainerOptions first_options = Options(2, dir.path());
-  first_options.progress = [&](const TrainingProgress& p) {
+  first_options.progress = [&](const Progress& p) {
     if (p.epoch == 1 && p.step == 2) token.Cancel();
   };
   auto first_source = Source();

@@ -1,0 +1,122 @@
+// Names of the policy, rule and criterion enums (one table each, read both
+// ways), the calibration rule and exclude-pattern compilation.
+#include "core/pruning/pruning_options.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "re2/re2.h"
+
+namespace pruneserve::pruning {
+namespace {
+
+template <typename Enum>
+using NameTable = std::pair<Enum, const char*>;
+
+constexpr NameTable<PolicyKind> kPolicyNames[] = {
+    {PolicyKind::kRefined, "refined"},
+    {PolicyKind::kUniform, "uniform"},
+    {PolicyKind::kGlobalThreshold, "global_threshold"},
+    {PolicyKind::kThreshold, "threshold"},
+    {PolicyKind::kTargetFlops, "target_flops"},
+};
+
+constexpr NameTable<RefinedRule> kRuleNames[] = {
+    {RefinedRule::kAuto, "auto"},
+    {RefinedRule::kPlain, "plain"},
+    {RefinedRule::kResidual, "residual"},
+};
+
+constexpr NameTable<CriterionKind> kCriterionNames[] = {
+    {CriterionKind::kBnGamma, "bn_gamma"}, {CriterionKind::kL1, "l1"},
+    {CriterionKind::kL2, "l2"},            {CriterionKind::kApoz, "apoz"},
+    {CriterionKind::kRandom, "random"},
+};
+
+template <typename Enum, size_t N>
+std::vector<std::string> NamesOf(const NameTable<Enum> (&table)[N]) {
+  std::vector<std::string> names;
+  for (const auto& [v, name] : table) names.push_back(name);
+  return names;
+}
+
+template <typename Enum, size_t N>
+std::string NameOf(const NameTable<Enum> (&table)[N], Enum value) {
+  for (const auto& [v, name] : table) {
+    if (v == value) return name;
+  }
+  return "unknown";
+}
+
+// INVALID_ARGUMENT "unknown <what> '<name>' (a, b, c)" when `name` is not in
+// `table`.
+template <typename Enum, size_t N>
+absl::StatusOr<Enum> Parse(const NameTable<Enum> (&table)[N],
+                           const std::string& name, const char* what) {
+  for (const auto& [v, n] : table) {
+    if (name == n) return v;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown ", what, " '", name, "' (",
+                   absl::StrJoin(NamesOf(table), ", "), ")"));
+}
+
+}  // namespace
+
+absl::StatusOr<PolicyKind> ParsePolicyKind(const std::string& name) {
+  return Parse(kPolicyNames, name, "policy");
+}
+
+std::string PolicyKindName(PolicyKind kind) {
+  return NameOf(kPolicyNames, kind);
+}
+
+std::vector<std::string> PolicyKindNames() { return NamesOf(kPolicyNames); }
+
+absl::StatusOr<RefinedRule> ParseRefinedRule(const std::string& name) {
+  if (name.empty()) return RefinedRule::kAuto;
+  return Parse(kRuleNames, name, "refined rule");
+}
+
+std::string RefinedRuleName(RefinedRule rule) {
+  return NameOf(kRuleNames, rule);
+}
+
+absl::StatusOr<CriterionKind> ParseCriterionKind(const std::string& name) {
+  return Parse(kCriterionNames, name, "criterion");
+}
+
+std::string CriterionKindName(CriterionKind kind) {
+  return NameOf(kCriterionNames, kind);
+}
+
+std::vector<std::string> CriterionKindNames() {
+  return NamesOf(kCriterionNames);
+}
+
+bool PolicyMeasuresSparsity(PolicyKind policy) {
+  return policy == PolicyKind::kRefined || policy == PolicyKind::kTargetFlops;
+}
+
+bool NeedsCalibration(PolicyKind policy, CriterionKind criterion) {
+  return PolicyMeasuresSparsity(policy) || criterion == CriterionKind::kApoz;
+}
+
+std::unique_ptr<re2::RE2> CompileExcludePattern(const std::string& pattern) {
+  RE2::Options options;
+  options.set_log_errors(false);
+  // Patterns are at most a few hundred bytes; this only stops pathological
+  // repetition counts like a{1000}{1000}.
+  options.set_max_mem(int64_t{1} << 20);
+  return std::make_unique<RE2>(pattern, options);
+}
+
+absl::Status ValidateExcludePattern(const std::string& pattern) {
+  const std::unique_ptr<RE2> re = CompileExcludePattern(pattern);
+  if (re->ok()) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("\"", pattern, "\" is not an RE2 pattern: ", re->error()));
+}
+
+}  // namespace pruneserve::pruning

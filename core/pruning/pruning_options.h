@@ -1,0 +1,147 @@
+// What a pruning run is asked to do, apart from the engine that does it:
+// the ratio policy and its guards, the importance criterion, the sparsity
+// probe's budget, their user-facing names and the rule saying which of them
+// need calibration data. Nothing here needs LibTorch, so the job spec layer
+// and the command line fill, check and document these options without it;
+// pruning_engine.h and ratio_policy.h include this header.
+//
+// The field initialisers are the engine's defaults and the only place they
+// are written down: job specs resolve their zero fields from them, and
+// prunectl's help texts print them.
+#ifndef PRUNESERVE_CORE_PRUNING_PRUNING_OPTIONS_H_
+#define PRUNESERVE_CORE_PRUNING_PRUNING_OPTIONS_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace re2 {
+class RE2;
+}  // namespace re2
+
+namespace pruneserve::pruning {
+
+enum class PolicyKind {
+  kRefined,
+  kUniform,
+  kGlobalThreshold,
+  kThreshold,
+  kTargetFlops
+};
+
+// "refined", "uniform", "global_threshold", "threshold", "target_flops".
+// INVALID_ARGUMENT listing the names for any other string.
+absl::StatusOr<PolicyKind> ParsePolicyKind(const std::string& name);
+std::string PolicyKindName(PolicyKind kind);
+// Every policy's name, in enum order (for help texts).
+std::vector<std::string> PolicyKindNames();
+
+// Which of the authors' released scripts the refined policy follows.
+enum class RefinedRule {
+  kAuto,      // kPlain when the analysis finds no residual add, else kResidual
+  kPlain,     // prune_vgg.py: halving cap, skip below 0.1 sparsity
+  kResidual,  // prune_ResNet.py (CIFAR-10 ResNet-50): neither guard
+};
+
+// "auto" (also the empty string), "plain", "residual".
+absl::StatusOr<RefinedRule> ParseRefinedRule(const std::string& name);
+std::string RefinedRuleName(RefinedRule rule);
+
+// How channels are scored (see importance_criterion.h).
+enum class CriterionKind {
+  kBnGamma,  // |gamma| of the group's BatchNorms (the paper)
+  kL1,       // L1 norm of the producing filters
+  kL2,       // L2 norm of the producing filters
+  kApoz,     // 1 - average percentage of zeros of the consumers' inputs
+  kRandom,   // seeded random scores, a baseline
+};
+
+// "bn_gamma", "l1", "l2", "apoz", "random"; INVALID_ARGUMENT listing the
+// names for any other string.
+absl::StatusOr<CriterionKind> ParseCriterionKind(const std::string& name);
+std::string CriterionKindName(CriterionKind kind);
+// Every criterion's name, in enum order (for help texts).
+std::vector<std::string> CriterionKindNames();
+
+// True for the policies whose ratios come from measured layer sparsity
+// (refined, target_flops).
+bool PolicyMeasuresSparsity(PolicyKind policy);
+
+// True when a run with this policy and criterion reads calibration data:
+// the policy measures sparsity, or the criterion (apoz) scores activations.
+// The one statement of that rule; job specs and the engine both ask it.
+bool NeedsCalibration(PolicyKind policy, CriterionKind criterion);
+
+struct PolicyOptions {
+  // Which policy chooses the ratios.
+  PolicyKind kind = PolicyKind::kRefined;
+  // uniform / global_threshold: fraction of channels to remove.
+  double ratio = 0.5;
+  // threshold: channels with importance <= this value are removed.
+  double threshold = 0.0;
+  // target_flops: fraction of the model's MACs to remove (0.3 = 30 %).
+  double target_flops_reduction = 0.5;
+  // target_flops: accepted distance to the target, as a fraction of MACs.
+  double flops_tolerance = 0.01;
+  // refined / target_flops: the rule whose guards apply by default.
+  RefinedRule refined_rule = RefinedRule::kAuto;
+  // refined: if r >= 0.5 then r = 0.5 * s. Unset: on under the plain rule,
+  // off under the residual rule.
+  std::optional<bool> halving_cap;
+  // refined: groups whose sparsity is below this lose only channels whose
+  // score is exactly 0 (the scripts' threshold 0). Unset: 0.1 under the
+  // plain rule, none under the residual rule.
+  std::optional<double> min_sparsity;
+  // Every group keeps at least this many channels.
+  int64_t min_channels = 2;
+  // Kept channel counts are rounded up to a multiple of this (1 = off).
+  int64_t round_to = 1;
+  // Groups whose name or any producer fully matches one of these (exact
+  // name or RE2 pattern, see ValidateExcludePattern) are left alone.
+  std::vector<std::string> exclude;
+  // In networks with residual adds, also prune groups on the residual
+  // stream and the stem (off: only channels inside blocks are pruned).
+  bool prune_residual_stream = false;
+};
+
+// How much calibration data the sparsity probe reads.
+struct SparsityProbeOptions {
+  // Stop after this many examples (the last batch is truncated).
+  int64_t max_examples = 256;
+  // Epoch passed to BatchSource::StartEpoch; with the source's seed it
+  // fixes which examples are seen, so results are deterministic.
+  int64_t epoch = 0;
+};
+
+struct PruningOptions {
+  // Importance criterion (default: the paper's BN |gamma|).
+  CriterionKind criterion = CriterionKind::kBnGamma;
+  // Ratio policy, its parameters and guards (defaults: refined, halving cap,
+  // skip below 0.1 sparsity, at least 2 channels, residual stream kept).
+  PolicyOptions policy;
+  // How much calibration data the sparsity probe reads.
+  SparsityProbeOptions probe;
+  // Seed of the random criterion.
+  uint64_t seed = 0;
+  // Run the pruned module once and check it keeps the output shape.
+  bool verify = true;
+};
+
+// An exclude pattern compiled for full matching (RE2 syntax: linear-time
+// matching, program memory capped). Check ok() on the result: a pattern RE2
+// rejects still comes back, not ok.
+std::unique_ptr<re2::RE2> CompileExcludePattern(const std::string& pattern);
+
+// OK when `pattern` compiles as an exclude pattern; otherwise
+// INVALID_ARGUMENT quoting the pattern and RE2's reason. Such a pattern
+// would still exclude a group of exactly that name.
+absl::Status ValidateExcludePattern(const std::string& pattern);
+
+}  // namespace pruneserve::pruning
+
+#endif  // PRUNESERVE_CORE_PRUNING_PRUNING_OPTIONS_H_
