@@ -48,6 +48,7 @@ void AddForwarder(CLI::App& app, const char* name, const char* help,
   CLI::App* cmd = app.add_subcommand(name, help);
   // Everything after the command, --help included, is prunectl-local's.
   cmd->prefix_command();
+  cmd->fallthrough(false);
   cmd->set_help_flag();
   cmd->callback([&ctx, argc, argv] { ExecLocal(ctx, argc, argv); });
 }
