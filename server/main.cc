@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <thread>
 
 #include "absl/flags/flag.h"
@@ -15,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "core/repository/model_repository.h"
+#include "core/torchscript/torchscript_validator.h"
 #include "server/server.h"
 #include "server/server_core.h"
 
@@ -28,7 +31,22 @@ ABSL_FLAG(int, rpc_threads, 128,
           "Maximum threads serving RPCs. A ModelInfer call holds its thread "
           "while it waits in the batcher, so this also caps the inference "
           "requests in flight; beyond it clients get RESOURCE_EXHAUSTED.");
-ABSL_FLAG(int64_t, max_model_mb, 2048, "Largest accepted model, in MiB.");
+ABSL_FLAG(int64_t, max_model_mb, 2048,
+          "Largest accepted model, in MiB, both as uploaded and, for "
+          "TorchScript archives (zip files), uncompressed.");
+ABSL_FLAG(int64_t, max_model_zip_entries, 100000,
+          "Most entries (files) in one uploaded TorchScript archive; more is "
+          "RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int, validator_timeout_seconds, 60,
+          "Wall-clock limit of validating one uploaded TorchScript archive "
+          "(loading it and running the example forward) in its validator "
+          "process; the process is killed after it and the upload is "
+          "INVALID_ARGUMENT.");
+ABSL_FLAG(int, validator_cpu_seconds, 60,
+          "CPU-time limit (RLIMIT_CPU) of one validator process.");
+ABSL_FLAG(int64_t, validator_memory_mb, 8192,
+          "Address-space limit (RLIMIT_AS) of one validator process, in MiB; "
+          "LibTorch itself maps about 1 GiB.");
 ABSL_FLAG(int, instances, 1,
           "Inference instances (threads, each with its own model session) "
           "per loaded model version; 2 is the paper's two-thread mode.");
@@ -133,6 +151,15 @@ ABSL_FLAG(bool, metrics_allow_remote, false,
 ABSL_FLAG(bool, reflection, false, "Register gRPC server reflection.");
 
 int main(int argc, char** argv) {
+  // Validator mode (core/torchscript/torchscript_validator.h): the server
+  // starts its own binary like this for every uploaded TorchScript archive.
+  // Nothing of the server is set up; _Exit skips static destructors.
+  if (argc == 3 &&
+      std::strcmp(argv[1], pruneserve::kTorchScriptValidatorFlag) == 0) {
+    const int code = pruneserve::RunTorchScriptValidator(argv[2]);
+    std::fflush(nullptr);
+    std::_Exit(code);
+  }
   absl::SetProgramUsageMessage(
       "PruneServe: model repository, pruning jobs and inference over gRPC.");
   absl::ParseCommandLine(argc, argv);
@@ -164,6 +191,17 @@ int main(int argc, char** argv) {
   pruneserve::ServerCoreOptions core_options;
   core_options.data_dir = absl::GetFlag(FLAGS_data_dir);
   core_options.max_model_bytes = absl::GetFlag(FLAGS_max_model_mb) << 20;
+  auto& validation = core_options.torchscript_validation;
+  // /proc/self/exe is the running binary even if the file was replaced.
+  validation.validator_argv = {"/proc/self/exe",
+                               pruneserve::kTorchScriptValidatorFlag};
+  validation.archive_limits.max_entries =
+      absl::GetFlag(FLAGS_max_model_zip_entries);
+  validation.timeout =
+      absl::Seconds(absl::GetFlag(FLAGS_validator_timeout_seconds));
+  validation.cpu_seconds = absl::GetFlag(FLAGS_validator_cpu_seconds);
+  validation.address_space_bytes = absl::GetFlag(FLAGS_validator_memory_mb)
+                                   << 20;
   auto& pool = core_options.inference.default_pool;
   pool.instances = absl::GetFlag(FLAGS_instances);
   pool.batching.max_batch_size = absl::GetFlag(FLAGS_max_batch_size);

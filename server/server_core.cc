@@ -8,6 +8,27 @@
 
 namespace pruneserve {
 
+namespace {
+
+// The sandboxed inspector, or the in-process one without a validator
+// command (see ServerCoreOptions::torchscript_validation).
+absl::StatusOr<std::unique_ptr<ModelInspector>> MakeTorchScriptInspector(
+    const ServerCoreOptions& options) {
+  SandboxedTorchScriptInspectorOptions sandboxed =
+      options.torchscript_validation;
+  sandboxed.archive_limits.max_uncompressed_bytes = options.max_model_bytes;
+  if (sandboxed.validator_argv.empty()) {
+    TorchScriptInspectorOptions in_process;
+    in_process.archive_limits = sandboxed.archive_limits;
+    in_process.max_example_elements = sandboxed.max_example_elements;
+    return std::make_unique<TorchScriptInspector>(in_process);
+  }
+  PS_ASSIGN_OR_RETURN(auto inspector,
+                      SandboxedTorchScriptInspector::Create(sandboxed));
+  return std::unique_ptr<ModelInspector>(std::move(inspector));
+}
+
+}  // namespace
 ServerCore::ServerCore(ServerCoreOptions options)
     : options_(std::move(options)),
       registry_(std::make_shared<prometheus::Registry>()),
@@ -19,8 +40,8 @@ absl::StatusOr<std::unique_ptr<ServerCore>> ServerCore::Create(
   core->repository_metrics_ =
       std::make_unique<RepositoryMetrics>(*core->registry_);
   ModelRepository::InspectorMap inspectors;
-  inspectors[v1::MODEL_FORMAT_TORCHSCRIPT] =
-      std::make_unique<TorchScriptInspector>();
+  PS_ASSIGN_OR_RETURN(inspectors[v1::MODEL_FORMAT_TORCHSCRIPT],
+                      MakeTorchScriptInspector(core->options_));
   inspectors[v1::MODEL_FORMAT_XMODEL] = std::make_unique<XmodelInspector>();
   ModelRepositoryOptions repo_options;
   repo_options.data_dir = core->options_.data_dir;

@@ -19,6 +19,7 @@
 #include "core/metrics/process_metrics_collector.h"
 #include "core/metrics/repository_metrics.h"
 #include "core/repository/model_repository.h"
+#include "core/torchscript/sandboxed_torchscript_inspector.h"
 #include "prometheus/registry.h"
 
 namespace pruneserve {
@@ -26,8 +27,16 @@ namespace pruneserve {
 struct ServerCoreOptions {
   // Root of all persistent state (models.db, blobs/).
   std::string data_dir = "./var/pruneserve";
-  // Largest accepted model upload in bytes.
+  // Largest accepted model upload in bytes, as uploaded and (TorchScript
+  // archives are zip files) uncompressed.
   int64_t max_model_bytes = int64_t{2} << 30;
+  // How uploaded TorchScript is validated. main.cc sets validator_argv to
+  // this binary in validator mode, so archives are loaded only inside a
+  // sandboxed validator process. An empty validator_argv validates in this
+  // process instead (same checks, no process boundary), for ServerCores
+  // embedded in tests and tools. archive_limits.max_uncompressed_bytes is
+  // replaced by max_model_bytes.
+  SandboxedTorchScriptInspectorOptions torchscript_validation;
   // Inference instances, batching and threads of loaded models.
   inference::ModelManagerOptions inference;
   // Pruning-job workers, queue and threads. An empty work_root means

@@ -2,11 +2,14 @@
 
 #include <torch/script.h>
 
+#include <fstream>
 #include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/pruning/flops_counter.h"
+#include "core/util/file_util.h"
+#include "core/util/status_macros.h"
 #include "core/util/torch_status.h"
 
 namespace pruneserve {
@@ -32,12 +35,21 @@ std::optional<at::Tensor> FirstTensor(const c10::IValue& v) {
 
 absl::Status TorchScriptInspector::Inspect(const std::string& path,
                                            v1::ModelVersion* model) const {
+  PS_RETURN_IF_ERROR(CheckZipArchive(path, options_.archive_limits).status());
+  std::ifstream archive(path, std::ios::binary);
+  if (!archive) return ErrnoToStatus(errno, path);
+  return InspectStream(archive, model);
+}
+
+absl::Status TorchScriptInspector::InspectStream(
+    std::istream& archive, v1::ModelVersion* model) const {
   torch::jit::Module module;
   try {
-    module = torch::jit::load(path, torch::kCPU);
+    module = torch::jit::load(archive, torch::kCPU);
   } catch (const std::exception& e) {
     return TorchErrorToStatus(e, "not a loadable TorchScript archive");
   }
+  PS_RETURN_IF_ERROR(CheckForbiddenOps(module, options_.forbidden_ops));
   if (!module.find_method("forward")) {
     return absl::InvalidArgumentError(
         "TorchScript archive has no forward() method");

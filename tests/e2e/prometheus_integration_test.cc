@@ -9,7 +9,6 @@
 //
 // Skipped when /usr/bin/prometheus is missing (scripts/setup.sh installs
 // Debian's `prometheus` package, so CI runs it).
-#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -39,6 +38,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "client/inference_client.h"
+#include "core/util/subprocess.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
@@ -117,11 +117,9 @@ std::string UrlEncode(const std::string& s) {
 class PrometheusProcess {
  public:
   ~PrometheusProcess() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
-    }
+    if (process_ == nullptr) return;
+    (void)process_->Signal(SIGTERM);
+    (void)process_->Wait();
   }
 
   // Starts Prometheus on `config` and blocks until /-/ready answers 200, it
@@ -131,34 +129,25 @@ class PrometheusProcess {
     auto proc = std::unique_ptr<PrometheusProcess>(new PrometheusProcess());
     proc->port_ = testing::PickFreePort();
     proc->log_path_ = work_dir + "/prometheus.log";
-    std::vector<std::string> args = {
+    SubprocessOptions options;
+    options.argv = {
         kPrometheus,
         "--config.file=" + config,
         "--storage.tsdb.path=" + work_dir + "/tsdb",
         absl::StrCat("--web.listen-address=127.0.0.1:", proc->port_),
         "--log.level=warn",
     };
-    const pid_t pid = ::fork();
-    if (pid < 0) return absl::InternalError("fork");
-    if (pid == 0) {
-      const int log =
-          ::open(proc->log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      if (log >= 0) {
-        ::dup2(log, STDOUT_FILENO);
-        ::dup2(log, STDERR_FILENO);
-      }
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    proc->pid_ = pid;
+    options.env = Subprocess::CurrentEnvironment();
+    options.stdin_target = StreamTarget::Inherit();
+    options.stdout_target = StreamTarget::File(proc->log_path_, true);
+    options.stderr_target = StreamTarget::SameAsStdout();
+    options.new_process_group = false;
+    auto process = Subprocess::Start(std::move(options));
+    if (!process.ok()) return process.status();
+    proc->process_ = *std::move(process);
     const absl::Time deadline = absl::Now() + absl::Seconds(30);
     while (absl::Now() < deadline) {
-      int status = 0;
-      if (::waitpid(pid, &status, WNOHANG) == pid) {
-        proc->pid_ = -1;
+      if (proc->process_->HasExited()) {
         return absl::UnavailableError(absl::StrCat(
             "prometheus exited at start-up: ", ReadFile(proc->log_path_)));
       }
@@ -198,7 +187,7 @@ class PrometheusProcess {
 
  private:
   PrometheusProcess() = default;
-  pid_t pid_ = -1;
+  std::unique_ptr<Subprocess> process_;
   int port_ = 0;
   std::string log_path_;
 };

@@ -1,21 +1,19 @@
 #include "tests/testing/server_process.h"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 
 namespace pruneserve::testing {
 
@@ -53,7 +51,7 @@ int PickFreePort() {
 }
 
 ServerProcess::~ServerProcess() {
-  if (pid_ > 0) Stop(SIGKILL);
+  if (process_ != nullptr) Stop(SIGKILL);
 }
 
 absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
@@ -69,49 +67,34 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
   for (auto& e : extra) args.push_back(std::move(e));
   proc->stderr_path_ = data_dir + ".stderr.log";
 
-  int out_pipe[2];
-  if (::pipe2(out_pipe, O_CLOEXEC) != 0) return absl::InternalError("pipe");
-  pid_t pid = ::fork();
-  if (pid < 0) return absl::InternalError("fork");
-  if (pid == 0) {
-    ::dup2(out_pipe[1], STDOUT_FILENO);
-    int err =
-        ::open(proc->stderr_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (err >= 0) ::dup2(err, STDERR_FILENO);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  ::close(out_pipe[1]);
-  proc->pid_ = pid;
+  SubprocessOptions options;
+  options.argv = std::move(args);
+  options.env = Subprocess::CurrentEnvironment();
+  options.stdin_target = StreamTarget::Inherit();
+  options.stdout_target = StreamTarget::Pipe();
+  options.stderr_target = StreamTarget::File(proc->stderr_path_, true);
+  options.new_process_group = false;
+  auto process = Subprocess::Start(std::move(options));
+  if (!process.ok()) return process.status();
+  proc->process_ = *std::move(process);
 
-  std::string line;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (std::chrono::steady_clock::now() < deadline) {
-    pollfd pfd{out_pipe[0], POLLIN, 0};
-    if (::poll(&pfd, 1, 200) <= 0) continue;
-    char c;
-    ssize_t n = ::read(out_pipe[0], &c, 1);
-    if (n <= 0) break;  // child exited
-    if (c != '\n') {
-      line.push_back(c);
-      continue;
-    }
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (true) {
+    // Ends when the child exits (the pipe closes) or at the deadline.
+    auto line = proc->process_->ReadStdoutLine(deadline);
+    if (!line.ok()) break;
     int grpc = 0, metrics = 0;
-    if (std::sscanf(line.c_str(),
+    if (std::sscanf(line->c_str(),
                     "pruneserve: serving grpc_port=%d metrics_port=%d", &grpc,
                     &metrics) == 2) {
       proc->grpc_port_ = grpc;
       proc->metrics_port_ = metrics;
       // Leave stdout draining to the kernel buffer; the server prints little.
-      ::close(out_pipe[0]);
+      proc->process_->CloseStdout();
       return proc;
     }
-    line.clear();
   }
-  ::close(out_pipe[0]);
+  proc->process_->CloseStdout();
   std::ifstream err(proc->stderr_path_);
   std::stringstream ss;
   ss << err.rdbuf();
@@ -120,12 +103,11 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
 }
 
 int ServerProcess::Stop(int signal) {
-  if (pid_ <= 0) return -1;
-  ::kill(pid_, signal);
-  int status = 0;
-  ::waitpid(pid_, &status, 0);
-  pid_ = -1;
-  return status;
+  if (process_ == nullptr) return -1;
+  (void)process_->Signal(signal);
+  auto result = process_->Wait();
+  process_.reset();
+  return result.ok() ? result->wait_status : -1;
 }
 
 }  // namespace pruneserve::testing

@@ -6,10 +6,12 @@
 
 #include <sys/types.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/util/subprocess.h"
 
 namespace pruneserve::testing {
 
@@ -33,7 +35,7 @@ class ServerProcess {
   }
   int grpc_port() const { return grpc_port_; }
   int metrics_port() const { return metrics_port_; }
-  pid_t pid() const { return pid_; }
+  pid_t pid() const { return process_ ? process_->pid() : -1; }
   // The file the server's stderr goes to (<data_dir>.stderr.log).
   const std::string& stderr_path() const { return stderr_path_; }
 
@@ -43,7 +45,8 @@ class ServerProcess {
 
  private:
   ServerProcess() = default;
-  pid_t pid_ = -1;
+  // The running server; null once stopped.
+  std::unique_ptr<Subprocess> process_;
   int grpc_port_ = 0;
   int metrics_port_ = 0;
   std::string stderr_path_;
