@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "core/data/dataset_spec.h"
+#include "core/data/dataset_spec_parser.h"
 #include "core/export/vitis_export.h"
 #include "core/pipeline/pipeline_options.h"
 #include "core/pruning/pruning_options.h"
@@ -368,7 +368,8 @@ absl::Status ResolveStages(v1::JobSpec& spec) {
     if (auto m = quantization::ParseCalibrationMethod(q.method()); !m.ok()) {
       return Invalid("quantize.method", m.status().message());
     }
-    if (q.percentile() == 0.0) q.set_percentile(defaults.quantize().percentile());
+    if (q.percentile() == 0.0)
+      q.set_percentile(defaults.quantize().percentile());
     if (q.percentile() <= 0.0 || q.percentile() > 100.0) {
       return Invalid("quantize.percentile",
                      absl::StrCat(q.percentile(), " is outside (0, 100]"));
