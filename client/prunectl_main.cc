@@ -8,8 +8,11 @@
 #include "client/serve_commands.h"
 #include "client/token_commands.h"
 #include "client/zoo_commands.h"
+#include "core/util/allocator_pages.h"
 
 int main(int argc, char** argv) {
+  // `prune --local` and `zoo build` train and prune in this process.
+  pruneserve::KeepAllocatorPages();
   pruneserve::client::CliContext ctx;
   CLI::App app{
       "prunectl: manage models, pruning jobs and inference on a "
