@@ -8,32 +8,23 @@
 #include <vector>
 
 #include "core/jobs/job_spec.h"
-#include "core/models/model_zoo.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/core/jobs/fashion_vgg.h"
 #include "tests/testing/temp_dir.h"
 
 namespace pruneserve::jobs {
 namespace {
 
-constexpr char kFashion[] = "/usr/share/datasets/fashion-mnist";
-
 class SpecRunnerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!std::filesystem::exists(std::string(kFashion) +
-                                 "/train-images-idx3-ubyte.gz")) {
+    if (!FashionMnistInstalled()) {
       GTEST_SKIP() << "dataset-fashion-mnist is not installed";
     }
-    models::ZooOptions zoo;
-    zoo.arch = "vgg11_bn";
-    zoo.in_channels = 1;
-    zoo.input_size = 28;
-    zoo.width_multiplier = 0.25;
-    auto module = models::BuildZooModel(zoo);
+    auto module = SmallFashionVgg();
     ASSERT_TRUE(module.ok()) << module.status();
     model_ = *module;
-    model_.eval();
   }
 
   // A resolved spec: uniform L1 pruning, `epochs` of fine-tuning on 200
@@ -41,9 +32,8 @@ class SpecRunnerTest : public ::testing::Test {
   v1::JobSpec Spec(int64_t epochs, bool stages = false) {
     v1::JobSpec s;
     s.set_model_name("vgg");
-    const std::string fashion = std::string("fashion-mnist:") + kFashion;
-    s.mutable_data()->set_train(fashion + ":train");
-    s.mutable_data()->set_eval(fashion + ":test");
+    s.mutable_data()->set_train(FashionMnistSpec("train"));
+    s.mutable_data()->set_eval(FashionMnistSpec("test"));
     s.mutable_data()->set_train_limit(200);
     s.mutable_data()->set_eval_limit(100);
     s.mutable_data()->set_calibration_images(64);
