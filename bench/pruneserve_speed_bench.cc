@@ -32,14 +32,13 @@
 #include <utility>
 #include <vector>
 
+#include "CLI/CLI.hpp"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/string_view.h"
 #include "core/pruning/pruning_engine.h"
 #include "core/pruning/ratio_policy.h"
+#include "core/util/allocator_pages.h"
 #include "core/util/torch_status.h"
 #include "nlohmann/json.hpp"
 
@@ -76,14 +75,6 @@ double Median(std::vector<double> v) {
 
 double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-bool ParseFlag(absl::string_view arg, absl::string_view name,
-               std::string* value) {
-  const std::string prefix = absl::StrCat("--", name, "=");
-  if (!absl::StartsWith(arg, prefix)) return false;
-  *value = std::string(arg.substr(prefix.size()));
-  return true;
 }
 
 // Expands the positional arguments into (name, path) pairs. Returns
@@ -186,47 +177,41 @@ nlohmann::json RowJson(const Row& row, int repeats) {
   return j;
 }
 
-int Usage(const char* argv0) {
-  std::fprintf(stderr,
-               "usage: %s [--repeats=3] [--threads=2] [--json] "
-               "[--prune_residual_stream] (NAME=PATH | PATH.pt | DIR)...\n",
-               argv0);
-  return 2;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The trainer and the pruning engine free and re-allocate large buffers.
+  pruneserve::KeepAllocatorPages();
   int repeats = 3;
   int threads = 2;
   bool json = false;
   bool prune_residual_stream = false;
   std::vector<std::string> positional;
-  for (int i = 1; i < argc; ++i) {
-    const absl::string_view arg = argv[i];
-    std::string v;
-    bool ok = true;
-    if (ParseFlag(arg, "repeats", &v)) {
-      ok = absl::SimpleAtoi(v, &repeats) && repeats > 0;
-    } else if (ParseFlag(arg, "threads", &v)) {
-      ok = absl::SimpleAtoi(v, &threads) && threads > 0;
-    } else if (arg == "--json") {
-      json = true;
-    } else if (arg == "--prune_residual_stream") {
-      prune_residual_stream = true;
-    } else if (absl::StartsWith(arg, "--")) {
-      ok = false;
-    } else {
-      positional.emplace_back(arg);
-    }
-    if (!ok) return Usage(argv[0]);
+  CLI::App app{"Times PruneModule on TorchScript models, one table row each."};
+  app.add_option("--repeats", repeats, "Timed runs per model (median)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--threads", threads, "LibTorch intra-op and inter-op threads")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_flag("--json", json, "One JSON object per model instead of a table");
+  app.add_flag("--prune_residual_stream", prune_residual_stream,
+               "Prune the residual stream and stem too");
+  app.add_option("models", positional, "NAME=PATH, PATH.pt or DIR")->required();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
   }
   auto models = CollectModels(positional);
   if (!models.ok()) {
     std::fprintf(stderr, "%s\n", models.status().ToString().c_str());
-    return Usage(argv[0]);
+    return 2;
   }
-  if (models->empty()) return Usage(argv[0]);
+  if (models->empty()) {
+    std::fprintf(stderr, "no models found\n%s", app.help().c_str());
+    return 2;
+  }
 
   // Both pools are fixed before any parallel work, as the Python peer does.
   at::set_num_threads(threads);

@@ -15,6 +15,7 @@
 #include "core/pruning/importance_criterion.h"
 #include "core/pruning/module_surgery.h"
 #include "core/pruning/ratio_policy.h"
+#include "core/util/allocator_pages.h"
 
 namespace {
 
@@ -33,6 +34,8 @@ int Fail(const std::string& what, const absl::Status& s) {
 }  // namespace
 
 int main() {
+  // The pruning engine frees and re-allocates weight-sized buffers.
+  pruneserve::KeepAllocatorPages();
   namespace pp = pruneserve::pruning;
   const std::vector<int64_t> shape = {1, 3, 32, 32};
   std::printf("%-10s %7s %7s %11s %11s %9s %9s %9s %11s %11s\n", "model",

@@ -53,15 +53,15 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
 
-#include "absl/strings/numbers.h"
+#include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "core/data/dataset_spec.h"
 #include "core/data/prefetching_loader.h"
 #include "core/models/model_zoo.h"
@@ -72,6 +72,7 @@
 #include "core/pruning/module_surgery.h"
 #include "core/pruning/ratio_policy.h"
 #include "core/training/trainer.h"
+#include "core/util/allocator_pages.h"
 
 namespace {
 
@@ -323,46 +324,42 @@ nlohmann::json RowJson(const Row& r) {
   return j;
 }
 
-bool ParseArgs(int argc, char** argv, BenchConfig* c) {
+// Parses the flags into `c` and applies the mode. Returns the exit code
+// when main should stop (2 on a bad flag, 0 after --help).
+std::optional<int> ParseArgs(int argc, char** argv, BenchConfig* c) {
   // Explicit --width / --finetune-epochs win over the mode's values.
   double width = 0.0;
   int64_t finetune_epochs = 0;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&](std::string* out) {
-      if (i + 1 >= argc) return false;
-      *out = argv[++i];
-      return true;
-    };
-    std::string v;
-    bool ok = true;
-    if (arg == "--quick" || arg == "--medium" || arg == "--full") {
-      c->mode = arg.substr(2);
-    } else if (arg == "--width" && value(&v)) {
-      ok = absl::SimpleAtod(v, &width) && width > 0 && width <= 4;
-    } else if (arg == "--finetune-epochs" && value(&v)) {
-      ok = absl::SimpleAtoi(v, &finetune_epochs) && finetune_epochs > 0;
-    } else if (arg == "--data" && value(&v)) {
-      c->data_dir = v;
-    } else if (arg == "--threads" && value(&v)) {
-      ok = absl::SimpleAtoi(v, &c->threads) && c->threads > 0;
-    } else if (arg == "--rounds" && value(&v)) {
-      ok = absl::SimpleAtoi(v, &c->rounds) && c->rounds >= 0;
-    } else if (arg == "--models" && value(&v)) {
-      c->models = absl::StrSplit(v, ',');
-    } else if (arg == "--json" && value(&v)) {
-      c->json_path = v;
-    } else {
-      ok = false;
-    }
-    if (!ok) {
-      std::fprintf(stderr,
-                   "usage: pruning_quality_bench [--quick|--medium|--full] "
-                   "[--data DIR] [--threads N] [--width W] "
-                   "[--finetune-epochs N] [--models a,b] [--rounds N] "
-                   "[--json FILE]\n");
-      return false;
-    }
+  CLI::App app{"Pruning quality benchmark on Fashion-MNIST."};
+  auto* quick = app.add_flag_callback(
+      "--quick", [c] { c->mode = "quick"; }, "About a minute per model");
+  auto* medium = app.add_flag_callback(
+      "--medium", [c] { c->mode = "medium"; }, "A subset, a few epochs");
+  auto* full = app.add_flag_callback(
+      "--full", [c] { c->mode = "full"; }, "Everything (the default)");
+  quick->excludes(medium)->excludes(full);
+  medium->excludes(full);
+  app.add_option("--width", width, "Width multiplier (overrides the mode)")
+      ->check(CLI::Range(0.0, 4.0) & CLI::PositiveNumber);
+  app.add_option("--finetune-epochs", finetune_epochs,
+                 "Fine-tuning epochs in all (overrides the mode)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--data", c->data_dir, "Fashion-MNIST directory")
+      ->capture_default_str();
+  app.add_option("--threads", c->threads, "LibTorch intra-op threads")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--rounds", c->rounds, "Prune/fine-tune rounds")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--models", c->models, "Architectures, comma-separated")
+      ->delimiter(',')
+      ->capture_default_str();
+  app.add_option("--json", c->json_path, "Also write the rows to FILE");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
   }
   if (c->mode == "quick") {
     c->train_limit = 3000;
@@ -377,7 +374,7 @@ bool ParseArgs(int argc, char** argv, BenchConfig* c) {
   }
   if (width > 0) c->width = width;
   if (finetune_epochs > 0) c->finetune_epochs = finetune_epochs;
-  return true;
+  return std::nullopt;
 }
 
 // Runs one pipeline on `model` and fills the row's report or error.
@@ -453,8 +450,10 @@ std::string Summarize(const std::string& arch, const Comparison& cmp) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The trainer and the pruning engine free and re-allocate large buffers.
+  pruneserve::KeepAllocatorPages();
   BenchConfig c;
-  if (!ParseArgs(argc, argv, &c)) return 2;
+  if (auto exit_code = ParseArgs(argc, argv, &c)) return *exit_code;
   const auto bench_start = Clock::now();
   const std::vector<double> load_start = LoadAverage();
   at::set_num_threads(c.threads);

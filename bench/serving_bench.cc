@@ -17,27 +17,25 @@
 // Prints markdown tables and a one-line summary per part. Not a test:
 // nothing here decides pass or fail. `--help` lists the flags.
 #include <ATen/Parallel.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
 #include <torch/script.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -51,11 +49,15 @@
 #include "core/models/model_zoo.h"
 #include "core/pruning/flops_counter.h"
 #include "core/pruning/pruning_engine.h"
+#include "core/util/subprocess.h"
 #include "core/util/torch_status.h"
 
 namespace {
 
 namespace fs = std::filesystem;
+using pruneserve::StreamTarget;
+using pruneserve::Subprocess;
+using pruneserve::SubprocessOptions;
 using pruneserve::client::InferenceClient;
 using pruneserve::client::LoadGeneratorOptions;
 using pruneserve::client::LoadReport;
@@ -135,41 +137,26 @@ class ChildServer {
       const std::string& binary, std::vector<std::string> flags,
       const std::string& stderr_path) {
     auto child = std::unique_ptr<ChildServer>(new ChildServer());
-    std::vector<std::string> args = {binary};
-    for (auto& f : flags) args.push_back(std::move(f));
-    int out[2];
-    if (::pipe2(out, O_CLOEXEC) != 0) return absl::InternalError("pipe2");
-    const pid_t pid = ::fork();
-    if (pid < 0) return absl::InternalError("fork");
-    if (pid == 0) {
-      ::dup2(out[1], STDOUT_FILENO);
-      int err = ::open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      if (err >= 0) ::dup2(err, STDERR_FILENO);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    ::close(out[1]);
-    child->pid_ = pid;
-    child->stdout_fd_ = out[0];
-    std::string line;
+    SubprocessOptions options;
+    options.argv = {binary};
+    for (auto& f : flags) options.argv.push_back(std::move(f));
+    options.env = Subprocess::CurrentEnvironment();
+    options.stdin_target = StreamTarget::Inherit();
+    options.stdout_target = StreamTarget::Pipe();
+    options.stderr_target = StreamTarget::File(stderr_path);
+    options.new_process_group = false;
+    auto process = Subprocess::Start(std::move(options));
+    if (!process.ok()) return process.status();
+    child->process_ = *std::move(process);
     const absl::Time deadline = absl::Now() + absl::Seconds(120);
-    while (absl::Now() < deadline) {
-      pollfd pfd{out[0], POLLIN, 0};
-      if (::poll(&pfd, 1, 200) <= 0) continue;
-      char c;
-      if (::read(out[0], &c, 1) <= 0) break;  // the child exited
-      if (c != '\n') {
-        line.push_back(c);
-        continue;
-      }
-      if (std::sscanf(line.c_str(), "pruneserve: serving grpc_port=%d",
+    while (true) {
+      // Ends when the child exits (the pipe closes) or at the deadline.
+      auto line = child->process_->ReadStdoutLine(deadline);
+      if (!line.ok()) break;
+      if (std::sscanf(line->c_str(), "pruneserve: serving grpc_port=%d",
                       &child->port_) == 1) {
         return child;
       }
-      line.clear();
     }
     std::ifstream err(stderr_path);
     std::stringstream text;
@@ -179,13 +166,11 @@ class ChildServer {
   }
 
   ~ChildServer() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
-    }
-    // Kept open until now: the daemon must never write into a closed pipe.
-    if (stdout_fd_ >= 0) ::close(stdout_fd_);
+    // Wait() reads stdout until the daemon exits: it must never write into
+    // a closed pipe.
+    if (process_ == nullptr) return;
+    (void)process_->Signal(SIGTERM);
+    (void)process_->Wait();
   }
 
   std::string address() const { return absl::StrCat("127.0.0.1:", port_); }
@@ -193,7 +178,7 @@ class ChildServer {
   // CPU time (user + system) the child used so far, from /proc; 0 when it
   // cannot be read.
   double CpuSeconds() const {
-    std::ifstream in(absl::StrCat("/proc/", pid_, "/stat"));
+    std::ifstream in(absl::StrCat("/proc/", process_->pid(), "/stat"));
     std::string text((std::istreambuf_iterator<char>(in)),
                      std::istreambuf_iterator<char>());
     // Fields after the parenthesised command name: state is field 3, utime
@@ -212,8 +197,7 @@ class ChildServer {
 
  private:
   ChildServer() = default;
-  pid_t pid_ = -1;
-  int stdout_fd_ = -1;
+  std::unique_ptr<Subprocess> process_;
   int port_ = 0;
 };
 
@@ -357,56 +341,67 @@ absl::Status Upload(RepositoryClient& repo, InferenceClient& inference,
   return inference.Load(m.name, load);
 }
 
-bool ParseArgs(int argc, char** argv, BenchConfig* c) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&](std::string* out) {
-      if (i + 1 >= argc) return false;
-      *out = argv[++i];
-      return true;
-    };
-    std::string v;
-    bool ok = true;
-    if (arg == "--quick") {
-      c->quick = true;
-    } else if (arg == "--server") {
-      ok = value(&c->server);
-    } else if (arg == "--instances") {
-      ok = value(&v) && absl::SimpleAtoi(v, &c->instances) && c->instances > 0;
-    } else if (arg == "--threads") {
-      ok = value(&v) && absl::SimpleAtoi(v, &c->threads) && c->threads >= 0;
-    } else if (arg == "--batch") {
-      ok = value(&v) && absl::SimpleAtoi(v, &c->batch) && c->batch > 0;
-    } else if (arg == "--clients") {
-      ok = value(&v) && absl::SimpleAtoi(v, &c->clients) && c->clients >= 0;
-    } else if (arg == "--rounds") {
-      ok = value(&v) && absl::SimpleAtoi(v, &c->rounds) && c->rounds >= 0;
-    } else if (arg == "--seconds") {
-      ok = value(&v) && absl::SimpleAtod(v, &c->seconds) && c->seconds >= 0;
-    } else if (arg == "--vgg_width") {
-      ok = value(&v) && absl::SimpleAtod(v, &c->vgg_width) && c->vgg_width > 0;
-    } else if (arg == "--prune_ratio") {
-      ok = value(&v) && absl::SimpleAtod(v, &c->prune_ratio) &&
-           c->prune_ratio > 0 && c->prune_ratio < 1;
-    } else if (arg == "--rpc_threads") {
-      ok = value(&v) && absl::SimpleAtoi(v, &c->rpc_threads) &&
-           c->rpc_threads > 0;
-    } else if (arg == "--batch_delay_us") {
-      ok = value(&v) && absl::SimpleAtoi(v, &c->batch_delay_us) &&
-           c->batch_delay_us >= 0;
-    } else {
-      ok = false;
-    }
-    if (!ok) {
-      std::fprintf(
-          stderr,
-          "bad argument \"%s\"\nusage: serving_bench [--quick] [--server PATH] "
-          "[--instances N] [--threads N] [--batch N] [--clients N] "
-          "[--rounds N] [--seconds S] [--vgg_width W] [--prune_ratio R] "
-          "[--batch_delay_us US] [--rpc_threads N]\n",
-          arg.c_str());
-      return false;
-    }
+// Open interval (0, 1).
+std::string StrictFraction(const std::string& text) {
+  double v = 0;
+  return absl::SimpleAtod(text, &v) && v > 0 && v < 1
+             ? std::string()
+             : "must be in (0, 1), got " + text;
+}
+
+// Parses the flags into `c` and fills the derived defaults. Returns the exit
+// code when main should stop (2 on a bad flag, 0 after --help).
+std::optional<int> ParseArgs(int argc, char** argv, BenchConfig* c) {
+  CLI::App app{
+      "Serving benchmark: the real daemon against in-process "
+      "LibTorch."};
+  app.add_flag("--quick", c->quick,
+               "Short phases and fewer rounds (about half a minute)");
+  app.add_option("--server", c->server,
+                 "pruneserve binary (default: <build>/server/pruneserve)");
+  app.add_option("--instances", c->instances,
+                 "Server instances per model and in-process threads")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--threads", c->threads,
+                 "LibTorch intra-op threads on both sides; 0 = cores / "
+                 "instances")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--batch", c->batch, "Images per request; server max batch")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--clients", c->clients,
+                 "Clients in flight for parts 1 and 3; 0 = 2 x instances")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--rounds", c->rounds,
+                 "Alternating rounds per measurement; 0 = 3, quick 2")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--seconds", c->seconds,
+                 "Seconds per timed phase; 0 = 4, quick 1.5")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--vgg_width", c->vgg_width,
+                 "Width multiplier of the large model (vgg13_bn)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--prune_ratio", c->prune_ratio,
+                 "Uniform pruning ratio for part 3")
+      ->check(StrictFraction)
+      ->capture_default_str();
+  app.add_option("--rpc_threads", c->rpc_threads, "Server RPC threads")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--batch_delay_us", c->batch_delay_us,
+                 "How long a request waits for others to join its batch")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
   }
   if (c->server.empty()) {
     std::error_code ec;
@@ -421,7 +416,7 @@ bool ParseArgs(int argc, char** argv, BenchConfig* c) {
   if (c->clients == 0) c->clients = 2 * c->instances;
   if (c->rounds == 0) c->rounds = c->quick ? 2 : 3;
   if (c->seconds == 0) c->seconds = c->quick ? 1.5 : 4.0;
-  return true;
+  return std::nullopt;
 }
 
 int Fail(const std::string& what, const absl::Status& s) {
@@ -443,7 +438,7 @@ struct ScratchDir {
 
 int main(int argc, char** argv) {
   BenchConfig c;
-  if (!ParseArgs(argc, argv, &c)) return 2;
+  if (auto exit_code = ParseArgs(argc, argv, &c)) return *exit_code;
   at::set_num_threads(c.threads);
 
   std::string pattern =

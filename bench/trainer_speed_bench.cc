@@ -30,11 +30,8 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
-#include "absl/strings/string_view.h"
+#include "CLI/CLI.hpp"
+#include "core/util/allocator_pages.h"
 #include "core/data/batch_source.h"
 #include "core/training/trainer.h"
 
@@ -185,53 +182,40 @@ std::optional<Measurement> Measure(int64_t batch, int threads, int64_t steps,
   return m;
 }
 
-bool ParseFlag(absl::string_view arg, absl::string_view name,
-               std::string* value) {
-  const std::string prefix = absl::StrCat("--", name, "=");
-  if (!absl::StartsWith(arg, prefix)) return false;
-  *value = std::string(arg.substr(prefix.size()));
-  return true;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The trainer and the pruning engine free and re-allocate large buffers.
+  pruneserve::KeepAllocatorPages();
   int threads = 1;
   int graph_optimize = 1;
   int profiling_executor = 1;
   int64_t steps = 60, warmup = 8;
   std::vector<int64_t> batches = {20, 64};
-  for (int i = 1; i < argc; ++i) {
-    std::string v;
-    bool ok = true;
-    if (ParseFlag(argv[i], "threads", &v)) {
-      ok = absl::SimpleAtoi(v, &threads) && threads > 0;
-    } else if (ParseFlag(argv[i], "steps", &v)) {
-      ok = absl::SimpleAtoi(v, &steps) && steps > 0;
-    } else if (ParseFlag(argv[i], "warmup", &v)) {
-      ok = absl::SimpleAtoi(v, &warmup) && warmup > 0;
-    } else if (ParseFlag(argv[i], "graph_optimize", &v)) {
-      ok = absl::SimpleAtoi(v, &graph_optimize);
-    } else if (ParseFlag(argv[i], "profiling_executor", &v)) {
-      ok = absl::SimpleAtoi(v, &profiling_executor);
-    } else if (ParseFlag(argv[i], "batches", &v)) {
-      batches.clear();
-      for (absl::string_view s : absl::StrSplit(v, ',')) {
-        int64_t b = 0;
-        ok = ok && absl::SimpleAtoi(s, &b) && b > 0;
-        batches.push_back(b);
-      }
-    } else {
-      ok = false;
-    }
-    if (!ok) {
-      std::fprintf(stderr,
-                   "usage: %s [--threads=N] [--steps=N] [--warmup=N] "
-                   "[--batches=20,64] [--graph_optimize=0|1] "
-                   "[--profiling_executor=0|1]\n",
-                   argv[0]);
-      return 2;
-    }
+  CLI::App app{"Trainer step speed on LibTorch."};
+  app.add_option("--threads", threads, "LibTorch intra-op threads")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--steps", steps, "Timed steps per batch size")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--warmup", warmup, "Untimed steps first")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--batches", batches, "Batch sizes, comma-separated")
+      ->delimiter(',')
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--graph_optimize", graph_optimize,
+                 "torch::jit::setGraphExecutorOptimize (0 or 1)")
+      ->capture_default_str();
+  app.add_option("--profiling_executor", profiling_executor,
+                 "Profiling graph executor (0 or 1)")
+      ->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
   }
   at::set_num_threads(threads);
   torch::jit::setGraphExecutorOptimize(graph_optimize != 0);

@@ -2,9 +2,9 @@
 // process, without a server. The flags are `job submit`'s (client/
 // pruning_flags), resolved and run by the same core code a server worker
 // uses (jobs::ResolveJobSpec, jobs::RunSpec), so both mean the same thing;
-// here the register stage writes --out. Without --epochs it prunes once (measuring
-// sparsity on --calib or --train); with --train and --epochs it runs the
-// prune -> fine-tune -> evaluate rounds. It prints each round's per-layer
+// here the register stage writes --out. Without --epochs it prunes once
+// (measuring sparsity on --calib or --train); with --train and --epochs it runs
+// the prune -> fine-tune -> evaluate rounds. It prints each round's per-layer
 // report and the before/after table.
 #include "client/prune_commands.h"
 
@@ -51,15 +51,15 @@ ProgressCallback ProgressPrinter() {
     const bool phase_end = p.steps_per_epoch > 0 && p.step == p.steps_per_epoch;
     if (!phase_end && now - *last < std::chrono::seconds(1)) return;
     *last = now;
-    std::fprintf(
-        stderr,
-        "[round %d/%d] %-8s epoch %lld/%lld step %lld/%lld "
-        "loss %.4f acc %.2f%% %.0f img/s eta %.0fs\n",
-        p.round + 1, p.num_rounds, PhaseName(p.phase),
-        static_cast<long long>(p.epoch + 1),
-        static_cast<long long>(p.num_epochs), static_cast<long long>(p.step),
-        static_cast<long long>(p.steps_per_epoch), p.loss, p.accuracy * 100.0,
-        p.images_per_second, p.eta_seconds);
+    std::fprintf(stderr,
+                 "[round %d/%d] %-8s epoch %lld/%lld step %lld/%lld "
+                 "loss %.4f acc %.2f%% %.0f img/s eta %.0fs\n",
+                 p.round + 1, p.num_rounds, PhaseName(p.phase),
+                 static_cast<long long>(p.epoch + 1),
+                 static_cast<long long>(p.num_epochs),
+                 static_cast<long long>(p.step),
+                 static_cast<long long>(p.steps_per_epoch), p.loss,
+                 p.accuracy * 100.0, p.images_per_second, p.eta_seconds);
   };
 }
 
@@ -89,9 +89,9 @@ absl::Status RunLocal(const PruneArgs& a, bool json) {
   if (!a.quiet) hooks.progress = ProgressPrinter();
   hooks.intra_op_threads = a.threads;
   hooks.checkpoint_dir = a.checkpoint_dir;
-  hooks.register_model = [&a](const torch::jit::Module& module,
-                              const v1::PipelineReport&)
-      -> absl::StatusOr<jobs::RegisteredModel> {
+  hooks.register_model =
+      [&a](const torch::jit::Module& module,
+           const v1::PipelineReport&) -> absl::StatusOr<jobs::RegisteredModel> {
     PS_RETURN_IF_ERROR(jobs::SaveScriptModule(module, a.out));
     return jobs::RegisteredModel{a.out, 0};
   };

@@ -5,8 +5,11 @@
 #include "client/cli_context.h"
 #include "client/prune_commands.h"
 #include "client/zoo_commands.h"
+#include "core/util/allocator_pages.h"
 
 int main(int argc, char** argv) {
+  // `prune --local` and `zoo build` train and prune in this process.
+  pruneserve::KeepAllocatorPages();
   pruneserve::client::CliContext ctx;
   CLI::App app;
   pruneserve::client::ConfigurePrunectl(app, ctx);

@@ -4,11 +4,9 @@
 #include <pthread.h>
 #include <signal.h>
 
-#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <thread>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -17,9 +15,12 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "core/repository/model_repository.h"
+#include "core/util/allocator_pages.h"
+#include "core/util/openmp_wait_policy.h"
 #include "core/torchscript/torchscript_validator.h"
 #include "server/server.h"
 #include "server/server_core.h"
+#include "server/thread_budget.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:8500",
           "gRPC listen address (host:port; port 0 picks a free one).");
@@ -80,7 +81,9 @@ ABSL_FLAG(int, max_loaded_versions, 64,
           "Model versions loaded for inference at once; loading another is "
           "RESOURCE_EXHAUSTED until one is unloaded.");
 ABSL_FLAG(int, intra_op_threads, 0,
-          "LibTorch intra-op threads; 0 = cores / instances.");
+          "LibTorch intra-op threads of each inference instance thread; 0 = "
+          "the serving half of the cores divided among --instances (jobs "
+          "get the other half).");
 ABSL_FLAG(int, job_workers, 1, "Pruning jobs running at once.");
 ABSL_FLAG(int, job_queue_capacity, 16,
           "Jobs waiting for a worker before SubmitJob is RESOURCE_EXHAUSTED.");
@@ -100,8 +103,8 @@ ABSL_FLAG(int64_t, job_max_input_elements, int64_t{1} << 22,
           "Most elements (C*H*W) of one image of a job's input_shape; the "
           "analysis and the FLOPs count run the model at this size.");
 ABSL_FLAG(int, job_threads, 0,
-          "LibTorch intra-op threads per running job; 0 = cores / "
-          "job_workers.");
+          "LibTorch intra-op threads of each job worker thread; 0 = half the "
+          "cores (at least 1) divided among --job_workers.");
 ABSL_FLAG(std::string, vitis_compile_command,
           "compile_xmodel.sh --export-dir {export_dir} --output-dir "
           "{output_dir} --name {name} --arch {arch}",
@@ -160,6 +163,11 @@ int main(int argc, char** argv) {
     std::fflush(nullptr);
     std::_Exit(code);
   }
+  // First, before any thread exists: may execute this binary again.
+  pruneserve::DefaultOpenMpWaitPolicyToPassive(argv);
+  // Large LibTorch buffers stay in the heap between training steps and
+  // pruning copies instead of being mapped and unmapped each time.
+  pruneserve::KeepAllocatorPages();
   absl::SetProgramUsageMessage(
       "PruneServe: model repository, pruning jobs and inference over gRPC.");
   absl::ParseCommandLine(argc, argv);
@@ -217,8 +225,6 @@ int main(int argc, char** argv) {
     }
     pool.batching.preferred_batch_sizes.push_back(n);
   }
-  core_options.inference.intra_op_threads =
-      absl::GetFlag(FLAGS_intra_op_threads);
   auto& limits = core_options.inference.request_limits;
   limits.max_inputs = absl::GetFlag(FLAGS_max_request_inputs);
   limits.max_rank = absl::GetFlag(FLAGS_max_request_rank);
@@ -242,13 +248,18 @@ int main(int argc, char** argv) {
       absl::GetFlag(FLAGS_job_max_exclude_pattern_bytes);
   spec_limits.max_input_dim = absl::GetFlag(FLAGS_job_max_input_dim);
   spec_limits.max_input_elements = absl::GetFlag(FLAGS_job_max_input_elements);
-  core_options.jobs.intra_op_threads = absl::GetFlag(FLAGS_job_threads);
-  if (core_options.jobs.intra_op_threads <= 0) {
-    const int cores =
-        std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-    core_options.jobs.intra_op_threads =
-        std::max(1, cores / std::max(1, core_options.jobs.workers));
-  }
+  // Serving and jobs get disjoint shares of the cores, each thread its own
+  // LibTorch intra-op count set once when it starts.
+  pruneserve::ThreadBudgetOptions budget_options;
+  budget_options.serving_instances = pool.instances;
+  budget_options.job_workers = core_options.jobs.workers;
+  budget_options.serving_threads = absl::GetFlag(FLAGS_intra_op_threads);
+  budget_options.job_threads = absl::GetFlag(FLAGS_job_threads);
+  const pruneserve::ThreadBudget budget =
+      pruneserve::PlanThreadBudget(budget_options);
+  core_options.inference.intra_op_threads = budget.serving_threads;
+  core_options.jobs.intra_op_threads = budget.job_threads;
+  fprintf(stderr, "pruneserve: %s\n", budget.Describe(budget_options).c_str());
   core_options.compiler.command_template =
       absl::GetFlag(FLAGS_vitis_compile_command);
   core_options.compiler.arch = absl::GetFlag(FLAGS_vitis_arch);

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/jobs/job_spec.h"
 #include "core/torchscript/torchscript_inspector.h"
+#include "core/util/intra_op_threads.h"
 #include "core/util/status_macros.h"
 #include "core/xmodel/xmodel_inspector.h"
 
@@ -76,6 +77,13 @@ absl::StatusOr<std::unique_ptr<ServerCore>> ServerCore::Create(
   jobs::JobManagerOptions job_options = core->options_.jobs;
   if (job_options.work_root.empty()) {
     job_options.work_root = absl::StrCat(core->options_.data_dir, "/jobs");
+  }
+  if (!job_options.worker_thread_setup) {
+    // The worker's budget, set once on its thread (instance threads get
+    // theirs from ModelManager): jobs and serving never share a setting.
+    job_options.worker_thread_setup = [threads = job_options.intra_op_threads] {
+      SetIntraOpThreadsOfCallingThread(threads);
+    };
   }
   ModelRepository* repository = core->repository_.get();
   const jobs::JobSpecLimits spec_limits = core->options_.job_spec_limits;

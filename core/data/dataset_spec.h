@@ -10,6 +10,8 @@
 //
 // The format is the text before the first ':'; a trailing ":train", ":test"
 // or ":val" is the split, so directory names may themselves contain ':'.
+// Parsing lives in dataset_spec_parser.h (no LibTorch), which this header
+// exports.
 #ifndef PRUNESERVE_CORE_DATA_DATASET_SPEC_H_
 #define PRUNESERVE_CORE_DATA_DATASET_SPEC_H_
 
@@ -20,30 +22,10 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "core/data/dataset_spec_parser.h"
 #include "core/data/image_dataset.h"
 
 namespace pruneserve::data {
-
-enum class DatasetFormat {
-  kMnist,
-  kFashionMnist,
-  kCifar10,
-  kCifar100,
-  kImageFolder
-};
-
-struct DatasetSpec {
-  DatasetFormat format = DatasetFormat::kFashionMnist;
-  // Directory holding the files.
-  std::string dir;
-  // "train", "test" or "val"; empty only for imagefolder without a split.
-  std::string split;
-};
-
-// Parses a spec string. INVALID_ARGUMENT naming the problem (unknown
-// format, listing the known ones; missing directory; a split the format
-// does not have). Does not touch the disk.
-absl::StatusOr<DatasetSpec> ParseDatasetSpec(absl::string_view spec);
 
 struct OpenOptions {
   // Load at most this many examples (0 = all).

@@ -43,8 +43,10 @@ absl::StatusOr<std::unique_ptr<InstancePool>> InstancePool::Create(
     pool->sessions_.push_back(*std::move(session));
   }
   for (auto& session : pool->sessions_) {
-    pool->threads_.emplace_back(
-        [p = pool.get(), s = session.get()] { p->RunInstance(s); });
+    pool->threads_.emplace_back([p = pool.get(), s = session.get()] {
+      if (p->options_.thread_setup) p->options_.thread_setup();
+      p->RunInstance(s);
+    });
   }
   return pool;
 }

@@ -42,6 +42,9 @@ struct InstancePoolOptions {
   // Threads, each owning one BackendSession.
   int instances = 1;
   BatchingOptions batching;
+  // Runs first on every instance thread, before it takes work (ModelManager
+  // gives the thread its LibTorch intra-op threads here). Empty: nothing.
+  std::function<void()> thread_setup;
 };
 
 struct InferenceRequest {

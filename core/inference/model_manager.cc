@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/inference/torch_backend.h"
+#include "core/util/intra_op_threads.h"
 #include "core/util/limit_status.h"
 #ifdef PRUNESERVE_HAVE_VART
 #include "core/inference/vart/vart_backend.h"
@@ -39,7 +40,6 @@ absl::StatusOr<std::unique_ptr<InferenceBackend>> ModelManager::CreateBackend(
       options.path = *path;
       options.example_input_shape.assign(model.example_input_shape().begin(),
                                          model.example_input_shape().end());
-      options.intra_op_threads = intra_op_threads_;
       auto backend = TorchBackend::Create(options);
       if (!backend.ok()) return backend.status();
       return std::unique_ptr<InferenceBackend>(std::move(*backend));
@@ -114,10 +114,18 @@ absl::StatusOr<std::shared_ptr<const LoadedModel>> ModelManager::Load(
     loaded->metrics =
         metrics_->ForModel(model->name(), absl::StrCat(model->version()));
   }
+  // Each instance thread sets its own LibTorch intra-op threads once, as it
+  // starts; the setting is per thread, so loads and jobs cannot change it.
+  InstancePoolOptions thread_opts = pool_opts;
+  thread_opts.thread_setup = [threads = intra_op_threads_,
+                              outer = pool_opts.thread_setup] {
+    SetIntraOpThreadsOfCallingThread(threads);
+    if (outer) outer();
+  };
   // The observer owns a reference: the pool's threads may run a batch after
   // every other reference to the model is gone.
   auto pool = InstancePool::Create(
-      std::shared_ptr<InferenceBackend>(std::move(*backend)), pool_opts,
+      std::shared_ptr<InferenceBackend>(std::move(*backend)), thread_opts,
       [m = loaded->metrics](int64_t rows, absl::Duration compute) {
         if (m) m->RecordBatch(rows, compute);
       });

@@ -35,8 +35,9 @@ using BackendFactory =
 struct ModelManagerOptions {
   // Instances and batching of a model loaded without overrides.
   InstancePoolOptions default_pool;
-  // LibTorch intra-op threads for the process; <= 0 picks
-  // max(1, cores / default_pool.instances).
+  // LibTorch intra-op threads of each instance thread, set on the thread when
+  // it starts; <= 0 picks max(1, cores / default_pool.instances). The server
+  // passes its serving share (server/thread_budget.h).
   int intra_op_threads = 0;
   // What one inference request may declare (inputs, rank, elements, bytes);
   // checked before its values are decoded.

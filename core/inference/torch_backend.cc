@@ -1,6 +1,5 @@
 #include "core/inference/torch_backend.h"
 
-#include <ATen/Parallel.h>
 #include <torch/script.h>
 
 #include "absl/strings/str_cat.h"
@@ -75,8 +74,6 @@ class TorchSession : public BackendSession {
 
 absl::StatusOr<std::unique_ptr<TorchBackend>> TorchBackend::Create(
     TorchBackendOptions options) {
-  if (options.intra_op_threads > 0)
-    at::set_num_threads(options.intra_op_threads);
   auto backend =
       std::unique_ptr<TorchBackend>(new TorchBackend(std::move(options)));
   torch::jit::Module module;

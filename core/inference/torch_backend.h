@@ -2,9 +2,9 @@
 // own copy of the module (so instances never contend on one module) and runs
 // it under InferenceMode.
 //
-// LibTorch's intra-op thread pool is process-wide, so `intra_op_threads` is
-// applied once for the process when the backend is created; choose it so
-// that instances x threads does not exceed the cores.
+// Intra-op threads are not the backend's business: LibTorch sizes them per
+// thread, and the threads that run sessions set theirs when they start
+// (ModelManager does it for instance threads).
 #ifndef PRUNESERVE_CORE_INFERENCE_TORCH_BACKEND_H_
 #define PRUNESERVE_CORE_INFERENCE_TORCH_BACKEND_H_
 
@@ -24,8 +24,6 @@ struct TorchBackendOptions {
   // means the input shape is unknown: all dims are -1 and any rank is
   // accepted.
   std::vector<int64_t> example_input_shape;
-  // LibTorch intra-op threads for the process; <= 0 leaves it unchanged.
-  int intra_op_threads = 0;
 };
 
 // Thread-safe.

@@ -272,6 +272,7 @@ absl::StatusOr<JobSnapshot> JobManager::Watch(const std::string& id,
 }
 
 void JobManager::WorkerLoop() {
+  if (options_.worker_thread_setup) options_.worker_thread_setup();
   while (true) {
     std::shared_ptr<ActiveJob> active;
     {

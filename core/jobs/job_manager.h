@@ -45,6 +45,10 @@ struct JobManagerOptions {
   int queue_capacity = 16;
   // LibTorch intra-op threads of each running job.
   int intra_op_threads = 1;
+  // Runs first on every worker thread, before it takes a job. ServerCore
+  // gives the worker its LibTorch intra-op threads here, once (the setting
+  // is per thread; core/util/intra_op_threads.h). Empty: nothing.
+  std::function<void()> worker_thread_setup;
   // Parent of the per-job work directories (<work_root>/<job id>). Required.
   std::string work_root;
   // Progress of a running job is written to the database at most this often

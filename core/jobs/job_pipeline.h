@@ -46,7 +46,7 @@ absl::StatusOr<JobDataSources> OpenJobData(const v1::JobSpec& spec,
                                            const JobDataOptions& options = {});
 
 // The pipeline options `spec` stands for, fine-tuning with
-// `intra_op_threads` LibTorch threads (0 leaves the process setting alone).
+// `intra_op_threads` LibTorch threads (0 leaves the setting alone).
 // No progress callback, checkpoint directory or teacher is set; callers add
 // their own. INVALID_ARGUMENT for an unknown refined rule (ResolveJobSpec
 // has normally caught it). Never blocks.

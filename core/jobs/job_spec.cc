@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "core/data/dataset_spec.h"
+#include "core/data/dataset_spec_parser.h"
 #include "core/pruning/pruning_options.h"
 #include "core/quantization/fix_point.h"
 #include "core/repository/model_name.h"
@@ -261,7 +261,8 @@ absl::Status ResolveStages(v1::JobSpec& spec) {
     if (auto m = quantization::ParseCalibrationMethod(q.method()); !m.ok()) {
       return Invalid("quantize.method", m.status().message());
     }
-    if (q.percentile() == 0.0) q.set_percentile(defaults.quantize().percentile());
+    if (q.percentile() == 0.0)
+      q.set_percentile(defaults.quantize().percentile());
     if (q.percentile() <= 0.0 || q.percentile() > 100.0) {
       return Invalid("quantize.percentile",
                      absl::StrCat(q.percentile(), " is outside (0, 100]"));

@@ -6,6 +6,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "core/storage/sqlite_database.h"
 
 namespace pruneserve::jobs {
 namespace {
@@ -56,17 +57,13 @@ std::string Serialize(const v1::Job& job) {
 
 absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Create(
     JobStoreOptions options) {
-  try {
-    auto db = std::make_unique<SQLite::Database>(
-        options.path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
-    db->exec("PRAGMA journal_mode=WAL");
-    db->exec("PRAGMA synchronous=FULL");
-    db->setBusyTimeout(5000);
-    db->exec(kSchema);
-    return std::unique_ptr<JobStore>(new JobStore(std::move(db)));
-  } catch (const std::exception& e) {
-    return SqlError(e, absl::StrCat("cannot open ", options.path));
-  }
+  SqliteOpenOptions open;
+  open.path = options.path;
+  open.schema = kSchema;
+  open.error_prefix = absl::StrCat("job store: cannot open ", options.path);
+  auto db = OpenSqliteDatabase(open);
+  if (!db.ok()) return db.status();
+  return std::unique_ptr<JobStore>(new JobStore(*std::move(db)));
 }
 
 JobStore::JobStore(std::unique_ptr<SQLite::Database> db) : db_(std::move(db)) {}

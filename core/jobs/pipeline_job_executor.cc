@@ -26,12 +26,11 @@ absl::StatusOr<JobOutcome> PipelineJobExecutor::Execute(
       repository_->GetModel(spec.model_name(), spec.model_version()));
   PS_ASSIGN_OR_RETURN(const std::string parent_path,
                       repository_->VerifiedBlobPath(parent));
-  PS_ASSIGN_OR_RETURN(
-      const torch::jit::Module model,
-      LoadScriptModule(parent_path,
-                       absl::StrCat("loading ", parent.name(), ":",
-                                    parent.version()),
-                       absl::StatusCode::kFailedPrecondition));
+  PS_ASSIGN_OR_RETURN(const torch::jit::Module model,
+                      LoadScriptModule(parent_path,
+                                       absl::StrCat("loading ", parent.name(),
+                                                    ":", parent.version()),
+                                       absl::StatusCode::kFailedPrecondition));
   JobDataOptions data_options;
   data_options.loader_threads = options_.loader_threads;
   data_options.eval_batch_size = options_.eval_batch_size;
@@ -77,10 +76,9 @@ absl::StatusOr<JobOutcome> PipelineJobExecutor::Execute(
             : absl::StrCat(policy, " pruning of ", parent.name(), ":",
                            parent.version(), " by ", job.id()));
     *header.mutable_example_input_shape() = spec.input_shape();
-    PS_ASSIGN_OR_RETURN(
-        const v1::ModelVersion stored,
-        repository_->AddFile(header, path, lineage,
-                             report.SerializeAsString()));
+    PS_ASSIGN_OR_RETURN(const v1::ModelVersion stored,
+                        repository_->AddFile(header, path, lineage,
+                                             report.SerializeAsString()));
     return RegisteredModel{stored.name(), stored.version()};
   };
   hooks.register_xmodel =
@@ -94,10 +92,9 @@ absl::StatusOr<JobOutcome> PipelineJobExecutor::Execute(
     v1::Lineage xlineage = lineage;
     xlineage.set_parent_name(stored.name);
     xlineage.set_parent_version(stored.version);
-    PS_ASSIGN_OR_RETURN(
-        const v1::ModelVersion xstored,
-        repository_->AddFile(header, path, xlineage,
-                             report.SerializeAsString()));
+    PS_ASSIGN_OR_RETURN(const v1::ModelVersion xstored,
+                        repository_->AddFile(header, path, xlineage,
+                                             report.SerializeAsString()));
     return RegisteredModel{xstored.name(), xstored.version()};
   };
   return RunSpec(spec, model, data, hooks);

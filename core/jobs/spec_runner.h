@@ -57,8 +57,8 @@ struct SpecRunHooks {
   // Polled at every step; the run returns CANCELLED soon after it fires.
   // May be null.
   const util::CancellationToken* cancel = nullptr;
-  // LibTorch intra-op threads for fine-tuning and evaluation; 0 leaves the
-  // process setting alone.
+  // LibTorch intra-op threads for fine-tuning and evaluation, set on the
+  // calling thread; 0 leaves its setting alone.
   int intra_op_threads = 0;
   // Per-round fine-tuning checkpoints go under this directory; a rerun with
   // the same directory resumes where the last completed epoch ended. Empty

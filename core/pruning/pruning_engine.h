@@ -36,9 +36,9 @@ struct PruningResult {
 // modified). `input_shape` is the example input, e.g. {1, 3, 32, 32}; it
 // fixes the spatial sizes used for flatten coupling and FLOPs. `calibration`
 // may be null unless NeedsCalibration(options.policy.kind,
-// options.criterion). Returns InvalidArgument for bad options or a model that rejects the
-// input shape, FailedPrecondition when calibration data is required but
-// missing, OutOfRange when target_flops cannot be met, Internal when the
+// options.criterion). Returns InvalidArgument for bad options or a model that
+// rejects the input shape, FailedPrecondition when calibration data is required
+// but missing, OutOfRange when target_flops cannot be met, Internal when the
 // pruned model fails verification. Blocks; CPU-bound. Safe to call
 // concurrently on different modules.
 absl::StatusOr<PruningResult> PruneModule(

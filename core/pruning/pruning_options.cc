@@ -29,8 +29,10 @@ constexpr NameTable<RefinedRule> kRuleNames[] = {
 };
 
 constexpr NameTable<CriterionKind> kCriterionNames[] = {
-    {CriterionKind::kBnGamma, "bn_gamma"}, {CriterionKind::kL1, "l1"},
-    {CriterionKind::kL2, "l2"},            {CriterionKind::kApoz, "apoz"},
+    {CriterionKind::kBnGamma, "bn_gamma"},
+    {CriterionKind::kL1, "l1"},
+    {CriterionKind::kL2, "l2"},
+    {CriterionKind::kApoz, "apoz"},
     {CriterionKind::kRandom, "random"},
 };
 

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "core/storage/sqlite_database.h"
 
 namespace pruneserve {
 namespace {
@@ -109,16 +110,17 @@ absl::StatusOr<std::unique_ptr<ModelMetadataStore>> ModelMetadataStore::Create(
     return absl::FailedPreconditionError(
         absl::StrCat("model database ", options.path, " is missing"));
   }
-  try {
-    auto db = std::make_unique<SQLite::Database>(
-        options.path, options.must_exist
-                          ? SQLite::OPEN_READWRITE
-                          : SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
-    db->setBusyTimeout(10000);
-    if (options.must_exist) {
-      // Reads the header and the schema, so a file that is not a database
-      // fails here rather than being given a fresh schema.
-      SQLite::Statement q(*db,
+  SqliteOpenOptions open;
+  open.path = options.path;
+  open.create_if_missing = !options.must_exist;
+  open.foreign_keys = true;
+  open.schema = kSchema;
+  open.error_prefix = absl::StrCat("open model database ", options.path);
+  if (options.must_exist) {
+    // Reads the header and the schema, so a file that is not a database
+    // fails here rather than being given a fresh schema.
+    open.check_before_writing = [&options](SQLite::Database& db) {
+      SQLite::Statement q(db,
                           "SELECT COUNT(*) FROM sqlite_master WHERE type = "
                           "'table' AND name IN ('model_versions', "
                           "'model_counters')");
@@ -127,17 +129,13 @@ absl::StatusOr<std::unique_ptr<ModelMetadataStore>> ModelMetadataStore::Create(
         return absl::FailedPreconditionError(absl::StrCat(
             "model database ", options.path, " has no model tables"));
       }
-    }
-    db->exec("PRAGMA journal_mode=WAL");
-    db->exec("PRAGMA synchronous=FULL");
-    db->exec("PRAGMA foreign_keys=ON");
-    db->exec(kSchema);
-    return std::unique_ptr<ModelMetadataStore>(
-        new ModelMetadataStore(std::move(db)));
-  } catch (const std::exception& e) {
-    return absl::InternalError(
-        absl::StrCat("open model database ", options.path, ": ", e.what()));
+      return absl::OkStatus();
+    };
   }
+  auto db = OpenSqliteDatabase(open);
+  if (!db.ok()) return db.status();
+  return std::unique_ptr<ModelMetadataStore>(
+      new ModelMetadataStore(*std::move(db)));
 }
 
 absl::StatusOr<v1::ModelVersion> ModelMetadataStore::InsertNextVersion(

@@ -31,8 +31,9 @@ std::optional<absl::Status> FindForbidden(const torch::jit::Block* block,
   for (const torch::jit::Node* node : block->nodes()) {
     const c10::Symbol kind = node->kind();
     const std::string name = kind.toQualString();
-    auto op = std::find_if(options.ops.begin(), options.ops.end(),
-                           [&](const ForbiddenOp& o) { return o.name == name; });
+    auto op =
+        std::find_if(options.ops.begin(), options.ops.end(),
+                     [&](const ForbiddenOp& o) { return o.name == name; });
     std::string reason;
     if (op != options.ops.end()) {
       reason = op->reason;
@@ -41,8 +42,8 @@ std::optional<absl::Status> FindForbidden(const torch::jit::Block* block,
       }
     } else {
       const std::string ns = kind.ns().toUnqualString();
-      if (std::find(options.namespaces.begin(), options.namespaces.end(),
-                    ns) != options.namespaces.end()) {
+      if (std::find(options.namespaces.begin(), options.namespaces.end(), ns) !=
+          options.namespaces.end()) {
         reason = absl::StrCat("the ", ns,
                               ":: ops reach other processes over the network");
       }

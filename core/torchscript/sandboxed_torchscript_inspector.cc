@@ -50,8 +50,8 @@ absl::Status AbnormalEnd(const SubprocessResult& r,
         ") while loading or running it"));
   }
   return absl::InternalError(
-      absl::StrCat("TorchScript validator exited with code ", r.exit_code,
-                   ": ", LastLine(r.stderr_text)));
+      absl::StrCat("TorchScript validator exited with code ", r.exit_code, ": ",
+                   LastLine(r.stderr_text)));
 }
 
 }  // namespace

@@ -68,8 +68,8 @@ class SandboxedTorchScriptInspector : public ModelInspector {
  public:
   // INVALID_ARGUMENT when validator_argv is empty or a limit is not
   // positive.
-  static absl::StatusOr<std::unique_ptr<SandboxedTorchScriptInspector>>
-  Create(SandboxedTorchScriptInspectorOptions options);
+  static absl::StatusOr<std::unique_ptr<SandboxedTorchScriptInspector>> Create(
+      SandboxedTorchScriptInspectorOptions options);
 
   // Runs steps 1 and 2 of the file comment and fills `model` like
   // TorchScriptInspector. Returns what the zip check or the validator

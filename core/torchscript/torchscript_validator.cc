@@ -1,8 +1,8 @@
 #include "core/torchscript/torchscript_validator.h"
 
+#include <ATen/Parallel.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ATen/Parallel.h>
 #include <sys/prctl.h>
 #include <torch/script.h>
 #include <unistd.h>
@@ -71,13 +71,14 @@ v1::TorchScriptValidationResult Validate(
   if (!zip.ok()) return fail(zip.status());
   std::ifstream archive(request.archive_path(), std::ios::binary);
   if (!archive) {
-    return fail(absl::InternalError(absl::StrCat(
-        "validator cannot open ", request.archive_path())));
+    return fail(absl::InternalError(
+        absl::StrCat("validator cannot open ", request.archive_path())));
   }
 
   if (request.seccomp()) {
-    const int err = ValidatorRuntimeFilter(::getpid()).Install(
-        /*all_threads=*/true);
+    const int err = ValidatorRuntimeFilter(::getpid())
+                        .Install(
+                            /*all_threads=*/true);
     // EINVAL / ENOSYS: this kernel has no seccomp filters; the rlimits, the
     // process boundary and the op deny-list still apply.
     if (err != 0 && err != EINVAL && err != ENOSYS) {

@@ -48,13 +48,13 @@ void DenyFileSystemChanges(SeccompFilter& f) {
 #ifdef SYS_creat
            static_cast<long>(SYS_creat),
 #endif
-           static_cast<long>(SYS_unlinkat), static_cast<long>(SYS_renameat),
+           static_cast<long>(SYS_unlinkat),  static_cast<long>(SYS_renameat),
 #ifdef SYS_renameat2
            static_cast<long>(SYS_renameat2),
 #endif
-           static_cast<long>(SYS_mkdirat), static_cast<long>(SYS_linkat),
+           static_cast<long>(SYS_mkdirat),   static_cast<long>(SYS_linkat),
            static_cast<long>(SYS_symlinkat), static_cast<long>(SYS_fchmodat),
-           static_cast<long>(SYS_fchownat), static_cast<long>(SYS_truncate),
+           static_cast<long>(SYS_fchownat),  static_cast<long>(SYS_truncate),
            static_cast<long>(SYS_mknodat)}) {
     f.Deny(nr, EACCES);
   }

@@ -167,8 +167,8 @@ absl::StatusOr<Directory> FindDirectory(const ZipFile& file,
       return Malformed("zip64 end record outside the file");
     }
     std::string record;
-    PS_RETURN_IF_ERROR(file.ReadAt(static_cast<int64_t>(zip64_end),
-                                   kZip64EndSize, &record));
+    PS_RETURN_IF_ERROR(
+        file.ReadAt(static_cast<int64_t>(zip64_end), kZip64EndSize, &record));
     if (Le32(record.data()) != kZip64EndSignature) {
       return Malformed("bad zip64 end record signature");
     }
@@ -293,8 +293,8 @@ absl::StatusOr<std::vector<Entry>> ReadEntries(const ZipFile& file,
           "; only stored (0) and deflate (8) can be loaded"));
     }
     if (e.uncompressed >= kMaxEntrySize || e.compressed >= kMaxEntrySize) {
-      return Malformed(absl::StrCat("entry \"", e.name,
-                                    "\" declares an impossible size"));
+      return Malformed(
+          absl::StrCat("entry \"", e.name, "\" declares an impossible size"));
     }
     if (e.method == kMethodStored && e.compressed != e.uncompressed) {
       return Malformed(absl::StrCat("stored entry \"", e.name,
@@ -324,8 +324,8 @@ absl::Status CheckLocalHeader(const ZipFile& file, const Directory& dir,
   const uint64_t limit = dir.offset;
   if (e->local_offset > limit ||
       limit - e->local_offset < static_cast<uint64_t>(kLocalHeaderSize)) {
-    return Malformed(absl::StrCat("entry \"", e->name,
-                                  "\" starts outside the file's data"));
+    return Malformed(
+        absl::StrCat("entry \"", e->name, "\" starts outside the file's data"));
   }
   std::string header;
   PS_RETURN_IF_ERROR(file.ReadAt(static_cast<int64_t>(e->local_offset),
@@ -364,8 +364,7 @@ absl::Status CheckDeflatedSize(const ZipFile& file, const Entry& e) {
   int rc = Z_OK;
   while (rc != Z_STREAM_END) {
     if (z.avail_in == 0) {
-      const int64_t n =
-          std::min<int64_t>(kInputChunk, e.end - e.data - read);
+      const int64_t n = std::min<int64_t>(kInputChunk, e.end - e.data - read);
       if (n == 0) {
         status = Malformed(absl::StrCat("entry \"", e.name,
                                         "\" has a truncated deflate stream"));
@@ -396,9 +395,9 @@ absl::Status CheckDeflatedSize(const ZipFile& file, const Entry& e) {
   }
   inflateEnd(&z);
   if (status.ok() && produced != e.uncompressed) {
-    status = Malformed(absl::StrCat("entry \"", e.name, "\" inflates to ",
-                                    produced, " bytes, not its declared ",
-                                    e.uncompressed));
+    status =
+        Malformed(absl::StrCat("entry \"", e.name, "\" inflates to ", produced,
+                               " bytes, not its declared ", e.uncompressed));
   }
   return status;
 }
@@ -444,7 +443,8 @@ absl::StatusOr<ZipArchiveSummary> CheckZipArchive(
   }
 
   for (const Entry& e : entries) {
-    if (e.method == kMethodDeflate) PS_RETURN_IF_ERROR(CheckDeflatedSize(file, e));
+    if (e.method == kMethodDeflate)
+      PS_RETURN_IF_ERROR(CheckDeflatedSize(file, e));
   }
   return summary;
 }

@@ -1,7 +1,6 @@
 // One evaluation pass; see evaluator.h.
 #include "core/training/evaluator.h"
 
-#include <ATen/Parallel.h>
 #include <torch/script.h>
 #include <torch/torch.h>
 
@@ -12,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/training/batch_forward.h"
 #include "core/training/losses.h"
+#include "core/util/intra_op_threads.h"
 #include "core/util/torch_status.h"
 
 namespace pruneserve::training {
@@ -47,7 +47,7 @@ absl::StatusOr<EvalResult> Evaluate(torch::jit::Module& model,
         absl::StrCat("evaluation source is empty (", num_examples,
                      " examples, ", num_classes, " classes)"));
   }
-  if (options.num_threads > 0) at::set_num_threads(options.num_threads);
+  SetIntraOpThreadsOfCallingThread(options.num_threads);
   const int64_t k = std::min(options.top_k, num_classes);
 
   EvalModeScope eval_mode(model);

@@ -27,8 +27,8 @@ struct EvalOptions {
   // Epoch number passed to BatchSource::StartEpoch; evaluation sources are
   // usually unshuffled, so this rarely matters.
   int64_t source_epoch = 0;
-  // Intra-op threads for LibTorch (at::set_num_threads, process-wide);
-  // <= 0 leaves the current setting alone.
+  // LibTorch intra-op threads of the calling thread (the setting is per
+  // thread: core/util/intra_op_threads.h); <= 0 leaves it alone.
   int num_threads = 0;
   // Called after each batch with phase kEvaluate; may be empty.
   ProgressCallback progress;

@@ -1,7 +1,6 @@
 // The fine-tuning loop; see trainer.h.
 #include "core/training/trainer.h"
 
-#include <ATen/Parallel.h>
 #include <torch/script.h>
 #include <torch/torch.h>
 
@@ -14,7 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "core/training/batch_forward.h"
 #include "core/training/losses.h"
-#include "core/util/allocator_pages.h"
+#include "core/util/intra_op_threads.h"
 #include "core/util/torch_status.h"
 
 namespace pruneserve::training {
@@ -318,10 +317,7 @@ absl::StatusOr<TrainResult> Trainer::Train(data::BatchSource& train,
                                            data::BatchSource* eval,
                                            const util::CancellationToken* cancel) {
   const auto start = Clock::now();
-  if (options_.num_threads > 0) at::set_num_threads(options_.num_threads);
-  // Every step frees and re-allocates the same activation and gradient
-  // buffers (~20 % of a step at batch 64 without this).
-  KeepAllocatorPages();
+  SetIntraOpThreadsOfCallingThread(options_.num_threads);
   call_train_seconds_ = 0.0;
   call_train_steps_ = 0;
 

@@ -28,8 +28,8 @@
 #include "core/training/checkpoint_store.h"
 #include "core/training/evaluator.h"
 #include "core/training/lr_schedule.h"
-#include "core/training/training_checkpoint.h"
 #include "core/training/trainer_options.h"
+#include "core/training/training_checkpoint.h"
 
 // torch::jit::Module and torch::optim::SGD are forward-declared by
 // training_checkpoint.h.

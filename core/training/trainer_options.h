@@ -55,8 +55,8 @@ struct TrainerOptions {
   double label_smoothing = 0.0;
   // Optional teacher; off by default.
   DistillationOptions distillation;
-  // Intra-op threads for LibTorch (at::set_num_threads, process-wide);
-  // <= 0 leaves the current setting alone.
+  // LibTorch intra-op threads of the calling thread (the setting is per
+  // thread: core/util/intra_op_threads.h); <= 0 leaves it alone.
   int num_threads = 0;
   // Seeds LibTorch's CPU generator at the start of every epoch with a value
   // derived from (seed, epoch), so dropout and other random ops are

@@ -8,6 +8,10 @@
 // 256 MiB of free top-of-heap keeps them. Process-wide and idempotent; it
 // retains at most the trim threshold beyond the peak working set. Thread-
 // safe (mallopt takes the allocator's lock).
+//
+// Allocator tuning belongs to the program, not to a library: call it once
+// from main() (the server, prunectl and the benchmarks that train or prune
+// do), never from core code that other programs link.
 #ifndef PRUNESERVE_CORE_UTIL_ALLOCATOR_PAGES_H_
 #define PRUNESERVE_CORE_UTIL_ALLOCATOR_PAGES_H_
 

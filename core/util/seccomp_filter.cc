@@ -32,16 +32,14 @@ uint32_t ArgOffset(int arg) {
                                8 * static_cast<size_t>(arg));
 }
 
-sock_filter Stmt(uint16_t code, uint32_t k) {
-  return BPF_STMT(code, k);
-}
+sock_filter Stmt(uint16_t code, uint32_t k) { return BPF_STMT(code, k); }
 sock_filter Jump(uint16_t code, uint32_t k, uint8_t jt, uint8_t jf) {
   return BPF_JUMP(code, k, jt, jf);
 }
 sock_filter Fail(int error) {
-  return Stmt(BPF_RET | BPF_K,
-              SECCOMP_RET_ERRNO | (static_cast<uint32_t>(error) &
-                                   SECCOMP_RET_DATA));
+  return Stmt(
+      BPF_RET | BPF_K,
+      SECCOMP_RET_ERRNO | (static_cast<uint32_t>(error) & SECCOMP_RET_DATA));
 }
 sock_filter Allow() { return Stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW); }
 sock_filter KillProcess() {
@@ -64,8 +62,8 @@ SeccompFilter& SeccompFilter::DenyIfArgHasBits(long syscall_nr, int arg,
 SeccompFilter& SeccompFilter::DenyUnlessArgIn(long syscall_nr, int arg,
                                               std::vector<uint32_t> allowed,
                                               int error) {
-  return Add({Rule::Kind::kArgNotIn, syscall_nr, arg, 0, std::move(allowed),
-              error});
+  return Add(
+      {Rule::Kind::kArgNotIn, syscall_nr, arg, 0, std::move(allowed), error});
 }
 
 SeccompFilter& SeccompFilter::Add(Rule rule) {

@@ -453,9 +453,12 @@ absl::Status Subprocess::Signal(int signal) {
 bool Subprocess::HasExited() const {
   if (reaped_) return true;
   siginfo_t info{};
-  return ::waitid(P_PID, static_cast<id_t>(pid_), &info,
-                  WEXITED | WNOHANG | WNOWAIT) == 0 &&
-         info.si_pid == pid_;
+  if (::waitid(P_PID, static_cast<id_t>(pid_), &info,
+               WEXITED | WNOHANG | WNOWAIT) != 0) {
+    // ECHILD: already reaped behind our back (SIGCHLD ignored); gone.
+    return errno == ECHILD;
+  }
+  return info.si_pid == pid_;
 }
 
 absl::StatusOr<std::string> Subprocess::ReadStdoutLine(absl::Time deadline) {
@@ -581,12 +584,15 @@ absl::StatusOr<SubprocessResult> Subprocess::Wait(
     KillAll();
   }
   int status = 0;
-  while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  pid_t waited;
+  while ((waited = ::waitpid(pid_, &status, 0)) < 0 && errno == EINTR) {
   }
   reaped_ = true;
-  result.wait_status = status;
-  if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) result.term_signal = WTERMSIG(status);
+  if (waited == pid_) {
+    result.wait_status = status;
+    if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) result.term_signal = WTERMSIG(status);
+  }  // else reaped elsewhere: exit_code stays -1, term_signal 0.
 
   const absl::Time drain_deadline = absl::Now() + options_.drain_timeout;
   while ((stdout_fd_ >= 0 || stderr_fd_ >= 0) && absl::Now() < drain_deadline) {

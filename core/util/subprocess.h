@@ -144,7 +144,8 @@ struct SubprocessOptions {
 
 // What Wait() observed.
 struct SubprocessResult {
-  // Exit status when the child exited normally; -1 when a signal ended it.
+  // Exit status when the child exited normally; -1 when a signal ended it
+  // (or its status was lost: SIGCHLD ignored, so the kernel reaped it).
   int exit_code = -1;
   // Signal that ended the child; 0 when it exited normally.
   int term_signal = 0;

@@ -81,9 +81,8 @@ class HostileModelE2eTest : public ::testing::Test {
     // --max_model_mb=64 caps uploads both as sent and uncompressed.
     auto server = testing::ServerProcess::Start(
         dir_.Join("data"),
-        {"--max_model_mb=64",
-         absl::StrCat("--validator_timeout_seconds=",
-                      kValidatorTimeoutSeconds)});
+        {"--max_model_mb=64", absl::StrCat("--validator_timeout_seconds=",
+                                           kValidatorTimeoutSeconds)});
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     channel_ = client::MakeChannel(server_->grpc_address());
@@ -94,8 +93,8 @@ class HostileModelE2eTest : public ::testing::Test {
     ASSERT_TRUE(good.ok()) << good.status();
     client::InferenceClient inference(channel_);
     ASSERT_TRUE(inference.Load("good", {}).ok());
-    background_ = std::make_unique<BackgroundInference>(
-        server_->grpc_address());
+    background_ =
+        std::make_unique<BackgroundInference>(server_->grpc_address());
   }
 
   void TearDown() override {
@@ -162,7 +161,8 @@ TEST_F(HostileModelE2eTest, EndlessForwardIsKilledAtTheTimeout) {
   EXPECT_GE(took, absl::Seconds(kValidatorTimeoutSeconds));
 }
 
-TEST_F(HostileModelE2eTest, GigabyteOfDeflatedZerosIsRefusedByTheUncompressedCap) {
+TEST_F(HostileModelE2eTest,
+       GigabyteOfDeflatedZerosIsRefusedByTheUncompressedCap) {
   const std::string path = dir_.Join("bomb.pt");
   testing::WriteZipBombModel(path, int64_t{1} << 30);
   // Well under --max_model_mb as sent.

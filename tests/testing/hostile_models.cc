@@ -54,25 +54,25 @@ void WriteZip(const std::string& path, const std::vector<ZipRecord>& records) {
     const uint32_t offset = static_cast<uint32_t>(body.size());
     const uint32_t method = r.deflated ? 8 : 0;
     std::string common;
-    Put16(&common, 20);      // version needed
-    Put16(&common, 0);       // flags
+    Put16(&common, 20);  // version needed
+    Put16(&common, 0);   // flags
     Put16(&common, method);
-    Put16(&common, 0);       // time
-    Put16(&common, 0x21);    // date: 1980-01-01
+    Put16(&common, 0);     // time
+    Put16(&common, 0x21);  // date: 1980-01-01
     Put32(&common, r.crc);
     Put32(&common, static_cast<uint32_t>(r.bytes.size()));
     Put32(&common, static_cast<uint32_t>(r.size));
     Put16(&common, static_cast<uint32_t>(r.name.size()));
-    Put16(&common, 0);       // extra length
+    Put16(&common, 0);  // extra length
     Put32(&body, 0x04034b50);
     body += common + r.name + r.bytes;
     Put32(&directory, 0x02014b50);
-    Put16(&directory, 20);   // version made by
+    Put16(&directory, 20);  // version made by
     directory += common;
-    Put16(&directory, 0);    // comment length
-    Put16(&directory, 0);    // disk
-    Put16(&directory, 0);    // internal attributes
-    Put32(&directory, 0);    // external attributes
+    Put16(&directory, 0);  // comment length
+    Put16(&directory, 0);  // disk
+    Put16(&directory, 0);  // internal attributes
+    Put32(&directory, 0);  // external attributes
     Put32(&directory, offset);
     directory += r.name;
   }
@@ -98,9 +98,9 @@ std::vector<ZipRecord> SavedRecords(const torch::jit::Module& module) {
   std::vector<ZipRecord> records;
   for (const std::string& name : reader.getAllRecords()) {
     auto [data, size] = reader.getRecord(name);
-    records.push_back(Stored(
-        "archive/" + name,
-        std::string(static_cast<const char*>(data.get()), size)));
+    records.push_back(
+        Stored("archive/" + name,
+               std::string(static_cast<const char*>(data.get()), size)));
   }
   return records;
 }
@@ -120,7 +120,8 @@ ZipRecord& FindRecord(std::vector<ZipRecord>& records,
 }
 
 // Replaces every `from` in `s` by `to`; throws when there is none.
-void ReplaceAll(std::string* s, const std::string& from, const std::string& to) {
+void ReplaceAll(std::string* s, const std::string& from,
+                const std::string& to) {
   size_t at = s->find(from);
   if (at == std::string::npos) {
     throw std::runtime_error("hostile_models: pattern not found");
@@ -184,7 +185,8 @@ void WriteFromFileModel(const std::string& path, const std::string& file) {
   torch::jit::Module m("FromFile");
   m.define(R"JIT(
     def forward(self, x):
-        leaked = torch.from_file(")JIT" + file + R"JIT(", False, 16, dtype=0)
+        leaked = torch.from_file(")JIT" +
+           file + R"JIT(", False, 16, dtype=0)
         return x + leaked.float().sum()
   )JIT");
   m.save(path);
@@ -231,7 +233,8 @@ void WriteZipBombModel(const std::string& path, int64_t parameter_bytes) {
         return x + self.weight.sum()
   )JIT");
   std::vector<ZipRecord> records = SavedRecords(m);
-  ZipRecord& pickle = FindRecord(records, "/data.pkl", PickledInt32(kSavedCount));
+  ZipRecord& pickle =
+      FindRecord(records, "/data.pkl", PickledInt32(kSavedCount));
   std::string bytes = pickle.bytes;
   ReplaceAll(&bytes, PickledInt32(kSavedCount),
              PickledInt32(static_cast<uint32_t>(parameter_bytes / 4)));

@@ -22,7 +22,7 @@
 #include "core/util/cancellation_token.h"
 #include "core/util/sha256.h"
 #include "nlohmann/json.hpp"
-#include "tests/core/export/fixed_batch_source.h"
+#include "tests/testing/in_memory_batch_source.h"
 #include "tests/testing/temp_dir.h"
 
 namespace pruneserve::vitis {
@@ -30,8 +30,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
+using pruneserve::testing::InMemoryBatchSource;
 using ::testing::ElementsAre;
-using testing::FixedBatchSource;
 using ::testing::HasSubstr;
 
 constexpr char kPython[] = "/usr/bin/python3";
@@ -97,7 +97,7 @@ VitisExportOptions Options(const std::string& dir) {
 TEST(VitisExportTest, WritesEveryFileWithAMatchingManifest) {
   pruneserve::testing::TempDir tmp;
   const torch::Tensor images = Images(23);
-  FixedBatchSource source(images, 4);
+  auto source = InMemoryBatchSource::InOrder(images, 4);
   VitisExportOptions options = Options(tmp.Join("export"));
   options.calibration_epoch = 3;
   options.quantization_report = std::string(
@@ -165,7 +165,7 @@ TEST(VitisExportTest, WritesEveryFileWithAMatchingManifest) {
 
 TEST(VitisExportTest, ShortSourceGivesFewerImages) {
   pruneserve::testing::TempDir tmp;
-  FixedBatchSource source(Images(7), 4);
+  auto source = InMemoryBatchSource::InOrder(Images(7), 4);
   VitisExportOptions options = Options(tmp.Join("export"));
   options.calibration_images = 100;
   auto result = ExportForVitis(SmallVgg(), &source, options);
@@ -183,18 +183,18 @@ TEST(VitisExportTest, ErrorsLeaveNothingBehind) {
   const std::string out = tmp.Join("export");
   {
     // Calibration images of another size.
-    FixedBatchSource source(torch::zeros({4, 1, 32, 32}), 4);
+    auto source = InMemoryBatchSource::InOrder(torch::zeros({4, 1, 32, 32}), 4);
     auto r = ExportForVitis(SmallVgg(), &source, Options(out));
     EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_THAT(r.status().message(), HasSubstr("[4,1,32,32]"));
   }
   {
-    FixedBatchSource source(torch::zeros({0, 1, 28, 28}), 4);
+    auto source = InMemoryBatchSource::InOrder(torch::zeros({0, 1, 28, 28}), 4);
     auto r = ExportForVitis(SmallVgg(), &source, Options(out));
     EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
   }
   {
-    FixedBatchSource source(Images(4), 4);
+    auto source = InMemoryBatchSource::InOrder(Images(4), 4);
     VitisExportOptions options = Options(out);
     options.input_shape = {1, 3, 28, 28};  // the model takes one channel
     auto r = ExportForVitis(SmallVgg(), &source, options);
@@ -202,14 +202,14 @@ TEST(VitisExportTest, ErrorsLeaveNothingBehind) {
     EXPECT_THAT(r.status().message(), HasSubstr("[1,3,28,28]"));
   }
   {
-    FixedBatchSource source(Images(4), 4);
+    auto source = InMemoryBatchSource::InOrder(Images(4), 4);
     util::CancellationToken cancel;
     cancel.Cancel();
     auto r = ExportForVitis(SmallVgg(), &source, Options(out), &cancel);
     EXPECT_EQ(r.status().code(), absl::StatusCode::kCancelled);
   }
   {
-    FixedBatchSource source(Images(4), 4);
+    auto source = InMemoryBatchSource::InOrder(Images(4), 4);
     VitisExportOptions options = Options(out);
     options.model_name = "../evil";
     EXPECT_EQ(ExportForVitis(SmallVgg(), &source, options).status().code(),
@@ -226,7 +226,7 @@ TEST(VitisExportTest, ErrorsLeaveNothingBehind) {
 
   fs::create_directories(out);
   std::ofstream(out + "/keep") << "x";
-  FixedBatchSource source(Images(4), 4);
+  auto source = InMemoryBatchSource::InOrder(Images(4), 4);
   auto r = ExportForVitis(SmallVgg(), &source, Options(out));
   EXPECT_EQ(r.status().code(), absl::StatusCode::kAlreadyExists);
   EXPECT_EQ(ReadAll(out + "/keep"), "x");
@@ -235,7 +235,7 @@ TEST(VitisExportTest, ErrorsLeaveNothingBehind) {
 TEST(VitisExportTest, PythonLoadsTheStateDict) {
   if (!PythonHasTorch()) GTEST_SKIP() << "/usr/bin/python3 cannot import torch";
   pruneserve::testing::TempDir tmp;
-  FixedBatchSource source(Images(4), 4);
+  auto source = InMemoryBatchSource::InOrder(Images(4), 4);
   ASSERT_TRUE(ExportForVitis(SmallVgg(), &source, Options(tmp.Join("e"))).ok());
   const std::string script = tmp.Join("check.py");
   std::ofstream(script) << R"PY(
@@ -314,7 +314,7 @@ TEST(VitisExportTest, DeployScriptRebuildsTheNarrowModel) {
   auto pruned = pruning::PruneModule(torch::jit::load(tmp.Join("dense.pt")),
                                      {1, 1, 28, 28}, prune);
   ASSERT_TRUE(pruned.ok()) << pruned.status();
-  FixedBatchSource source(Images(6), 4);
+  auto source = InMemoryBatchSource::InOrder(Images(6), 4);
   VitisExportOptions options = Options(tmp.Join("export"));
   options.python_factory = "testnet:build";
   auto exported = ExportForVitis(pruned->module, &source, options);
@@ -410,7 +410,7 @@ TEST(VitisExportTest, CompileScriptRunsQuantizerThenCompiler) {
                tmp.Join("dense.pt"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
 
-  FixedBatchSource source(Images(6), 4);
+  auto source = InMemoryBatchSource::InOrder(Images(6), 4);
   VitisExportOptions options = Options(tmp.Join("export"));
   options.python_factory = "testnet:build";
   ASSERT_TRUE(

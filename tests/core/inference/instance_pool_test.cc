@@ -3,8 +3,10 @@
 #include <atomic>
 #include <cstring>
 #include <memory>
+#include <set>
 #include <thread>
 
+#include "absl/synchronization/blocking_counter.h"
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "tests/testing/fake_backend.h"
@@ -283,6 +285,29 @@ TEST_F(InstancePoolTest, SeveralInstancesServeConcurrently) {
   EXPECT_EQ(Values((*r.outputs)[0]), (std::vector<float>{6, 8}));
   state_->release_first.Notify();
   held.join();
+}
+
+TEST_F(InstancePoolTest, ThreadSetupRunsFirstOnEveryInstanceThread) {
+  absl::Mutex mu;
+  std::set<std::thread::id> setup_threads;
+  absl::BlockingCounter both_set_up(2);
+  InstancePoolOptions options;
+  options.instances = 2;
+  options.thread_setup = [&] {
+    {
+      absl::MutexLock lock(&mu);
+      setup_threads.insert(std::this_thread::get_id());
+    }
+    both_set_up.DecrementCount();
+  };
+  auto pool = MakePool(options);
+  both_set_up.Wait();
+  InferenceResult r = pool->Infer(Request(1, 1));
+  ASSERT_TRUE(r.outputs.ok()) << r.outputs.status();
+  pool->Stop();
+  absl::MutexLock lock(&mu);
+  EXPECT_EQ(setup_threads.size(), 2u);
+  EXPECT_EQ(setup_threads.count(std::this_thread::get_id()), 0u);
 }
 
 }  // namespace

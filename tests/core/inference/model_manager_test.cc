@@ -1,5 +1,6 @@
 #include "core/inference/model_manager.h"
 
+#include <atomic>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -9,6 +10,7 @@
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "prometheus/registry.h"
+#include "core/util/intra_op_threads.h"
 #include "tests/testing/fake_backend.h"
 #include "tests/testing/fake_model_inspector.h"
 #include "tests/testing/temp_dir.h"
@@ -102,6 +104,32 @@ class ModelManagerTest : public ::testing::Test {
   std::unique_ptr<ModelRepository> repo_;
   std::unique_ptr<ModelManager> manager_;
 };
+
+TEST_F(ModelManagerTest, InstanceThreadsRunWithTheirOwnIntraOpThreads) {
+  const int before = IntraOpThreadsOfCallingThread();
+  std::atomic<int> seen{0};
+  ModelManagerOptions options;
+  options.intra_op_threads = before == 3 ? 2 : 3;
+  options.backend_factory = [&seen](const v1::ModelVersion&,
+                                    const std::string&) {
+    return absl::StatusOr<std::unique_ptr<InferenceBackend>>(
+        std::make_unique<pruneserve::testing::ScalingBackend>(
+            1.0f, [&seen](const HostTensor&) {
+              seen = IntraOpThreadsOfCallingThread();
+            }));
+  };
+  ModelManager manager(repo_.get(), &metrics_, options);
+  ASSERT_TRUE(manager.Load("m", 1).ok());
+  std::vector<HostTensor> inputs;
+  inputs.push_back(Input());
+  auto outcome = manager.Infer("m", 1, std::move(inputs),
+                               absl::InfiniteFuture(), nullptr);
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  EXPECT_EQ(seen.load(), options.intra_op_threads);
+  // Only the instance thread changed: the loading thread kept its own.
+  EXPECT_EQ(IntraOpThreadsOfCallingThread(), before);
+  manager.UnloadAll();
+}
 
 TEST_F(ModelManagerTest, LoadOfCorruptBlobIsDataLoss) {
   auto model = repo_->GetModel("m", 1);

@@ -15,7 +15,7 @@ namespace {
 TEST(TorchBackendTest, SpecsComeFromTheExampleShape) {
   testing::TempDir dir;
   testing::WriteTinyCnn(dir.Join("m.pt"));
-  auto backend = TorchBackend::Create({dir.Join("m.pt"), {1, 1, 28, 28}, 0});
+  auto backend = TorchBackend::Create({dir.Join("m.pt"), {1, 1, 28, 28}});
   ASSERT_TRUE(backend.ok()) << backend.status();
   ASSERT_EQ((*backend)->inputs().size(), 1u);
   EXPECT_EQ((*backend)->inputs()[0].shape,
@@ -27,7 +27,7 @@ TEST(TorchBackendTest, SpecsComeFromTheExampleShape) {
 TEST(TorchBackendTest, PoolOutputMatchesDirectForward) {
   testing::TempDir dir;
   testing::WriteTinyCnn(dir.Join("m.pt"), 3);
-  auto backend = TorchBackend::Create({dir.Join("m.pt"), {1, 1, 28, 28}, 1});
+  auto backend = TorchBackend::Create({dir.Join("m.pt"), {1, 1, 28, 28}});
   ASSERT_TRUE(backend.ok());
   auto pool = InstancePool::Create(
       std::shared_ptr<InferenceBackend>(std::move(*backend)), {});
@@ -57,7 +57,7 @@ TEST(TorchBackendTest, PoolOutputMatchesDirectForward) {
 TEST(TorchBackendTest, BadInputShapeIsInvalidArgumentWithShapes) {
   testing::TempDir dir;
   testing::WriteTinyCnn(dir.Join("m.pt"));
-  auto backend = TorchBackend::Create({dir.Join("m.pt"), {}, 0});
+  auto backend = TorchBackend::Create({dir.Join("m.pt"), {}});
   ASSERT_TRUE(backend.ok());
   auto session = (*backend)->CreateSession();
   ASSERT_TRUE(session.ok());
@@ -75,7 +75,7 @@ TEST(TorchBackendTest, GarbageArchiveIsInvalidArgument) {
   FILE* f = std::fopen(dir.Join("junk.pt").c_str(), "w");
   std::fputs("junk", f);
   std::fclose(f);
-  auto backend = TorchBackend::Create({dir.Join("junk.pt"), {}, 0});
+  auto backend = TorchBackend::Create({dir.Join("junk.pt"), {}});
   EXPECT_EQ(backend.status().code(), absl::StatusCode::kInvalidArgument);
 }
 

@@ -126,8 +126,7 @@ TEST(JobSpecTest, PolicyAndCriterionNamesMapOntoTheEnums) {
   s.mutable_pruning()->set_policy("uniform");
   auto r = ResolveJobSpec(s, Model());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(r.status().message().find("pruning.policy_kind"),
-            std::string::npos)
+  EXPECT_NE(r.status().message().find("pruning.policy_kind"), std::string::npos)
       << r.status();
 
   // An enum value this server does not know.
@@ -167,8 +166,8 @@ TEST(JobSpecTest, CalibrationIsRequiredExactlyWhenTheEngineNeedsIt) {
       s.mutable_pruning()->set_criterion(pruning::CriterionKindName(criterion));
       auto r = ResolveJobSpec(s, Model());
       const bool needs = pruning::NeedsCalibration(policy, criterion);
-      EXPECT_EQ(r.ok(), !needs) << s.pruning().ShortDebugString() << " "
-                                << r.status();
+      EXPECT_EQ(r.ok(), !needs)
+          << s.pruning().ShortDebugString() << " " << r.status();
       if (needs) {
         EXPECT_NE(r.status().message().find("data.calibration"),
                   std::string::npos);

@@ -5,24 +5,21 @@
 #include <filesystem>
 #include <fstream>
 
-#include "core/models/model_zoo.h"
 #include "core/torchscript/torchscript_inspector.h"
 #include "core/xmodel/xmodel_inspector.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/core/jobs/fashion_vgg.h"
 #include "tests/core/xmodel/sample_xmodel.h"
 #include "tests/testing/temp_dir.h"
 
 namespace pruneserve::jobs {
 namespace {
 
-constexpr char kFashion[] = "/usr/share/datasets/fashion-mnist";
-
 class PipelineJobExecutorTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!std::filesystem::exists(std::string(kFashion) +
-                                 "/train-images-idx3-ubyte.gz")) {
+    if (!FashionMnistInstalled()) {
       GTEST_SKIP() << "dataset-fashion-mnist is not installed";
     }
     ModelRepository::InspectorMap inspectors;
@@ -32,12 +29,7 @@ class PipelineJobExecutorTest : public ::testing::Test {
     ModelRepositoryOptions options;
     options.data_dir = dir_.Join("data");
     repo_ = *ModelRepository::Create(options, std::move(inspectors), nullptr);
-    models::ZooOptions zoo;
-    zoo.arch = "vgg11_bn";
-    zoo.in_channels = 1;
-    zoo.input_size = 28;
-    zoo.width_multiplier = 0.25;
-    auto module = models::BuildZooModel(zoo);
+    auto module = SmallFashionVgg();
     ASSERT_TRUE(module.ok()) << module.status();
     const std::string path = dir_.Join("vgg.pt");
     module->save(path);
@@ -58,9 +50,8 @@ class PipelineJobExecutorTest : public ::testing::Test {
     s->set_model_version(1);
     s->set_output_name("vgg");
     for (int64_t d : {1, 1, 28, 28}) s->add_input_shape(d);
-    const std::string fashion = std::string("fashion-mnist:") + kFashion;
-    s->mutable_data()->set_train(fashion + ":train");
-    s->mutable_data()->set_eval(fashion + ":test");
+    s->mutable_data()->set_train(FashionMnistSpec("train"));
+    s->mutable_data()->set_eval(FashionMnistSpec("test"));
     s->mutable_data()->set_train_limit(200);
     s->mutable_data()->set_eval_limit(100);
     s->mutable_data()->set_calibration_images(64);

@@ -8,13 +8,13 @@
 #include "core/pruning/layer_sparsity_probe.h"
 #include "core/pruning/module_surgery.h"
 #include "core/pruning/ratio_policy.h"
-#include "tests/core/pruning/in_memory_batch_source.h"
 #include "tests/core/pruning/test_models.h"
+#include "tests/testing/in_memory_batch_source.h"
 
 namespace pruneserve::pruning {
 namespace {
 
-using testing::InMemoryBatchSource;
+using pruneserve::testing::InMemoryBatchSource;
 using testing::TestModel;
 
 const ChannelGroup& Group(const ChannelDependencyGraph& g,

@@ -8,7 +8,7 @@
 
 #include "core/pruning/flops_counter.h"
 #include "core/pruning/pruning_report.h"
-#include "tests/core/pruning/in_memory_batch_source.h"
+#include "tests/testing/in_memory_batch_source.h"
 #include "tests/core/pruning/test_models.h"
 #include "tests/testing/temp_dir.h"
 
@@ -16,7 +16,7 @@ namespace pruneserve::pruning {
 namespace {
 
 using ::testing::HasSubstr;
-using testing::InMemoryBatchSource;
+using pruneserve::testing::InMemoryBatchSource;
 using testing::TestModel;
 
 torch::Tensor Forward(torch::jit::Module m, const torch::Tensor& x) {

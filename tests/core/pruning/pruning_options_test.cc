@@ -22,9 +22,9 @@ TEST(PruningOptionsTest, NamesRoundTrip) {
   EXPECT_EQ(PolicyKindNames(),
             (std::vector<std::string>{"refined", "uniform", "global_threshold",
                                       "threshold", "target_flops"}));
-  EXPECT_EQ(CriterionKindNames(),
-            (std::vector<std::string>{"bn_gamma", "l1", "l2", "apoz",
-                                      "random"}));
+  EXPECT_EQ(
+      CriterionKindNames(),
+      (std::vector<std::string>{"bn_gamma", "l1", "l2", "apoz", "random"}));
   EXPECT_EQ(*ParseRefinedRule(""), RefinedRule::kAuto);
   EXPECT_EQ(RefinedRuleName(*ParseRefinedRule("residual")), "residual");
 }

@@ -7,7 +7,7 @@
 #include "core/pruning/channel_dependency_graph.h"
 #include "core/pruning/flops_counter.h"
 #include "core/pruning/pruning_engine.h"
-#include "tests/core/pruning/in_memory_batch_source.h"
+#include "tests/testing/in_memory_batch_source.h"
 
 namespace pruneserve::pruning {
 namespace {

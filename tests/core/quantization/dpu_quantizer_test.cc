@@ -19,35 +19,15 @@
 #include "core/models/model_zoo.h"
 #include "core/quantization/batch_norm_folding.h"
 #include "core/quantization/quantization_report.h"
+#include "tests/testing/in_memory_batch_source.h"
 #include "tests/testing/temp_dir.h"
 
 namespace pruneserve::quantization {
 namespace {
 
-// Serves fixed images and labels in order, `batch` at a time.
-class TensorSource : public data::BatchSource {
- public:
-  TensorSource(torch::Tensor images, torch::Tensor labels, int64_t classes,
-               int64_t batch)
-      : images_(std::move(images)),
-        labels_(std::move(labels)),
-        classes_(classes),
-        batch_(batch) {}
-  void StartEpoch(int64_t) override { next_ = 0; }
-  absl::StatusOr<std::optional<data::Batch>> Next() override {
-    if (next_ >= images_.size(0)) return std::optional<data::Batch>();
-    const int64_t n = std::min(batch_, images_.size(0) - next_);
-    data::Batch b{images_.narrow(0, next_, n), labels_.narrow(0, next_, n)};
-    next_ += n;
-    return std::optional<data::Batch>(std::move(b));
-  }
-  int64_t num_examples() const override { return images_.size(0); }
-  int64_t num_classes() const override { return classes_; }
-
- private:
-  torch::Tensor images_, labels_;
-  int64_t classes_, batch_, next_ = 0;
-};
+// Serves fixed images and labels in order, `batch` at a time:
+// TensorSource(images, labels, classes, batch).
+using TensorSource = pruneserve::testing::InMemoryBatchSource;
 
 TensorSource RandomSource(int64_t n, uint64_t seed, int64_t batch = 32) {
   torch::manual_seed(seed);

@@ -13,7 +13,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/time/clock.h"
-
 #include "core/torchscript/torchscript_inspector.h"
 #include "core/torchscript/torchscript_validator.h"
 #include "gtest/gtest.h"
@@ -82,8 +81,7 @@ TEST(SandboxedTorchScriptInspectorTest, FromFileIsRefusedNamingTheOp) {
   v1::ModelVersion model = WithExample({1, 1, 28, 28});
   absl::Status s = Inspect(ValidatorOptions(), path, &model);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(s.message().find("forbidden op aten::from_file"),
-            std::string::npos)
+  EXPECT_NE(s.message().find("forbidden op aten::from_file"), std::string::npos)
       << s;
 }
 
@@ -162,9 +160,12 @@ TEST(SandboxedTorchScriptInspectorTest, ValidatorRunsInsideItsBox) {
   EXPECT_EQ(ReadProcFile(pid, "environ"), "");
   EXPECT_EQ(::getpgid(pid), pid);
   const std::string limits = ReadProcFile(pid, "limits");
-  EXPECT_TRUE(absl::StrContains(limits, "Max cpu time              30")) << limits;
-  EXPECT_TRUE(absl::StrContains(limits, "Max file size             0")) << limits;
-  EXPECT_TRUE(absl::StrContains(limits, "Max core file size        0")) << limits;
+  EXPECT_TRUE(absl::StrContains(limits, "Max cpu time              30"))
+      << limits;
+  EXPECT_TRUE(absl::StrContains(limits, "Max file size             0"))
+      << limits;
+  EXPECT_TRUE(absl::StrContains(limits, "Max core file size        0"))
+      << limits;
   EXPECT_TRUE(absl::StrContains(limits, "Max address space         6442450944"))
       << limits;
   upload.join();
@@ -181,8 +182,7 @@ TEST(SandboxedTorchScriptInspectorTest, CpuLimitEndsAnEndlessForward) {
   v1::ModelVersion model = WithExample({1, 1, 28, 28});
   absl::Status s = Inspect(options, path, &model);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(s.message().find("CPU time limit of 1 s"), std::string::npos)
-      << s;
+  EXPECT_NE(s.message().find("CPU time limit of 1 s"), std::string::npos) << s;
 }
 
 TEST(SandboxedTorchScriptInspectorTest, LoaderCrashIsInvalidArgument) {

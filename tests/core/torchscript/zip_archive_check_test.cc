@@ -92,9 +92,10 @@ TEST(ZipArchiveCheckTest, EntryThatInflatesBeyondItsDeclaredSizeIsRefused) {
   WriteAll(path, bytes);
   auto summary = CheckZipArchive(path, ZipArchiveLimits());
   ASSERT_EQ(summary.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(summary.status().message().find(
-                "\"archive/data/0\" inflates to more than its declared 1048576"),
-            std::string::npos)
+  EXPECT_NE(
+      summary.status().message().find(
+          "\"archive/data/0\" inflates to more than its declared 1048576"),
+      std::string::npos)
       << summary.status();
 }
 

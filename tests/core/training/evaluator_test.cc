@@ -9,13 +9,14 @@
 #include <cmath>
 #include <vector>
 
-#include "tests/core/training/in_memory_batch_source.h"
+#include "tests/core/training/quadrant_images.h"
+#include "tests/testing/in_memory_batch_source.h"
 #include "tests/core/training/test_models.h"
 
 namespace pruneserve::training {
 namespace {
 
-using testing::InMemoryBatchSource;
+using pruneserve::testing::InMemoryBatchSource;
 
 // Four examples over six classes; each row of logits is a permutation of
 // 0..5, so -log p(label) = LSE(0..5) - logit(label).

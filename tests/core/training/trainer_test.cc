@@ -13,14 +13,15 @@
 #include <vector>
 
 #include "core/training/training_checkpoint.h"
-#include "tests/core/training/in_memory_batch_source.h"
+#include "tests/core/training/quadrant_images.h"
+#include "tests/testing/in_memory_batch_source.h"
 #include "tests/core/training/test_models.h"
 #include "tests/testing/temp_dir.h"
 
 namespace pruneserve::training {
 namespace {
 
-using testing::InMemoryBatchSource;
+using pruneserve::testing::InMemoryBatchSource;
 
 double Sigmoid(double z) { return 1.0 / (1.0 + std::exp(-z)); }
 

@@ -72,8 +72,7 @@ TEST_F(SeccompFilterTest, ArgumentAllowListLetsOnlyListedValuesThrough) {
   filter.DenyUnlessArgIn(SYS_kill, 0, {0}, EPERM);
   SubprocessResult r = RunFiltered(
       filter, "kill -0 0 && echo group-ok; kill -0 1 || echo init-refused");
-  EXPECT_NE(r.stdout_text.find("group-ok"), std::string::npos)
-      << r.stdout_text;
+  EXPECT_NE(r.stdout_text.find("group-ok"), std::string::npos) << r.stdout_text;
   EXPECT_NE(r.stdout_text.find("Operation not permitted"), std::string::npos)
       << r.stdout_text;
   EXPECT_NE(r.stdout_text.find("init-refused"), std::string::npos);

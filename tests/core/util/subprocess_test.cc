@@ -357,6 +357,20 @@ TEST(SubprocessTest, HookAndNoNewPrivsApplyBeforeExec) {
               ::testing::MatchesRegex("(.|\n)*NoNewPrivs:[ \t]*1\n"));
 }
 
+TEST(SubprocessTest, IgnoredSigchldDoesNotHangWait) {
+  // With SIGCHLD ignored the kernel reaps children itself: the status is
+  // lost, but Wait() must still return, and output is still collected.
+  struct sigaction ignore {
+  }, previous{};
+  ignore.sa_handler = SIG_IGN;
+  ASSERT_EQ(::sigaction(SIGCHLD, &ignore, &previous), 0);
+  auto r = Subprocess::Run(Shell("echo done"));
+  ::sigaction(SIGCHLD, &previous, nullptr);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(r->timed_out);
+  EXPECT_EQ(r->stdout_text, "done\n");
+}
+
 TEST(SubprocessTest, OnlyStandardDescriptorsReachTheChild) {
   pruneserve::testing::TempDir tmp;
   // A descriptor of the parent without close-on-exec.

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Soak of the real server: starts pruneserve on a free loopback port with a
+# private data directory, builds three small zoo models with prunectl and
+# runs bench/soak_bench.cc against it (64 inference clients for 60 s with
+# uploads, a pruning job, 50 WatchJob streams, a load/unload every second
+# and 5 % malformed requests, after an idle-load baseline). Exits non-zero
+# when soak_bench reports a failed check or the server is not alive at the
+# end.
+#
+#   bash bench/run_soak.sh [BUILD_DIR] [--seconds 60] [--clients 64]
+#                          [other soak_bench flags...]
+#
+# The binaries are copied to the work directory first, so a rebuild during
+# the run does not change what is measured.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${PRUNESERVE_BUILD_DIR:-$repo/build}"
+if [[ $# -gt 0 && "$1" != --* ]]; then build="$1"; shift; fi
+dataset=/usr/share/datasets/fashion-mnist
+if [[ ! -f "$dataset/train-images-idx3-ubyte.gz" ]]; then
+  echo "soak bench: $dataset is not installed; skipped" >&2
+  exit 77
+fi
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/soak.XXXXXX")"
+pid=""
+cleanup() {
+  [[ -n "$pid" ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+for bin in server/pruneserve client/prunectl bench/soak_bench; do
+  [[ -x "$build/$bin" ]] || { echo "missing $build/$bin (build it first)" >&2; exit 1; }
+  cp "$build/$bin" "$work/"
+done
+
+echo "== making models (vgg11_bn x0.25 for 1x28x28, distinct seeds)"
+for seed in 1 2 3; do
+  "$work/prunectl" zoo build vgg11_bn --in-channels 1 --input-size 28 \
+    --width 0.25 --seed "$seed" -o "$work/m$seed.pt" > /dev/null
+done
+
+"$work/pruneserve" --listen=127.0.0.1:0 --metrics_listen= \
+  --data_dir="$work/data" > "$work/server.log" 2>&1 &
+pid=$!
+port=""
+for _ in $(seq 1 200); do
+  port="$(sed -n 's/.*serving grpc_port=\([0-9]*\).*/\1/p' "$work/server.log" | head -n 1)"
+  [[ -n "$port" ]] && break
+  sleep 0.1
+done
+[[ -n "$port" ]] || { cat "$work/server.log"; echo "server did not start" >&2; exit 1; }
+
+echo "command: bench/run_soak.sh $*"
+status=0
+"$work/soak_bench" --server "127.0.0.1:$port" --server_pid "$pid" \
+  --serve_model "$work/m1.pt" --swap_model "$work/m2.pt" \
+  --job_model "$work/m3.pt" --upload "$work/m1.pt,$work/m2.pt,$work/m3.pt" \
+  --dataset "$dataset" "$@" || status=$?
+if ! kill -0 "$pid" 2>/dev/null; then
+  echo "FAIL: server died; its log:"
+  tail -n 20 "$work/server.log"
+  status=1
+fi
+if grep -q "Threadpool Exhausted\|terminate called\|Segmentation" "$work/server.log"; then
+  echo "FAIL: the server log reports:"
+  grep -m 5 "Threadpool Exhausted\|terminate called\|Segmentation" "$work/server.log"
+  status=1
+fi
+exit "$status"
