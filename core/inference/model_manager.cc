@@ -269,7 +269,7 @@ void ModelManager::RecordRefused(const LoadedModel& model,
     model.metrics->RecordRequest(status, absl::ZeroDuration(),
                                  absl::ZeroDuration());
   }
-  CountRefusal(status);
+  CountRefusal(status).IgnoreError();  // the caller returns `status` itself
 }
 
 absl::Status ModelManager::CountRefusal(absl::Status status) {

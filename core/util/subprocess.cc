@@ -215,8 +215,9 @@ absl::StatusOr<std::vector<PreparedLimit>> PrepareLimits(
   return out;
 }
 
-// The child side, between fork() and execve(). Async-signal-safe calls only;
-// everything it touches was built by the parent.
+// The child side, between vfork() and execve(). Async-signal-safe system
+// calls only; everything it reads was built by the parent, and it writes no
+// memory the parent will read (vfork() shares it).
 struct ChildPlan {
   const char* program = nullptr;
   char* const* argv = nullptr;
@@ -254,10 +255,21 @@ void CloseFrom(int first, int last) {
 [[noreturn]] void RunChild(const ChildPlan& plan) {
   const int efd = plan.error_fd;
   if (plan.new_process_group) ::setpgid(0, 0);
+  // Every signal is blocked (the parent did so before vfork()). A caught
+  // signal would run a handler of the parent on its memory: give those the
+  // default action before anything is unblocked, and SIGPIPE too.
+  struct sigaction action;
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (::sigaction(sig, nullptr, &action) != 0) continue;
+    if (action.sa_handler == SIG_IGN && sig != SIGPIPE) continue;
+    if (action.sa_handler == SIG_DFL) continue;
+    action.sa_handler = SIG_DFL;
+    action.sa_flags = 0;
+    ::sigaction(sig, &action, nullptr);
+  }
   sigset_t empty_mask;
   sigemptyset(&empty_mask);
   ::sigprocmask(SIG_SETMASK, &empty_mask, nullptr);
-  ::signal(SIGPIPE, SIG_DFL);
   for (int i = 0; i < 3; ++i) {
     if (plan.stdio[i] >= 0 && ::dup2(plan.stdio[i], i) < 0) {
       ChildFail(efd, kStepStdio, errno);
@@ -378,14 +390,19 @@ absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(
   plan.error_fd = error_pipe[1];
 
   const absl::Time start = absl::Now();
-  const pid_t pid = ::fork();
+  sigset_t all_signals;
+  sigset_t caller_mask;
+  sigfillset(&all_signals);
+  ::pthread_sigmask(SIG_SETMASK, &all_signals, &caller_mask);
+  const pid_t pid = ::vfork();
   if (pid == 0) RunChild(plan);
   const int fork_errno = errno;
+  ::pthread_sigmask(SIG_SETMASK, &caller_mask, nullptr);
   ::close(error_pipe[1]);
   if (pid < 0) {
     ::close(error_pipe[0]);
     close_parent_ends();
-    return ErrnoToStatus(fork_errno, "fork for " + options.argv[0]);
+    return ErrnoToStatus(fork_errno, "vfork for " + options.argv[0]);
   }
   // Both sides call setpgid so the group exists before any kill(-pid).
   if (options.new_process_group) ::setpgid(pid, pid);

@@ -1,10 +1,18 @@
 // Runs another program as a child process: the one place in the project that
-// calls fork() and execve().
+// starts one (vfork() and execve()).
 //
 // Everything the child needs (argv, envp, the resolved program path, opened
-// stdio files, resource limits) is prepared in the parent before fork(), so
-// the child between fork() and execve() only makes async-signal-safe system
-// calls and never allocates; that is what makes fork() from a multi-threaded
+// stdio files, resource limits) is prepared in the parent before vfork(), so
+// the child until execve() only makes async-signal-safe system calls, never
+// allocates and never writes the parent's memory. vfork(), not fork(): fork()
+// runs the process's atfork handlers, and OpenBLAS's (LibTorch's BLAS) joins
+// its worker threads there — two fork()s at once, or one while another
+// thread is inside a threaded matrix multiply, hang the server for good.
+// vfork() runs no handlers and copies no page tables. The calling thread
+// blocks every signal around vfork(); the child restores the default action
+// of every caught signal before it unblocks them (the parent's handlers
+// must not run on the shared memory). That is what makes starting a process
+// from a multi-threaded server safe. The child, in order:
 // server safe. The child, in order:
 //   1. becomes the leader of a new process group (new_process_group),
 //   2. unblocks all signals and restores SIGPIPE to its default action,
@@ -122,8 +130,8 @@ struct SubprocessOptions {
   bool no_new_privs = false;
   // Runs in the child after every other step, just before execve(). It must
   // be async-signal-safe: system calls only, no allocation, no locks, no
-  // logging (another thread of the parent may have held the malloc lock at
-  // fork()). Returns 0 to continue or an errno value to abort the start,
+  // logging, no writes to memory (the child shares the parent's until
+  // execve()). Returns 0 to continue or an errno value to abort the start,
   // which Start() then reports. Installing a seccomp filter here also
   // filters execve() and the error report (write, exit_group), so allow
   // those. Empty: no hook.
