@@ -16,6 +16,7 @@
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$repo/bench/server_lib.sh"
 build="${PRUNESERVE_BUILD_DIR:-$repo/build}"
 if [[ $# -gt 0 && "$1" != --* ]]; then build="$1"; shift; fi
 dataset=/usr/share/datasets/fashion-mnist
@@ -33,10 +34,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-for bin in server/pruneserve client/prunectl bench/crash_bench; do
-  [[ -x "$build/$bin" ]] || { echo "missing $build/$bin (build it first)" >&2; exit 1; }
-  cp "$build/$bin" "$work/"
-done
+copy_binaries "$build" "$work" server/pruneserve client/prunectl bench/crash_bench
 
 echo "== making models (vgg11_bn x0.25 for 1x28x28, distinct seeds)"
 for seed in 1 2 3; do

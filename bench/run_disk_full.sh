@@ -15,6 +15,7 @@
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$repo/bench/server_lib.sh"
 build="${PRUNESERVE_BUILD_DIR:-$repo/build}"
 if [[ $# -gt 0 && "$1" != --* ]]; then build="$1"; shift; fi
 size_mb=40
@@ -59,16 +60,7 @@ for i in range(24):
     torch.jit.script(m).save("%s/m%02d.pt" % (out, i))
 PY
 
-"$server" --listen=127.0.0.1:0 --metrics_listen= --data_dir="$work/data" \
-  > "$work/server.log" 2>&1 &
-pid=$!
-port=""
-for _ in $(seq 1 200); do
-  port="$(sed -n 's/.*serving grpc_port=\([0-9]*\).*/\1/p' "$work/server.log" | head -n 1)"
-  [[ -n "$port" ]] && break
-  sleep 0.1
-done
-[[ -n "$port" ]] || { cat "$work/server.log"; echo "server did not start" >&2; exit 1; }
+start_server "$server" "$work/server.log" --data_dir="$work/data"
 export PRUNESERVE_SERVER="127.0.0.1:$port"
 
 echo "== uploading into a ${size_mb} MB data directory"

@@ -15,6 +15,7 @@
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$repo/bench/server_lib.sh"
 build="${PRUNESERVE_BUILD_DIR:-$repo/build}"
 if [[ $# -gt 0 && "$1" != --* ]]; then build="$1"; shift; fi
 dataset=/usr/share/datasets/fashion-mnist
@@ -30,10 +31,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-for bin in server/pruneserve client/prunectl bench/soak_bench; do
-  [[ -x "$build/$bin" ]] || { echo "missing $build/$bin (build it first)" >&2; exit 1; }
-  cp "$build/$bin" "$work/"
-done
+copy_binaries "$build" "$work" server/pruneserve client/prunectl bench/soak_bench
 
 echo "== making models (vgg11_bn x0.25 for 1x28x28, distinct seeds)"
 for seed in 1 2 3; do
@@ -41,16 +39,7 @@ for seed in 1 2 3; do
     --width 0.25 --seed "$seed" -o "$work/m$seed.pt" > /dev/null
 done
 
-"$work/pruneserve" --listen=127.0.0.1:0 --metrics_listen= \
-  --data_dir="$work/data" > "$work/server.log" 2>&1 &
-pid=$!
-port=""
-for _ in $(seq 1 200); do
-  port="$(sed -n 's/.*serving grpc_port=\([0-9]*\).*/\1/p' "$work/server.log" | head -n 1)"
-  [[ -n "$port" ]] && break
-  sleep 0.1
-done
-[[ -n "$port" ]] || { cat "$work/server.log"; echo "server did not start" >&2; exit 1; }
+start_server "$work/pruneserve" "$work/server.log" --data_dir="$work/data"
 
 echo "command: bench/run_soak.sh $*"
 status=0
