@@ -19,11 +19,7 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$repo/bench/server_lib.sh"
 build="${PRUNESERVE_BUILD_DIR:-$repo/build}"
 if [[ $# -gt 0 && "$1" != --* ]]; then build="$1"; shift; fi
-dataset=/usr/share/datasets/fashion-mnist
-if [[ ! -f "$dataset/train-images-idx3-ubyte.gz" ]]; then
-  echo "crash bench: $dataset is not installed; skipped" >&2
-  exit 77
-fi
+require_fashion_mnist "crash bench"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/crash.XXXXXX")"
 cleanup() {
@@ -36,11 +32,7 @@ cleanup() {
 trap cleanup EXIT
 copy_binaries "$build" "$work" server/pruneserve client/prunectl bench/crash_bench
 
-echo "== making models (vgg11_bn x0.25 for 1x28x28, distinct seeds)"
-for seed in 1 2 3; do
-  "$work/prunectl" zoo build vgg11_bn --in-channels 1 --input-size 28 \
-    --width 0.25 --seed "$seed" -o "$work/m$seed.pt" > /dev/null
-done
+make_zoo_models "$work"
 
 echo "command: bench/run_crash.sh $*"
 status=0

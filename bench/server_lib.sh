@@ -2,6 +2,28 @@
 # (run_soak.sh, run_crash.sh, run_disk_full.sh). Source it; it defines
 # functions only.
 
+# require_fashion_mnist BENCH_NAME — sets `dataset` to Debian's
+# dataset-fashion-mnist directory; exits 77 (skipped) with a message when it
+# is not installed.
+require_fashion_mnist() {
+  dataset=/usr/share/datasets/fashion-mnist
+  if [[ ! -f "$dataset/train-images-idx3-ubyte.gz" ]]; then
+    echo "$1: $dataset is not installed; skipped" >&2
+    exit 77
+  fi
+}
+
+# make_zoo_models DIR — writes DIR/m1.pt, m2.pt, m3.pt: vgg11_bn at width
+# 0.25 for 1x28x28 inputs, one seed each, with DIR/prunectl.
+make_zoo_models() {
+  local dir="$1" seed
+  echo "== making models (vgg11_bn x0.25 for 1x28x28, distinct seeds)"
+  for seed in 1 2 3; do
+    "$dir/prunectl" zoo build vgg11_bn --in-channels 1 --input-size 28 \
+      --width 0.25 --seed "$seed" -o "$dir/m$seed.pt" > /dev/null
+  done
+}
+
 # copy_binaries BUILD_DIR DEST_DIR PATH... — copies each BUILD_DIR/PATH
 # into DEST_DIR, so a rebuild during a run does not change what is
 # measured; client/prunectl brings client/prunectl-local along (prunectl

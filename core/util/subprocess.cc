@@ -83,7 +83,7 @@ std::string Absolute(const std::string& path) {
   return ec ? path : abs.string();
 }
 
-// Resolves argv[0] the way execvp() would, before fork().
+// Resolves argv[0] the way execvp() would, before vfork().
 absl::StatusOr<std::string> ResolveProgram(
     const std::string& program, const std::vector<std::string>& env) {
   if (absl::StrContains(program, '/')) {

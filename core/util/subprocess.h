@@ -59,7 +59,7 @@ struct StreamTarget {
     kNull,     // /dev/null
     kPipe,     // a pipe the parent reads (stdout/stderr) or that is empty
                // and closed (stdin: the child reads end-of-file)
-    kFile,     // `path`, opened by the parent before fork()
+    kFile,     // `path`, opened by the parent before vfork()
     kStdout,   // stderr only: the same descriptor as stdout (merged output)
   };
 
