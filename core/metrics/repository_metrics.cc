@@ -34,7 +34,20 @@ RepositoryMetrics::RepositoryMetrics(prometheus::Registry& registry)
                  .Name("pruneserve_repository_stored_bytes")
                  .Help("Bytes of all stored model versions.")
                  .Register(registry)
-                 .Add({})) {
+                 .Add({})),
+      corrupt_versions_(
+          prometheus::BuildGauge()
+              .Name("pruneserve_repository_corrupt_versions")
+              .Help("Model versions whose stored bytes a load, download, "
+                    "verify or scrub found missing or not matching their "
+                    "sha256; refused until uploaded again or deleted.")
+              .Register(registry)
+              .Add({})),
+      scrubs_(prometheus::BuildCounter()
+                  .Name("pruneserve_repository_scrubs_total")
+                  .Help("Finished passes re-hashing every stored blob.")
+                  .Register(registry)
+                  .Add({})) {
   // Pre-create the common results so dashboards see zeros, not gaps.
   for (const char* r : {"ok", "invalid_argument", "data_loss",
                         "resource_exhausted", "cancelled"}) {
@@ -63,5 +76,11 @@ void RepositoryMetrics::SetTotals(int64_t models, int64_t versions,
   versions_.Set(static_cast<double>(versions));
   bytes_.Set(static_cast<double>(bytes));
 }
+
+void RepositoryMetrics::SetCorruptVersions(int64_t versions) {
+  corrupt_versions_.Set(static_cast<double>(versions));
+}
+
+void RepositoryMetrics::RecordScrub() { scrubs_.Increment(); }
 
 }  // namespace pruneserve

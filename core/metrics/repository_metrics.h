@@ -7,6 +7,8 @@
 //   pruneserve_repository_uploads_total       counter by result
 //   pruneserve_repository_upload_bytes_total  counter bytes of stored uploads
 //   pruneserve_repository_deletes_total       counter deleted versions
+//   pruneserve_repository_corrupt_versions    gauge   versions marked corrupt
+//   pruneserve_repository_scrubs_total        counter finished scrubs
 #ifndef PRUNESERVE_CORE_METRICS_REPOSITORY_METRICS_H_
 #define PRUNESERVE_CORE_METRICS_REPOSITORY_METRICS_H_
 
@@ -29,6 +31,10 @@ class RepositoryMetrics {
   void RecordUpload(const absl::Status& result, int64_t bytes);
   void RecordDeletes(int64_t versions);
   void SetTotals(int64_t models, int64_t versions, int64_t bytes);
+  // Versions whose stored bytes a check found missing or altered.
+  void SetCorruptVersions(int64_t versions);
+  // Counts one finished pass of the repository scrub.
+  void RecordScrub();
 
   // Label value for a status: "ok" or the lower-case code name.
   static std::string ResultLabel(const absl::Status& status);
@@ -40,6 +46,8 @@ class RepositoryMetrics {
   prometheus::Gauge& models_;
   prometheus::Gauge& versions_;
   prometheus::Gauge& bytes_;
+  prometheus::Gauge& corrupt_versions_;
+  prometheus::Counter& scrubs_;
 };
 
 }  // namespace pruneserve

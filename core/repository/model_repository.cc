@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <set>
 
 #include "absl/strings/ascii.h"
@@ -46,6 +47,8 @@ absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Create(
                       DataDirLock::Acquire(repo->options_.data_dir));
   const std::string& dir = repo->options_.data_dir;
   PS_ASSIGN_OR_RETURN(repo->blobs_, BlobStore::Create({dir}));
+  PS_ASSIGN_OR_RETURN(repo->records_,
+                      VersionRecordStore::Create({dir + "/records"}));
   // Garbage collection removes every blob the index does not list, so with
   // blobs on disk the index must be the one that lists them: a missing,
   // foreign or schema-less models.db stops the start instead of being
@@ -64,9 +67,10 @@ absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Create(
         "every blob the index does not list. Restore models.db from a "
         "backup, or run `pruneserve --data_dir=",
         dir,
-        " --rebuild_index` to start a new index and move the unlisted blobs "
-        "to ",
-        dir, "/lost+found/ (nothing is deleted)."));
+        " --rebuild_index` to re-create the index from the version records "
+        "in ",
+        dir, "/records and move blobs no record names to ", dir,
+        "/lost+found/ (nothing is deleted)."));
   }
   repo->metadata_ = *std::move(metadata);
   PS_RETURN_IF_ERROR(repo->CollectGarbage());
@@ -74,14 +78,19 @@ absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Create(
   return repo;
 }
 
-absl::StatusOr<int> ModelRepository::RebuildIndex(const std::string& data_dir) {
+absl::StatusOr<RebuildIndexSummary> ModelRepository::RebuildIndex(
+    const std::string& data_dir) {
   PS_ASSIGN_OR_RETURN(std::unique_ptr<DataDirLock> lock,
                       DataDirLock::Acquire(data_dir));
   PS_ASSIGN_OR_RETURN(std::unique_ptr<BlobStore> blobs,
                       BlobStore::Create({data_dir}));
+  PS_ASSIGN_OR_RETURN(std::unique_ptr<VersionRecordStore> records,
+                      VersionRecordStore::Create({data_dir + "/records"}));
+  RebuildIndexSummary summary;
   const std::string db_path = data_dir + "/models.db";
-  auto metadata = ModelMetadataStore::Create({db_path});
-  if (!metadata.ok()) {
+  // Moves models.db and its journal files aside; SQLite would otherwise
+  // replay a stray -wal of a lost database into the new one.
+  auto move_aside = [&]() -> absl::Status {
     const std::string aside =
         absl::StrCat(db_path, ".damaged.", absl::ToUnixSeconds(absl::Now()));
     for (const char* suffix : {"", "-wal", "-shm"}) {
@@ -91,18 +100,53 @@ absl::StatusOr<int> ModelRepository::RebuildIndex(const std::string& data_dir) {
       if (::rename(from.c_str(), (aside + suffix).c_str()) != 0) {
         return ErrnoToStatus(errno, absl::StrCat("rename ", from));
       }
+      summary.damaged_index_moved_to = aside;
     }
-    PS_RETURN_IF_ERROR(FsyncDirectory(data_dir));
+    return FsyncDirectory(data_dir);
+  };
+  std::error_code ec;
+  if (!std::filesystem::exists(db_path, ec)) {
+    PS_RETURN_IF_ERROR(move_aside());
+  }
+  auto metadata = ModelMetadataStore::Create({db_path});
+  if (!metadata.ok()) {
+    PS_RETURN_IF_ERROR(move_aside());
     metadata = ModelMetadataStore::Create({db_path});
     if (!metadata.ok()) return metadata.status();
   }
+  ModelMetadataStore& index = **metadata;
+
+  VersionRecordListing listing = records->List();
+  summary.unreadable_records = static_cast<int>(listing.unreadable.size());
+  for (const std::string& path : listing.unreadable) {
+    fprintf(stderr, "pruneserve: --rebuild_index: unreadable record %s\n",
+            path.c_str());
+  }
+  std::sort(listing.records.begin(), listing.records.end(),
+            [](const v1::ModelVersion& a, const v1::ModelVersion& b) {
+              if (a.name() != b.name()) return a.name() < b.name();
+              return a.version() < b.version();
+            });
+  for (const v1::ModelVersion& record : listing.records) {
+    if (!blobs->Contains(record.sha256())) {
+      ++summary.records_skipped;
+      continue;
+    }
+    absl::Status restored = index.RestoreVersion(record);
+    if (absl::IsAlreadyExists(restored)) {
+      ++summary.records_skipped;
+      continue;
+    }
+    PS_RETURN_IF_ERROR(restored);
+    ++summary.restored_versions;
+  }
+
   PS_ASSIGN_OR_RETURN(std::vector<std::string> referenced,
-                      (*metadata)->ReferencedBlobs());
+                      index.ReferencedBlobs());
   const std::set<std::string> keep(referenced.begin(), referenced.end());
   const std::string lost = data_dir + "/lost+found";
   PS_RETURN_IF_ERROR(MakeDirectories(lost));
   std::set<std::string> touched_dirs;
-  int moved = 0;
   for (const std::string& sha : blobs->List()) {
     if (keep.count(sha)) continue;
     const std::string from = blobs->PathFor(sha);
@@ -111,15 +155,15 @@ absl::StatusOr<int> ModelRepository::RebuildIndex(const std::string& data_dir) {
       return ErrnoToStatus(errno, absl::StrCat("rename ", from, " -> ", to));
     }
     touched_dirs.insert(std::filesystem::path(from).parent_path().string());
-    ++moved;
+    ++summary.moved_to_lost_found;
   }
-  if (moved > 0) {
+  if (summary.moved_to_lost_found > 0) {
     PS_RETURN_IF_ERROR(FsyncDirectory(lost));
     for (const std::string& d : touched_dirs) {
       PS_RETURN_IF_ERROR(FsyncDirectory(d));
     }
   }
-  return moved;
+  return summary;
 }
 
 absl::Status ModelRepository::CollectGarbage() {
@@ -135,6 +179,30 @@ absl::Status ModelRepository::CollectGarbage() {
       // say so loudly but keep serving the rest.
       fprintf(stderr, "pruneserve: blob %s referenced but missing\n",
               sha.c_str());
+    }
+  }
+  return ReconcileRecords();
+}
+
+absl::Status ModelRepository::ReconcileRecords() {
+  PS_ASSIGN_OR_RETURN(std::vector<v1::ModelVersion> rows, metadata_->List(""));
+  VersionRecordListing listing = records_->List();
+  std::set<std::pair<std::string, int64_t>> recorded;
+  for (const v1::ModelVersion& r : listing.records) {
+    recorded.emplace(r.name(), r.version());
+  }
+  std::set<std::pair<std::string, int64_t>> listed;
+  for (const v1::ModelVersion& row : rows) {
+    listed.emplace(row.name(), row.version());
+    // Versions stored before records existed, or whose record write failed.
+    if (!recorded.count({row.name(), row.version()})) {
+      PS_RETURN_IF_ERROR(records_->Write(row));
+    }
+  }
+  // Deleted versions whose record outlived the row (a crash in between).
+  for (const auto& key : recorded) {
+    if (!listed.count(key)) {
+      PS_RETURN_IF_ERROR(records_->Remove(key.first, key.second));
     }
   }
   return absl::OkStatus();
@@ -240,6 +308,22 @@ absl::StatusOr<v1::ModelVersion> ModelRepository::Finish(
     }
     PS_RETURN_IF_ERROR(writer.Commit());
     stored = metadata_->InsertNextVersion(std::move(model));
+    if (stored.ok()) {
+      // The blob just verified or was replaced by these bytes: versions
+      // marked corrupt because of it are whole again.
+      absl::StatusOr<int> repaired = metadata_->SetCorrupt(sha256, false);
+      if (!repaired.ok()) return repaired.status();
+    }
+  }
+  if (stored.ok()) {
+    // The row is committed, so the upload succeeded; a missing record only
+    // matters if models.db is lost too, and the next start writes it.
+    absl::Status recorded = records_->Write(*stored);
+    if (!recorded.ok()) {
+      fprintf(stderr, "pruneserve: version record of %s:%lld: %s\n",
+              stored->name().c_str(), static_cast<long long>(stored->version()),
+              recorded.ToString().c_str());
+    }
   }
   RefreshTotals();
   return stored;
@@ -303,7 +387,15 @@ absl::StatusOr<int> ModelRepository::DeleteModel(const std::string& name,
                         metadata_->Delete(name, version));
     deleted = static_cast<int>(rows.size());
     std::set<std::string> shas;
-    for (const auto& row : rows) shas.insert(row.sha256());
+    for (const auto& row : rows) {
+      shas.insert(row.sha256());
+      // A leftover record is removed at the next start; it must not stop
+      // the blob from being freed now.
+      absl::Status removed = records_->Remove(row.name(), row.version());
+      if (!removed.ok()) {
+        fprintf(stderr, "pruneserve: %s\n", removed.ToString().c_str());
+      }
+    }
     for (const std::string& sha : shas) {
       PS_ASSIGN_OR_RETURN(int64_t refs, metadata_->CountBlobReferences(sha));
       if (refs == 0) PS_RETURN_IF_ERROR(blobs_->Remove(sha));
@@ -318,30 +410,124 @@ std::string ModelRepository::BlobPath(const v1::ModelVersion& model) const {
   return blobs_->PathFor(model.sha256());
 }
 
+absl::StatusOr<v1::BlobIntegrity> ModelRepository::CheckBlob(
+    const std::string& sha256, bool marked, std::string* detail) const {
+  absl::Status verified = blobs_->Verify(sha256);
+  if (!verified.ok() && !absl::IsNotFound(verified) &&
+      !absl::IsDataLoss(verified)) {
+    return verified;
+  }
+  if (!verified.ok()) {
+    // An upload of the same bytes may have replaced the blob since the
+    // hash above; it does so under publish_mu_, so look once more there
+    // before marking.
+    absl::MutexLock lock(&publish_mu_);
+    verified = blobs_->Verify(sha256);
+    if (!verified.ok() && !absl::IsNotFound(verified) &&
+        !absl::IsDataLoss(verified)) {
+      return verified;
+    }
+    if (!verified.ok()) {
+      PS_ASSIGN_OR_RETURN(int changed, metadata_->SetCorrupt(sha256, true));
+      if (changed > 0) {
+        fprintf(stderr, "pruneserve: %s; %d version(s) marked corrupt\n",
+                std::string(verified.message()).c_str(), changed);
+        RefreshTotals();
+      }
+      *detail = std::string(verified.message());
+    }
+  } else if (marked) {
+    // Restored from a backup, or repaired by an upload.
+    PS_ASSIGN_OR_RETURN(int changed, metadata_->SetCorrupt(sha256, false));
+    if (changed > 0) RefreshTotals();
+  }
+  if (verified.ok()) return v1::BLOB_INTEGRITY_OK;
+  return absl::IsNotFound(verified) ? v1::BLOB_INTEGRITY_MISSING
+                                    : v1::BLOB_INTEGRITY_CORRUPT;
+}
+
 absl::StatusOr<std::string> ModelRepository::VerifiedBlobPath(
     const v1::ModelVersion& model) const {
-  absl::Status verified = blobs_->Verify(model.sha256());
-  if (absl::IsNotFound(verified) || absl::IsDataLoss(verified)) {
+  const std::string ref = absl::StrCat(model.name(), ":", model.version());
+  if (model.corrupt()) {
     return absl::DataLossError(absl::StrCat(
-        "stored bytes of ", model.name(), ":", model.version(),
-        absl::IsNotFound(verified) ? " are missing"
-                                   : " are corrupt (sha256 mismatch)",
-        ": ", verified.message(),
-        ". Upload the model again or restore the data directory."));
+        ref,
+        " is marked corrupt: a check found its stored bytes missing or "
+        "not matching sha256 ",
+        model.sha256(),
+        ". Upload the same file again to repair it, or delete the version."));
   }
-  if (!verified.ok()) return verified;
-  return blobs_->PathFor(model.sha256());
+  std::string detail;
+  PS_ASSIGN_OR_RETURN(v1::BlobIntegrity integrity,
+                      CheckBlob(model.sha256(), false, &detail));
+  if (integrity == v1::BLOB_INTEGRITY_OK)
+    return blobs_->PathFor(model.sha256());
+  return absl::DataLossError(absl::StrCat(
+      "stored bytes of ", ref,
+      integrity == v1::BLOB_INTEGRITY_MISSING
+          ? " are missing"
+          : " are corrupt (sha256 mismatch)",
+      ": ", detail,
+      ". The version is now marked corrupt; upload the same file again to "
+      "repair it, or delete the version."));
+}
+
+absl::StatusOr<std::vector<v1::VersionIntegrity>> ModelRepository::VerifyModels(
+    const std::string& name, int64_t version) const {
+  std::vector<v1::ModelVersion> rows;
+  if (name.empty()) {
+    if (version != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("version ", version, " given without a model name"));
+    }
+    PS_ASSIGN_OR_RETURN(rows, metadata_->List(""));
+  } else if (version > 0) {
+    PS_ASSIGN_OR_RETURN(v1::ModelVersion row, GetModel(name, version));
+    rows.push_back(std::move(row));
+  } else {
+    PS_ASSIGN_OR_RETURN(rows, ListModels(name));
+    if (version < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("version ", version, " is negative"));
+    }
+    if (rows.empty()) {
+      return absl::NotFoundError(absl::StrCat("model ", name, " not found"));
+    }
+  }
+  std::map<std::string, bool> marked;
+  for (const v1::ModelVersion& row : rows) {
+    marked[row.sha256()] = marked[row.sha256()] || row.corrupt();
+  }
+  std::map<std::string, std::pair<v1::BlobIntegrity, std::string>> found;
+  for (const auto& [sha, any_marked] : marked) {
+    std::string detail;
+    PS_ASSIGN_OR_RETURN(v1::BlobIntegrity integrity,
+                        CheckBlob(sha, any_marked, &detail));
+    found[sha] = {integrity, std::move(detail)};
+  }
+  std::vector<v1::VersionIntegrity> out;
+  out.reserve(rows.size());
+  for (const v1::ModelVersion& row : rows) {
+    v1::VersionIntegrity& v = out.emplace_back();
+    v.set_name(row.name());
+    v.set_version(row.version());
+    v.set_sha256(row.sha256());
+    v.set_integrity(found[row.sha256()].first);
+    v.set_detail(found[row.sha256()].second);
+  }
+  return out;
 }
 
 void ModelRepository::RecordUpload(const absl::Status& status, int64_t bytes) {
   if (metrics_) metrics_->RecordUpload(status, bytes);
 }
 
-void ModelRepository::RefreshTotals() {
+void ModelRepository::RefreshTotals() const {
   if (!metrics_) return;
   absl::StatusOr<MetadataTotals> totals = metadata_->Totals();
   if (totals.ok()) {
     metrics_->SetTotals(totals->models, totals->versions, totals->bytes);
+    metrics_->SetCorruptVersions(totals->corrupt_versions);
   }
 }
 

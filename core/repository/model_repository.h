@@ -8,7 +8,16 @@
 // become visible. A crash at any point leaves no half model visible; blobs
 // left without a row are collected on the next Create(), but only when
 // models.db opened with its schema: a lost or damaged index stops Create()
-// instead, and RebuildIndex() is the recovery.
+// instead, and RebuildIndex() is the recovery. Every version also has a
+// record file beside the blobs (version_record_store.h) from which
+// RebuildIndex() re-creates its row.
+//
+// Integrity: loads and downloads re-hash the bytes (VerifiedBlobPath), and
+// VerifyModels() does so for many versions at once (prunectl model verify,
+// the background scrub). Bytes found missing or altered mark every version
+// stored in that blob corrupt in models.db; such versions are refused with
+// DATA_LOSS until the same bytes are uploaded again, which replaces the
+// blob and clears the mark, or they are deleted.
 #ifndef PRUNESERVE_CORE_REPOSITORY_MODEL_REPOSITORY_H_
 #define PRUNESERVE_CORE_REPOSITORY_MODEL_REPOSITORY_H_
 
@@ -24,6 +33,7 @@
 #include "absl/synchronization/mutex.h"
 #include "core/metrics/repository_metrics.h"
 #include "core/repository/model_inspector.h"
+#include "core/repository/version_record_store.h"
 #include "core/storage/blob_store.h"
 #include "core/storage/data_dir_lock.h"
 #include "core/storage/model_metadata_store.h"
@@ -33,6 +43,21 @@
 namespace pruneserve {
 
 class UploadSession;
+
+// What RebuildIndex() did.
+struct RebuildIndexSummary {
+  // Rows re-created from version records.
+  int restored_versions = 0;
+  // Version records not restored because the blob they name is gone
+  // (or their name:version already had a row).
+  int records_skipped = 0;
+  // Record files that could not be parsed (left where they are).
+  int unreadable_records = 0;
+  // Blobs that no row or record names, moved to <data_dir>/lost+found/.
+  int moved_to_lost_found = 0;
+  // Where a models.db that did not open was moved; empty when none was.
+  std::string damaged_index_moved_to;
+};
 
 struct ModelRepositoryOptions {
   // Directory holding models.db and blobs/. Created when missing.
@@ -66,12 +91,15 @@ class ModelRepository {
 
   // The recovery for a directory whose index was lost or damaged while
   // blobs remain: moves a models.db that does not open (with its -wal and
-  // -shm) aside to models.db.damaged.<unix seconds>, opens or creates the
-  // index, and moves every blob it does not list to
-  // <data_dir>/lost+found/<sha256>. Never deletes. Returns how many blobs
-  // were moved; FAILED_PRECONDITION while a server holds the directory.
-  // Blocks on disk I/O.
-  static absl::StatusOr<int> RebuildIndex(const std::string& data_dir);
+  // -shm; or stray -wal/-shm of a missing one) aside to
+  // models.db.damaged.<unix seconds>, opens or creates the index, re-creates
+  // the row of every version record whose blob is stored and whose
+  // name:version has no row (its version counter included), and moves every
+  // blob still unlisted to <data_dir>/lost+found/<sha256>. Never deletes.
+  // FAILED_PRECONDITION while a server holds the directory. Blocks on disk
+  // I/O.
+  static absl::StatusOr<RebuildIndexSummary> RebuildIndex(
+      const std::string& data_dir);
 
   // Validates the header (INVALID_ARGUMENT naming the bad field;
   // UNIMPLEMENTED for a format this server cannot validate) and opens a temp
@@ -105,11 +133,25 @@ class ModelRepository {
   std::string BlobPath(const v1::ModelVersion& model) const;
 
   // BlobPath after re-hashing the stored bytes against model.sha256().
-  // DATA_LOSS naming name:version when they differ or are missing; the
-  // errno-derived status on read errors. Blobs are immutable, so the path
-  // stays valid to open after the check. Blocks reading the whole blob.
+  // DATA_LOSS naming name:version when the version is marked corrupt (no
+  // re-hash then) or the bytes differ or are missing, which also marks it
+  // (and every version sharing the blob) corrupt; the errno-derived status
+  // on read errors. Blobs are immutable, so the path stays valid to open
+  // after the check. Blocks reading the whole blob.
   absl::StatusOr<std::string> VerifiedBlobPath(
       const v1::ModelVersion& model) const;
+
+  // Re-hashes the blobs of the selected versions (all with an empty name;
+  // every version of `name` with version 0) and reports each version as
+  // ok, corrupt or missing, ordered by name and version. Marks the bad ones
+  // corrupt and clears the mark of versions whose bytes verify again (e.g.
+  // restored from a backup). INVALID_ARGUMENT for a bad name or negative
+  // version, NOT_FOUND when a name was given and nothing matched, the
+  // errno-derived status when a blob cannot be read for another reason.
+  // Blocks reading every selected blob whole; safe beside uploads, loads
+  // and deletes.
+  absl::StatusOr<std::vector<v1::VersionIntegrity>> VerifyModels(
+      const std::string& name, int64_t version) const;
 
   const ModelRepositoryOptions& options() const { return options_; }
 
@@ -125,8 +167,18 @@ class ModelRepository {
                                           const v1::Lineage& lineage,
                                           const std::string& report);
   void RecordUpload(const absl::Status& status, int64_t bytes);
-  void RefreshTotals();
+  void RefreshTotals() const;
   absl::Status CollectGarbage();
+  // Writes missing version records and removes those without a row.
+  absl::Status ReconcileRecords();
+  // Re-hashes blob `sha256`: marks its versions corrupt when the bytes are
+  // missing or altered, and clears the mark when they verify and `marked`
+  // (some version of it is marked). Returns the integrity found and, when
+  // not OK, what was found in `detail`; an error for read failures other
+  // than a missing file.
+  absl::StatusOr<v1::BlobIntegrity> CheckBlob(const std::string& sha256,
+                                              bool marked,
+                                              std::string* detail) const;
 
   const ModelRepositoryOptions options_;
   const InspectorMap inspectors_;
@@ -135,9 +187,11 @@ class ModelRepository {
   std::unique_ptr<DataDirLock> lock_;
   std::unique_ptr<BlobStore> blobs_;
   std::unique_ptr<ModelMetadataStore> metadata_;
+  std::unique_ptr<VersionRecordStore> records_;
   // Serialises "publish blob + insert row" against "delete row + free blob"
-  // so a blob shared by two versions is never freed under a new upload.
-  absl::Mutex publish_mu_;
+  // so a blob shared by two versions is never freed under a new upload,
+  // and a corrupt mark against the upload that repairs the blob.
+  mutable absl::Mutex publish_mu_;
 };
 
 // One upload in progress. Not thread-safe (one RPC drives it). Destroying it

@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS model_versions (
   job_id TEXT NOT NULL DEFAULT '',
   policy TEXT NOT NULL DEFAULT '',
   report BLOB,
+  corrupt INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (name, version)
 );
 CREATE INDEX IF NOT EXISTS model_versions_sha256 ON model_versions(sha256);
@@ -47,7 +48,7 @@ constexpr char kColumns[] =
     "name, version, format, description, sha256, size_bytes, created_unix_ms, "
     "parameter_count, parameter_bytes, forward_input_count, "
     "example_input_shape, output_shape, flops, parent_name, parent_version, "
-    "job_id, policy, report";
+    "job_id, policy, report, corrupt";
 
 std::string ShapeToText(const google::protobuf::RepeatedField<int64_t>& dims) {
   return absl::StrJoin(dims, ",");
@@ -89,8 +90,59 @@ v1::ModelVersion RowToModel(SQLite::Statement& q) {
   if (!report.isNull()) {
     m.set_report(static_cast<const char*>(report.getBlob()), report.getBytes());
   }
+  m.set_corrupt(q.getColumn(18).getInt() != 0);
   return m;
 }
+
+// Databases written before a column existed get it added with its default,
+// so an older data directory opens unchanged. Runs inside the open, before
+// any query names the column.
+void AddMissingColumns(SQLite::Database& db) {
+  bool has_corrupt = false;
+  SQLite::Statement q(db, "PRAGMA table_info(model_versions)");
+  while (q.executeStep()) {
+    if (q.getColumn(1).getString() == "corrupt") has_corrupt = true;
+  }
+  if (!has_corrupt) {
+    db.exec(
+        "ALTER TABLE model_versions ADD COLUMN corrupt INTEGER NOT NULL "
+        "DEFAULT 0");
+  }
+}
+
+void BindModel(SQLite::Statement& ins, const v1::ModelVersion& model) {
+  ins.bind(1, model.name());
+  ins.bind(2, static_cast<int64_t>(model.version()));
+  ins.bind(3, static_cast<int>(model.format()));
+  ins.bind(4, model.description());
+  ins.bind(5, model.sha256());
+  ins.bind(6, static_cast<int64_t>(model.size_bytes()));
+  ins.bind(7, static_cast<int64_t>(model.created_unix_ms()));
+  ins.bind(8, static_cast<int64_t>(model.parameter_count()));
+  ins.bind(9, static_cast<int64_t>(model.parameter_bytes()));
+  ins.bind(10, model.forward_input_count());
+  ins.bind(11, ShapeToText(model.example_input_shape()));
+  ins.bind(12, ShapeToText(model.output_shape()));
+  ins.bind(13, static_cast<int64_t>(model.flops()));
+  ins.bind(14, model.lineage().parent_name());
+  ins.bind(15, static_cast<int64_t>(model.lineage().parent_version()));
+  ins.bind(16, model.lineage().job_id());
+  ins.bind(17, model.lineage().policy());
+  if (model.report().empty()) {
+    ins.bind(18);
+  } else {
+    ins.bind(18, model.report().data(),
+             static_cast<int>(model.report().size()));
+  }
+  ins.bind(19, model.corrupt() ? 1 : 0);
+}
+
+constexpr char kInsertRow[] =
+    "INSERT INTO model_versions(name, version, format, description, sha256, "
+    "size_bytes, created_unix_ms, parameter_count, parameter_bytes, "
+    "forward_input_count, example_input_shape, output_shape, flops, "
+    "parent_name, parent_version, job_id, policy, report, corrupt) "
+    "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 
 absl::Status SqlError(const std::exception& e, absl::string_view what) {
   return absl::InternalError(
@@ -134,6 +186,11 @@ absl::StatusOr<std::unique_ptr<ModelMetadataStore>> ModelMetadataStore::Create(
   }
   auto db = OpenSqliteDatabase(open);
   if (!db.ok()) return db.status();
+  try {
+    AddMissingColumns(**db);
+  } catch (const std::exception& e) {
+    return SqlError(e, "upgrade " + options.path);
+  }
   return std::unique_ptr<ModelMetadataStore>(
       new ModelMetadataStore(*std::move(db)));
 }
@@ -164,37 +221,64 @@ absl::StatusOr<v1::ModelVersion> ModelMetadataStore::InsertNextVersion(
       up.bind(2, static_cast<int64_t>(model.version()));
       up.exec();
     }
-    SQLite::Statement ins(
-        *db_, absl::StrCat("INSERT INTO model_versions(", kColumns,
-                           ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
-    ins.bind(1, model.name());
-    ins.bind(2, static_cast<int64_t>(model.version()));
-    ins.bind(3, static_cast<int>(model.format()));
-    ins.bind(4, model.description());
-    ins.bind(5, model.sha256());
-    ins.bind(6, static_cast<int64_t>(model.size_bytes()));
-    ins.bind(7, static_cast<int64_t>(model.created_unix_ms()));
-    ins.bind(8, static_cast<int64_t>(model.parameter_count()));
-    ins.bind(9, static_cast<int64_t>(model.parameter_bytes()));
-    ins.bind(10, model.forward_input_count());
-    ins.bind(11, ShapeToText(model.example_input_shape()));
-    ins.bind(12, ShapeToText(model.output_shape()));
-    ins.bind(13, static_cast<int64_t>(model.flops()));
-    ins.bind(14, model.lineage().parent_name());
-    ins.bind(15, static_cast<int64_t>(model.lineage().parent_version()));
-    ins.bind(16, model.lineage().job_id());
-    ins.bind(17, model.lineage().policy());
-    if (model.report().empty()) {
-      ins.bind(18);
-    } else {
-      ins.bind(18, model.report().data(),
-               static_cast<int>(model.report().size()));
-    }
+    SQLite::Statement ins(*db_, kInsertRow);
+    BindModel(ins, model);
     ins.exec();
     txn.commit();
     return model;
   } catch (const std::exception& e) {
     return SqlError(e, "insert " + model.name());
+  }
+}
+
+absl::Status ModelMetadataStore::RestoreVersion(const v1::ModelVersion& model) {
+  absl::MutexLock lock(&mu_);
+  try {
+    SQLite::Transaction txn(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+    {
+      SQLite::Statement q(
+          *db_, "SELECT 1 FROM model_versions WHERE name=? AND version=?");
+      q.bind(1, model.name());
+      q.bind(2, static_cast<int64_t>(model.version()));
+      if (q.executeStep()) {
+        return absl::AlreadyExistsError(
+            absl::StrCat("model ", model.name(), " version ", model.version(),
+                         " already exists"));
+      }
+    }
+    // The counter only grows: versions handed out before the index was
+    // lost stay unused even when their rows cannot be restored.
+    SQLite::Statement up(
+        *db_,
+        "INSERT INTO model_counters(name, last_version) "
+        "VALUES(?, ?) ON CONFLICT(name) DO UPDATE SET "
+        "last_version=MAX(last_version, excluded.last_version)");
+    up.bind(1, model.name());
+    up.bind(2, static_cast<int64_t>(model.version()));
+    up.exec();
+    SQLite::Statement ins(*db_, kInsertRow);
+    BindModel(ins, model);
+    ins.exec();
+    txn.commit();
+    return absl::OkStatus();
+  } catch (const std::exception& e) {
+    return SqlError(e, "restore " + model.name());
+  }
+}
+
+absl::StatusOr<int> ModelMetadataStore::SetCorrupt(const std::string& sha256,
+                                                   bool corrupt) {
+  absl::MutexLock lock(&mu_);
+  try {
+    SQLite::Statement q(
+        *db_,
+        "UPDATE model_versions SET corrupt=? WHERE sha256=? AND corrupt<>?");
+    q.bind(1, corrupt ? 1 : 0);
+    q.bind(2, sha256);
+    q.bind(3, corrupt ? 1 : 0);
+    return q.exec();
+  } catch (const std::exception& e) {
+    return SqlError(e, "mark " + sha256);
   }
 }
 
@@ -322,12 +406,14 @@ absl::StatusOr<MetadataTotals> ModelMetadataStore::Totals() const {
   try {
     SQLite::Statement q(*db_,
                         "SELECT COUNT(*), COUNT(DISTINCT name), "
-                        "COALESCE(SUM(size_bytes), 0) FROM model_versions");
+                        "COALESCE(SUM(size_bytes), 0), "
+                        "COALESCE(SUM(corrupt <> 0), 0) FROM model_versions");
     q.executeStep();
     MetadataTotals t;
     t.versions = q.getColumn(0).getInt64();
     t.models = q.getColumn(1).getInt64();
     t.bytes = q.getColumn(2).getInt64();
+    t.corrupt_versions = q.getColumn(3).getInt64();
     return t;
   } catch (const std::exception& e) {
     return SqlError(e, "totals");

@@ -41,15 +41,17 @@ struct MetadataTotals {
   int64_t versions = 0;
   int64_t models = 0;
   int64_t bytes = 0;  // sum of size_bytes (shared blobs counted per version)
+  int64_t corrupt_versions = 0;  // versions marked corrupt
 };
 
 // Thread-safe: one connection guarded by a mutex; every call is a short
 // transaction and blocks on SQLite's fsync.
 class ModelMetadataStore {
  public:
-  // Opens (or creates) the database and its schema. INTERNAL naming the file
-  // when SQLite cannot open it; FAILED_PRECONDITION naming it when
-  // options.must_exist and it is missing or has no schema.
+  // Opens (or creates) the database and its schema; a database written by an
+  // older release gets the columns it lacks, with their defaults. INTERNAL
+  // naming the file when SQLite cannot open it; FAILED_PRECONDITION naming it
+  // when options.must_exist and it is missing or has no schema.
   static absl::StatusOr<std::unique_ptr<ModelMetadataStore>> Create(
       ModelMetadataStoreOptions options);
   ~ModelMetadataStore();
@@ -58,6 +60,17 @@ class ModelMetadataStore {
   // `version` and `created_unix_ms` filled in. Concurrent inserts of one name
   // get distinct versions.
   absl::StatusOr<v1::ModelVersion> InsertNextVersion(v1::ModelVersion model);
+
+  // Inserts `model` exactly as given (version, creation time, corrupt mark)
+  // and raises the name's version counter to at least its version; used to
+  // re-create rows of a lost index. ALREADY_EXISTS when that name and
+  // version has a row.
+  absl::Status RestoreVersion(const v1::ModelVersion& model);
+
+  // Sets or clears the corrupt mark of every version whose bytes are the
+  // blob `sha256` (a blob's content is shared by all of them). Returns how
+  // many rows changed.
+  absl::StatusOr<int> SetCorrupt(const std::string& sha256, bool corrupt);
 
   // One version; version 0 means the latest. NOT_FOUND naming what is
   // missing.

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <thread>
 
+#include "core/repository/repository_scrubber.h"
 #include "gtest/gtest.h"
 #include "prometheus/registry.h"
 #include "tests/testing/fake_model_inspector.h"
@@ -324,6 +325,8 @@ TEST_F(ModelRepositoryTest, IndexWithoutSchemaOrNotADatabaseDeletesNothing) {
   }
 }
 
+// A blob no version record names (stored before records existed, or its
+// record lost too) cannot be given a name again: it goes to lost+found.
 TEST_F(ModelRepositoryTest, RebuildIndexMovesUnlistedBlobsToLostAndFound) {
   auto m = Upload(Header("net"), "keep me");
   ASSERT_TRUE(m.ok());
@@ -336,10 +339,12 @@ TEST_F(ModelRepositoryTest, RebuildIndexMovesUnlistedBlobsToLostAndFound) {
       << std::string(8192, 'x');
   fs::remove(dir_.Join("models.db-wal"));
   fs::remove(dir_.Join("models.db-shm"));
+  fs::remove_all(dir_.Join("records"));
 
-  auto moved = ModelRepository::RebuildIndex(dir_.path());
-  ASSERT_TRUE(moved.ok()) << moved.status();
-  EXPECT_EQ(*moved, 1);
+  auto summary = ModelRepository::RebuildIndex(dir_.path());
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->moved_to_lost_found, 1);
+  EXPECT_EQ(summary->restored_versions, 0);
   std::ifstream in(dir_.Join("lost+found/" + sha));
   std::string content((std::istreambuf_iterator<char>(in)), {});
   EXPECT_EQ(content, "keep me");
@@ -351,10 +356,96 @@ TEST_F(ModelRepositoryTest, RebuildIndexMovesUnlistedBlobsToLostAndFound) {
     }
   }
   EXPECT_EQ(damaged, 1);
+  EXPECT_FALSE(summary->damaged_index_moved_to.empty());
 
   Open();
   EXPECT_TRUE(repo_->ListModels("")->empty());
   EXPECT_TRUE(fs::exists(dir_.Join("lost+found/" + sha)));
+}
+
+// With models.db gone, every version comes back from its record: same
+// name, version, sha256, description and lineage; deleted versions stay
+// deleted and version numbers are not reused.
+TEST_F(ModelRepositoryTest, RebuildIndexRestoresVersionsFromRecords) {
+  auto header = Header("net");
+  header.set_description("first net");
+  ASSERT_TRUE(Upload(header, "net one").ok());
+  ASSERT_TRUE(Upload(Header("net"), "net two").ok());
+  ASSERT_TRUE(Upload(Header("net"), "net three").ok());
+  std::string path = dir_.Join("job_output.pt");
+  std::ofstream(path) << "pruned net";
+  v1::Lineage lineage;
+  lineage.set_parent_name("net");
+  lineage.set_parent_version(1);
+  lineage.set_job_id("job-7");
+  auto pruned = repo_->AddFile(Header("net-pruned"), path, lineage, "report");
+  ASSERT_TRUE(pruned.ok()) << pruned.status();
+  ASSERT_EQ(*repo_->DeleteModel("net", 2), 1);
+  auto before = repo_->ListModels("");
+  ASSERT_TRUE(before.ok());
+  ASSERT_EQ(before->size(), 3u);
+  repo_.reset();
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    fs::remove(dir_.Join(std::string("models.db") + suffix));
+  }
+  ASSERT_EQ(TryOpen().code(), absl::StatusCode::kFailedPrecondition);
+
+  auto summary = ModelRepository::RebuildIndex(dir_.path());
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->restored_versions, 3);
+  EXPECT_EQ(summary->moved_to_lost_found, 0);
+  EXPECT_EQ(summary->records_skipped, 0);
+  EXPECT_EQ(summary->unreadable_records, 0);
+
+  Open();
+  auto after = repo_->ListModels("");
+  ASSERT_TRUE(after.ok());
+  ASSERT_EQ(after->size(), before->size());
+  for (size_t i = 0; i < after->size(); ++i) {
+    EXPECT_EQ((*after)[i].SerializeAsString(), (*before)[i].SerializeAsString())
+        << (*after)[i].name() << ":" << (*after)[i].version();
+    EXPECT_TRUE(repo_->VerifiedBlobPath((*after)[i]).ok());
+  }
+  EXPECT_EQ((*after)[0].description(), "first net");
+  EXPECT_EQ((*after)[2].lineage().job_id(), "job-7");
+  EXPECT_EQ((*after)[2].report(), "report");
+  // net:3 was the last version handed out: the next is 4.
+  auto next = Upload(Header("net"), "net four");
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(next->version(), 4);
+  // The job's registration stays idempotent after the rebuild.
+  auto again = repo_->AddFile(Header("net-pruned"), path, lineage, "report");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->version(), pruned->version());
+
+  // A second rebuild over a healthy index restores nothing twice.
+  repo_.reset();
+  auto second = ModelRepository::RebuildIndex(dir_.path());
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->restored_versions, 0);
+  EXPECT_EQ(second->records_skipped, 4);
+  EXPECT_EQ(second->moved_to_lost_found, 0);
+}
+
+// Data directories written before version records existed get them at the
+// next start, and a record whose row is gone is removed then.
+TEST_F(ModelRepositoryTest, StartWritesMissingRecordsAndDropsStaleOnes) {
+  auto m = Upload(Header("net"), "net one");
+  ASSERT_TRUE(m.ok());
+  const std::string record = dir_.Join("records/net/1.pb");
+  EXPECT_TRUE(fs::exists(record));
+  repo_.reset();
+  fs::remove_all(dir_.Join("records"));
+  fs::create_directories(dir_.Join("records/gone"));
+  v1::ModelVersion stale;
+  stale.set_name("gone");
+  stale.set_version(5);
+  std::ofstream(dir_.Join("records/gone/5.pb")) << stale.SerializeAsString();
+  Open();
+  EXPECT_TRUE(fs::exists(record));
+  EXPECT_FALSE(fs::exists(dir_.Join("records/gone/5.pb")));
+  ASSERT_EQ(*repo_->DeleteModel("net", 0), 1);
+  EXPECT_FALSE(fs::exists(record));
 }
 
 // Loads and downloads go through VerifiedBlobPath: a stored blob whose bytes
@@ -390,6 +481,130 @@ TEST_F(ModelRepositoryTest, ReuploadOfSameBytesReplacesCorruptBlob) {
   EXPECT_EQ(second->sha256(), first->sha256());
   EXPECT_TRUE(repo_->VerifiedBlobPath(*first).ok());
   EXPECT_TRUE(repo_->VerifiedBlobPath(*second).ok());
+}
+
+// A mismatch found on load or download marks every version stored in that
+// blob corrupt (models.db and the metric); they are refused without a
+// re-hash until the same bytes are uploaded again, which clears the mark.
+TEST_F(ModelRepositoryTest, CorruptBlobIsMarkedAndRefusedUntilReuploaded) {
+  auto net = Upload(Header("net"), "model bytes");
+  auto twin = Upload(Header("twin"), "model bytes");
+  auto other = Upload(Header("other"), "other bytes");
+  ASSERT_TRUE(net.ok() && twin.ok() && other.ok());
+  const std::string blob = repo_->BlobPath(*net);
+  std::ofstream(blob, std::ios::trunc) << "model bytez";
+
+  auto refused = repo_->VerifiedBlobPath(*repo_->GetModel("net", 1));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(refused.status().message().find("net:1"), std::string::npos)
+      << refused.status();
+  EXPECT_TRUE(repo_->GetModel("net", 1)->corrupt());
+  EXPECT_TRUE(repo_->GetModel("twin", 1)->corrupt());
+  EXPECT_FALSE(repo_->GetModel("other", 1)->corrupt());
+  EXPECT_EQ(
+      CounterValue(registry_, "pruneserve_repository_corrupt_versions", ""), 2);
+
+  // Bytes put back by hand: still refused (no re-hash) until verified or
+  // re-uploaded; the mark survives a restart.
+  std::ofstream(blob, std::ios::trunc) << "model bytes";
+  repo_.reset();
+  Open();
+  EXPECT_EQ(
+      CounterValue(registry_, "pruneserve_repository_corrupt_versions", ""), 2);
+  auto marked = repo_->VerifiedBlobPath(*repo_->GetModel("twin", 1));
+  EXPECT_EQ(marked.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(marked.status().message().find("twin:1 is marked corrupt"),
+            std::string::npos)
+      << marked.status();
+
+  // Rot again, then an upload of the same content repairs blob and marks.
+  std::ofstream(blob, std::ios::trunc) << "rot";
+  auto repaired = Upload(Header("net"), "model bytes");
+  ASSERT_TRUE(repaired.ok()) << repaired.status();
+  EXPECT_EQ(repaired->version(), 2);
+  EXPECT_FALSE(repo_->GetModel("net", 1)->corrupt());
+  EXPECT_FALSE(repo_->GetModel("twin", 1)->corrupt());
+  EXPECT_TRUE(repo_->VerifiedBlobPath(*repo_->GetModel("twin", 1)).ok());
+  EXPECT_EQ(
+      CounterValue(registry_, "pruneserve_repository_corrupt_versions", ""), 0);
+}
+
+TEST_F(ModelRepositoryTest, VerifyModelsReportsOkCorruptAndMissing) {
+  auto a = Upload(Header("a"), "aaaa");
+  auto b1 = Upload(Header("b"), "bbbb");
+  auto b2 = Upload(Header("b"), "bbbb two");
+  auto c = Upload(Header("c"), "cccc");
+  ASSERT_TRUE(a.ok() && b1.ok() && b2.ok() && c.ok());
+  std::ofstream(repo_->BlobPath(*b2), std::ios::trunc) << "bbbb tw0";
+  fs::remove(repo_->BlobPath(*c));
+
+  auto all = repo_->VerifyModels("", 0);
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 4u);
+  EXPECT_EQ((*all)[0].name(), "a");
+  EXPECT_EQ((*all)[0].integrity(), v1::BLOB_INTEGRITY_OK);
+  EXPECT_EQ((*all)[1].integrity(), v1::BLOB_INTEGRITY_OK);
+  EXPECT_EQ((*all)[2].name(), "b");
+  EXPECT_EQ((*all)[2].version(), 2);
+  EXPECT_EQ((*all)[2].integrity(), v1::BLOB_INTEGRITY_CORRUPT);
+  EXPECT_NE((*all)[2].detail().find(Sha256Hex("bbbb tw0")), std::string::npos)
+      << (*all)[2].detail();
+  EXPECT_EQ((*all)[3].integrity(), v1::BLOB_INTEGRITY_MISSING);
+  EXPECT_TRUE(repo_->GetModel("b", 2)->corrupt());
+  EXPECT_TRUE(repo_->GetModel("c", 1)->corrupt());
+  EXPECT_FALSE(repo_->GetModel("b", 1)->corrupt());
+  EXPECT_EQ(
+      CounterValue(registry_, "pruneserve_repository_corrupt_versions", ""), 2);
+
+  // One version, or one model's versions.
+  auto one = repo_->VerifyModels("b", 1);
+  ASSERT_TRUE(one.ok());
+  ASSERT_EQ(one->size(), 1u);
+  EXPECT_EQ((*one)[0].integrity(), v1::BLOB_INTEGRITY_OK);
+  // Restored from a backup: the check clears the mark.
+  std::ofstream(repo_->BlobPath(*b2), std::ios::trunc) << "bbbb two";
+  auto model_b = repo_->VerifyModels("b", 0);
+  ASSERT_TRUE(model_b.ok());
+  ASSERT_EQ(model_b->size(), 2u);
+  EXPECT_EQ((*model_b)[1].integrity(), v1::BLOB_INTEGRITY_OK);
+  EXPECT_FALSE(repo_->GetModel("b", 2)->corrupt());
+  EXPECT_EQ(
+      CounterValue(registry_, "pruneserve_repository_corrupt_versions", ""), 1);
+
+  EXPECT_EQ(repo_->VerifyModels("nope", 0).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(repo_->VerifyModels("b", 9).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(repo_->VerifyModels("", 3).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(repo_->VerifyModels("../x", 0).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+// The scrub runs the same check over every model, on demand when the
+// interval is 0, and counts its passes.
+TEST_F(ModelRepositoryTest, ScrubberMarksCorruptVersions) {
+  auto a = Upload(Header("a"), "aaaa");
+  auto b = Upload(Header("b"), "bbbb");
+  ASSERT_TRUE(a.ok() && b.ok());
+  std::ofstream(repo_->BlobPath(*b), std::ios::trunc) << "bbbx";
+  RepositoryScrubberOptions options;
+  options.interval = absl::ZeroDuration();
+  auto scrubber =
+      RepositoryScrubber::Create(options, repo_.get(), metrics_.get());
+  ASSERT_TRUE(scrubber.ok()) << scrubber.status();
+  auto summary = (*scrubber)->ScrubNow();
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->versions, 2);
+  EXPECT_EQ(summary->ok, 1);
+  EXPECT_EQ(summary->corrupt, 1);
+  EXPECT_EQ(summary->missing, 0);
+  EXPECT_TRUE(repo_->GetModel("b", 1)->corrupt());
+  EXPECT_EQ(CounterValue(registry_, "pruneserve_repository_scrubs_total", ""),
+            1);
+  (*scrubber)->Stop();
+  EXPECT_EQ((*scrubber)->ScrubNow().status().code(),
+            absl::StatusCode::kCancelled);
 }
 
 // A job resumed after a crash between registering its result and recording

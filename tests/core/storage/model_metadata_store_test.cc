@@ -1,5 +1,7 @@
 #include "core/storage/model_metadata_store.h"
 
+#include <SQLiteCpp/SQLiteCpp.h>
+
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -140,6 +142,73 @@ TEST(ModelMetadataStoreTest, MustExistCreatesNothing) {
   std::filesystem::remove(path);
   ASSERT_TRUE(ModelMetadataStore::Create({path}).ok());
   EXPECT_TRUE(ModelMetadataStore::Create(options).ok());
+}
+
+// A models.db written before the corrupt column existed opens unchanged
+// (with must_exist, as the repository opens it) and gains the column.
+TEST(ModelMetadataStoreTest, OldSchemaGainsCorruptColumn) {
+  testing::TempDir dir;
+  const std::string path = dir.Join("m.db");
+  {
+    SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    db.exec(R"SQL(
+CREATE TABLE model_counters (name TEXT PRIMARY KEY,
+                             last_version INTEGER NOT NULL);
+CREATE TABLE model_versions (
+  name TEXT NOT NULL, version INTEGER NOT NULL, format INTEGER NOT NULL,
+  description TEXT NOT NULL DEFAULT '', sha256 TEXT NOT NULL,
+  size_bytes INTEGER NOT NULL, created_unix_ms INTEGER NOT NULL,
+  parameter_count INTEGER NOT NULL DEFAULT 0,
+  parameter_bytes INTEGER NOT NULL DEFAULT 0,
+  forward_input_count INTEGER NOT NULL DEFAULT 0,
+  example_input_shape TEXT NOT NULL DEFAULT '',
+  output_shape TEXT NOT NULL DEFAULT '', flops INTEGER NOT NULL DEFAULT 0,
+  parent_name TEXT NOT NULL DEFAULT '',
+  parent_version INTEGER NOT NULL DEFAULT 0,
+  job_id TEXT NOT NULL DEFAULT '', policy TEXT NOT NULL DEFAULT '',
+  report BLOB, PRIMARY KEY (name, version));
+INSERT INTO model_counters VALUES('net', 2);
+INSERT INTO model_versions(name, version, format, sha256, size_bytes,
+                           created_unix_ms)
+  VALUES('net', 2, 1, 'aa', 10, 1000);
+)SQL");
+  }
+  ModelMetadataStoreOptions options;
+  options.path = path;
+  options.must_exist = true;
+  auto store = ModelMetadataStore::Create(options);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto old = (*store)->Get("net", 2);
+  ASSERT_TRUE(old.ok()) << old.status();
+  EXPECT_EQ(old->sha256(), "aa");
+  EXPECT_FALSE(old->corrupt());
+  EXPECT_EQ(*(*store)->SetCorrupt("aa", true), 1);
+  EXPECT_EQ(*(*store)->SetCorrupt("aa", true), 0);  // already marked
+  EXPECT_TRUE((*store)->Get("net", 2)->corrupt());
+  EXPECT_EQ((*store)->Totals()->corrupt_versions, 1);
+  EXPECT_EQ((*store)->InsertNextVersion(Model("net", "bb"))->version(), 3);
+  EXPECT_FALSE((*store)->Get("net", 3)->corrupt());
+  EXPECT_EQ(*(*store)->SetCorrupt("aa", false), 1);
+  EXPECT_EQ((*store)->Totals()->corrupt_versions, 0);
+}
+
+// Rows re-created from version records keep their number and creation
+// time, and the counter never goes back.
+TEST(ModelMetadataStoreTest, RestoreVersionKeepsNumbersAndRaisesCounter) {
+  testing::TempDir dir;
+  auto store = ModelMetadataStore::Create({dir.Join("m.db")});
+  ASSERT_TRUE(store.ok());
+  v1::ModelVersion m = Model("net", "aa");
+  m.set_version(7);
+  m.set_created_unix_ms(1234);
+  ASSERT_TRUE((*store)->RestoreVersion(m).ok());
+  m.set_version(3);
+  ASSERT_TRUE((*store)->RestoreVersion(m).ok());
+  EXPECT_EQ((*store)->RestoreVersion(m).code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ((*store)->Get("net", 7)->created_unix_ms(), 1234);
+  EXPECT_EQ((*store)->Get("net", 0)->version(), 7);
+  EXPECT_EQ((*store)->InsertNextVersion(Model("net", "bb"))->version(), 8);
 }
 
 }  // namespace
