@@ -35,15 +35,29 @@ void PrintModels(CliContext& ctx, const std::vector<v1::ModelVersion>& models) {
     return;
   }
   TextTable table({"NAME", "VERSION", "FORMAT", "SIZE", "PARAMS", "FLOPS",
-                   "INPUT", "CREATED", "SHA256"});
+                   "INPUT", "CREATED", "SHA256", "STATE"});
   for (const auto& m : models) {
     table.AddRow({m.name(), absl::StrCat(m.version()), FormatName(m.format()),
                   HumanBytes(m.size_bytes()), HumanCount(m.parameter_count()),
                   m.flops() ? HumanCount(m.flops()) : "-",
                   ShapeString(m.example_input_shape()),
-                  TimeString(m.created_unix_ms()), m.sha256().substr(0, 12)});
+                  TimeString(m.created_unix_ms()), m.sha256().substr(0, 12),
+                  m.corrupt() ? "CORRUPT" : "ok"});
   }
   std::printf("%s", table.Render().c_str());
+}
+
+std::string IntegrityName(v1::BlobIntegrity integrity) {
+  switch (integrity) {
+    case v1::BLOB_INTEGRITY_OK:
+      return "ok";
+    case v1::BLOB_INTEGRITY_CORRUPT:
+      return "CORRUPT";
+    case v1::BLOB_INTEGRITY_MISSING:
+      return "MISSING";
+    default:
+      return "unknown";
+  }
 }
 
 void PrintModel(CliContext& ctx, const v1::ModelVersion& model) {
@@ -161,6 +175,45 @@ void RegisterModelCommands(CLI::App& app, CliContext& ctx) {
       } else {
         PrintModel(ctx, *m);
       }
+    });
+  }
+  // verify
+  {
+    auto* cmd = model->add_subcommand(
+        "verify",
+        "Re-hash stored bytes on the server and report ok, CORRUPT or "
+        "MISSING per version (every version when no model is given); bad "
+        "versions are marked corrupt. Exits 1 if any is bad.");
+    auto ref = std::make_shared<std::string>();
+    cmd->add_option("model", *ref, "NAME (every version) or NAME:VERSION");
+    cmd->callback([&ctx, ref] {
+      ModelRef parsed;
+      if (!ref->empty()) {
+        auto r = ParseModelRef(*ref);
+        if (!ctx.Check(r.status())) return;
+        parsed = *r;
+      }
+      RepositoryClient client(ctx.Channel());
+      auto checked = client.Verify(parsed.name, parsed.version);
+      if (!ctx.Check(checked.status())) return;
+      int bad = 0;
+      v1::VerifyModelsResponse response;
+      TextTable table({"NAME", "VERSION", "STATE", "SHA256", "DETAIL"});
+      for (const auto& v : *checked) {
+        if (v.integrity() != v1::BLOB_INTEGRITY_OK) ++bad;
+        *response.add_versions() = v;
+        table.AddRow({v.name(), absl::StrCat(v.version()),
+                      IntegrityName(v.integrity()), v.sha256().substr(0, 12),
+                      v.detail().empty() ? "-" : v.detail()});
+      }
+      if (ctx.json) {
+        std::printf("%s\n", ToJson(response).c_str());
+      } else {
+        std::printf("%s", table.Render().c_str());
+        std::printf("%zu version(s) verified: %zu ok, %d bad\n",
+                    checked->size(), checked->size() - bad, bad);
+      }
+      if (bad > 0) ctx.exit_code = 1;
     });
   }
   // rm

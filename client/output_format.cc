@@ -100,6 +100,11 @@ std::string DescribeModel(const v1::ModelVersion& m) {
   line("format:", FormatName(m.format()));
   if (!m.description().empty()) line("description:", m.description());
   line("sha256:", m.sha256());
+  if (m.corrupt()) {
+    line("state:",
+         "CORRUPT (stored bytes missing or altered; upload the same file "
+         "again to repair, or delete)");
+  }
   line("size:", absl::StrCat(HumanBytes(m.size_bytes()), " (", m.size_bytes(),
                              " bytes)"));
   line("created:", TimeString(m.created_unix_ms()));

@@ -158,4 +158,19 @@ absl::StatusOr<int> RepositoryClient::Delete(const std::string& name,
   return response.deleted_versions();
 }
 
+absl::StatusOr<std::vector<v1::VersionIntegrity>> RepositoryClient::Verify(
+    const std::string& name, int64_t version) {
+  grpc::ClientContext context;
+  context.set_deadline(
+      absl::ToChronoTime(absl::Now() + options_.verify_timeout));
+  v1::VerifyModelsRequest request;
+  request.set_name(name);
+  request.set_version(version);
+  v1::VerifyModelsResponse response;
+  grpc::Status status = stub_->VerifyModels(&context, request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return std::vector<v1::VersionIntegrity>(response.versions().begin(),
+                                           response.versions().end());
+}
+
 }  // namespace pruneserve::client

@@ -29,6 +29,8 @@ struct RepositoryClientOptions {
   size_t chunk_bytes = 1 << 20;
   // Deadline of unary calls; streaming calls have none.
   absl::Duration rpc_timeout = absl::Seconds(30);
+  // Deadline of VerifyModels, which re-hashes every selected blob.
+  absl::Duration verify_timeout = absl::Hours(1);
 };
 
 // Thread-safe (gRPC stubs are). Shares the channel.
@@ -57,6 +59,11 @@ class RepositoryClient {
                                             int64_t version,
                                             const std::string& path);
   absl::StatusOr<int> Delete(const std::string& name, int64_t version);
+  // Re-hashes the stored bytes of every version (empty name), of every
+  // version of `name` (version 0) or of one version, on the server; returns
+  // ok/corrupt/missing per version. Blocks until the server answered.
+  absl::StatusOr<std::vector<v1::VersionIntegrity>> Verify(
+      const std::string& name, int64_t version);
 
   v1::ModelRepository::Stub& stub() { return *stub_; }
 

@@ -123,9 +123,16 @@ ABSL_FLAG(std::vector<std::string>, load_models, {},
 ABSL_FLAG(bool, rebuild_index, false,
           "Recovery for a --data_dir whose models.db was lost or damaged "
           "while blobs remain (the server then refuses to start): moves a "
-          "damaged models.db aside, opens or creates the index and moves "
-          "every blob it does not list to <data_dir>/lost+found/, then "
-          "exits. Never deletes anything.");
+          "damaged models.db aside, opens or creates the index, re-creates "
+          "the rows of every version from its record in <data_dir>/records, "
+          "moves every blob still unlisted to <data_dir>/lost+found/, prints "
+          "a summary and exits. Never deletes anything.");
+ABSL_FLAG(int64_t, scrub_interval_seconds, 86400,
+          "Seconds between background scrubs, which re-hash every stored "
+          "model blob and mark versions whose bytes are missing or altered "
+          "corrupt (refused for load and download; see prunectl model "
+          "verify). The first runs one interval after start. 0 disables "
+          "them.");
 ABSL_FLAG(int, shutdown_grace_seconds, 10,
           "On SIGINT/SIGTERM, how long in-flight RPCs may run before they "
           "are cancelled.");
@@ -182,17 +189,20 @@ int main(int argc, char** argv) {
 
   if (absl::GetFlag(FLAGS_rebuild_index)) {
     const std::string dir = absl::GetFlag(FLAGS_data_dir);
-    auto moved = pruneserve::ModelRepository::RebuildIndex(dir);
-    if (!moved.ok()) {
+    auto summary = pruneserve::ModelRepository::RebuildIndex(dir);
+    if (!summary.ok()) {
       fprintf(stderr, "pruneserve: --rebuild_index: %s\n",
-              moved.status().ToString().c_str());
+              summary.status().ToString().c_str());
       return 1;
     }
     printf(
-        "pruneserve: index of %s rebuilt; %d unlisted blob(s) moved to "
-        "%s/lost+found/. Start the server without --rebuild_index; upload "
-        "models from lost+found/ again to keep them.\n",
-        dir.c_str(), *moved, dir.c_str());
+        "pruneserve: index of %s rebuilt: %d version(s) restored from their "
+        "records, %d record(s) skipped (blob gone or version present), %d "
+        "unreadable record(s), %d unlisted blob(s) moved to %s/lost+found/. "
+        "Start the server without --rebuild_index; upload models from "
+        "lost+found/ again to keep them.\n",
+        dir.c_str(), summary->restored_versions, summary->records_skipped,
+        summary->unreadable_records, summary->moved_to_lost_found, dir.c_str());
     return 0;
   }
 
@@ -212,6 +222,10 @@ int main(int argc, char** argv) {
                                    << 20;
   auto& pool = core_options.inference.default_pool;
   pool.instances = absl::GetFlag(FLAGS_instances);
+    if (!summary->damaged_index_moved_to.empty()) {
+      printf("pruneserve: the old index was moved to %s\n",
+             summary->damaged_index_moved_to.c_str());
+    }
   pool.batching.max_batch_size = absl::GetFlag(FLAGS_max_batch_size);
   pool.batching.max_queue_delay =
       absl::Microseconds(absl::GetFlag(FLAGS_batch_delay_us));
@@ -223,6 +237,8 @@ int main(int argc, char** argv) {
               s.c_str());
       return 2;
     }
+  core_options.scrub_interval =
+      absl::Seconds(absl::GetFlag(FLAGS_scrub_interval_seconds));
     pool.batching.preferred_batch_sizes.push_back(n);
   }
   auto& limits = core_options.inference.request_limits;

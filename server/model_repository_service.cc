@@ -107,4 +107,14 @@ grpc::Status ModelRepositoryService::DeleteModel(
   return grpc::Status::OK;
 }
 
+grpc::Status ModelRepositoryService::VerifyModels(
+    grpc::ServerContext*, const v1::VerifyModelsRequest* request,
+    v1::VerifyModelsResponse* response) {
+  auto checked =
+      core_->repository().VerifyModels(request->name(), request->version());
+  if (!checked.ok()) return ToGrpcStatus(checked.status());
+  for (auto& v : *checked) *response->add_versions() = std::move(v);
+  return grpc::Status::OK;
+}
+
 }  // namespace pruneserve

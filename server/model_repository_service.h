@@ -28,6 +28,9 @@ class ModelRepositoryService final : public v1::ModelRepository::Service {
   grpc::Status DeleteModel(grpc::ServerContext* context,
                            const v1::DeleteModelRequest* request,
                            v1::DeleteModelResponse* response) override;
+  grpc::Status VerifyModels(grpc::ServerContext* context,
+                            const v1::VerifyModelsRequest* request,
+                            v1::VerifyModelsResponse* response) override;
 
  private:
   ServerCore* core_;

@@ -27,6 +27,8 @@ constexpr RpcRule kRules[] = {
   {"/pruneserve.v1.ModelRepository/GetModel",               Role::kRead},
   {"/pruneserve.v1.ModelRepository/DownloadModel",          Role::kRead},
   {"/pruneserve.v1.ModelRepository/DeleteModel",            Role::kAdmin, true},
+  // Reads every selected blob whole and writes corrupt marks.
+  {"/pruneserve.v1.ModelRepository/VerifyModels",           Role::kAdmin, true},
   // Pruning jobs. read callers see every job; cancelling also needs to be
   // the submitter or an admin.
   {"/pruneserve.v1.PruningJobs/SubmitJob",                  Role::kAdmin, true},

@@ -187,6 +187,7 @@ void Server::Shutdown(absl::Duration grace) {
   grpc_server_->Wait();
   grpc_server_.reset();
   core_->models().UnloadAll();
+  core_->scrubber().Stop();
   exposer_.reset();
 }
 

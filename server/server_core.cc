@@ -51,6 +51,12 @@ absl::StatusOr<std::unique_ptr<ServerCore>> ServerCore::Create(
       core->repository_,
       ModelRepository::Create(repo_options, std::move(inspectors),
                               core->repository_metrics_.get()));
+  RepositoryScrubberOptions scrub_options;
+  scrub_options.interval = core->options_.scrub_interval;
+  PS_ASSIGN_OR_RETURN(
+      core->scrubber_,
+      RepositoryScrubber::Create(scrub_options, core->repository_.get(),
+                                 core->repository_metrics_.get()));
   core->inference_metrics_ =
       std::make_unique<InferenceMetrics>(*core->registry_);
   core->models_ = std::make_unique<inference::ModelManager>(

@@ -21,6 +21,7 @@
 #include "core/repository/model_repository.h"
 #include "core/torchscript/sandboxed_torchscript_inspector.h"
 #include "prometheus/registry.h"
+#include "core/repository/repository_scrubber.h"
 
 namespace pruneserve {
 
@@ -39,6 +40,9 @@ struct ServerCoreOptions {
   SandboxedTorchScriptInspectorOptions torchscript_validation;
   // Inference instances, batching and threads of loaded models.
   inference::ModelManagerOptions inference;
+  // Time between background scrubs, which re-hash every stored blob and
+  // mark versions with missing or altered bytes corrupt; <= 0: none.
+  absl::Duration scrub_interval = absl::Hours(24);
   // Pruning-job workers, queue and threads. An empty work_root means
   // <data_dir>/jobs.
   jobs::JobManagerOptions jobs;
@@ -74,6 +78,7 @@ class ServerCore {
   // process_* metrics, exposed next to the registry.
   const std::shared_ptr<ProcessMetricsCollector>& process_metrics() const {
     return process_metrics_;
+  RepositoryScrubber& scrubber() { return *scrubber_; }
   }
   // Scrape-time throughput gauges of loaded models.
   std::shared_ptr<prometheus::Collectable> throughput_metrics() const {
@@ -103,3 +108,5 @@ class ServerCore {
 }  // namespace pruneserve
 
 #endif  // PRUNESERVE_SERVER_SERVER_CORE_H_
+  // Declared after the repository it reads: its thread is joined first.
+  std::unique_ptr<RepositoryScrubber> scrubber_;

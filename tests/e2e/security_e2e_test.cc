@@ -384,6 +384,8 @@ std::vector<RpcCase> AllRpcs() {
              StatusCode::NOT_FOUND, q.set_name(target));
   REPO_UNARY(DeleteModel, DeleteModelRequest, DeleteModelResponse, Role::kAdmin,
              StatusCode::NOT_FOUND, q.set_name(target));
+  REPO_UNARY(VerifyModels, VerifyModelsRequest, VerifyModelsResponse,
+             Role::kAdmin, StatusCode::NOT_FOUND, q.set_name(target));
 #undef REPO_UNARY
   add("ModelRepository/DownloadModel", Role::kRead, StatusCode::NOT_FOUND,
       [ch](grpc::Channel* c, const std::string& target) {
