@@ -14,8 +14,16 @@ struct InstancePool::Pending {
   absl::Time enqueued;
   int64_t rows = 0;
   InferenceResult result;
-  absl::Notification done;
+  InferenceCallback done;
 };
+
+void InstancePool::Complete(Pending& p) {
+  InferenceCallback done = std::move(p.done);
+  p.done = nullptr;
+  // Inputs are not needed any more; free them before the caller runs.
+  p.request = InferenceRequest();
+  if (done) done(std::move(p.result));
+}
 
 InstancePool::InstancePool(std::shared_ptr<InferenceBackend> backend,
                            InstancePoolOptions options, BatchObserver observer)
@@ -64,7 +72,7 @@ void InstancePool::Stop() {
   }
   for (auto& p : orphans) {
     p->result.outputs = absl::UnavailableError("model is being unloaded");
-    p->done.Notify();
+    Complete(*p);
   }
   for (auto& t : threads_) t.join();
   threads_.clear();
@@ -76,38 +84,19 @@ int64_t InstancePool::pending() const {
 }
 
 InferenceResult InstancePool::Infer(InferenceRequest request) {
-  auto pending = std::make_shared<Pending>();
-  pending->rows = request.inputs.empty() ? 0 : request.inputs[0].batch();
-  if (pending->rows > options_.batching.max_batch_size) {
-    pending->result.outputs =
-        LimitExceededError(absl::StatusCode::kInvalidArgument, "max_batch_size",
-                           absl::StrCat("request batch ", pending->rows,
-                                        " exceeds the model's max batch size ",
-                                        options_.batching.max_batch_size));
-    return std::move(pending->result);
-  }
+  // The result lands in state shared with the callback, which may run after
+  // this caller gave up at its deadline.
+  struct Waiter {
+    absl::Notification done;
+    InferenceResult result;
+  };
+  auto waiter = std::make_shared<Waiter>();
   const absl::Time deadline = request.deadline;
-  pending->request = std::move(request);
-  pending->enqueued = absl::Now();
-  {
-    absl::MutexLock lock(&mu_);
-    if (stopping_) {
-      pending->result.outputs = absl::UnavailableError("model is unloading");
-      return std::move(pending->result);
-    }
-    if (static_cast<int64_t>(queue_.size()) >=
-        options_.batching.max_queue_size) {
-      pending->result.outputs = LimitExceededError(
-          absl::StatusCode::kResourceExhausted, "max_queue_size",
-          absl::StrCat("inference queue is full (",
-                       options_.batching.max_queue_size,
-                       " requests waiting, --max_queue_size)"));
-      return std::move(pending->result);
-    }
-    queue_.push_back(pending);
-    work_ready_.Signal();
-  }
-  if (!pending->done.WaitForNotificationWithDeadline(deadline)) {
+  InferAsync(std::move(request), [waiter](InferenceResult result) {
+    waiter->result = std::move(result);
+    waiter->done.Notify();
+  });
+  if (!waiter->done.WaitForNotificationWithDeadline(deadline)) {
     // The worker skips it when it reaches the front; its result is ignored
     // if it is already computing.
     InferenceResult late;
@@ -115,10 +104,47 @@ InferenceResult InstancePool::Infer(InferenceRequest request) {
         "deadline passed before the request was computed");
     return late;
   }
-  return std::move(pending->result);
+  return std::move(waiter->result);
 }
 
-void InstancePool::DropDeadFrontLocked() {
+void InstancePool::InferAsync(InferenceRequest request,
+                              InferenceCallback done) {
+  auto pending = std::make_shared<Pending>();
+  pending->done = std::move(done);
+  pending->rows = request.inputs.empty() ? 0 : request.inputs[0].batch();
+  if (pending->rows > options_.batching.max_batch_size) {
+    pending->result.outputs =
+        LimitExceededError(absl::StatusCode::kInvalidArgument, "max_batch_size",
+                           absl::StrCat("request batch ", pending->rows,
+                                        " exceeds the model's max batch size ",
+                                        options_.batching.max_batch_size));
+    Complete(*pending);
+    return;
+  }
+  pending->request = std::move(request);
+  pending->enqueued = absl::Now();
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) {
+      pending->result.outputs = absl::UnavailableError("model is unloading");
+    } else if (static_cast<int64_t>(queue_.size()) >=
+               options_.batching.max_queue_size) {
+      pending->result.outputs = LimitExceededError(
+          absl::StatusCode::kResourceExhausted, "max_queue_size",
+          absl::StrCat("inference queue is full (",
+                       options_.batching.max_queue_size,
+                       " requests waiting, --max_queue_size)"));
+    } else {
+      queue_.push_back(pending);
+      work_ready_.Signal();
+      return;
+    }
+  }
+  Complete(*pending);
+}
+
+void InstancePool::DropDeadFrontLocked(
+    std::vector<std::shared_ptr<Pending>>& dead) {
   const absl::Time now = absl::Now();
   while (!queue_.empty()) {
     Pending& p = *queue_.front();
@@ -131,20 +157,25 @@ void InstancePool::DropDeadFrontLocked() {
     } else {
       return;
     }
-    p.done.Notify();
+    dead.push_back(std::move(queue_.front()));
     queue_.pop_front();
   }
 }
 
-std::vector<std::shared_ptr<InstancePool::Pending>> InstancePool::NextBatch() {
+std::vector<std::shared_ptr<InstancePool::Pending>> InstancePool::NextBatch(
+    std::vector<std::shared_ptr<Pending>>& dead) {
   const BatchingOptions& b = options_.batching;
   std::vector<std::shared_ptr<Pending>> batch;
   absl::MutexLock lock(&mu_);
   while (batch.empty()) {
     while (queue_.empty() && !stopping_) work_ready_.Wait(&mu_);
     if (stopping_) return {};
-    DropDeadFrontLocked();
-    if (queue_.empty()) continue;
+    DropDeadFrontLocked(dead);
+    if (queue_.empty()) {
+      // Their callers should hear now, not when the next request comes.
+      if (!dead.empty()) return {};
+      continue;
+    }
     batch.push_back(queue_.front());
     queue_.pop_front();
   }
@@ -156,7 +187,7 @@ std::vector<std::shared_ptr<InstancePool::Pending>> InstancePool::NextBatch() {
                      n) != b.preferred_batch_sizes.end();
   };
   while (rows < b.max_batch_size && !preferred(rows) && !stopping_) {
-    DropDeadFrontLocked();
+    DropDeadFrontLocked(dead);
     if (queue_.empty()) {
       if (work_ready_.WaitWithDeadline(&mu_, gather_until)) break;  // timed out
       continue;
@@ -173,9 +204,16 @@ std::vector<std::shared_ptr<InstancePool::Pending>> InstancePool::NextBatch() {
 
 void InstancePool::RunInstance(BackendSession* session) {
   while (true) {
-    std::vector<std::shared_ptr<Pending>> batch = NextBatch();
-    if (batch.empty()) return;
-    Execute(session, batch);
+    // Completed here, with the lock released: callbacks may call back into
+    // the pool.
+    std::vector<std::shared_ptr<Pending>> dead;
+    std::vector<std::shared_ptr<Pending>> batch = NextBatch(dead);
+    for (auto& p : dead) Complete(*p);
+    if (!batch.empty()) {
+      Execute(session, batch);
+    } else if (dead.empty()) {
+      return;  // stopping
+    }
   }
 }
 
@@ -240,7 +278,7 @@ void InstancePool::Execute(BackendSession* session,
     if (!batchable.ok()) {
       p->result.queue_time = absl::Now() - p->enqueued;
       p->result.outputs = batchable;
-      p->done.Notify();
+      Complete(*p);
       continue;
     }
     auto group = std::find_if(groups.begin(), groups.end(), [&](auto& g) {
@@ -304,7 +342,7 @@ void InstancePool::ExecuteGroup(BackendSession* session,
       p.result.outputs = std::move(per_request[r]);
     else
       p.result.outputs = outputs.status();
-    p.done.Notify();
+    Complete(p);
   }
 }
 

@@ -67,6 +67,12 @@ struct InferenceResult {
   int64_t batch_size = 0;
 };
 
+// Receives the result of an InferAsync request, exactly once: on the pool
+// thread that computed or dropped it, on the calling thread when it is
+// refused at once, or on the thread that calls Stop(). Called with no lock
+// of the pool held; must not block.
+using InferenceCallback = std::function<void(InferenceResult)>;
+
 // Observes every executed batch (for metrics). Called on pool threads.
 using BatchObserver =
     std::function<void(int64_t batch_size, absl::Duration compute_time)>;
@@ -88,6 +94,13 @@ class InstancePool {
   // after Stop().
   InferenceResult Infer(InferenceRequest request);
 
+  // Queues `request` and returns at once; `done` receives the result (the
+  // same errors as Infer). No thread waits for it: a request whose deadline
+  // passes while it is queued is failed with DEADLINE_EXCEEDED when an
+  // instance reaches it, so a caller that must answer at its deadline keeps
+  // its own timer.
+  void InferAsync(InferenceRequest request, InferenceCallback done);
+
   // Fails what is queued, lets running batches finish, joins the threads.
   void Stop();
 
@@ -102,10 +115,17 @@ class InstancePool {
   InstancePool(std::shared_ptr<InferenceBackend> backend,
                InstancePoolOptions options, BatchObserver observer);
   void RunInstance(BackendSession* session);
-  // Takes the next batch off the queue; empty when stopping.
-  std::vector<std::shared_ptr<Pending>> NextBatch();
-  // Removes and fails dead requests at the queue front.
-  void DropDeadFrontLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Takes the next batch off the queue, moving dead requests met on the way
+  // into `dead` (for the caller to complete without the lock). Empty when
+  // stopping, or when only dead requests were found.
+  std::vector<std::shared_ptr<Pending>> NextBatch(
+      std::vector<std::shared_ptr<Pending>>& dead);
+  // Removes dead requests at the queue front into `dead`, with their
+  // results set; the caller completes them once the lock is released.
+  void DropDeadFrontLocked(std::vector<std::shared_ptr<Pending>>& dead)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Hands `p` its result (once).
+  static void Complete(Pending& p);
   // Fails the requests of `batch` that cannot be batched (each with its own
   // error), then runs the others in groups that concatenate.
   void Execute(BackendSession* session,

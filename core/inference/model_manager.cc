@@ -277,10 +277,8 @@ absl::Status ModelManager::CountRefusal(absl::Status status) {
   return status;
 }
 
-absl::StatusOr<InferOutcome> ModelManager::Infer(
-    const std::string& name, int64_t version, const InputSource& source,
-    absl::Time deadline, std::function<bool()> is_cancelled) {
-  const absl::Time start = absl::Now();
+absl::StatusOr<ModelManager::Prepared> ModelManager::Prepare(
+    const std::string& name, int64_t version, const InputSource& source) {
   auto model = Get(name, version);
   if (!model.ok()) return model.status();
   auto admitted = AdmitInputs(
@@ -297,18 +295,60 @@ absl::StatusOr<InferOutcome> ModelManager::Infer(
     RecordRefused(**model, s);
     return s;
   }
-  std::vector<HostTensor> inputs;
-  inputs.reserve(admitted->size());
+  Prepared prepared;
+  prepared.inputs.reserve(admitted->size());
   for (size_t i = 0; i < admitted->size(); ++i) {
     auto decoded = source.Decode(static_cast<int>(i), (*admitted)[i]);
     if (!decoded.ok()) {
       RecordRefused(**model, decoded.status());
       return decoded.status();
     }
-    inputs.push_back(*std::move(decoded));
+    prepared.inputs.push_back(*std::move(decoded));
   }
-  return Run(*std::move(model), std::move(inputs), deadline,
+  prepared.model = *std::move(model);
+  return prepared;
+}
+
+absl::StatusOr<InferOutcome> ModelManager::Infer(
+    const std::string& name, int64_t version, const InputSource& source,
+    absl::Time deadline, std::function<bool()> is_cancelled) {
+  const absl::Time start = absl::Now();
+  auto prepared = Prepare(name, version, source);
+  if (!prepared.ok()) return prepared.status();
+  return Run(std::move(prepared->model), std::move(prepared->inputs), deadline,
              std::move(is_cancelled), start);
+}
+
+void ModelManager::InferAsync(
+    const std::string& name, int64_t version, const InputSource& source,
+    absl::Time deadline, std::function<bool()> is_cancelled,
+    std::function<void(absl::StatusOr<InferOutcome>)> done) {
+  const absl::Time start = absl::Now();
+  auto prepared = Prepare(name, version, source);
+  if (!prepared.ok()) return done(prepared.status());
+  std::shared_ptr<const LoadedModel> model = std::move(prepared->model);
+  auto request = MakeRequest(*model, std::move(prepared->inputs), deadline,
+                             std::move(is_cancelled));
+  if (!request.ok()) return done(request.status());
+  if (model->metrics) model->metrics->SetPending(model->pool->pending() + 1);
+  // The callback holds the metrics but not the model: it runs on the pool's
+  // thread (or the unloading one), where releasing the last reference to
+  // the model would destroy the pool from inside itself. The pool outlives
+  // every call of its callbacks, so the raw pointer is safe there.
+  InstancePool* pool = model->pool.get();
+  pool->InferAsync(
+      *std::move(request),
+      [this, metrics = model->metrics, pool, name = model->model.name(),
+       version = model->model.version(), start,
+       done = std::move(done)](InferenceResult result) mutable {
+        auto outputs = Conclude(metrics.get(), *pool, std::move(result), start);
+        if (!outputs.ok()) return done(outputs.status());
+        InferOutcome outcome;
+        outcome.model_name = std::move(name);
+        outcome.model_version = version;
+        outcome.outputs = *std::move(outputs);
+        done(std::move(outcome));
+      });
 }
 
 absl::StatusOr<InferOutcome> ModelManager::Infer(
@@ -332,29 +372,53 @@ absl::StatusOr<InferOutcome> ModelManager::Infer(
              std::move(is_cancelled), start);
 }
 
-absl::StatusOr<InferOutcome> ModelManager::Run(
-    std::shared_ptr<const LoadedModel> model, std::vector<HostTensor> inputs,
-    absl::Time deadline, std::function<bool()> is_cancelled, absl::Time start) {
-  ModelInferenceMetrics* metrics = model->metrics.get();
-  absl::Status valid = ValidateInputs(model->pool->backend(), inputs);
+absl::StatusOr<InferenceRequest> ModelManager::MakeRequest(
+    const LoadedModel& model, std::vector<HostTensor> inputs,
+    absl::Time deadline, std::function<bool()> is_cancelled) const {
+  absl::Status valid = ValidateInputs(model.pool->backend(), inputs);
   if (!valid.ok()) {
-    if (metrics)
-      metrics->RecordRequest(valid, absl::ZeroDuration(), absl::ZeroDuration());
+    if (model.metrics) {
+      model.metrics->RecordRequest(valid, absl::ZeroDuration(),
+                                   absl::ZeroDuration());
+    }
     return valid;
   }
   InferenceRequest request;
   request.inputs = std::move(inputs);
   request.deadline = deadline;
   request.is_cancelled = std::move(is_cancelled);
-  if (metrics) metrics->SetPending(model->pool->pending() + 1);
-  InferenceResult result = model->pool->Infer(std::move(request));
+  return request;
+}
+
+absl::StatusOr<std::vector<HostTensor>> ModelManager::Conclude(
+    ModelInferenceMetrics* metrics, const InstancePool& pool,
+    InferenceResult result, absl::Time start) {
   if (metrics) {
-    metrics->SetPending(model->pool->pending());
+    metrics->SetPending(pool.pending());
     metrics->RecordRequest(result.outputs.status(), absl::Now() - start,
                            result.queue_time);
   }
   if (!result.outputs.ok()) return CountRefusal(result.outputs.status());
-  return InferOutcome{std::move(model), *std::move(result.outputs)};
+  return std::move(result.outputs);
+}
+
+absl::StatusOr<InferOutcome> ModelManager::Run(
+    std::shared_ptr<const LoadedModel> model, std::vector<HostTensor> inputs,
+    absl::Time deadline, std::function<bool()> is_cancelled, absl::Time start) {
+  auto request =
+      MakeRequest(*model, std::move(inputs), deadline, std::move(is_cancelled));
+  if (!request.ok()) return request.status();
+  if (model->metrics) model->metrics->SetPending(model->pool->pending() + 1);
+  InferenceResult result = model->pool->Infer(*std::move(request));
+  auto outputs =
+      Conclude(model->metrics.get(), *model->pool, std::move(result), start);
+  if (!outputs.ok()) return outputs.status();
+  InferOutcome outcome;
+  outcome.model_name = model->model.name();
+  outcome.model_version = model->model.version();
+  outcome.model = std::move(model);
+  outcome.outputs = *std::move(outputs);
+  return outcome;
 }
 
 }  // namespace pruneserve::inference

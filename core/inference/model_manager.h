@@ -74,7 +74,13 @@ struct ModelIndexEntry {
 };
 
 struct InferOutcome {
+  // The version that ran. Null from InferAsync: its callback may run on the
+  // model's own instance thread, where dropping the last reference to the
+  // model would make the pool join itself.
   std::shared_ptr<const LoadedModel> model;
+  // Name and version of the model that ran (both entry points).
+  std::string model_name;
+  int64_t model_version = 0;
   std::vector<HostTensor> outputs;
 };
 
@@ -124,6 +130,19 @@ class ModelManager {
                                      absl::Time deadline,
                                      std::function<bool()> is_cancelled);
 
+  // The same as the InputSource overload of Infer, without waiting: the
+  // request is looked up, admitted and decoded on the calling thread (so
+  // `source` need only live for this call), then queued; `done` receives the
+  // outcome exactly once, on the calling thread for a refusal or on the
+  // thread that finished the request (an instance thread, or the one that
+  // unloads the model). No thread waits for it meanwhile. A request still
+  // queued at `deadline` is failed with DEADLINE_EXCEEDED when an instance
+  // reaches it; callers that must answer at the deadline keep a timer.
+  void InferAsync(const std::string& name, int64_t version,
+                  const InputSource& source, absl::Time deadline,
+                  std::function<bool()> is_cancelled,
+                  std::function<void(absl::StatusOr<InferOutcome>)> done);
+
   // Admits `inputs` against options.request_limits, validates them against
   // the model's specs (count, names, datatypes, shapes, byte sizes:
   // INVALID_ARGUMENT naming expected vs got), converts integer images to
@@ -146,6 +165,24 @@ class ModelManager {
                                    absl::Time deadline,
                                    std::function<bool()> is_cancelled,
                                    absl::Time start);
+  // The looked-up, admitted and decoded inputs of an InputSource request;
+  // an error already counted.
+  struct Prepared {
+    std::shared_ptr<const LoadedModel> model;
+    std::vector<HostTensor> inputs;
+  };
+  absl::StatusOr<Prepared> Prepare(const std::string& name, int64_t version,
+                                   const InputSource& source);
+  // Validates the inputs for `model` and builds the pool request; the error
+  // is already counted.
+  absl::StatusOr<InferenceRequest> MakeRequest(
+      const LoadedModel& model, std::vector<HostTensor> inputs,
+      absl::Time deadline, std::function<bool()> is_cancelled) const;
+  // Records the request's metrics (`metrics` may be null) and returns its
+  // outputs or its counted error. `pool` is the one that ran it.
+  absl::StatusOr<std::vector<HostTensor>> Conclude(
+      ModelInferenceMetrics* metrics, const InstancePool& pool,
+      InferenceResult result, absl::Time start);
   // RESOURCE_EXHAUSTED when loading `key` would pass max_loaded_versions.
   absl::Status CheckLoadedVersionsLocked(
       const std::pair<std::string, int64_t>& key) const

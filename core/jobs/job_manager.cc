@@ -125,6 +125,8 @@ absl::Status JobManager::Start() {
 }
 
 void JobManager::Stop() {
+  Delivery stopped;
+  stopped.snapshot = absl::UnavailableError("the server is shutting down");
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) return;
@@ -132,9 +134,17 @@ void JobManager::Stop() {
     for (auto& [id, active] : active_) {
       if (active->running) active->token.Cancel();
     }
+    for (auto& [id, by_subscription] : listeners_) {
+      for (auto& [sub, listener] : by_subscription) {
+        stopped.listeners.push_back(std::move(listener));
+      }
+    }
+    listeners_.clear();
+    subscriptions_.clear();
     work_ready_.SignalAll();
     changed_.SignalAll();
   }
+  Deliver(stopped);
   for (std::thread& t : workers_) t.join();
   workers_.clear();
 }
@@ -275,6 +285,7 @@ void JobManager::WorkerLoop() {
   if (options_.worker_thread_setup) options_.worker_thread_setup();
   while (true) {
     std::shared_ptr<ActiveJob> active;
+    Delivery started;
     {
       absl::MutexLock lock(&mu_);
       while (!stopping_ && queue_.empty() && backlog_.empty()) {
@@ -297,7 +308,9 @@ void JobManager::WorkerLoop() {
       SetJobPhase(Phase::kStart, *job.mutable_progress());
       active->revision = next_revision_++;
       changed_.SignalAll();
+      started = CollectListenersLocked(*active, false);
     }
+    Deliver(started);
     Persist(active->job);
     RefreshStateMetrics();
     RunJob(active);
@@ -331,6 +344,7 @@ void JobManager::OnProgress(ActiveJob* active,
                             const v1::JobProgress& progress) {
   v1::Job to_persist;
   bool persist = false;
+  Delivery changed;
   {
     absl::MutexLock lock(&mu_);
     v1::Job& job = active->job;
@@ -347,7 +361,9 @@ void JobManager::OnProgress(ActiveJob* active,
       to_persist = job;
       persist = true;
     }
+    changed = CollectListenersLocked(*active, false);
   }
+  Deliver(changed);
   if (metrics_ != nullptr) {
     metrics_->UpdateRunning(active->job.id(), active->job.spec().model_name(),
                             progress.fraction_done(),
@@ -408,11 +424,88 @@ void JobManager::Finish(const std::shared_ptr<ActiveJob>& active,
     if (!interrupted) metrics_->RecordFinished(job.state());
   }
   RefreshStateMetrics();
+  Delivery ended;
   {
     absl::MutexLock lock(&mu_);
+    if (!interrupted) {
+      // The final snapshot goes to the listeners, which then leave.
+      active->revision = next_revision_++;
+      ended = CollectListenersLocked(*active, true);
+      auto it = listeners_.find(job.id());
+      if (it != listeners_.end()) {
+        for (const auto& [sub, listener] : it->second) {
+          subscriptions_.erase(sub);
+        }
+        listeners_.erase(it);
+      }
+    }
     active_.erase(job.id());
     changed_.SignalAll();
   }
+  Deliver(ended);
+}
+
+absl::StatusOr<JobSubscription> JobManager::Subscribe(const std::string& id,
+                                                      JobListener listener) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) {
+      return absl::UnavailableError("the server is shutting down");
+    }
+    auto it = active_.find(id);
+    if (it != active_.end()) {
+      JobSubscription subscription;
+      subscription.current = {it->second->job, it->second->revision, false};
+      subscription.id = next_subscription_++;
+      listeners_[id][subscription.id] =
+          std::make_shared<const JobListener>(std::move(listener));
+      subscriptions_[subscription.id] = id;
+      return subscription;
+    }
+  }
+  // Not active: ended (Finish writes the final state before the job leaves
+  // active_) or unknown.
+  auto job = store_->Get(id);
+  if (!job.ok()) return job.status();
+  JobSubscription subscription;
+  subscription.current.final = spec::IsFinalJobState(job->state());
+  subscription.current.revision = INT64_MAX;
+  subscription.current.job = *std::move(job);
+  return subscription;
+}
+
+void JobManager::Unsubscribe(int64_t subscription_id) {
+  std::shared_ptr<const JobListener> dropped;  // released outside the lock
+  absl::MutexLock lock(&mu_);
+  auto sub = subscriptions_.find(subscription_id);
+  if (sub == subscriptions_.end()) return;
+  auto job = listeners_.find(sub->second);
+  if (job != listeners_.end()) {
+    auto entry = job->second.find(subscription_id);
+    if (entry != job->second.end()) {
+      dropped = std::move(entry->second);
+      job->second.erase(entry);
+    }
+    if (job->second.empty()) listeners_.erase(job);
+  }
+  subscriptions_.erase(sub);
+}
+
+JobManager::Delivery JobManager::CollectListenersLocked(const ActiveJob& active,
+                                                        bool final) const {
+  Delivery delivery;
+  auto it = listeners_.find(active.job.id());
+  if (it == listeners_.end()) return delivery;
+  for (const auto& [sub, listener] : it->second) {
+    delivery.listeners.push_back(listener);
+  }
+  delivery.snapshot = JobSnapshot{active.job, active.revision, final};
+  return delivery;
+}
+
+void JobManager::Deliver(const Delivery& delivery) {
+  for (const auto& listener : delivery.listeners)
+    (*listener)(delivery.snapshot);
 }
 
 void JobManager::Persist(const v1::Job& job) {

@@ -1,6 +1,8 @@
 // JobManager schedules pruning jobs: it validates and records submissions,
 // keeps a bounded FIFO queue, runs jobs on a fixed pool of worker threads
-// through a JobExecutor, publishes progress to watchers and metrics, and
+// through a JobExecutor, publishes progress to watchers (Watch blocks;
+// Subscribe pushes every change to a listener, for callers that must not
+// hold a thread per watcher) and metrics, and
 // writes every state change to the JobStore. After a crash or a restart,
 // Start() puts jobs that were queued or running back in the queue; their
 // executor resumes from the checkpoints left in the job's work directory.
@@ -29,9 +31,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "core/jobs/job_executor.h"
-#include "core/spec/job_state.h"
 #include "core/jobs/job_store.h"
 #include "core/metrics/job_metrics.h"
+#include "core/spec/job_state.h"
 
 namespace pruneserve::jobs {
 
@@ -74,6 +76,23 @@ struct JobSnapshot {
   int64_t revision = 0;
   // True when the job is in a final state (no further changes).
   bool final = false;
+};
+
+// Receives the changes of one job (JobManager::Subscribe): a snapshot after
+// every change, the last one final, or UNAVAILABLE once Stop() has begun
+// (then nothing more). Called on the thread that made the change (a worker,
+// a submitter, a canceller) with no lock of the manager held. Calls from
+// different threads may overlap and arrive out of order, so a listener keeps
+// the highest revision it has seen. Must not block: it runs on the job's
+// worker.
+using JobListener = std::function<void(const absl::StatusOr<JobSnapshot>&)>;
+
+// What Subscribe returns: the job as it is now and, when it can still
+// change, the id that ends the subscription.
+struct JobSubscription {
+  JobSnapshot current;
+  // 0 when `current` is final: the listener is not registered.
+  int64_t id = 0;
 };
 
 // Thread-safe. Owns its worker threads (started by Start(), joined by
@@ -132,6 +151,21 @@ class JobManager {
                                     int64_t after_revision,
                                     absl::Duration timeout) const;
 
+  // Registers `listener` for every later change of job `id` and returns
+  // the job as it is now, atomically: no change falls between the two. A job
+  // that already ended is returned final and nothing is registered.
+  // NOT_FOUND for an unknown id, UNAVAILABLE once Stop() has begun. The
+  // listener stays registered until the job ends (after its final snapshot),
+  // Stop() (after UNAVAILABLE) or Unsubscribe(). Does not block beyond one
+  // database read for ended jobs.
+  absl::StatusOr<JobSubscription> Subscribe(const std::string& id,
+                                            JobListener listener);
+
+  // Ends a subscription (unknown or ended ids are ignored). A call to the
+  // listener already under way on another thread may still finish after
+  // this returns, so the listener must own what it touches. Not blocking.
+  void Unsubscribe(int64_t subscription_id);
+
   const JobManagerOptions& options() const { return options_; }
 
   // Jobs in the queue (never more than queue_capacity) and, behind them,
@@ -163,6 +197,15 @@ class JobManager {
   // Stop()), writes it and wakes watchers.
   void Finish(const std::shared_ptr<ActiveJob>& active,
               const absl::StatusOr<JobOutcome>& outcome);
+  // A change to deliver once the lock is released.
+  struct Delivery {
+    std::vector<std::shared_ptr<const JobListener>> listeners;
+    absl::StatusOr<JobSnapshot> snapshot = absl::UnknownError("");
+  };
+  // The listeners of `active` with its current snapshot.
+  Delivery CollectListenersLocked(const ActiveJob& active, bool final) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  static void Deliver(const Delivery& delivery);
   // Persists `job`; failures are logged (the in-memory state stays right).
   void Persist(const v1::Job& job);
   void RefreshStateMetrics();
@@ -189,6 +232,12 @@ class JobManager {
   // the backlog is not empty).
   std::deque<std::string> backlog_ ABSL_GUARDED_BY(mu_);
   int64_t next_revision_ ABSL_GUARDED_BY(mu_) = 1;
+  // Subscribers by job id, then by subscription id.
+  std::map<std::string, std::map<int64_t, std::shared_ptr<const JobListener>>>
+      listeners_ ABSL_GUARDED_BY(mu_);
+  // Job id of every subscription, for Unsubscribe.
+  std::map<int64_t, std::string> subscriptions_ ABSL_GUARDED_BY(mu_);
+  int64_t next_subscription_ ABSL_GUARDED_BY(mu_) = 1;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> workers_;

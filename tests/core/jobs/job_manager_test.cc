@@ -432,6 +432,114 @@ TEST_F(JobManagerTest, UnreadableJobRecordDoesNotStopTheStart) {
   EXPECT_EQ(AwaitFinal(*jobs, good).state(), v1::JOB_STATE_SUCCEEDED);
 }
 
+// Records what a JobListener receives and lets the test wait for it.
+class RecordingListener {
+ public:
+  JobListener AsListener() {
+    return [this](const absl::StatusOr<JobSnapshot>& s) {
+      absl::MutexLock lock(&mu_);
+      received_.push_back(s);
+    };
+  }
+  // Blocks until `n` calls arrived; returns them all.
+  std::vector<absl::StatusOr<JobSnapshot>> AwaitCalls(size_t n) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [&] {
+      mu_.AssertHeld();
+      return received_.size() >= n;
+    };
+    mu_.Await(absl::Condition(&enough));
+    return received_;
+  }
+  size_t count() {
+    absl::MutexLock lock(&mu_);
+    return received_.size();
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<absl::StatusOr<JobSnapshot>> received_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST_F(JobManagerTest, SubscribePushesEveryChangeThenTheFinalSnapshot) {
+  auto jobs = Make(1, 8);
+  ASSERT_TRUE(jobs->Start().ok());
+  auto ahead = jobs->Submit(Spec());  // holds the one worker
+  executor_.AwaitStarted(1);
+  auto job = jobs->Submit(Spec());
+  ASSERT_TRUE(job.ok());
+  RecordingListener listener;
+  auto sub = jobs->Subscribe(job->id(), listener.AsListener());
+  ASSERT_TRUE(sub.ok()) << sub.status();
+  EXPECT_GT(sub->id, 0);
+  EXPECT_FALSE(sub->current.final);
+  EXPECT_EQ(sub->current.job.state(), v1::JOB_STATE_QUEUED);
+  EXPECT_EQ(listener.count(), 0u);
+
+  executor_.Release(ahead->id());
+  executor_.AwaitStarted(2);
+  // Started (phase "start"), then the executor's one progress report.
+  auto calls = listener.AwaitCalls(2);
+  ASSERT_TRUE(calls[0].ok() && calls[1].ok());
+  EXPECT_EQ(calls[0]->job.state(), v1::JOB_STATE_RUNNING);
+  EXPECT_EQ(calls[0]->job.progress().phase(), "start");
+  EXPECT_EQ(calls[1]->job.progress().phase(), "finetune");
+  EXPECT_GT(calls[0]->revision, sub->current.revision);
+  EXPECT_GT(calls[1]->revision, calls[0]->revision);
+  EXPECT_FALSE(calls[1]->final);
+
+  executor_.Release(job->id());
+  calls = listener.AwaitCalls(3);
+  ASSERT_TRUE(calls[2].ok());
+  EXPECT_TRUE(calls[2]->final);
+  EXPECT_EQ(calls[2]->job.state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_GT(calls[2]->revision, calls[1]->revision);
+  // The final snapshot ends the subscription: a later job changes nothing.
+  auto other = *jobs->Submit(Spec());
+  executor_.AwaitStarted(3);
+  executor_.Release(other.id());
+  AwaitFinal(*jobs, other.id());
+  EXPECT_EQ(listener.count(), 3u);
+
+  // An ended job is returned final, with nothing registered.
+  RecordingListener late;
+  auto ended = jobs->Subscribe(job->id(), late.AsListener());
+  ASSERT_TRUE(ended.ok());
+  EXPECT_EQ(ended->id, 0);
+  EXPECT_TRUE(ended->current.final);
+  EXPECT_EQ(ended->current.job.state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(jobs->Subscribe("job-424242", late.AsListener()).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(JobManagerTest, UnsubscribeStopsDeliveryAndStopSendsUnavailable) {
+  auto jobs = Make(1, 8);
+  ASSERT_TRUE(jobs->Start().ok());
+  auto ahead = *jobs->Submit(Spec());  // holds the one worker
+  executor_.AwaitStarted(1);
+  auto first = *jobs->Submit(Spec());
+  RecordingListener gone;
+  RecordingListener staying;
+  auto gone_sub = *jobs->Subscribe(first.id(), gone.AsListener());
+  ASSERT_TRUE(jobs->Subscribe(first.id(), staying.AsListener()).ok());
+  jobs->Unsubscribe(gone_sub.id);
+  jobs->Unsubscribe(gone_sub.id);  // twice is harmless
+  jobs->Unsubscribe(987654);       // so is an unknown id
+
+  executor_.Release(ahead.id());
+  executor_.AwaitStarted(2);
+  staying.AwaitCalls(2);  // start and progress
+  EXPECT_EQ(gone.count(), 0u);
+
+  jobs->Stop();
+  auto calls = staying.AwaitCalls(3);
+  EXPECT_EQ(calls[2].status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(gone.count(), 0u);
+  EXPECT_EQ(jobs->Subscribe(first.id(), gone.AsListener()).status().code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(staying.count(), 3u);  // nothing after UNAVAILABLE
+}
+
 TEST(JobManagerCreateTest, RejectsBadOptions) {
   FakeExecutor executor;
   testing::TempDir dir;
