@@ -20,6 +20,7 @@ PACKAGES=(
   clang-14 libclang-rt-14-dev  # libFuzzer + sanitizers (scripts/fuzz.sh)
   prometheus  # promtool and a real server for deploy/ (prometheus_integration_test)
   openssl  # CA, server and client certificates made by security_e2e_test
+  libarchive-dev  # tar archives of uploaded data sets (core/datasets, prunectl)
   # data and demo
   dataset-fashion-mnist curl procps
 )

@@ -134,9 +134,21 @@ absl::Status CheckFraction(absl::string_view field, double v,
   return absl::OkStatus();
 }
 
-// A data-set spec that parses and whose directory exists.
-absl::Status CheckDataset(absl::string_view field, const std::string& spec) {
-  auto parsed = data::ParseDatasetSpec(spec);
+// A data-set spec that parses and whose directory exists, or what
+// `resolver` makes of it; the field is replaced by the result.
+absl::Status ResolveDataset(absl::string_view field, std::string* spec,
+                            const DataSpecResolver& resolver) {
+  if (resolver) {
+    auto resolved = resolver(*spec);
+    if (!resolved.ok()) {
+      return absl::Status(resolved.status().code(),
+                          absl::StrCat(field, ": ",
+                                       resolved.status().message()));
+    }
+    *spec = *std::move(resolved);
+    return absl::OkStatus();
+  }
+  auto parsed = data::ParseDatasetSpec(*spec);
   if (!parsed.ok()) return Invalid(field, parsed.status().message());
   std::error_code ec;
   if (!std::filesystem::is_directory(parsed->dir, ec)) {
@@ -146,7 +158,8 @@ absl::Status CheckDataset(absl::string_view field, const std::string& spec) {
   return absl::OkStatus();
 }
 
-absl::Status ResolveData(v1::JobSpec& spec, bool needs_calibration) {
+absl::Status ResolveData(v1::JobSpec& spec, bool needs_calibration,
+                         const DataSpecResolver& resolver) {
   v1::JobData& d = *spec.mutable_data();
   const bool finetunes = spec.finetune().epochs() > 0;
   if (finetunes && d.train().empty()) {
@@ -161,15 +174,15 @@ absl::Status ResolveData(v1::JobSpec& spec, bool needs_calibration) {
                      "or train data"));
   }
   if (!d.train().empty()) {
-    if (auto s = CheckDataset("data.train", d.train()); !s.ok()) return s;
+    PS_RETURN_IF_ERROR(
+        ResolveDataset("data.train", d.mutable_train(), resolver));
   }
   if (!d.eval().empty()) {
-    if (auto s = CheckDataset("data.eval", d.eval()); !s.ok()) return s;
+    PS_RETURN_IF_ERROR(ResolveDataset("data.eval", d.mutable_eval(), resolver));
   }
   if (!d.calibration().empty()) {
-    if (auto s = CheckDataset("data.calibration", d.calibration()); !s.ok()) {
-      return s;
-    }
+    PS_RETURN_IF_ERROR(ResolveDataset("data.calibration",
+                                      d.mutable_calibration(), resolver));
   }
   if (d.train_limit() < 0) return Invalid("data.train_limit", "negative");
   if (d.eval_limit() < 0) return Invalid("data.eval_limit", "negative");
@@ -302,9 +315,9 @@ absl::Status ResolveStages(v1::JobSpec& spec) {
 
 }  // namespace
 
-absl::StatusOr<v1::JobSpec> ResolveJobSpec(v1::JobSpec spec,
-                                           const v1::ModelVersion& model,
-                                           const JobSpecLimits& limits) {
+absl::StatusOr<v1::JobSpec> ResolveJobSpec(
+    v1::JobSpec spec, const v1::ModelVersion& model,
+    const JobSpecLimits& limits, const DataSpecResolver& data_resolver) {
   // Sizes first: nothing below should look at an oversized field.
   if (static_cast<int64_t>(spec.description().size()) >
       limits.max_description_bytes) {
@@ -366,7 +379,9 @@ absl::StatusOr<v1::JobSpec> ResolveJobSpec(v1::JobSpec spec,
   if (auto s = ResolveFinetune(*spec.mutable_finetune()); !s.ok()) return s;
   const bool needs_calibration = pruning::NeedsCalibration(
       spec::PolicyKindOf(spec.pruning()), spec::CriterionKindOf(spec.pruning()));
-  if (auto s = ResolveData(spec, needs_calibration); !s.ok()) return s;
+  if (auto s = ResolveData(spec, needs_calibration, data_resolver); !s.ok()) {
+    return s;
+  }
   if (spec.rounds() == 0) spec.set_rounds(spec::JobSpecDefaults().rounds());
   if (spec.rounds() < 1 || spec.rounds() > 100) {
     return Invalid("rounds", absl::StrCat(spec.rounds(), " is outside 1..100"));

@@ -11,6 +11,9 @@
 #ifndef PRUNESERVE_CORE_JOBS_JOB_SPEC_H_
 #define PRUNESERVE_CORE_JOBS_JOB_SPEC_H_
 
+#include <functional>
+#include <string>
+
 #include "absl/status/statusor.h"
 #include "pruneserve/v1/model.pb.h"
 #include "pruneserve/v1/pruning_jobs.pb.h"
@@ -38,6 +41,13 @@ struct JobSpecLimits {
   int64_t max_input_elements = int64_t{1} << 22;
 };
 
+// Maps one data field as submitted to the spec the job stores and its
+// worker opens; its error (any code) is returned prefixed with the field.
+// The server passes datasets::JobDataResolver::Resolve (stored data sets,
+// --data_roots); local runs pass none.
+using DataSpecResolver =
+    std::function<absl::StatusOr<std::string>(const std::string& spec)>;
+
 // Returns `spec` with defaults filled in for the model `model` (the version
 // the spec names, already looked up): the input shape falls back to the
 // model's example input shape, other zero fields to JobSpecDefaults(). The
@@ -46,11 +56,15 @@ struct JobSpecLimits {
 // name canonical. INVALID_ARGUMENT naming the first bad field, also for
 // sizes over `limits`; the model must be TorchScript. Every
 // pruning.exclude entry must compile as an RE2 pattern (RE2 syntax, linear
-// time; a plain layer name is a valid pattern). Reads only the file
-// system's directory entries of the data sets; never blocks for long.
-absl::StatusOr<v1::JobSpec> ResolveJobSpec(v1::JobSpec spec,
-                                           const v1::ModelVersion& model,
-                                           const JobSpecLimits& limits = {});
+// time; a plain layer name is a valid pattern). Each non-empty data field
+// is replaced by what `data_resolver` returns for it; without one, it must
+// parse and its directory exist (INVALID_ARGUMENT naming it otherwise).
+// Reads only directory entries and the resolver's index; never blocks for
+// long.
+absl::StatusOr<v1::JobSpec> ResolveJobSpec(
+    v1::JobSpec spec, const v1::ModelVersion& model,
+    const JobSpecLimits& limits = {},
+    const DataSpecResolver& data_resolver = nullptr);
 
 }  // namespace pruneserve::jobs
 
