@@ -29,45 +29,46 @@ absl::StatusOr<int64_t> IntParameter(
 
 }  // namespace
 
-grpc::Status InferenceService::ServerLive(grpc::ServerContext*,
-                                          const ::inference::ServerLiveRequest*,
-                                          ::inference::ServerLiveResponse* r) {
+grpc::ServerUnaryReactor* InferenceService::ServerLive(
+    grpc::CallbackServerContext* ctx, const ::inference::ServerLiveRequest*,
+    ::inference::ServerLiveResponse* r) {
   r->set_live(true);
-  return grpc::Status::OK;
+  return FinishNow(ctx, grpc::Status::OK);
 }
 
-grpc::Status InferenceService::ServerReady(
-    grpc::ServerContext*, const ::inference::ServerReadyRequest*,
+grpc::ServerUnaryReactor* InferenceService::ServerReady(
+    grpc::CallbackServerContext* ctx, const ::inference::ServerReadyRequest*,
     ::inference::ServerReadyResponse* r) {
   r->set_ready(ready_.load());
-  return grpc::Status::OK;
+  return FinishNow(ctx, grpc::Status::OK);
 }
 
-grpc::Status InferenceService::ModelReady(
-    grpc::ServerContext*, const ::inference::ModelReadyRequest* q,
+grpc::ServerUnaryReactor* InferenceService::ModelReady(
+    grpc::CallbackServerContext* ctx, const ::inference::ModelReadyRequest* q,
     ::inference::ModelReadyResponse* r) {
   auto version = ParseModelVersion(q->version());
-  if (!version.ok()) return ToGrpcStatus(version.status());
+  if (!version.ok()) return FinishNow(ctx, ToGrpcStatus(version.status()));
   r->set_ready(core_->models().Get(q->name(), *version).ok());
-  return grpc::Status::OK;
+  return FinishNow(ctx, grpc::Status::OK);
 }
 
-grpc::Status InferenceService::ServerMetadata(
-    grpc::ServerContext*, const ::inference::ServerMetadataRequest*,
+grpc::ServerUnaryReactor* InferenceService::ServerMetadata(
+    grpc::CallbackServerContext* ctx, const ::inference::ServerMetadataRequest*,
     ::inference::ServerMetadataResponse* r) {
   r->set_name(kServerName);
   r->set_version(kServerVersion);
   r->add_extensions("model_repository");
-  return grpc::Status::OK;
+  return FinishNow(ctx, grpc::Status::OK);
 }
 
-grpc::Status InferenceService::ModelMetadata(
-    grpc::ServerContext*, const ::inference::ModelMetadataRequest* q,
+grpc::ServerUnaryReactor* InferenceService::ModelMetadata(
+    grpc::CallbackServerContext* ctx,
+    const ::inference::ModelMetadataRequest* q,
     ::inference::ModelMetadataResponse* r) {
   auto version = ParseModelVersion(q->version());
-  if (!version.ok()) return ToGrpcStatus(version.status());
+  if (!version.ok()) return FinishNow(ctx, ToGrpcStatus(version.status()));
   auto model = core_->models().Get(q->name(), *version);
-  if (!model.ok()) return ToGrpcStatus(model.status());
+  if (!model.ok()) return FinishNow(ctx, ToGrpcStatus(model.status()));
   r->set_name(q->name());
   for (int64_t v : core_->models().LoadedVersions(q->name())) {
     r->add_versions(absl::StrCat(v));
@@ -82,75 +83,106 @@ grpc::Status InferenceService::ModelMetadata(
   };
   for (const auto& spec : backend.inputs()) fill(spec, r->add_inputs());
   for (const auto& spec : backend.outputs()) fill(spec, r->add_outputs());
-  return grpc::Status::OK;
+  return FinishNow(ctx, grpc::Status::OK);
 }
 
-grpc::Status InferenceService::ModelInfer(
-    grpc::ServerContext* context, const ::inference::ModelInferRequest* q,
+grpc::ServerUnaryReactor* InferenceService::ModelInfer(
+    grpc::CallbackServerContext* ctx, const ::inference::ModelInferRequest* q,
     ::inference::ModelInferResponse* r) {
   auto version = ParseModelVersion(q->model_version());
-  if (!version.ok()) return ToGrpcStatus(version.status());
+  if (!version.ok()) return FinishNow(ctx, ToGrpcStatus(version.status()));
   auto source = KServeInputSource::Create(*q);
-  if (!source.ok()) return ToGrpcStatus(source.status());
-  absl::Time deadline = absl::FromChrono(context->deadline());
-  // The core looks the model up and checks what the request declares before
-  // anything is decoded.
-  auto outcome =
-      core_->models().Infer(q->model_name(), *version, *source, deadline,
-                            [context] { return context->IsCancelled(); });
-  if (!outcome.ok()) return ToGrpcStatus(outcome.status());
-  r->set_model_name(outcome->model->model.name());
-  r->set_model_version(absl::StrCat(outcome->model->model.version()));
-  r->set_id(q->id());
-  return ToGrpcStatus(EncodeOutputs(*q, std::move(outcome->outputs),
-                                    q->raw_input_contents_size() > 0, r));
+  if (!source.ok()) return FinishNow(ctx, ToGrpcStatus(source.status()));
+  auto [reactor, call] = UnaryCall::Start(ctx, *runtime_);
+  // Decoded here, on the gRPC thread (the core checks what the request
+  // declares first); then queued. The callback fills the response only
+  // while the call is live, when `q` and `r` still exist.
+  core_->models().InferAsync(
+      q->model_name(), *version, *source,
+      EffectiveDeadline(*ctx, runtime_->default_deadline),
+      [call = call] { return call->cancelled(); },
+      [call = call, q, r](absl::StatusOr<inference::InferOutcome> outcome) {
+        call->Finish([&]() -> grpc::Status {
+          if (!outcome.ok()) return ToGrpcStatus(outcome.status());
+          r->set_model_name(outcome->model_name);
+          r->set_model_version(absl::StrCat(outcome->model_version));
+          r->set_id(q->id());
+          return ToGrpcStatus(EncodeOutputs(*q, std::move(outcome->outputs),
+                                            q->raw_input_contents_size() > 0,
+                                            r));
+        });
+      });
+  return reactor;
 }
 
-grpc::Status InferenceService::RepositoryIndex(
-    grpc::ServerContext*, const ::inference::RepositoryIndexRequest* q,
+grpc::ServerUnaryReactor* InferenceService::RepositoryIndex(
+    grpc::CallbackServerContext* ctx,
+    const ::inference::RepositoryIndexRequest* q,
     ::inference::RepositoryIndexResponse* r) {
-  auto index = core_->models().Index();
-  if (!index.ok()) return ToGrpcStatus(index.status());
-  for (const auto& e : *index) {
-    if (q->ready() && !e.ready) continue;
-    auto* m = r->add_models();
-    m->set_name(e.name);
-    m->set_version(absl::StrCat(e.version));
-    m->set_state(e.ready ? "READY" : "UNAVAILABLE");
-    if (!e.ready) m->set_reason("not loaded");
-  }
-  return grpc::Status::OK;
+  return RunBlocking(
+      ctx, *runtime_, r,
+      [core = core_, ready_only = q->ready()]()
+          -> absl::StatusOr<::inference::RepositoryIndexResponse> {
+        auto index = core->models().Index();
+        if (!index.ok()) return index.status();
+        ::inference::RepositoryIndexResponse response;
+        for (const auto& e : *index) {
+          if (ready_only && !e.ready) continue;
+          auto* m = response.add_models();
+          m->set_name(e.name);
+          m->set_version(absl::StrCat(e.version));
+          m->set_state(e.ready ? "READY" : "UNAVAILABLE");
+          if (!e.ready) m->set_reason("not loaded");
+        }
+        return response;
+      });
 }
 
-grpc::Status InferenceService::RepositoryModelLoad(
-    grpc::ServerContext*, const ::inference::RepositoryModelLoadRequest* q,
-    ::inference::RepositoryModelLoadResponse*) {
+grpc::ServerUnaryReactor* InferenceService::RepositoryModelLoad(
+    grpc::CallbackServerContext* ctx,
+    const ::inference::RepositoryModelLoadRequest* q,
+    ::inference::RepositoryModelLoadResponse* r) {
   inference::InstancePoolOptions pool = core_->options().inference.default_pool;
   auto version = IntParameter(*q, "version", 0);
   auto instances = IntParameter(*q, "instances", pool.instances);
   auto max_batch =
       IntParameter(*q, "max_batch_size", pool.batching.max_batch_size);
   for (const auto* s : {&version, &instances, &max_batch}) {
-    if (!s->ok()) return ToGrpcStatus(s->status());
+    if (!s->ok()) return FinishNow(ctx, ToGrpcStatus(s->status()));
   }
   // Clamped, not wrapped: 2^32 + 1 must stay "too many" for the core's
   // limit check.
   pool.instances =
       static_cast<int>(std::clamp<int64_t>(*instances, INT32_MIN, INT32_MAX));
   pool.batching.max_batch_size = *max_batch;
-  auto loaded = core_->models().Load(q->model_name(), *version, &pool);
-  return ToGrpcStatus(loaded.status());
+  return RunBlocking(
+      ctx, *runtime_, r,
+      [core = core_, name = q->model_name(), version = *version,
+       pool]() -> absl::StatusOr<::inference::RepositoryModelLoadResponse> {
+        auto loaded = core->models().Load(name, version, &pool);
+        if (!loaded.ok()) return loaded.status();
+        return ::inference::RepositoryModelLoadResponse();
+      });
 }
 
-grpc::Status InferenceService::RepositoryModelUnload(
-    grpc::ServerContext*, const ::inference::RepositoryModelUnloadRequest* q,
-    ::inference::RepositoryModelUnloadResponse*) {
+grpc::ServerUnaryReactor* InferenceService::RepositoryModelUnload(
+    grpc::CallbackServerContext* ctx,
+    const ::inference::RepositoryModelUnloadRequest* q,
+    ::inference::RepositoryModelUnloadResponse* r) {
   int64_t version = 0;
   auto it = q->parameters().find("version");
   if (it != q->parameters().end() && it->second.has_int64_param()) {
     version = it->second.int64_param();
   }
-  return ToGrpcStatus(core_->models().Unload(q->model_name(), version));
+  // Unloading joins the version's instance threads: off the gRPC thread.
+  return RunBlocking(
+      ctx, *runtime_, r,
+      [core = core_, name = q->model_name(), version]()
+          -> absl::StatusOr<::inference::RepositoryModelUnloadResponse> {
+        absl::Status s = core->models().Unload(name, version);
+        if (!s.ok()) return s;
+        return ::inference::RepositoryModelUnloadResponse();
+      });
 }
 
 }  // namespace pruneserve

@@ -28,10 +28,20 @@ ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9464",
           "Prometheus /metrics address; empty disables it.");
 ABSL_FLAG(std::string, data_dir, "./var/pruneserve",
           "Directory holding the model database and blobs.");
-ABSL_FLAG(int, rpc_threads, 128,
-          "Maximum threads serving RPCs. A ModelInfer call holds its thread "
-          "while it waits in the batcher, so this also caps the inference "
-          "requests in flight; beyond it clients get RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int, rpc_threads, 8,
+          "Threads that run blocking RPC work (database reads and writes, "
+          "upload validation, model loads, job submission, downloads) off "
+          "gRPC's callback threads; more such calls wait for a free one. "
+          "Waiting calls (queued inference, idle streams) hold no thread.");
+ABSL_FLAG(int, default_rpc_deadline_seconds, 120,
+          "Server-side deadline of a unary RPC whose client set none; then "
+          "it is DEADLINE_EXCEEDED. Streams are bounded by "
+          "--upload_idle_timeout_seconds instead; WatchJob ends with its job.");
+ABSL_FLAG(int, upload_idle_timeout_seconds, 60,
+          "An upload (or download) stream with no message for this long is "
+          "closed with DEADLINE_EXCEEDED and an upload's temp file removed.");
+ABSL_FLAG(int, max_concurrent_uploads, 64,
+          "Uploads open at once; one more is RESOURCE_EXHAUSTED.");
 ABSL_FLAG(int64_t, max_model_mb, 2048,
           "Largest accepted model, in MiB, both as uploaded and, for "
           "TorchScript archives (zip files), uncompressed.");
@@ -308,6 +318,11 @@ int main(int argc, char** argv) {
   options.listen_address = absl::GetFlag(FLAGS_listen);
   options.metrics_address = absl::GetFlag(FLAGS_metrics_listen);
   options.rpc_threads = absl::GetFlag(FLAGS_rpc_threads);
+  options.default_rpc_deadline =
+      absl::Seconds(absl::GetFlag(FLAGS_default_rpc_deadline_seconds));
+  options.upload_idle_timeout =
+      absl::Seconds(absl::GetFlag(FLAGS_upload_idle_timeout_seconds));
+  options.max_concurrent_uploads = absl::GetFlag(FLAGS_max_concurrent_uploads);
   options.tls.cert_file = absl::GetFlag(FLAGS_tls_cert);
   options.tls.key_file = absl::GetFlag(FLAGS_tls_key);
   options.tls.client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);

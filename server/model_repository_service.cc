@@ -1,7 +1,12 @@
 #include "server/model_repository_service.h"
 
+#include <deque>
 #include <fstream>
+#include <optional>
+#include <string>
 
+#include "absl/strings/str_cat.h"
+#include "core/util/limit_status.h"
 #include "server/grpc_status.h"
 
 namespace pruneserve {
@@ -9,112 +14,425 @@ namespace {
 
 constexpr size_t kDownloadChunkBytes = 1 << 20;
 
+std::string IdleMessage(absl::string_view what, absl::Duration idle) {
+  return absl::StrCat(what, " for ", absl::FormatDuration(idle),
+                      " (--upload_idle_timeout_seconds); the stream is closed");
+}
+
+// One UploadModel stream. gRPC threads deliver messages; the timer thread
+// checks idleness; the executor commits. All of them go through the shared
+// Guard (callback_rpc.h explains the lifetime rule).
+class UploadReactor final
+    : public grpc::ServerReadReactor<v1::UploadModelRequest> {
+ public:
+  struct Guard {
+    absl::Mutex mu;
+    UploadReactor* reactor ABSL_GUARDED_BY(mu) = nullptr;
+  };
+
+  UploadReactor(ServerCore* core, const RpcRuntime& runtime,
+                std::atomic<int>* open_uploads,
+                v1::UploadModelResponse* response)
+      : core_(core),
+        runtime_(runtime),
+        open_uploads_(open_uploads),
+        response_(response),
+        guard_(std::make_shared<Guard>()) {
+    absl::MutexLock lock(&guard_->mu);
+    guard_->reactor = this;
+    const int open = open_uploads_->fetch_add(1) + 1;
+    holds_slot_ = true;
+    if (open > runtime_.max_concurrent_uploads) {
+      absl::Status refused = LimitExceededError(
+          absl::StatusCode::kResourceExhausted, "max_concurrent_uploads",
+          absl::StrCat(open - 1, " uploads are open; the limit is ",
+                       runtime_.max_concurrent_uploads,
+                       " (--max_concurrent_uploads): retry when one ends"));
+      if (runtime_.refusals != nullptr)
+        runtime_.refusals->Record("max_concurrent_uploads");
+      FinishLocked(ToGrpcStatus(refused));
+      return;
+    }
+    last_activity_ = absl::Now();
+    ScheduleIdleCheckLocked();
+    StartRead(&message_);
+  }
+
+  void OnReadDone(bool ok) override {
+    absl::MutexLock lock(&guard_->mu);
+    if (finished_) return;
+    last_activity_ = absl::Now();
+    if (!ok) {
+      // Half-close (the whole model was sent) or cancellation; OnCancel
+      // handles the latter.
+      CommitLocked();
+      return;
+    }
+    if (session_ == nullptr) {
+      if (!message_.has_header()) {
+        FinishLocked(grpc::Status(
+            grpc::StatusCode::INVALID_ARGUMENT,
+            "missing header: the first message of an upload must be an "
+            "UploadModelHeader"));
+        return;
+      }
+      auto session = core_->repository().BeginUpload(message_.header());
+      if (!session.ok()) {
+        FinishLocked(ToGrpcStatus(session.status()));
+        return;
+      }
+      session_ = *std::move(session);
+    } else {
+      if (message_.has_header()) {
+        FinishLocked(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                  "a second header arrived mid-upload"));
+        return;
+      }
+      absl::Status s = session_->Append(message_.chunk());
+      if (!s.ok()) {
+        FinishLocked(ToGrpcStatus(s));
+        return;
+      }
+    }
+    StartRead(&message_);
+  }
+
+  void OnCancel() override {
+    absl::MutexLock lock(&guard_->mu);
+    FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED,
+                              "upload cancelled before it finished"));
+  }
+
+  void OnDone() override {
+    int64_t timer = 0;
+    {
+      absl::MutexLock lock(&guard_->mu);
+      guard_->reactor = nullptr;
+      timer = timer_id_;
+      timer_id_ = 0;
+      ReleaseSlotLocked();
+    }
+    if (timer != 0) runtime_.timers->Cancel(timer);
+    delete this;  // an unfinished session_ discards its temp file
+  }
+
+ private:
+  void CommitLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(guard_->mu) {
+    if (session_ == nullptr) {
+      FinishLocked(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                "empty upload: the stream carried no header"));
+      return;
+    }
+    committing_ = true;
+    // Checks, validation in its subprocess and the database write: seconds,
+    // on the executor.
+    const bool queued = runtime_.executor->Submit(
+        [guard = guard_,
+         session = std::shared_ptr<UploadSession>(std::move(session_))] {
+          auto model = session->Commit();
+          absl::MutexLock lock(&guard->mu);
+          UploadReactor* r = guard->reactor;
+          if (r == nullptr) return;
+          if (!model.ok()) {
+            r->FinishLocked(ToGrpcStatus(model.status()));
+            return;
+          }
+          *r->response_->mutable_model() = *std::move(model);
+          r->FinishLocked(grpc::Status::OK);
+        });
+    if (!queued) {
+      FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                "the server is shutting down"));
+    }
+  }
+
+  void ScheduleIdleCheckLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(guard_->mu) {
+    timer_id_ = runtime_.timers->Schedule(
+        last_activity_ + runtime_.idle_timeout, [guard = guard_] {
+          absl::MutexLock lock(&guard->mu);
+          if (guard->reactor != nullptr) guard->reactor->CheckIdleLocked();
+        });
+  }
+
+  void CheckIdleLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(guard_->mu) {
+    timer_id_ = 0;
+    if (finished_ || committing_) return;
+    if (absl::Now() - last_activity_ < runtime_.idle_timeout) {
+      ScheduleIdleCheckLocked();
+      return;
+    }
+    session_.reset();  // removes the temp file now
+    FinishLocked(grpc::Status(
+        grpc::StatusCode::DEADLINE_EXCEEDED,
+        IdleMessage("no upload message arrived", runtime_.idle_timeout)));
+  }
+
+  void FinishLocked(const grpc::Status& status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(guard_->mu) {
+    if (finished_) return;
+    finished_ = true;
+    if (!status.ok()) session_.reset();
+    ReleaseSlotLocked();
+    Finish(status);
+  }
+
+  void ReleaseSlotLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(guard_->mu) {
+    if (holds_slot_) open_uploads_->fetch_sub(1);
+    holds_slot_ = false;
+  }
+
+  ServerCore* const core_;
+  const RpcRuntime& runtime_;
+  std::atomic<int>* const open_uploads_;
+  v1::UploadModelResponse* const response_;
+  const std::shared_ptr<Guard> guard_;
+  // The rest is guarded by guard_->mu.
+  v1::UploadModelRequest message_;
+  std::unique_ptr<UploadSession> session_;
+  absl::Time last_activity_;
+  int64_t timer_id_ = 0;
+  bool holds_slot_ = false;
+  bool committing_ = false;
+  bool finished_ = false;
+};
+
+// One DownloadModel stream: the executor checks the blob and reads each
+// chunk; the write of a chunk starts the read of the next.
+class DownloadReactor final
+    : public grpc::ServerWriteReactor<v1::DownloadModelChunk> {
+ public:
+  struct Guard {
+    absl::Mutex mu;
+    DownloadReactor* reactor ABSL_GUARDED_BY(mu) = nullptr;
+  };
+
+  DownloadReactor(ServerCore* core, const RpcRuntime& runtime,
+                  v1::DownloadModelRequest request)
+      : core_(core), runtime_(runtime), guard_(std::make_shared<Guard>()) {
+    absl::MutexLock lock(&guard_->mu);
+    guard_->reactor = this;
+    last_activity_ = absl::Now();
+    ScheduleIdleCheckLocked();
+    SubmitLocked([guard = guard_, core, request = std::move(request)] {
+      // Never stream bytes that are not the ones that were uploaded.
+      auto model =
+          core->repository().GetModel(request.name(), request.version());
+      absl::StatusOr<std::string> path =
+          model.ok() ? core->repository().VerifiedBlobPath(*model)
+                     : absl::StatusOr<std::string>(model.status());
+      auto in = std::make_shared<std::ifstream>();
+      if (path.ok()) {
+        in->open(*path, std::ios::binary);
+        if (!*in) {
+          path = absl::DataLossError(
+              absl::StrCat("stored bytes of ", model->name(), " are missing"));
+        }
+      }
+      absl::MutexLock lock(&guard->mu);
+      DownloadReactor* r = guard->reactor;
+      if (r == nullptr) return;
+      if (!path.ok()) {
+        r->FinishLocked(ToGrpcStatus(path.status()));
+        return;
+      }
+      r->in_ = std::move(in);
+      *r->chunk_.mutable_model() = *std::move(model);
+      r->ReadAndWriteLocked();
+    });
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&guard_->mu);
+    writing_ = false;
+    last_activity_ = absl::Now();
+    if (!ok) {
+      FinishLocked(
+          grpc::Status(grpc::StatusCode::CANCELLED, "download cancelled"));
+      return;
+    }
+    if (finish_status_.has_value() || at_end_) {
+      FinishLocked(finish_status_.value_or(grpc::Status::OK));
+      return;
+    }
+    chunk_.clear_model();
+    SubmitLocked([guard = guard_] {
+      absl::MutexLock lock(&guard->mu);
+      if (guard->reactor != nullptr) guard->reactor->ReadAndWriteLocked();
+    });
+  }
+
+  void OnCancel() override {
+    absl::MutexLock lock(&guard_->mu);
+    FinishLocked(
+        grpc::Status(grpc::StatusCode::CANCELLED, "download cancelled"));
+  }
+
+  void OnDone() override {
+    int64_t timer = 0;
+    {
+      absl::MutexLock lock(&guard_->mu);
+      guard_->reactor = nullptr;
+      timer = timer_id_;
+      timer_id_ = 0;
+    }
+    if (timer != 0) runtime_.timers->Cancel(timer);
+    delete this;
+  }
+
+ private:
+  void SubmitLocked(std::function<void()> work)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(guard_->mu) {
+    if (!runtime_.executor->Submit(std::move(work))) {
+      FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                "the server is shutting down"));
+    }
+  }
+
+  // Reads the next chunk (on the executor, under the guard: a 1 MiB read
+  // from the page cache or disk) and writes it.
+  void ReadAndWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(guard_->mu) {
+    if (finished_) return;
+    buffer_.resize(kDownloadChunkBytes);
+    in_->read(buffer_.data(), static_cast<std::streamsize>(buffer_.size()));
+    const size_t n = static_cast<size_t>(in_->gcount());
+    if (n == 0 && !first_) {
+      FinishLocked(grpc::Status::OK);
+      return;
+    }
+    first_ = false;
+    at_end_ = !*in_;
+    chunk_.set_data(buffer_.data(), n);
+    writing_ = true;
+    StartWrite(&chunk_);
+  }
+
+  void ScheduleIdleCheckLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(guard_->mu) {
+    timer_id_ = runtime_.timers->Schedule(
+        last_activity_ + runtime_.idle_timeout, [guard = guard_] {
+          absl::MutexLock lock(&guard->mu);
+          if (guard->reactor != nullptr) guard->reactor->CheckIdleLocked();
+        });
+  }
+
+  void CheckIdleLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(guard_->mu) {
+    timer_id_ = 0;
+    if (finished_) return;
+    // Only a write the client does not take counts as idle; reading and
+    // checking the blob is the server's own time.
+    if (!writing_ || absl::Now() - last_activity_ < runtime_.idle_timeout) {
+      if (!writing_) last_activity_ = absl::Now();
+      ScheduleIdleCheckLocked();
+      return;
+    }
+    FinishLocked(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                              IdleMessage("the client read no download chunk",
+                                          runtime_.idle_timeout)));
+  }
+
+  // Finishes now, or after the write in flight completes.
+  void FinishLocked(const grpc::Status& status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(guard_->mu) {
+    if (finished_) return;
+    if (writing_ &&
+        status.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED &&
+        status.error_code() != grpc::StatusCode::CANCELLED) {
+      finish_status_ = status;
+      return;
+    }
+    finished_ = true;
+    Finish(status);
+  }
+
+  ServerCore* const core_;
+  const RpcRuntime& runtime_;
+  const std::shared_ptr<Guard> guard_;
+  // The rest is guarded by guard_->mu.
+  std::shared_ptr<std::ifstream> in_;
+  std::string buffer_;
+  v1::DownloadModelChunk chunk_;
+  absl::Time last_activity_;
+  int64_t timer_id_ = 0;
+  bool first_ = true;
+  bool at_end_ = false;
+  bool writing_ = false;
+  bool finished_ = false;
+  std::optional<grpc::Status> finish_status_;
+};
+
 }  // namespace
 
-grpc::Status ModelRepositoryService::UploadModel(
-    grpc::ServerContext* context,
-    grpc::ServerReader<v1::UploadModelRequest>* reader,
-    v1::UploadModelResponse* response) {
-  v1::UploadModelRequest message;
-  if (!reader->Read(&message)) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        "empty upload: the stream carried no header");
-  }
-  if (!message.has_header()) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        "missing header: the first message of an upload must "
-                        "be an UploadModelHeader");
-  }
-  auto session = core_->repository().BeginUpload(message.header());
-  if (!session.ok()) return ToGrpcStatus(session.status());
-  while (reader->Read(&message)) {
-    if (message.has_header()) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          "a second header arrived mid-upload");
-    }
-    absl::Status s = (*session)->Append(message.chunk());
-    if (!s.ok()) return ToGrpcStatus(s);
-  }
-  if (context->IsCancelled()) {
-    return grpc::Status(grpc::StatusCode::CANCELLED,
-                        "upload cancelled before it finished");
-  }
-  auto model = (*session)->Commit();
-  if (!model.ok()) return ToGrpcStatus(model.status());
-  *response->mutable_model() = *std::move(model);
-  return grpc::Status::OK;
+grpc::ServerReadReactor<v1::UploadModelRequest>*
+ModelRepositoryService::UploadModel(grpc::CallbackServerContext*,
+                                    v1::UploadModelResponse* response) {
+  return new UploadReactor(core_, *runtime_, &open_uploads_, response);
 }
 
-grpc::Status ModelRepositoryService::ListModels(
-    grpc::ServerContext*, const v1::ListModelsRequest* request,
+grpc::ServerUnaryReactor* ModelRepositoryService::ListModels(
+    grpc::CallbackServerContext* context, const v1::ListModelsRequest* request,
     v1::ListModelsResponse* response) {
-  auto models = core_->repository().ListModels(request->name());
-  if (!models.ok()) return ToGrpcStatus(models.status());
-  for (auto& m : *models) *response->add_models() = std::move(m);
-  return grpc::Status::OK;
+  return RunBlocking(
+      context, *runtime_, response,
+      [core = core_,
+       name = request->name()]() -> absl::StatusOr<v1::ListModelsResponse> {
+        auto models = core->repository().ListModels(name);
+        if (!models.ok()) return models.status();
+        v1::ListModelsResponse r;
+        for (auto& m : *models) *r.add_models() = std::move(m);
+        return r;
+      });
 }
 
-grpc::Status ModelRepositoryService::GetModel(
-    grpc::ServerContext*, const v1::GetModelRequest* request,
+grpc::ServerUnaryReactor* ModelRepositoryService::GetModel(
+    grpc::CallbackServerContext* context, const v1::GetModelRequest* request,
     v1::GetModelResponse* response) {
-  auto model =
-      core_->repository().GetModel(request->name(), request->version());
-  if (!model.ok()) return ToGrpcStatus(model.status());
-  *response->mutable_model() = *std::move(model);
-  return grpc::Status::OK;
+  return RunBlocking(
+      context, *runtime_, response,
+      [core = core_, name = request->name(),
+       version = request->version()]() -> absl::StatusOr<v1::GetModelResponse> {
+        auto model = core->repository().GetModel(name, version);
+        if (!model.ok()) return model.status();
+        v1::GetModelResponse r;
+        *r.mutable_model() = *std::move(model);
+        return r;
+      });
 }
 
-grpc::Status ModelRepositoryService::DownloadModel(
-    grpc::ServerContext* context, const v1::DownloadModelRequest* request,
-    grpc::ServerWriter<v1::DownloadModelChunk>* writer) {
-  auto model =
-      core_->repository().GetModel(request->name(), request->version());
-  if (!model.ok()) return ToGrpcStatus(model.status());
-  // Never stream bytes that are not the ones that were uploaded.
-  auto path = core_->repository().VerifiedBlobPath(*model);
-  if (!path.ok()) return ToGrpcStatus(path.status());
-  std::ifstream in(*path, std::ios::binary);
-  if (!in) {
-    return grpc::Status(grpc::StatusCode::DATA_LOSS,
-                        "stored bytes of " + model->name() + " are missing");
-  }
-  v1::DownloadModelChunk chunk;
-  *chunk.mutable_model() = *model;
-  std::string buffer(kDownloadChunkBytes, '\0');
-  bool first = true;
-  while (true) {
-    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-    size_t n = static_cast<size_t>(in.gcount());
-    if (n == 0 && !first) break;
-    chunk.set_data(buffer.data(), n);
-    if (!writer->Write(chunk) || context->IsCancelled()) {
-      return grpc::Status(grpc::StatusCode::CANCELLED, "download cancelled");
-    }
-    chunk.clear_model();
-    first = false;
-    if (!in) break;
-  }
-  return grpc::Status::OK;
+grpc::ServerWriteReactor<v1::DownloadModelChunk>*
+ModelRepositoryService::DownloadModel(grpc::CallbackServerContext*,
+                                      const v1::DownloadModelRequest* request) {
+  return new DownloadReactor(core_, *runtime_, *request);
 }
 
-grpc::Status ModelRepositoryService::DeleteModel(
-    grpc::ServerContext*, const v1::DeleteModelRequest* request,
+grpc::ServerUnaryReactor* ModelRepositoryService::DeleteModel(
+    grpc::CallbackServerContext* context, const v1::DeleteModelRequest* request,
     v1::DeleteModelResponse* response) {
-  auto deleted =
-      core_->repository().DeleteModel(request->name(), request->version());
-  if (!deleted.ok()) return ToGrpcStatus(deleted.status());
-  response->set_deleted_versions(*deleted);
-  return grpc::Status::OK;
+  return RunBlocking(
+      context, *runtime_, response,
+      [core = core_, name = request->name(), version = request->version()]()
+          -> absl::StatusOr<v1::DeleteModelResponse> {
+        auto deleted = core->repository().DeleteModel(name, version);
+        if (!deleted.ok()) return deleted.status();
+        v1::DeleteModelResponse r;
+        r.set_deleted_versions(*deleted);
+        return r;
+      });
 }
 
-grpc::Status ModelRepositoryService::VerifyModels(
-    grpc::ServerContext*, const v1::VerifyModelsRequest* request,
+grpc::ServerUnaryReactor* ModelRepositoryService::VerifyModels(
+    grpc::CallbackServerContext* context,
+    const v1::VerifyModelsRequest* request,
     v1::VerifyModelsResponse* response) {
-  auto checked =
-      core_->repository().VerifyModels(request->name(), request->version());
-  if (!checked.ok()) return ToGrpcStatus(checked.status());
-  for (auto& v : *checked) *response->add_versions() = std::move(v);
-  return grpc::Status::OK;
+  // Hashes every stored byte of the selected versions: the executor.
+  return RunBlocking(
+      context, *runtime_, response,
+      [core = core_, name = request->name(), version = request->version()]()
+          -> absl::StatusOr<v1::VerifyModelsResponse> {
+        auto checked = core->repository().VerifyModels(name, version);
+        if (!checked.ok()) return checked.status();
+        v1::VerifyModelsResponse r;
+        for (auto& v : *checked) *r.add_versions() = std::move(v);
+        return r;
+      });
 }
 
 }  // namespace pruneserve

@@ -107,7 +107,7 @@ grpc::Status RpcAuthorizer::CheckCall(
 }
 
 std::optional<auth::Caller> RpcAuthorizer::CallerOf(
-    const grpc::ServerContext& ctx) const {
+    const grpc::ServerContextBase& ctx) const {
   const auto& metadata = ctx.client_metadata();
   if (metadata.count(std::string(kAuthorization)) != 1) return std::nullopt;
   const auto& value = metadata.find(std::string(kAuthorization))->second;
@@ -117,9 +117,14 @@ std::optional<auth::Caller> RpcAuthorizer::CallerOf(
 }
 
 grpc::Status RpcAuthorizer::CheckJobOwner(
-    const grpc::ServerContext& ctx, absl::string_view method,
+    const grpc::ServerContextBase& ctx, absl::string_view method,
     absl::string_view submitted_by) const {
-  std::optional<auth::Caller> caller = CallerOf(ctx);
+  return CheckJobOwner(CallerOf(ctx), ctx.peer(), method, submitted_by);
+}
+
+grpc::Status RpcAuthorizer::CheckJobOwner(
+    const std::optional<auth::Caller>& caller, absl::string_view peer,
+    absl::string_view method, absl::string_view submitted_by) const {
   if (caller.has_value() &&
       (caller->role == auth::Role::kAdmin || caller->name == submitted_by)) {
     return grpc::Status::OK;
@@ -133,7 +138,6 @@ grpc::Status RpcAuthorizer::CheckJobOwner(
     event.who = caller->name;
     event.role = auth::RoleName(caller->role);
   }
-  const std::string peer = ctx.peer();
   event.peer = peer;
   event.detail = "not the submitter";
   audit_->Record(event);

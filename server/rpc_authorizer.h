@@ -43,12 +43,18 @@ class RpcAuthorizer {
 
   // The caller of a call that CheckCall let through, from its metadata;
   // nullopt when the token is no longer valid (the file was reloaded).
-  std::optional<auth::Caller> CallerOf(const grpc::ServerContext& ctx) const;
+  std::optional<auth::Caller> CallerOf(
+      const grpc::ServerContextBase& ctx) const;
 
   // For RPCs marked submitter_or_admin: OK when the caller is an admin or
   // `submitted_by` names them; otherwise PERMISSION_DENIED, audited.
-  grpc::Status CheckJobOwner(const grpc::ServerContext& ctx,
+  grpc::Status CheckJobOwner(const grpc::ServerContextBase& ctx,
                              absl::string_view method,
+                             absl::string_view submitted_by) const;
+  // The same for a caller and peer read from the context earlier (work that
+  // runs after the handler returned must not touch the context).
+  grpc::Status CheckJobOwner(const std::optional<auth::Caller>& caller,
+                             absl::string_view peer, absl::string_view method,
                              absl::string_view submitted_by) const;
 
   // An AuthMetadataProcessor that runs CheckCall on every call (for

@@ -133,13 +133,29 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   if (options.reflection) {
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   }
-  server->repository_service_ =
-      std::make_unique<ModelRepositoryService>(server->core_.get());
-  server->inference_service_ =
-      std::make_unique<InferenceService>(server->core_.get());
+  // The callback services never block gRPC's threads: blocking work goes to
+  // this executor, time limits to the timer thread.
+  BlockingExecutorOptions executor_options;
+  executor_options.threads = options.rpc_threads;
+  auto executor = BlockingExecutor::Create(executor_options);
+  if (!executor.ok()) return executor.status();
+  server->executor_ = *std::move(executor);
+  server->timers_ = std::make_unique<TimerQueue>();
+  server->refusals_ =
+      std::make_unique<AdmissionRefusals>(*server->core_->metrics_registry());
+  RpcRuntime& runtime = server->runtime_;
+  runtime.executor = server->executor_.get();
+  runtime.timers = server->timers_.get();
+  runtime.default_deadline = options.default_rpc_deadline;
+  runtime.idle_timeout = options.upload_idle_timeout;
+  runtime.max_concurrent_uploads = options.max_concurrent_uploads;
+  runtime.refusals = server->refusals_.get();
+  server->repository_service_ = std::make_unique<ModelRepositoryService>(
+      server->core_.get(), &server->runtime_);
+  server->inference_service_ = std::make_unique<InferenceService>(
+      server->core_.get(), &server->runtime_);
   server->jobs_service_ = std::make_unique<PruningJobsService>(
-      server->core_.get(), server->authorizer_.get());
-
+      server->core_.get(), &server->runtime_, server->authorizer_.get());
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen_address, *credentials,
                            &server->grpc_port_);
@@ -151,6 +167,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   }
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(options.max_message_bytes);
+  // Keepalive pings find clients that vanished without closing their
+  // streams (idle WatchJob streams have no other bound).
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60 * 1000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20 * 1000);
   grpc::ResourceQuota quota("pruneserve");
   quota.SetMaxThreads(options.rpc_threads);
   builder.SetResourceQuota(quota);
@@ -186,6 +206,10 @@ void Server::Shutdown(absl::Duration grace) {
   grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
   grpc_server_->Wait();
   grpc_server_.reset();
+  // Every call has ended: what is left on the executor or the timers only
+  // finds finished calls.
+  executor_->Stop();
+  timers_->Stop();
   core_->models().UnloadAll();
   core_->scrubber().Stop();
   exposer_.reset();

@@ -11,7 +11,11 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "core/auth/token_store.h"
+#include "core/metrics/admission_refusals.h"
+#include "server/blocking_executor.h"
+#include "server/callback_rpc.h"
 #include "server/server_core.h"
+#include "server/timer_queue.h"
 #include "server/transport_security.h"
 
 namespace grpc {
@@ -35,8 +39,17 @@ struct ServerOptions {
   // Prometheus /metrics address; empty disables the exposer. Port 0 picks a
   // free port (see metrics_port()).
   std::string metrics_address = "127.0.0.1:9464";
-  // Upper bound on threads serving synchronous RPCs.
-  int rpc_threads = 128;
+  // Threads of the executor that runs blocking RPC work (database, files,
+  // upload validation, loads, job submission) off gRPC's callback threads;
+  // also the bound on threads of any synchronous service (reflection).
+  int rpc_threads = 8;
+  // Server-side deadline of unary calls that came without one.
+  absl::Duration default_rpc_deadline = absl::Seconds(120);
+  // Upload and download streams with no message for this long are ended
+  // with DEADLINE_EXCEEDED (an upload's temp file is removed).
+  absl::Duration upload_idle_timeout = absl::Seconds(60);
+  // Uploads open at once; one more is RESOURCE_EXHAUSTED.
+  int max_concurrent_uploads = 64;
   // Largest gRPC message accepted, in bytes (uploads stream in chunks far
   // smaller than this).
   int max_message_bytes = 64 << 20;
@@ -91,6 +104,12 @@ class Server {
   std::unique_ptr<auth::TokenStore> tokens_;
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<RpcAuthorizer> authorizer_;
+  // What the callback services share; declared before them so that it
+  // outlives them. Stopped in Shutdown() once gRPC has stopped.
+  std::unique_ptr<BlockingExecutor> executor_;
+  std::unique_ptr<TimerQueue> timers_;
+  std::unique_ptr<AdmissionRefusals> refusals_;
+  RpcRuntime runtime_;
   std::unique_ptr<ModelRepositoryService> repository_service_;
   std::unique_ptr<InferenceService> inference_service_;
   std::unique_ptr<PruningJobsService> jobs_service_;
