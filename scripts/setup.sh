@@ -2,6 +2,11 @@
 # Installs every Debian 12 package that PruneServe's build, tests, benchmarks
 # and demo need. Idempotent: when everything is present it installs nothing
 # and does not touch the network. Must run as root (or with sudo available).
+#
+#   bash scripts/setup.sh          the packages above
+#   bash scripts/setup.sh --vart   also what scripts/build-vitis-runtime.sh
+#                                  needs to build the Vitis AI runtime from
+#                                  source (for -DPRUNESERVE_WITH_VART=ON)
 set -euo pipefail
 
 PACKAGES=(
@@ -24,6 +29,21 @@ PACKAGES=(
   # data and demo
   dataset-fashion-mnist curl procps
 )
+
+# Optional: building the Vitis AI runtime (unilog, XIR, target-factory,
+# VART) from its public source. Not libxrt-dev: Debian's XRT lacks
+# xclIPSetReadRange, and the DPU runner that needs XRT is not built.
+VART_PACKAGES=(
+  libgoogle-glog-dev libprotobuf-dev protobuf-compiler
+  libboost-dev libboost-filesystem-dev uuid-dev
+)
+
+for arg in "$@"; do
+  case "$arg" in
+    --vart) PACKAGES+=("${VART_PACKAGES[@]}") ;;
+    *) echo "setup: unknown option $arg (known: --vart)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${PACKAGES[@]}"; do
