@@ -21,6 +21,9 @@
 #include "server/server.h"
 #include "server/server_core.h"
 #include "server/thread_budget.h"
+#ifdef PRUNESERVE_HAVE_VART
+#include "core/inference/vart/vart_backend_factory.h"
+#endif
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:8500",
           "gRPC listen address (host:port; port 0 picks a free one).");
@@ -128,6 +131,12 @@ ABSL_FLAG(std::string, vitis_arch,
           "DPU arch.json passed to the compile command as {arch}.");
 ABSL_FLAG(int, vitis_compile_timeout_seconds, 7200,
           "Wall-clock limit of one compile; the command is killed after it.");
+ABSL_FLAG(std::vector<std::string>, vart_runner_lib, {},
+          "VART runner library per subgraph device for xmodels, as "
+          "DEVICE=LIBRARY[,...] (e.g. DPU=libvart-dpu-runner.so); passed to "
+          "vart::Runner::create_runner_with_attrs as its \"lib\" attrs. "
+          "Empty: the library each xmodel names. Needs a build with "
+          "-DPRUNESERVE_WITH_VART=ON.");
 ABSL_FLAG(std::vector<std::string>, load_models, {},
           "Models to load for inference at start, as NAME or NAME:VERSION.");
 ABSL_FLAG(bool, rebuild_index, false,
@@ -205,6 +214,10 @@ int main(int argc, char** argv) {
               summary.status().ToString().c_str());
       return 1;
     }
+    if (!summary->damaged_index_moved_to.empty()) {
+      printf("pruneserve: the old index was moved to %s\n",
+             summary->damaged_index_moved_to.c_str());
+    }
     printf(
         "pruneserve: index of %s rebuilt: %d version(s) restored from their "
         "records, %d record(s) skipped (blob gone or version present), %d "
@@ -219,6 +232,8 @@ int main(int argc, char** argv) {
   pruneserve::ServerCoreOptions core_options;
   core_options.data_dir = absl::GetFlag(FLAGS_data_dir);
   core_options.max_model_bytes = absl::GetFlag(FLAGS_max_model_mb) << 20;
+  core_options.scrub_interval =
+      absl::Seconds(absl::GetFlag(FLAGS_scrub_interval_seconds));
   auto& validation = core_options.torchscript_validation;
   // /proc/self/exe is the running binary even if the file was replaced.
   validation.validator_argv = {"/proc/self/exe",
@@ -232,10 +247,6 @@ int main(int argc, char** argv) {
                                    << 20;
   auto& pool = core_options.inference.default_pool;
   pool.instances = absl::GetFlag(FLAGS_instances);
-    if (!summary->damaged_index_moved_to.empty()) {
-      printf("pruneserve: the old index was moved to %s\n",
-             summary->damaged_index_moved_to.c_str());
-    }
   pool.batching.max_batch_size = absl::GetFlag(FLAGS_max_batch_size);
   pool.batching.max_queue_delay =
       absl::Microseconds(absl::GetFlag(FLAGS_batch_delay_us));
@@ -247,8 +258,6 @@ int main(int argc, char** argv) {
               s.c_str());
       return 2;
     }
-  core_options.scrub_interval =
-      absl::Seconds(absl::GetFlag(FLAGS_scrub_interval_seconds));
     pool.batching.preferred_batch_sizes.push_back(n);
   }
   auto& limits = core_options.inference.request_limits;
@@ -291,6 +300,29 @@ int main(int argc, char** argv) {
   core_options.compiler.arch = absl::GetFlag(FLAGS_vitis_arch);
   core_options.compiler.timeout =
       absl::Seconds(absl::GetFlag(FLAGS_vitis_compile_timeout_seconds));
+  const std::vector<std::string> runner_libs =
+      absl::GetFlag(FLAGS_vart_runner_lib);
+#ifdef PRUNESERVE_HAVE_VART
+  if (!runner_libs.empty()) {
+    auto libs = pruneserve::inference::ParseVartRunnerLibs(runner_libs);
+    if (!libs.ok()) {
+      fprintf(stderr, "pruneserve: --vart_runner_lib: %s\n",
+              libs.status().ToString().c_str());
+      return 2;
+    }
+    pruneserve::inference::VartBackendOptions vart;
+    vart.runner_libs = *std::move(libs);
+    core_options.inference.backend_factory =
+        pruneserve::inference::MakeVartBackendFactory(std::move(vart));
+  }
+#else
+  if (!runner_libs.empty()) {
+    fprintf(stderr,
+            "pruneserve: --vart_runner_lib needs a build with "
+            "-DPRUNESERVE_WITH_VART=ON\n");
+    return 2;
+  }
+#endif
   auto core = pruneserve::ServerCore::Create(core_options);
   if (!core.ok()) {
     fprintf(stderr, "pruneserve: %s\n", core.status().ToString().c_str());

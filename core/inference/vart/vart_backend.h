@@ -11,16 +11,16 @@
 #ifndef PRUNESERVE_CORE_INFERENCE_VART_VART_BACKEND_H_
 #define PRUNESERVE_CORE_INFERENCE_VART_VART_BACKEND_H_
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "core/inference/inference_backend.h"
 
 namespace xir {
+class Attrs;
 class Graph;
 class Subgraph;
 }  // namespace xir
@@ -33,21 +33,36 @@ struct VartBackendOptions {
   // How long one runner job may take before Run fails with INTERNAL,
   // milliseconds; <= 0 waits forever.
   int job_timeout_ms = 10000;
+  // Runner library per subgraph device ("DPU" -> "libvart-dpu-runner.so" or
+  // a path), handed to vart::Runner::create_runner_with_attrs as the attrs
+  // map "lib". A device that is not listed runs the library the xmodel's
+  // subgraph names for mode "run" (its "runner" attribute). Empty: the
+  // xmodel's choice everywhere. Set by the server's --vart_runner_lib.
+  std::map<std::string, std::string> runner_libs;
 };
 
 // Thread-safe: CreateSession may be called from several pool threads. Each
 // session owns one vart::Runner (runners are not reentrant), so the number
 // of concurrent DPU jobs equals the number of sessions (pool instances).
-// Sessions share the deserialized graph and stay valid after the backend is
-// destroyed.
+// Sessions share the deserialized graph and the runner attrs (VART expects
+// one xir::Attrs per graph, shared by its runners) and stay valid after the
+// backend is destroyed. A session whose job failed or timed out drops its
+// runner and creates a new one before its next job, so a late write of the
+// abandoned job cannot land in a later request's buffers.
 class VartBackend : public InferenceBackend {
  public:
   // Deserializes the xmodel, finds its DPU subgraph (a child of the root
-  // subgraph with device == "DPU"), and creates one runner to learn the
-  // tensor shapes, batch and fix_points. NOT_FOUND for a missing file,
-  // FAILED_PRECONDITION when there is no DPU subgraph or more than one,
-  // UNIMPLEMENTED for tensors that are not 8-bit or lack a fix_point,
-  // INTERNAL when VART fails. Blocks (loading the xmodel programs the DPU
+  // subgraph with device == "DPU"), checks that the runner library it will
+  // use can be opened and exports create_runner_with_attrs (VART aborts the
+  // process otherwise), and creates one runner to learn the tensor shapes,
+  // batch and scales. NOT_FOUND for a missing file, INVALID_ARGUMENT when
+  // XIR throws while reading it, FAILED_PRECONDITION when there is no DPU
+  // subgraph or more than one, when the subgraph names no runner for mode "run"
+  // or when the runner library cannot be opened, UNIMPLEMENTED for tensors that
+  // are not signed 8-bit or whose scale is not a power of two, INTERNAL when
+  // VART fails. XIR itself aborts the process (glog FATAL) on bytes it cannot
+  // parse, so callers hand it only xmodels the upload inspector (core/xmodel)
+  // accepted, as the server does. Blocks (loading the xmodel programs the DPU
   // instruction memory on some boards).
   static absl::StatusOr<std::unique_ptr<VartBackend>> Create(
       VartBackendOptions options);
@@ -64,16 +79,19 @@ class VartBackend : public InferenceBackend {
 
   // The runner's fixed batch size.
   int64_t runner_batch() const { return runner_batch_; }
+  // The library the runners come from (after --vart_runner_lib).
+  const std::string& runner_library() const { return runner_library_; }
+
+  // What every session of one backend shares; defined in vart_backend.cc.
+  struct Shared;
 
  private:
   explicit VartBackend(VartBackendOptions options)
       : options_(std::move(options)) {}
 
   VartBackendOptions options_;
-  // Serialises runner creation; VART does not promise it is thread-safe.
-  absl::Mutex create_mu_;
-  std::shared_ptr<const xir::Graph> graph_;
-  const xir::Subgraph* subgraph_ = nullptr;  // owned by graph_
+  std::shared_ptr<Shared> shared_;
+  std::string runner_library_;
   int64_t runner_batch_ = 0;
   std::vector<TensorSpec> inputs_;
   std::vector<TensorSpec> outputs_;
