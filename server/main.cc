@@ -90,6 +90,10 @@ ABSL_FLAG(int, max_load_instances, 16,
 ABSL_FLAG(int64_t, max_load_batch_size, 256,
           "Largest max_batch_size a model load may ask for; more is "
           "RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int64_t, loaded_models_memory_mb, 8192,
+          "Memory budget of the versions loaded for inference, in MiB, "
+          "estimated per version as parameter bytes times instances; a load "
+          "beyond it is RESOURCE_EXHAUSTED. 0: no budget.");
 ABSL_FLAG(int, max_loaded_versions, 64,
           "Model versions loaded for inference at once; loading another is "
           "RESOURCE_EXHAUSTED until one is unloaded.");
@@ -271,6 +275,8 @@ int main(int argc, char** argv) {
       absl::GetFlag(FLAGS_max_load_batch_size);
   core_options.inference.max_loaded_versions =
       absl::GetFlag(FLAGS_max_loaded_versions);
+  core_options.inference.loaded_models_memory_bytes =
+      absl::GetFlag(FLAGS_loaded_models_memory_mb) << 20;
   core_options.jobs.workers = absl::GetFlag(FLAGS_job_workers);
   core_options.jobs.queue_capacity = absl::GetFlag(FLAGS_job_queue_capacity);
   core_options.jobs.max_attempts = absl::GetFlag(FLAGS_job_max_attempts);

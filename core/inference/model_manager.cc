@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "core/inference/torch_backend.h"
 #include "core/util/intra_op_threads.h"
 #include "core/util/limit_status.h"
@@ -77,6 +78,28 @@ absl::Status ModelManager::CheckLoadedVersionsLocked(
                    key.first, ":", key.second));
 }
 
+absl::Status ModelManager::CheckMemoryBudgetLocked(
+    const std::pair<std::string, int64_t>& key, int64_t estimate) const {
+  if (options_.loaded_models_memory_bytes <= 0) return absl::OkStatus();
+  int64_t others = 0;
+  for (const auto& [k, model] : loaded_) {
+    if (k != key) others += model->memory_estimate_bytes;
+  }
+  if (others + estimate <= options_.loaded_models_memory_bytes) {
+    return absl::OkStatus();
+  }
+  constexpr double kMiB = 1024.0 * 1024.0;
+  return LimitExceededError(
+      absl::StatusCode::kResourceExhausted, "loaded_models_memory_mb",
+      absl::StrFormat(
+          "loading %s:%d needs an estimated %.2f MiB (parameter bytes x "
+          "instances) beside %.2f MiB already loaded; the budget is %.2f MiB "
+          "(--loaded_models_memory_mb): unload a version or use fewer "
+          "instances",
+          key.first, key.second, estimate / kMiB, others / kMiB,
+          options_.loaded_models_memory_bytes / kMiB));
+}
+
 absl::StatusOr<std::shared_ptr<const LoadedModel>> ModelManager::Load(
     const std::string& name, int64_t version,
     const InstancePoolOptions* pool_options) {
@@ -100,9 +123,12 @@ absl::StatusOr<std::shared_ptr<const LoadedModel>> ModelManager::Load(
   auto model = repository_->GetModel(name, version);
   if (!model.ok()) return model.status();
   const std::pair<std::string, int64_t> key{model->name(), model->version()};
+  const int64_t estimate = std::max<int64_t>(0, model->parameter_bytes()) *
+                           std::max(1, pool_opts.instances);
   {
     absl::MutexLock lock(&mu_);
     refused = CheckLoadedVersionsLocked(key);
+    if (refused.ok()) refused = CheckMemoryBudgetLocked(key, estimate);
   }
   if (!refused.ok()) return CountRefusal(std::move(refused));
   auto backend = CreateBackend(*model);
@@ -110,6 +136,7 @@ absl::StatusOr<std::shared_ptr<const LoadedModel>> ModelManager::Load(
 
   auto loaded = std::make_shared<LoadedModel>();
   loaded->model = *model;
+  loaded->memory_estimate_bytes = estimate;
   if (metrics_) {
     loaded->metrics =
         metrics_->ForModel(model->name(), absl::StrCat(model->version()));
@@ -137,6 +164,7 @@ absl::StatusOr<std::shared_ptr<const LoadedModel>> ModelManager::Load(
     absl::MutexLock lock(&mu_);
     // Again: other loads may have finished while this one built its pool.
     refused = CheckLoadedVersionsLocked(key);
+    if (refused.ok()) refused = CheckMemoryBudgetLocked(key, estimate);
     if (refused.ok()) {
       auto& slot = loaded_[key];
       previous = std::move(slot);

@@ -49,6 +49,12 @@ struct ModelManagerOptions {
   int max_load_instances = 16;
   int64_t max_load_batch_size = 256;
   int max_loaded_versions = 64;
+  // Budget of the memory loaded versions may hold (--loaded_models_memory_mb),
+  // estimated per version as its parameter bytes times its instances (each
+  // instance holds its own copy of the weights). A load that would pass it
+  // is RESOURCE_EXHAUSTED naming loaded_models_memory_mb; reloading a loaded
+  // version counts only the new copy. <= 0: no budget.
+  int64_t loaded_models_memory_bytes = int64_t{8} << 30;
   // Backends of loaded versions; empty means the built-in ones (LibTorch for
   // TorchScript, VART for xmodels when built with it). Tests pass fakes.
   BackendFactory backend_factory;
@@ -64,6 +70,8 @@ struct LoadedModel {
   // Null when the manager has no InferenceMetrics.
   std::shared_ptr<ModelInferenceMetrics> metrics;
   std::shared_ptr<InstancePool> pool;
+  // Estimated memory it holds: parameter bytes times instances.
+  int64_t memory_estimate_bytes = 0;
 };
 
 // Status of a repository version for the index.
@@ -94,12 +102,13 @@ class ModelManager {
   // Loads `name` at `version` (0 = latest in the repository), replacing a
   // loaded copy of the same version. RESOURCE_EXHAUSTED naming the limit
   // when the pool asks for more than max_load_instances or
-  // max_load_batch_size, or when max_loaded_versions other versions are
-  // loaded (checked before and after the load). NOT_FOUND for unknown models,
-  // DATA_LOSS when its stored bytes do not match their sha256,
-  // INVALID_ARGUMENT when the model cannot be served, FAILED_PRECONDITION
-  // for an xmodel on a server built without VART, UNIMPLEMENTED for a
-  // format without a backend. Blocks while the model loads.
+  // max_load_batch_size, when max_loaded_versions other versions are
+  // loaded, or when its estimated memory would pass
+  // loaded_models_memory_bytes (checked before and after the load). NOT_FOUND
+  // for unknown models, DATA_LOSS when its stored bytes do not match their
+  // sha256, INVALID_ARGUMENT when the model cannot be served,
+  // FAILED_PRECONDITION for an xmodel on a server built without VART,
+  // UNIMPLEMENTED for a format without a backend. Blocks while the model loads.
   absl::StatusOr<std::shared_ptr<const LoadedModel>> Load(
       const std::string& name, int64_t version,
       const InstancePoolOptions* pool_options = nullptr);
@@ -186,6 +195,11 @@ class ModelManager {
   // RESOURCE_EXHAUSTED when loading `key` would pass max_loaded_versions.
   absl::Status CheckLoadedVersionsLocked(
       const std::pair<std::string, int64_t>& key) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // RESOURCE_EXHAUSTED when `estimate` more bytes for `key` (replacing a
+  // loaded copy of it) would pass loaded_models_memory_bytes.
+  absl::Status CheckMemoryBudgetLocked(
+      const std::pair<std::string, int64_t>& key, int64_t estimate) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Counts a request refused before it was queued.
   void RecordRefused(const LoadedModel& model, const absl::Status& status);

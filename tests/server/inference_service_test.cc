@@ -368,6 +368,53 @@ TEST_F(LoadedVersionsLimitTest, OneVersionTooManyIsResourceExhausted) {
   EXPECT_TRUE(Load("tiny", {{"version", 2}}).ok());
 }
 
+class MemoryBudgetTest : public InferenceServiceTest {
+ protected:
+  void Configure(ServerCoreOptions& options) override {
+    options.inference.loaded_models_memory_bytes = kBudget;
+  }
+  static constexpr int64_t kBudget = 1000;
+};
+
+TEST_F(MemoryBudgetTest, LoadBeyondTheBudgetIsResourceExhausted) {
+  // The tiny CNN's parameters take a few hundred bytes: two instances fit
+  // the 1000-byte budget, three do not.
+  auto stored = server_->core().repository().GetModel("tiny", 1);
+  ASSERT_TRUE(stored.ok());
+  const int64_t p = stored->parameter_bytes();
+  ASSERT_GT(p, 0);
+  ASSERT_LE(2 * p, kBudget);
+  ASSERT_GT(3 * p, kBudget);
+
+  grpc::Status s = Load("tiny", {{"instances", 3}});
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(s.error_message().find("(--loaded_models_memory_mb)"),
+            std::string::npos)
+      << s.error_message();
+  EXPECT_NE(s.error_message().find("loading tiny:1 needs an estimated"),
+            std::string::npos)
+      << s.error_message();
+  EXPECT_EQ(
+      Refusals(*server_->core().metrics_registry())["loaded_models_memory_mb"],
+      1);
+  ASSERT_TRUE(Load("tiny", {{"instances", 2}}).ok());
+  // Replacing the loaded copy counts only the new one.
+  EXPECT_TRUE(Load("tiny", {{"instances", 1}}).ok());
+  // A second version does not fit beside two instances of the first.
+  ASSERT_TRUE(Load("tiny", {{"instances", 2}}).ok());
+  client::RepositoryClient repo(channel_);
+  v1::UploadModelHeader header;
+  header.set_name("tiny");
+  header.set_format(v1::MODEL_FORMAT_TORCHSCRIPT);
+  for (int64_t d : {1, 1, 28, 28}) header.add_example_input_shape(d);
+  ASSERT_TRUE(repo.Upload(header, dir_.Join("tiny.pt")).ok());  // version 2
+  EXPECT_EQ(Load("tiny", {{"version", 2}}).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(
+      Refusals(*server_->core().metrics_registry())["loaded_models_memory_mb"],
+      2);
+}
+
 TEST_F(InferenceServiceTest, XmodelWithoutVartIsFailedPrecondition) {
   // A compiled xmodel is accepted by the repository, but serving it needs
   // the DPU backend, which this build (no VART) does not have.
