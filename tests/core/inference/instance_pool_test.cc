@@ -312,3 +312,74 @@ TEST_F(InstancePoolTest, ThreadSetupRunsFirstOnEveryInstanceThread) {
 
 }  // namespace
 }  // namespace pruneserve::inference
+
+namespace pruneserve::inference {
+namespace {
+
+// InferAsync: results arrive through the callback with no thread waiting;
+// a cancelled request is completed as soon as an instance reaches it, even
+// when no other request follows; refusals come back on the calling thread.
+TEST_F(InstancePoolTest, InferAsyncCompletesThroughTheCallback) {
+  InstancePoolOptions options;
+  options.batching.max_queue_size = 2;
+  auto pool = MakePool(options);
+  std::thread first = HoldFirst(*pool);
+
+  absl::Notification computed_done;
+  InferenceResult computed;
+  pool->InferAsync(Request(1, 3), [&](InferenceResult r) {
+    computed = std::move(r);
+    computed_done.Notify();
+  });
+  absl::Notification cancelled_done;
+  InferenceResult cancelled;
+  InferenceRequest dropped = Request(1, 0);
+  std::atomic<bool> caller_gone{false};
+  dropped.is_cancelled = [&caller_gone] { return caller_gone.load(); };
+  pool->InferAsync(std::move(dropped), [&](InferenceResult r) {
+    cancelled = std::move(r);
+    cancelled_done.Notify();
+  });
+  WaitPending(*pool, 2);
+  // The queue is full: refused at once, on this thread.
+  bool refused_here = false;
+  pool->InferAsync(Request(1, 0), [&](InferenceResult r) {
+    refused_here = true;
+    EXPECT_EQ(r.outputs.status().code(), absl::StatusCode::kResourceExhausted);
+  });
+  EXPECT_TRUE(refused_here);
+
+  state_->release_first.Notify();
+  first.join();
+  computed_done.WaitForNotification();
+  ASSERT_TRUE(computed.outputs.ok()) << computed.outputs.status();
+  EXPECT_EQ(Values((*computed.outputs)[0]), (std::vector<float>{6, 8}));
+  // The cancelled one was batched with the first or failed at the front;
+  // either way it completes without another request arriving.
+  caller_gone = true;
+  cancelled_done.WaitForNotification();
+  EXPECT_TRUE(cancelled.outputs.ok() || cancelled.outputs.status().code() ==
+                                            absl::StatusCode::kCancelled);
+}
+
+// Stop() completes queued InferAsync requests with UNAVAILABLE.
+TEST_F(InstancePoolTest, StopFailsQueuedAsyncRequests) {
+  auto pool = MakePool({});
+  std::thread first = HoldFirst(*pool);
+  absl::Notification done;
+  absl::StatusCode code = absl::StatusCode::kOk;
+  pool->InferAsync(Request(1, 0), [&](InferenceResult r) {
+    code = r.outputs.status().code();
+    done.Notify();
+  });
+  WaitPending(*pool, 1);
+  std::thread stopper([&] { pool->Stop(); });
+  done.WaitForNotification();
+  EXPECT_EQ(code, absl::StatusCode::kUnavailable);
+  state_->release_first.Notify();
+  stopper.join();
+  first.join();
+}
+
+}  // namespace
+}  // namespace pruneserve::inference
