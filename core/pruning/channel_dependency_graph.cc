@@ -1182,16 +1182,34 @@ void ChannelAnalyzer::Finish(ChannelDependencyGraph& out) {
   // A tensor slice claimed by two channels (shared weights, the columns of
   // a grouped conv) couples them. Paths are interned: pointers identify
   // tensors.
-  std::unordered_map<const std::string*, uint64_t> tensor_ids;
-  std::unordered_map<uint64_t, int> owner;
+  // Owners are kept per (tensor, dim) in a vector indexed by the slice's
+  // first index: one hash lookup per slice, no allocation per channel.
+  struct TensorDimHash {
+    size_t operator()(const std::pair<const std::string*, int>& k) const {
+      return std::hash<const void*>()(k.first) * 31 +
+             static_cast<size_t>(k.second);
+    }
+  };
+  std::unordered_map<std::pair<const std::string*, int>, std::vector<int>,
+                     TensorDimHash>
+      owner;
+  std::pair<const std::string*, int> last_key{nullptr, -1};
+  std::vector<int>* last = nullptr;
   for (size_t id = 0; id < slices_.size(); ++id) {
     for (const TensorSlice& s : slices_[id]) {
-      const uint64_t t =
-          tensor_ids.emplace(s.tensor, tensor_ids.size()).first->second;
-      const uint64_t key = (t << 40) | (static_cast<uint64_t>(s.dim) << 36) |
-                           static_cast<uint64_t>(s.index);
-      auto [it, inserted] = owner.emplace(key, static_cast<int>(id));
-      if (!inserted) Union(it->second, static_cast<int>(id));
+      if (last == nullptr || last_key.first != s.tensor ||
+          last_key.second != s.dim) {
+        last_key = {s.tensor, s.dim};
+        last = &owner[last_key];
+      }
+      const size_t index = static_cast<size_t>(s.index);
+      if (last->size() <= index) last->resize(index + 1, -1);
+      int& o = (*last)[index];
+      if (o < 0) {
+        o = static_cast<int>(id);
+      } else {
+        Union(o, static_cast<int>(id));
+      }
     }
   }
   std::map<std::string, std::string> escaped;

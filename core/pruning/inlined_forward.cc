@@ -87,16 +87,15 @@ absl::StatusOr<jit::IValue> AttrAtPath(const jit::Module& module,
 
 namespace {
 
-// One pass over `block`: replaces each method or function call with the
-// callee's graph. Returns whether anything was inlined (the inserted code
-// may hold further calls).
-bool InlineCallsOnce(jit::Block* block) {
-  bool changed = false;
-  for (auto it = block->nodes().begin(); it != block->nodes().end();) {
-    jit::Node* node = *it++;
-    for (jit::Block* sub : node->blocks()) {
-      changed = InlineCallsOnce(sub) || changed;
-    }
+// Replaces each method or function call in `block` (and its nested blocks)
+// with the callee's graph as written, in one pass: scanning resumes at the
+// first inserted node, so calls inside the inserted code are inlined too.
+// Unlike jit::inlineCallTo, it records no inlined call stacks (nothing here
+// reads them, and building them is most of the cost of inlining), and
+// unlike jit::Inline it never computes a callee's optimised graph.
+void InlineCalls(jit::Block* block) {
+  jit::Node* node = block->nodes().front();
+  while (node != block->return_node()) {
     jit::Function* fn = nullptr;
     if (node->kind() == c10::prim::CallMethod) {
       if (auto cls = node->input(0)->type()->cast<c10::ClassType>()) {
@@ -109,15 +108,32 @@ bool InlineCallsOnce(jit::Block* block) {
     }
     jit::GraphFunction* graph_fn =
         fn == nullptr ? nullptr : jit::tryToGraphFunction(*fn);
-    if (graph_fn == nullptr) continue;
+    if (graph_fn == nullptr) {
+      for (jit::Block* sub : node->blocks()) InlineCalls(sub);
+      node = node->next();
+      continue;
+    }
     // A function call's first input is the function itself.
-    if (node->kind() == c10::prim::CallFunction) node->removeInput(0);
-    // The graph as written: the bool overload's `true` means the callee's
-    // optimised graph, which it would compute first.
-    jit::inlineCallTo(node, graph_fn, graph_fn->graph().get());
-    changed = true;
+    auto inputs = node->inputs();
+    if (node->kind() == c10::prim::CallFunction) inputs = inputs.slice(1);
+    jit::Node* before = node->prev();
+    std::vector<jit::Value*> outputs;
+    {
+      jit::WithInsertPoint guard(node);
+      outputs =
+          jit::insertGraph(*node->owningGraph(), *graph_fn->graph(), inputs);
+    }
+    if (outputs.size() != node->outputs().size()) {
+      throw std::runtime_error(absl::StrCat(
+          "inlining ", fn->qualname().qualifiedName(), ": ", outputs.size(),
+          " outputs for a call with ", node->outputs().size()));
+    }
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      node->output(i)->replaceAllUsesWith(outputs[i]);
+    }
+    node->destroy();
+    node = before->next();
   }
-  return changed;
 }
 
 // A copy of `module.forward`'s graph with every method and function call
@@ -130,8 +146,7 @@ std::shared_ptr<jit::Graph> InlinedForwardGraph(const jit::Module& module) {
   auto method = module.find_method("forward");
   if (!method) return nullptr;
   auto graph = method->graph()->copy();
-  while (InlineCallsOnce(graph->block())) {
-  }
+  InlineCalls(graph->block());
   return graph;
 }
 
@@ -141,6 +156,16 @@ void Preorder(jit::Block* block, std::vector<jit::Node*>& out) {
     out.push_back(n);
     for (jit::Block* sub : n->blocks()) Preorder(sub, out);
   }
+}
+
+bool HasLoop(const jit::Block* block) {
+  for (const jit::Node* n : block->nodes()) {
+    if (n->kind() == c10::prim::Loop) return true;
+    for (const jit::Block* sub : n->blocks()) {
+      if (HasLoop(sub)) return true;
+    }
+  }
+  return false;
 }
 
 bool EndsInRaise(const jit::Block* block) {
@@ -282,13 +307,20 @@ void InlinedForward::Specialize() {
   }
   SubstituteAttrs(graph_->block());
   DropRaisingBranches(nodes);
-  jit::ConstantPropagation(graph_);
+  jit::ConstantPropagationImmutableTypes(graph_);
   nodes.clear();
   Preorder(graph_->block(), nodes);
   DropNoOpCasts(nodes);
   jit::RemoveListMutation(graph_);
   jit::UnrollConstantLoops(graph_);
   jit::ConstantPropagation(graph_);
+  // The first propagation above leaves values of mutable types (lists)
+  // alone, so a trip count such as len(a constant list) may only now be
+  // known: unroll what became constant.
+  if (HasLoop(graph_->block())) {
+    jit::UnrollConstantLoops(graph_);
+    jit::ConstantPropagation(graph_);
+  }
   jit::LowerSimpleTuples(graph_);
   jit::EliminateDeadCode(graph_);
   // Forget erased nodes (their addresses may be reused).

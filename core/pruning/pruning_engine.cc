@@ -87,21 +87,12 @@ absl::Status OwnTensors(const torch::jit::Module& original,
 
 }  // namespace
 
-absl::StatusOr<PruningResult> PruneModule(
-    const torch::jit::Module& module, const std::vector<int64_t>& input_shape,
+absl::StatusOr<v1::PruningReport> PruneModuleInPlace(
+    torch::jit::Module& work, const std::vector<int64_t>& input_shape,
     const PruningOptions& options, data::BatchSource* calibration) {
   const auto start = std::chrono::steady_clock::now();
   auto criterion = MakeCriterion(options.criterion);
   if (!criterion.ok()) return criterion.status();
-  torch::jit::Module work;
-  try {
-    // New class types and objects, the caller's tensors: the surgery
-    // replaces the tensors it slices, and OwnTensors() copies the rest.
-    work = module.clone(/*inplace=*/true);
-  } catch (const std::exception& e) {
-    return TorchErrorToStatus(e, "copying the module",
-                              absl::StatusCode::kInternal);
-  }
   auto analysis = ChannelDependencyGraph::Build(work, input_shape);
   if (!analysis.ok()) return analysis.status();
   ChannelDependencyGraph& graph = **analysis;
@@ -188,7 +179,6 @@ absl::StatusOr<PruningResult> PruneModule(
   auto surgery = ApplyChannelPruning(graph, masks);
   if (!surgery.ok()) return surgery.status();
   for (const auto& w : surgery->warnings) report.add_warnings(w);
-  if (auto owned = OwnTensors(module, work); !owned.ok()) return owned;
 
   if (options.verify) {
     auto pruned_shape = OutputShapes(work, input_shape);
@@ -211,7 +201,29 @@ absl::StatusOr<PruningResult> PruneModule(
   report.set_elapsed_ms(std::chrono::duration<double, std::milli>(
                             std::chrono::steady_clock::now() - start)
                             .count());
-  return PruningResult{work, std::move(report)};
+  return report;
+}
+
+absl::StatusOr<PruningResult> PruneModule(
+    const torch::jit::Module& module, const std::vector<int64_t>& input_shape,
+    const PruningOptions& options, data::BatchSource* calibration) {
+  const auto start = std::chrono::steady_clock::now();
+  torch::jit::Module work;
+  try {
+    // New class types and objects, the caller's tensors: the surgery
+    // replaces the tensors it slices, and OwnTensors() copies the rest.
+    work = module.clone(/*inplace=*/true);
+  } catch (const std::exception& e) {
+    return TorchErrorToStatus(e, "copying the module",
+                              absl::StatusCode::kInternal);
+  }
+  auto report = PruneModuleInPlace(work, input_shape, options, calibration);
+  if (!report.ok()) return report.status();
+  if (auto owned = OwnTensors(module, work); !owned.ok()) return owned;
+  report->set_elapsed_ms(std::chrono::duration<double, std::milli>(
+                             std::chrono::steady_clock::now() - start)
+                             .count());
+  return PruningResult{work, *std::move(report)};
 }
 
 absl::StatusOr<v1::PruningReport> PruneTorchScriptFile(
@@ -227,15 +239,16 @@ absl::StatusOr<v1::PruningReport> PruneTorchScriptFile(
   } catch (const std::exception& e) {
     return TorchErrorToStatus(e, absl::StrCat("loading ", input_path));
   }
-  auto result = PruneModule(module, input_shape, options, calibration);
-  if (!result.ok()) return result.status();
+  // The loaded module is ours alone: pruned in place, without a copy.
+  auto report = PruneModuleInPlace(module, input_shape, options, calibration);
+  if (!report.ok()) return report.status();
   try {
-    result->module.save(output_path);
+    module.save(output_path);
   } catch (const std::exception& e) {
     return TorchErrorToStatus(e, absl::StrCat("saving ", output_path),
                               absl::StatusCode::kInternal);
   }
-  return std::move(result->report);
+  return report;
 }
 
 }  // namespace pruneserve::pruning

@@ -45,6 +45,14 @@ absl::StatusOr<PruningResult> PruneModule(
     const torch::jit::Module& module, const std::vector<int64_t>& input_shape,
     const PruningOptions& options, data::BatchSource* calibration = nullptr);
 
+// Prunes `module` itself, as PruneModule does, and returns the report: for
+// a caller that owns the module and does not need the dense model again
+// (it saves the copy). On failure the module may be partly pruned and must
+// be discarded. Same errors as PruneModule. Blocks; CPU-bound.
+absl::StatusOr<v1::PruningReport> PruneModuleInPlace(
+    torch::jit::Module& module, const std::vector<int64_t>& input_shape,
+    const PruningOptions& options, data::BatchSource* calibration = nullptr);
+
 // Loads the TorchScript archive at `input_path`, prunes it as PruneModule
 // does and saves the result to `output_path`. Returns NotFound /
 // InvalidArgument when the input cannot be loaded, Internal when the output
