@@ -10,7 +10,9 @@
 #include <fstream>
 #include <memory>
 #include <set>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -20,6 +22,7 @@
 #include "inference/grpc_service.grpc.pb.h"
 #include "pruneserve/v1/model_repository.grpc.pb.h"
 #include "pruneserve/v1/pruning_jobs.grpc.pb.h"
+#include "tests/testing/hostile_models.h"
 #include "tests/testing/http_get.h"
 #include "tests/testing/server_process.h"
 #include "tests/testing/temp_dir.h"
@@ -364,6 +367,74 @@ TEST(CallbackStreamsE2eTest, WatchJobPushesEachChangeOnce) {
   auto missing = jobs->WatchJob(&unknown, q);
   EXPECT_FALSE(missing->Read(&event));
   EXPECT_EQ(missing->Finish().error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+// Whether some process has `parent` as its parent (from /proc/*/stat).
+bool HasChildProcess(pid_t parent) {
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    // pid (comm) state ppid ...: comm may hold spaces, so parse after ')'.
+    const size_t close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 1));
+    std::string state;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == parent) return true;
+  }
+  return false;
+}
+
+TEST(CallbackStreamsE2eTest, UnaryCallWithoutDeadlineGetsTheServerDefault) {
+  testing::TempDir dir;
+  // One executor thread, busy for 5 s validating a model whose forward
+  // never returns: a call queued behind it outlives the 1 s default.
+  auto server = ServerProcess::Start(
+      dir.Join("data"), {"--rpc_threads=1", "--default_rpc_deadline_seconds=1",
+                         "--validator_timeout_seconds=5"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto channel = Connection((*server)->grpc_address());
+  const std::string endless = dir.Join("endless.pt");
+  testing::WriteEndlessForwardModel(endless);
+  absl::Status upload_status;
+  std::thread upload([&] {
+    upload_status = client::RepositoryClient(channel)
+                        .Upload(TinyHeader(), endless)
+                        .status();
+  });
+  // The commit runs on the only executor thread once the validator
+  // process exists.
+  while (!HasChildProcess((*server)->pid())) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  auto stub = v1::ModelRepository::NewStub(channel);
+  {
+    grpc::ClientContext ctx;  // no deadline
+    v1::ListModelsResponse r;
+    grpc::Status s = stub->ListModels(&ctx, {}, &r);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+    EXPECT_NE(s.error_message().find("--default_rpc_deadline_seconds"),
+              std::string::npos)
+        << s.error_message();
+  }
+  {
+    // A client deadline is kept, even when longer than the default: the
+    // call waits for the executor and gets its real answer.
+    grpc::ClientContext ctx;
+    Deadline(&ctx);
+    v1::GetModelRequest q;
+    q.set_name("tiny");
+    v1::GetModelResponse r;
+    EXPECT_EQ(stub->GetModel(&ctx, q, &r).error_code(),
+              grpc::StatusCode::NOT_FOUND);
+  }
+  upload.join();
+  EXPECT_EQ(upload_status.code(), absl::StatusCode::kInvalidArgument)
+      << upload_status;
 }
 
 }  // namespace
