@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/repository/model_name.h"
 #include "core/util/file_util.h"
+#include "core/util/sha256.h"
 
 namespace pruneserve {
 namespace fs = std::filesystem;
@@ -82,7 +83,8 @@ VersionRecordListing VersionRecordStore::List() const {
                            &version) &&
           bytes.ok() && record.ParseFromString(*bytes) &&
           record.name() == name_dir.path().filename().string() &&
-          record.version() == version && version > 0;
+          record.version() == version && version > 0 &&
+          IsSha256Hex(record.sha256());
       if (ok) {
         listing.records.push_back(std::move(record));
       } else {

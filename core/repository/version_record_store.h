@@ -32,7 +32,8 @@ struct VersionRecordStoreOptions {
 // The records found by List(), and what could not be read.
 struct VersionRecordListing {
   std::vector<v1::ModelVersion> records;
-  // Paths of files under root that are not a parseable record.
+  // Paths of files under root that are not a parseable record of the
+  // name and version their path says, with a well-formed sha256.
   std::vector<std::string> unreadable;
 };
 

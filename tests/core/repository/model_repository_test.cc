@@ -440,6 +440,7 @@ TEST_F(ModelRepositoryTest, StartWritesMissingRecordsAndDropsStaleOnes) {
   v1::ModelVersion stale;
   stale.set_name("gone");
   stale.set_version(5);
+  stale.set_sha256(Sha256Hex("gone"));
   std::ofstream(dir_.Join("records/gone/5.pb")) << stale.SerializeAsString();
   Open();
   EXPECT_TRUE(fs::exists(record));

@@ -48,17 +48,21 @@ TEST(VersionRecordStoreTest, BadRecordsAreReportedNotParsed) {
   auto store = VersionRecordStore::Create({dir.Join("records")});
   ASSERT_TRUE(store.ok());
   ASSERT_TRUE((*store)->Write(Version("net", 1)).ok());
-  // Garbage bytes, a record filed under the wrong version, a stray name,
-  // and a temp file of an interrupted write (ignored).
+  // Garbage bytes, a record filed under the wrong version, a stray name, a
+  // sha256 that is a path, and a temp file of an interrupted write
+  // (ignored).
   std::ofstream(dir.Join("records/net/2.pb")) << "\xff\xff\xff";
   std::ofstream(dir.Join("records/net/3.pb"))
       << Version("net", 4).SerializeAsString();
   std::ofstream(dir.Join("records/net/notes.txt")) << "x";
+  v1::ModelVersion escape = Version("net", 5);
+  escape.set_sha256("../../../etc/passwd");
+  std::ofstream(dir.Join("records/net/5.pb")) << escape.SerializeAsString();
   std::ofstream(dir.Join("records/net/1.pb.tmp.77")) << "partial";
   VersionRecordListing listing = (*store)->List();
   ASSERT_EQ(listing.records.size(), 1u);
   EXPECT_EQ(listing.records[0].version(), 1);
-  EXPECT_EQ(listing.unreadable.size(), 3u);
+  EXPECT_EQ(listing.unreadable.size(), 4u);
 
   EXPECT_EQ((*store)->Write(Version("../x", 1)).code(),
             absl::StatusCode::kInvalidArgument);
