@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <memory>
 
 #include "absl/status/status.h"
@@ -16,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "client/dataset_commands.h"
 #include "client/job_client.h"
 #include "client/model_ref.h"
 #include "client/output_format.h"
@@ -206,6 +208,17 @@ void RegisterJobCommands(CLI::App& app, CliContext& ctx) {
   submit->callback([&ctx, submit_args, quiet] {
     auto spec = SpecFromArgs(*submit_args);
     if (!ctx.Check(spec.status())) return;
+    // Local directories among the data flags are uploaded first.
+    std::map<std::string, v1::Dataset> uploaded;
+    v1::JobData* data = spec->mutable_data();
+    for (auto [field, default_split] :
+         {std::pair{data->mutable_train(), "train"},
+          std::pair{data->mutable_eval(), "test"},
+          std::pair{data->mutable_calibration(), "train"}}) {
+      auto value = UploadIfLocal(ctx, *field, default_split, uploaded);
+      if (!ctx.Check(value.status())) return;
+      *field = *std::move(value);
+    }
     JobClient client(ctx.Channel());
     auto job = client.Submit(*spec);
     if (!ctx.Check(job.status())) return;

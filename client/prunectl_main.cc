@@ -4,6 +4,7 @@
 // (client/local_commands.h), which this one starts for them.
 #include "CLI/CLI.hpp"
 #include "client/cli_context.h"
+#include "client/dataset_commands.h"
 #include "client/job_commands.h"
 #include "client/local_commands.h"
 #include "client/model_commands.h"
@@ -17,6 +18,7 @@ int main(int argc, char** argv) {
   pruneserve::client::RegisterModelCommands(app, ctx);
   pruneserve::client::RegisterServeCommands(app, ctx);
   pruneserve::client::RegisterJobCommands(app, ctx);
+  pruneserve::client::RegisterDatasetCommands(app, ctx);
   pruneserve::client::RegisterTokenCommands(app, ctx);
   pruneserve::client::RegisterLocalForwarders(app, ctx, argc, argv);
   CLI11_PARSE(app, argc, argv);

@@ -29,7 +29,10 @@ void AddPruningFlags(CLI::App* cmd, PruningFlags& f, const std::string& where) {
                   absl::StrCat("Fine-tuning data ", where,
                                ", e.g. fashion-mnist:/usr/share/datasets/"
                                "fashion-mnist:train (also the calibration "
-                               "data unless --calib)"));
+                               "data unless --calib). `job submit` also takes "
+                               "dataset:NAME[:VERSION][:SPLIT] (uploaded "
+                               "data sets) and a local DIR[:SPLIT], which it "
+                               "uploads first"));
   cmd->add_option("--eval", f.eval,
                   "Evaluation data: top-1/top-5 before and after each round");
   cmd->add_option("--calib", f.calib,

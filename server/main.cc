@@ -15,9 +15,9 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "core/repository/model_repository.h"
+#include "core/torchscript/torchscript_validator.h"
 #include "core/util/allocator_pages.h"
 #include "core/util/openmp_wait_policy.h"
-#include "core/torchscript/torchscript_validator.h"
 #include "server/server.h"
 #include "server/server_core.h"
 #include "server/thread_budget.h"
@@ -119,6 +119,21 @@ ABSL_FLAG(int64_t, job_max_input_dim, 4096,
 ABSL_FLAG(int64_t, job_max_input_elements, int64_t{1} << 22,
           "Most elements (C*H*W) of one image of a job's input_shape; the "
           "analysis and the FLOPs count run the model at this size.");
+ABSL_FLAG(std::vector<std::string>, data_roots, {},
+          "Comma-separated directories job specs may name by server path "
+          "(e.g. fashion-mnist:/usr/share/datasets/fashion-mnist:train). "
+          "Every path is resolved with realpath, symlinks included, and "
+          "must stay inside one of them. Empty: no server path is accepted; "
+          "clients upload data sets (prunectl dataset upload) and name them "
+          "dataset:NAME.");
+ABSL_FLAG(int64_t, dataset_max_upload_mb, 4096,
+          "Largest data-set archive accepted by UploadDataset, as sent.");
+ABSL_FLAG(int64_t, dataset_max_extracted_mb, 8192,
+          "Most bytes the files of one uploaded data set may hold once "
+          "extracted (and decompressed); checked against each entry's "
+          "declared size before it is written.");
+ABSL_FLAG(int64_t, dataset_max_entries, 200000,
+          "Most entries (files and directories) of one data-set archive.");
 ABSL_FLAG(int, job_threads, 0,
           "LibTorch intra-op threads of each job worker thread; 0 = half the "
           "cores (at least 1) divided among --job_workers.");
@@ -289,6 +304,13 @@ int main(int argc, char** argv) {
       absl::GetFlag(FLAGS_job_max_exclude_pattern_bytes);
   spec_limits.max_input_dim = absl::GetFlag(FLAGS_job_max_input_dim);
   spec_limits.max_input_elements = absl::GetFlag(FLAGS_job_max_input_elements);
+  core_options.data_roots = absl::GetFlag(FLAGS_data_roots);
+  core_options.datasets.max_archive_bytes =
+      absl::GetFlag(FLAGS_dataset_max_upload_mb) << 20;
+  core_options.datasets.tar_limits.max_extracted_bytes =
+      absl::GetFlag(FLAGS_dataset_max_extracted_mb) << 20;
+  core_options.datasets.tar_limits.max_entries =
+      absl::GetFlag(FLAGS_dataset_max_entries);
   // Serving and jobs get disjoint shares of the cores, each thread its own
   // LibTorch intra-op count set once when it starts.
   pruneserve::ThreadBudgetOptions budget_options;

@@ -36,6 +36,11 @@ constexpr RpcRule kRules[] = {
   {"/pruneserve.v1.PruningJobs/WatchJob",                   Role::kRead},
   {"/pruneserve.v1.PruningJobs/CancelJob",                  Role::kRead, true, true},
   {"/pruneserve.v1.PruningJobs/ListJobs",                   Role::kRead},
+  // Data sets: uploading and deleting change state, listing reads.
+  {"/pruneserve.v1.Datasets/UploadDataset",                 Role::kAdmin, true},
+  {"/pruneserve.v1.Datasets/ListDatasets",                  Role::kRead},
+  {"/pruneserve.v1.Datasets/GetDataset",                    Role::kRead},
+  {"/pruneserve.v1.Datasets/DeleteDataset",                 Role::kAdmin, true},
   // Registered only with --reflection: the schema, no data.
   {"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
                                                             Role::kInfer},

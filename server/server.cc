@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "prometheus/exposer.h"
 #include "server/audit_log.h"
+#include "server/dataset_service.h"
 #include "server/inference_service.h"
 #include "server/model_repository_service.h"
 #include "server/pruning_jobs_service.h"
@@ -156,12 +157,16 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
       server->core_.get(), &server->runtime_);
   server->jobs_service_ = std::make_unique<PruningJobsService>(
       server->core_.get(), &server->runtime_, server->authorizer_.get());
+  server->dataset_service_ =
+      std::make_unique<DatasetService>(server->core_.get(), &server->runtime_);
+
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen_address, *credentials,
                            &server->grpc_port_);
   builder.RegisterService(server->repository_service_.get());
   builder.RegisterService(server->inference_service_.get());
   builder.RegisterService(server->jobs_service_.get());
+  builder.RegisterService(server->dataset_service_.get());
   if (!options.reflection) {
     builder.SetOption(std::make_unique<WithoutReflection>());
   }
@@ -203,6 +208,7 @@ void Server::Shutdown(absl::Duration grace) {
   // Running jobs stop at their next step and stay queued for the next start;
   // open WatchJob streams end with UNAVAILABLE.
   core_->jobs().Stop();
+  core_->scrubber().Stop();
   grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
   grpc_server_->Wait();
   grpc_server_.reset();
@@ -211,7 +217,6 @@ void Server::Shutdown(absl::Duration grace) {
   executor_->Stop();
   timers_->Stop();
   core_->models().UnloadAll();
-  core_->scrubber().Stop();
   exposer_.reset();
 }
 

@@ -28,6 +28,7 @@ class Exposer;
 namespace pruneserve {
 
 class AuditLog;
+class DatasetService;
 class InferenceService;
 class ModelRepositoryService;
 class PruningJobsService;
@@ -113,6 +114,7 @@ class Server {
   std::unique_ptr<ModelRepositoryService> repository_service_;
   std::unique_ptr<InferenceService> inference_service_;
   std::unique_ptr<PruningJobsService> jobs_service_;
+  std::unique_ptr<DatasetService> dataset_service_;
   std::unique_ptr<grpc::Server> grpc_server_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   int grpc_port_ = 0;

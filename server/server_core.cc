@@ -91,9 +91,24 @@ absl::StatusOr<std::unique_ptr<ServerCore>> ServerCore::Create(
       SetIntraOpThreadsOfCallingThread(threads);
     };
   }
+  // Under data_dir, whose lock the repository holds.
+  datasets::DatasetStoreOptions dataset_options = core->options_.datasets;
+  if (dataset_options.root.empty()) {
+    dataset_options.root = absl::StrCat(core->options_.data_dir, "/datasets");
+  }
+  PS_ASSIGN_OR_RETURN(core->datasets_,
+                      datasets::DatasetStore::Create(dataset_options));
+  PS_ASSIGN_OR_RETURN(datasets::DataRoots roots,
+                      datasets::DataRoots::Create(core->options_.data_roots));
+  core->data_resolver_ = std::make_unique<datasets::JobDataResolver>(
+      core->datasets_.get(), std::move(roots));
   ModelRepository* repository = core->repository_.get();
   const jobs::JobSpecLimits spec_limits = core->options_.job_spec_limits;
-  auto resolver = [repository, spec_limits](
+  jobs::DataSpecResolver data_resolver =
+      [resolver = core->data_resolver_.get()](const std::string& spec) {
+        return resolver->Resolve(spec);
+      };
+  auto resolver = [repository, spec_limits, data_resolver](
                       const v1::JobSpec& spec) -> absl::StatusOr<v1::JobSpec> {
     if (spec.model_name().empty()) {
       return absl::InvalidArgumentError("model_name: required");
@@ -101,7 +116,7 @@ absl::StatusOr<std::unique_ptr<ServerCore>> ServerCore::Create(
     PS_ASSIGN_OR_RETURN(
         v1::ModelVersion model,
         repository->GetModel(spec.model_name(), spec.model_version()));
-    return jobs::ResolveJobSpec(spec, model, spec_limits);
+    return jobs::ResolveJobSpec(spec, model, spec_limits, data_resolver);
   };
   PS_ASSIGN_OR_RETURN(
       core->jobs_,
@@ -110,6 +125,35 @@ absl::StatusOr<std::unique_ptr<ServerCore>> ServerCore::Create(
                                core->job_metrics_.get()));
   PS_RETURN_IF_ERROR(core->jobs_->Start());
   return core;
+}
+
+absl::StatusOr<int> ServerCore::DeleteDataset(const std::string& name,
+                                              int64_t version) {
+  // Jobs store the resolved spec (the data set's directory), so a job reads
+  // a directory exactly when one of its data fields names it.
+  auto check = [this, &name](const std::string& dir) -> absl::Status {
+    for (v1::JobState state : {v1::JOB_STATE_QUEUED, v1::JOB_STATE_RUNNING}) {
+      std::string token;
+      do {
+        PS_ASSIGN_OR_RETURN(jobs::JobPage page, jobs_->List(state, 100, token));
+        for (const v1::Job& job : page.jobs) {
+          const v1::JobData& d = job.spec().data();
+          for (const std::string* spec :
+               {&d.train(), &d.eval(), &d.calibration()}) {
+            if (datasets::JobDataResolver::ReadsDirectory(*spec, dir)) {
+              return absl::FailedPreconditionError(
+                  absl::StrCat("data set ", name, " is read by job ", job.id(),
+                               " (", v1::JobState_Name(state),
+                               "); cancel it or wait until it ends"));
+            }
+          }
+        }
+        token = page.next_page_token;
+      } while (!token.empty());
+    }
+    return absl::OkStatus();
+  };
+  return datasets_->Delete(name, version, check);
 }
 
 }  // namespace pruneserve

@@ -9,6 +9,8 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "core/datasets/dataset_store.h"
+#include "core/datasets/job_data_resolver.h"
 #include "core/inference/model_manager.h"
 #include "core/jobs/job_manager.h"
 #include "core/jobs/job_spec.h"
@@ -19,9 +21,9 @@
 #include "core/metrics/process_metrics_collector.h"
 #include "core/metrics/repository_metrics.h"
 #include "core/repository/model_repository.h"
+#include "core/repository/repository_scrubber.h"
 #include "core/torchscript/sandboxed_torchscript_inspector.h"
 #include "prometheus/registry.h"
-#include "core/repository/repository_scrubber.h"
 
 namespace pruneserve {
 
@@ -38,16 +40,23 @@ struct ServerCoreOptions {
   // embedded in tests and tools. archive_limits.max_uncompressed_bytes is
   // replaced by max_model_bytes.
   SandboxedTorchScriptInspectorOptions torchscript_validation;
-  // Inference instances, batching and threads of loaded models.
-  inference::ModelManagerOptions inference;
   // Time between background scrubs, which re-hash every stored blob and
   // mark versions with missing or altered bytes corrupt; <= 0: none.
   absl::Duration scrub_interval = absl::Hours(24);
+  // Inference instances, batching and threads of loaded models.
+  inference::ModelManagerOptions inference;
   // Pruning-job workers, queue and threads. An empty work_root means
   // <data_dir>/jobs.
   jobs::JobManagerOptions jobs;
   // Sizes a submitted job spec may not exceed (checked at SubmitJob).
   jobs::JobSpecLimits job_spec_limits;
+  // Uploaded data sets: size and entry caps. An empty root means
+  // <data_dir>/datasets.
+  datasets::DatasetStoreOptions datasets;
+  // Server directories job specs may name by path (--data_roots), each
+  // resolved with realpath; empty: no server path is accepted, only
+  // uploaded data sets (dataset:NAME).
+  std::vector<std::string> data_roots;
   // The Vitis AI compile step of jobs with vitis_export.compile. An empty
   // work_root means <data_dir>/compile. Export directories go to
   // <data_dir>/exports.
@@ -69,8 +78,16 @@ class ServerCore {
       ServerCoreOptions options);
 
   ModelRepository& repository() { return *repository_; }
+  RepositoryScrubber& scrubber() { return *scrubber_; }
   inference::ModelManager& models() { return *models_; }
   jobs::JobManager& jobs() { return *jobs_; }
+  datasets::DatasetStore& datasets() { return *datasets_; }
+
+  // Deletes a data set version (all with version 0) unless a queued or
+  // running job reads files that would go: then FAILED_PRECONDITION naming
+  // the job (cancel it or wait). NOT_FOUND when nothing matched. Blocks on
+  // the databases and disk I/O.
+  absl::StatusOr<int> DeleteDataset(const std::string& name, int64_t version);
   // Registry of all pruneserve_* metrics, exposed by the Server.
   const std::shared_ptr<prometheus::Registry>& metrics_registry() const {
     return registry_;
@@ -78,7 +95,6 @@ class ServerCore {
   // process_* metrics, exposed next to the registry.
   const std::shared_ptr<ProcessMetricsCollector>& process_metrics() const {
     return process_metrics_;
-  RepositoryScrubber& scrubber() { return *scrubber_; }
   }
   // Scrape-time throughput gauges of loaded models.
   std::shared_ptr<prometheus::Collectable> throughput_metrics() const {
@@ -94,6 +110,8 @@ class ServerCore {
   std::shared_ptr<ProcessMetricsCollector> process_metrics_;
   std::unique_ptr<RepositoryMetrics> repository_metrics_;
   std::unique_ptr<ModelRepository> repository_;
+  // Declared after the repository it reads: its thread is joined first.
+  std::unique_ptr<RepositoryScrubber> scrubber_;
   std::unique_ptr<InferenceMetrics> inference_metrics_;
   // Declared after the repository: unloads models before it goes away.
   std::unique_ptr<inference::ModelManager> models_;
@@ -101,6 +119,8 @@ class ServerCore {
   std::unique_ptr<jobs::JobStore> job_store_;
   std::unique_ptr<vitis::ExternalCompiler> compiler_;
   std::unique_ptr<jobs::PipelineJobExecutor> job_executor_;
+  std::unique_ptr<datasets::DatasetStore> datasets_;
+  std::unique_ptr<datasets::JobDataResolver> data_resolver_;
   // Declared last: its workers stop before anything they use goes away.
   std::unique_ptr<jobs::JobManager> jobs_;
 };
@@ -108,5 +128,3 @@ class ServerCore {
 }  // namespace pruneserve
 
 #endif  // PRUNESERVE_SERVER_SERVER_CORE_H_
-  // Declared after the repository it reads: its thread is joined first.
-  std::unique_ptr<RepositoryScrubber> scrubber_;

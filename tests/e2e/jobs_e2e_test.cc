@@ -21,6 +21,9 @@ namespace {
 using testing::CommandResult;
 
 constexpr char kFashion[] = "/usr/share/datasets/fashion-mnist";
+// The jobs name Fashion-MNIST by server path, which the server accepts only
+// inside --data_roots.
+constexpr char kDataRoots[] = "--data_roots=/usr/share/datasets";
 
 CommandResult Cli(const std::string& args) {
   return testing::RunPrunectl(args);
@@ -70,7 +73,7 @@ class JobsE2eTest : public ::testing::Test {
 };
 
 TEST_F(JobsE2eTest, SubmitWatchRegistersResultAndMetrics) {
-  auto server = testing::ServerProcess::Start(dir_.Join("data"));
+  auto server = testing::ServerProcess::Start(dir_.Join("data"), {kDataRoots});
   ASSERT_TRUE(server.ok()) << server.status();
   const std::string s = "--server " + (*server)->grpc_address() + " ";
   UploadVgg((*server)->grpc_address());
@@ -115,7 +118,7 @@ TEST_F(JobsE2eTest, SubmitWatchRegistersResultAndMetrics) {
 
 TEST_F(JobsE2eTest, SigkillMidJobResumesFromCheckpoint) {
   const std::string data = dir_.Join("data");
-  auto server = testing::ServerProcess::Start(data);
+  auto server = testing::ServerProcess::Start(data, {kDataRoots});
   ASSERT_TRUE(server.ok()) << server.status();
   const std::string address = (*server)->grpc_address();
   UploadVgg(address);
@@ -130,7 +133,7 @@ TEST_F(JobsE2eTest, SigkillMidJobResumesFromCheckpoint) {
   ASSERT_EQ(seen.state(), v1::JOB_STATE_RUNNING);
   (*server)->Stop(SIGKILL);
 
-  server = testing::ServerProcess::Start(data);
+  server = testing::ServerProcess::Start(data, {kDataRoots});
   ASSERT_TRUE(server.ok()) << server.status();
   v1::Job final = WatchUntil((*server)->grpc_address(), id,
                              [](const v1::Job&) { return false; });
@@ -142,7 +145,7 @@ TEST_F(JobsE2eTest, SigkillMidJobResumesFromCheckpoint) {
 }
 
 TEST_F(JobsE2eTest, CancelStopsRunningJobPromptly) {
-  auto server = testing::ServerProcess::Start(dir_.Join("data"));
+  auto server = testing::ServerProcess::Start(dir_.Join("data"), {kDataRoots});
   ASSERT_TRUE(server.ok()) << server.status();
   const std::string address = (*server)->grpc_address();
   UploadVgg(address);

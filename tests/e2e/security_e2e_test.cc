@@ -24,6 +24,7 @@
 #include "grpcpp/generic/generic_stub.h"
 #include "gtest/gtest.h"
 #include "inference/grpc_service.grpc.pb.h"
+#include "pruneserve/v1/datasets.grpc.pb.h"
 #include "pruneserve/v1/model_repository.grpc.pb.h"
 #include "pruneserve/v1/pruning_jobs.grpc.pb.h"
 #include "tests/testing/http_get.h"
@@ -433,6 +434,39 @@ std::vector<RpcCase> AllRpcs() {
         }
         return reader->Finish();
       });
+
+  // pruneserve.v1.Datasets
+  add("Datasets/UploadDataset", Role::kAdmin, StatusCode::INVALID_ARGUMENT,
+      [ch](grpc::Channel* c, const std::string& target) {
+        grpc::ClientContext ctx;
+        Deadline(&ctx);
+        v1::UploadDatasetResponse r;
+        auto writer = v1::Datasets::NewStub(ch(c))->UploadDataset(&ctx, &r);
+        v1::UploadDatasetRequest q;
+        // A data set `target` with no bytes: refused once read.
+        q.mutable_header()->set_name(target);
+        q.mutable_header()->set_format(v1::DATASET_FORMAT_CIFAR10);
+        writer->Write(q);
+        writer->WritesDone();
+        return writer->Finish();
+      });
+#define DATASETS_UNARY(NAME, ROLE, ALLOWED, FILL)                 \
+  add("Datasets/" #NAME, ROLE, ALLOWED,                           \
+      [ch](grpc::Channel* c, const std::string& target) {         \
+        grpc::ClientContext ctx;                                  \
+        Deadline(&ctx);                                           \
+        v1::NAME##Request q;                                      \
+        v1::NAME##Response r;                                     \
+        FILL;                                                     \
+        (void)target;                                             \
+        return v1::Datasets::NewStub(ch(c))->NAME(&ctx, q, &r);   \
+      })
+  DATASETS_UNARY(ListDatasets, Role::kRead, StatusCode::OK, {});
+  DATASETS_UNARY(GetDataset, Role::kRead, StatusCode::NOT_FOUND,
+                 q.set_name(target));
+  DATASETS_UNARY(DeleteDataset, Role::kAdmin, StatusCode::NOT_FOUND,
+                 q.set_name(target));
+#undef DATASETS_UNARY
   return rpcs;
 }
 
@@ -495,6 +529,7 @@ TEST_F(SecurityE2eTest, EveryRoleOnEveryRpc) {
   for (const auto* service :
        {v1::ModelRepository::service_full_name(),
         v1::PruningJobs::service_full_name(),
+        v1::Datasets::service_full_name(),
         ::inference::GRPCInferenceService::service_full_name(),
         grpc::health::v1::Health::service_full_name()}) {
     const auto* d =
@@ -652,6 +687,8 @@ TEST_F(SecurityE2eTest, JobsRecordTheSubmitterWhoMayCancelThem) {
   const std::string tokens = WriteTokens();
   std::vector<std::string> flags = TlsFlags();
   flags.push_back("--auth_tokens_file=" + tokens);
+  // The jobs read Fashion-MNIST by server path.
+  flags.push_back("--data_roots=/usr/share/datasets");
   auto server = ServerProcess::Start(dir_.Join("data"), flags);
   ASSERT_TRUE(server.ok()) << server.status();
   const std::string model_file = dir_.Join("tiny.pt");

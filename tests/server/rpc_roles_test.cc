@@ -8,6 +8,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "inference/grpc_service.grpc.pb.h"
+#include "pruneserve/v1/datasets.grpc.pb.h"
 #include "pruneserve/v1/model_repository.grpc.pb.h"
 #include "pruneserve/v1/pruning_jobs.grpc.pb.h"
 
@@ -24,6 +25,7 @@ std::set<std::string> ServedMethods() {
   for (const google::protobuf::FileDescriptor* file :
        {v1::UploadModelRequest::descriptor()->file(),
         v1::SubmitJobRequest::descriptor()->file(),
+        v1::UploadDatasetRequest::descriptor()->file(),
         ::inference::ModelInferRequest::descriptor()->file(),
         grpc::health::v1::HealthCheckRequest::descriptor()->file()}) {
     EXPECT_EQ(file->service_count(), 1) << file->name();
@@ -39,7 +41,7 @@ std::set<std::string> ServedMethods() {
 
 TEST(RpcRolesTest, EveryServedMethodHasExactlyOneRule) {
   const std::set<std::string> served = ServedMethods();
-  EXPECT_EQ(served.size(), 21u);
+  EXPECT_EQ(served.size(), 26u);
   for (const std::string& m : served) {
     EXPECT_NE(FindRpcRule(m), nullptr) << m << " is missing from the table";
   }
@@ -81,6 +83,10 @@ TEST(RpcRolesTest, RolesMatchTheSecurityModel) {
       {"/pruneserve.v1.PruningJobs/WatchJob", Role::kRead},
       {"/pruneserve.v1.PruningJobs/CancelJob", Role::kRead},
       {"/pruneserve.v1.PruningJobs/ListJobs", Role::kRead},
+      {"/pruneserve.v1.Datasets/UploadDataset", Role::kAdmin},
+      {"/pruneserve.v1.Datasets/ListDatasets", Role::kRead},
+      {"/pruneserve.v1.Datasets/GetDataset", Role::kRead},
+      {"/pruneserve.v1.Datasets/DeleteDataset", Role::kAdmin},
   };
   for (const auto& [method, role] : expected) {
     const RpcRule* rule = FindRpcRule(method);
@@ -96,6 +102,9 @@ TEST(RpcRolesTest, RolesMatchTheSecurityModel) {
             (std::set<std::string>{
                 "/inference.GRPCInferenceService/RepositoryModelLoad",
                 "/inference.GRPCInferenceService/RepositoryModelUnload",
+                "/pruneserve.v1.Datasets/UploadDataset",
+                "/pruneserve.v1.Datasets/DeleteDataset",
+                "/pruneserve.v1.ModelRepository/VerifyModels",
                 "/pruneserve.v1.ModelRepository/UploadModel",
                 "/pruneserve.v1.ModelRepository/DeleteModel",
                 "/pruneserve.v1.PruningJobs/SubmitJob",
