@@ -55,9 +55,13 @@ dense_version=$(ctl --json model upload "$WORK/$NAME.pt" --name "$NAME" \
   /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])')
 echo "stored $NAME:$dense_version"
 
+echo "== uploading Fashion-MNIST as a data set (the server reads no client paths)"
+ctl dataset upload /usr/share/datasets/fashion-mnist --name fashion-mnist |
+  grep -E "^(version|split)"
+
 echo "== refined pruning job (layer-wise ratios from measured sparsity, then $FINETUNE_EPOCHS fine-tuning epoch(s))"
-job=$(ctl job submit "$NAME:$dense_version" --train "$FASHION:train" \
-  --eval "$FASHION:test" --train-limit "$TRAIN_LIMIT" \
+job=$(ctl job submit "$NAME:$dense_version" --train dataset:fashion-mnist:train \
+  --eval dataset:fashion-mnist:test --train-limit "$TRAIN_LIMIT" \
   --epochs "$FINETUNE_EPOCHS" --lr 0.01)
 echo "submitted $job"
 ctl job watch "$job"
