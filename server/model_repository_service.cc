@@ -30,10 +30,11 @@ class UploadReactor final
     UploadReactor* reactor ABSL_GUARDED_BY(mu) = nullptr;
   };
 
-  UploadReactor(ServerCore* core, const RpcRuntime& runtime,
-                std::atomic<int>* open_uploads,
+  UploadReactor(grpc::CallbackServerContext* context, ServerCore* core,
+                const RpcRuntime& runtime, std::atomic<int>* open_uploads,
                 v1::UploadModelResponse* response)
-      : core_(core),
+      : context_(context),
+        core_(core),
         runtime_(runtime),
         open_uploads_(open_uploads),
         response_(response),
@@ -63,8 +64,13 @@ class UploadReactor final
     if (finished_) return;
     last_activity_ = absl::Now();
     if (!ok) {
-      // Half-close (the whole model was sent) or cancellation; OnCancel
-      // handles the latter.
+      // Half-close (the whole model was sent) or cancellation, which
+      // OnCancel finishes: a cancelled upload is never committed.
+      if (context_->IsCancelled()) {
+        FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED,
+                                  "upload cancelled before it finished"));
+        return;
+      }
       CommitLocked();
       return;
     }
@@ -181,6 +187,7 @@ class UploadReactor final
     holds_slot_ = false;
   }
 
+  grpc::CallbackServerContext* const context_;
   ServerCore* const core_;
   const RpcRuntime& runtime_;
   std::atomic<int>* const open_uploads_;
@@ -362,9 +369,9 @@ class DownloadReactor final
 }  // namespace
 
 grpc::ServerReadReactor<v1::UploadModelRequest>*
-ModelRepositoryService::UploadModel(grpc::CallbackServerContext*,
+ModelRepositoryService::UploadModel(grpc::CallbackServerContext* context,
                                     v1::UploadModelResponse* response) {
-  return new UploadReactor(core_, *runtime_, &open_uploads_, response);
+  return new UploadReactor(context, core_, *runtime_, &open_uploads_, response);
 }
 
 grpc::ServerUnaryReactor* ModelRepositoryService::ListModels(
