@@ -4,14 +4,17 @@
 // the fixture's ops. Checks the specs (NCHW for images), every returned
 // value for batches that are not multiples of the runner batch, RunnerExt
 // and plain runners, and the errors for failing, hanging, unloadable and
-// missing runners and for xmodels the backend does not serve.
+// missing runners, for unreadable files and for xmodels the backend does
+// not serve.
 #include "core/inference/vart/vart_backend.h"
 
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
+#include <xir/graph/graph.hpp>
 
 #include "core/inference/vart/vart_backend_factory.h"
 #include "gmock/gmock.h"
@@ -256,20 +259,68 @@ TEST_F(VartBackendTest, MissingFileIsNotFound) {
             absl::StatusCode::kNotFound);
 }
 
-// What the real runtime does with bytes that are not an XIR graph: it
-// aborts the process (glog FATAL), it does not throw. The server only
-// loads xmodels its upload inspector (core/xmodel) accepted, which is why
-// that reader must agree with XIR (vart_xmodel_reader_test.cc).
-TEST_F(VartBackendTest, XirAbortsOnAFileItCannotRead) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
-  const std::string path = dir_.Join("junk.xmodel");
-  FILE* f = fopen(path.c_str(), "w");
+// Writes `bytes` to `path`.
+void WriteBytes(const std::string& path, const std::string& bytes) {
+  FILE* f = fopen(path.c_str(), "wb");
   ASSERT_NE(f, nullptr);
-  fputs("not a graph", f);
+  ASSERT_EQ(fwrite(bytes.data(), 1, bytes.size(), f), bytes.size());
   fclose(f);
+}
+
+// The real runtime aborts the process (glog FATAL) on bytes that are not an
+// XIR graph instead of throwing, so the backend runs core/xmodel's reader
+// first and answers INVALID_ARGUMENT before XIR sees the file; this process
+// survives to make the next call.
+TEST_F(VartBackendTest, UnreadableBytesAreInvalidArgument) {
+  const std::string junk = dir_.Join("junk.xmodel");
+  WriteBytes(junk, "not a graph");
   VartBackendOptions options;
-  options.xmodel_path = path;
-  EXPECT_DEATH((void)VartBackend::Create(options), "XIR_READ_PB_FAILURE");
+  options.xmodel_path = junk;
+  options.runner_libs = {{"DPU", PRUNESERVE_REFERENCE_RUNNER}};
+  auto backend = VartBackend::Create(options);
+  EXPECT_EQ(backend.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(backend.status().message(),
+              HasSubstr("xmodel " + junk + " cannot be loaded"));
+  EXPECT_THAT(backend.status().message(), HasSubstr("XIR graph"));
+
+  const std::string empty = dir_.Join("empty.xmodel");
+  WriteBytes(empty, "");
+  options.xmodel_path = empty;
+  backend = VartBackend::Create(options);
+  EXPECT_EQ(backend.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(backend.status().message(), HasSubstr("empty"));
+
+  // A valid fixture cut short: the first half of a real graph.
+  const std::string good = dir_.Join("good.xmodel");
+  ASSERT_TRUE(testing::WriteMultiFixture(good, {}).ok());
+  FILE* f = fopen(good.c_str(), "rb");
+  ASSERT_NE(f, nullptr);
+  std::string bytes(1 << 20, '\0');
+  bytes.resize(fread(bytes.data(), 1, bytes.size(), f));
+  fclose(f);
+  ASSERT_GT(bytes.size(), 100u);
+  const std::string cut = dir_.Join("cut.xmodel");
+  WriteBytes(cut, bytes.substr(0, bytes.size() / 2));
+  options.xmodel_path = cut;
+  backend = VartBackend::Create(options);
+  EXPECT_EQ(backend.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(backend.status().message(), HasSubstr(cut));
+
+  // The same process still loads the whole file.
+  options.xmodel_path = good;
+  backend = VartBackend::Create(options);
+  ASSERT_TRUE(backend.ok()) << backend.status();
+  EXPECT_EQ((*backend)->inputs().size(), 2u);
+}
+
+// Why the check above is needed: given the same bytes, XIR itself aborts
+// the process rather than throwing.
+TEST(XirDeserializeTest, AbortsOnAFileItCannotRead) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  pruneserve::testing::TempDir dir;
+  const std::string path = dir.Join("junk.xmodel");
+  WriteBytes(path, "not a graph");
+  EXPECT_DEATH((void)xir::Graph::deserialize(path), "XIR_READ_PB_FAILURE");
 }
 
 TEST(ParseVartRunnerLibsTest, EntriesBecomeADeviceMap) {

@@ -25,6 +25,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
 #include "core/inference/dpu_tensor_layout.h"
+#include "core/xmodel/xmodel_reader.h"
 
 namespace pruneserve::inference {
 namespace {
@@ -563,6 +564,17 @@ absl::StatusOr<std::unique_ptr<VartBackend>> VartBackend::Create(
   if (!std::filesystem::is_regular_file(options.xmodel_path, ec)) {
     return absl::NotFoundError(
         absl::StrCat("xmodel ", options.xmodel_path, " not found"));
+  }
+  // XIR's reader does not throw on bytes that are not a graph: it aborts
+  // the process (glog FATAL). The project's own reader parses the same
+  // protobuf and also checks the references XIR would follow.
+  absl::StatusOr<xmodel::XmodelSummary> readable =
+      xmodel::ReadXmodelFile(options.xmodel_path);
+  if (!readable.ok()) {
+    return absl::Status(
+        readable.status().code(),
+        absl::StrCat("xmodel ", options.xmodel_path,
+                     " cannot be loaded: ", readable.status().message()));
   }
   std::unique_ptr<VartBackend> backend(new VartBackend(std::move(options)));
   const std::string& path = backend->options_.xmodel_path;

@@ -51,19 +51,20 @@ struct VartBackendOptions {
 // abandoned job cannot land in a later request's buffers.
 class VartBackend : public InferenceBackend {
  public:
-  // Deserializes the xmodel, finds its DPU subgraph (a child of the root
+  // Checks the file with core/xmodel's reader (XIR aborts the process with
+  // glog FATAL on bytes it cannot parse, so it never sees a file that reader
+  // rejects), deserializes it, finds its DPU subgraph (a child of the root
   // subgraph with device == "DPU"), checks that the runner library it will
   // use can be opened and exports create_runner_with_attrs (VART aborts the
   // process otherwise), and creates one runner to learn the tensor shapes,
-  // batch and scales. NOT_FOUND for a missing file, INVALID_ARGUMENT when
-  // XIR throws while reading it, FAILED_PRECONDITION when there is no DPU
-  // subgraph or more than one, when the subgraph names no runner for mode "run"
-  // or when the runner library cannot be opened, UNIMPLEMENTED for tensors that
-  // are not signed 8-bit or whose scale is not a power of two, INTERNAL when
-  // VART fails. XIR itself aborts the process (glog FATAL) on bytes it cannot
-  // parse, so callers hand it only xmodels the upload inspector (core/xmodel)
-  // accepted, as the server does. Blocks (loading the xmodel programs the DPU
-  // instruction memory on some boards).
+  // batch and scales. NOT_FOUND for a missing file, INVALID_ARGUMENT naming
+  // the file and the problem when it is not a sound XIR graph or XIR throws
+  // while reading it, FAILED_PRECONDITION when there is no DPU subgraph or
+  // more than one, when the subgraph names no runner for mode "run" or when
+  // the runner library cannot be opened, UNIMPLEMENTED for tensors that are
+  // not signed 8-bit or whose scale is not a power of two, INTERNAL when the
+  // file cannot be read or VART fails. Blocks (reads the file; loading the
+  // xmodel programs the DPU instruction memory on some boards).
   static absl::StatusOr<std::unique_ptr<VartBackend>> Create(
       VartBackendOptions options);
   ~VartBackend() override;
