@@ -10,8 +10,10 @@
 #include <filesystem>
 #include <fstream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/strip.h"
 #include "client/channel.h"
 #include "client/dataset_client.h"
 #include "client/job_client.h"
@@ -220,6 +222,30 @@ TEST_F(DatasetsE2eTest, JobRunsOnAnUploadedDataSet) {
       0u)
       << train;
   EXPECT_EQ(eval.substr(eval.size() - 5), ":test") << eval;
+
+  // While a job that reads the data set is queued or running, deleting it
+  // is refused (1000 epochs: the job cannot end before the delete); once
+  // the job is cancelled the delete goes through.
+  r = Cli("job submit vgg --train dataset:fm --epochs 1000 --policy uniform");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string id = std::string(absl::StripAsciiWhitespace(r.output));
+  r = Cli("dataset rm fm");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("FAILED_PRECONDITION"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("read by job " + id), std::string::npos) << r.output;
+  r = Cli("dataset show fm");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  r = Cli("job cancel " + id);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = Cli("job watch " + id + " -q");  // returns once the job has ended
+  r = Cli("--json job get " + id);
+  ASSERT_NE(r.output.find("JOB_STATE_CANCELLED"), std::string::npos)
+      << r.output;
+  r = Cli("dataset rm fm");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("deleted 2 version(s) of fm"), std::string::npos)
+      << r.output;
 
   r = Cli("job submit vgg --train dataset:nope --epochs 1");
   EXPECT_NE(r.exit_code, 0);
