@@ -119,12 +119,21 @@ absl::StatusOr<std::string> JobDataResolver::ResolveServerPath(
     split.clear();
   }
   PS_ASSIGN_OR_RETURN(std::string real, roots_.ResolveDirectory(dir));
-  // The files (IDX, CIFAR) or class directories (ImageFolder) directly in
-  // it must stay inside the roots too, under the same wording as `dir`.
+  // Everything the reader will open must stay inside the roots too, under
+  // the same wording as `dir`: the files directly in it (IDX, CIFAR), or
+  // for an ImageFolder its class directories and the files in each (the
+  // reader follows links at both levels).
+  const bool image_folder = parsed.format == data::DatasetFormat::kImageFolder;
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(real, ec)) {
     auto inside = roots_.ResolveEntry(entry.path().string());
     if (!inside.ok()) return roots_.Refusal(dir);
+    if (!image_folder || !std::filesystem::is_directory(*inside, ec)) continue;
+    for (const auto& file : std::filesystem::directory_iterator(*inside, ec)) {
+      if (!roots_.ResolveEntry(file.path().string()).ok()) {
+        return roots_.Refusal(dir);
+      }
+    }
   }
   std::string out = absl::StrCat(ParserFormatName(parsed.format), ":", real);
   if (!split.empty()) absl::StrAppend(&out, ":", split);

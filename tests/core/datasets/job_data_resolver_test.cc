@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "absl/strings/str_replace.h"
 #include "gtest/gtest.h"
 #include "tests/testing/dataset_archives.h"
 #include "tests/testing/temp_dir.h"
@@ -112,6 +113,26 @@ TEST_F(JobDataResolverTest, ServerPathsOnlyInsideTheRoots) {
                 .status()
                 .code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(JobDataResolverTest, ImageFolderFilesThatLinkOutAreRefused) {
+  // A class directory inside the roots whose image links to a file
+  // outside: the reader would follow it, so the path is refused, worded as
+  // for a path outside the roots.
+  fs::create_directories(dir_.Join("roots/images/train/cat"));
+  std::ofstream(dir_.Join("roots/images/train/cat/1.ppm")) << "x";
+  const std::string spec =
+      "imagefolder:" + dir_.Join("roots/images") + ":train";
+  EXPECT_TRUE(resolver_->Resolve(spec).ok());
+  fs::create_symlink(dir_.Join("outside/secret"),
+                     dir_.Join("roots/images/train/cat/2.ppm"));
+  auto linked = resolver_->Resolve(spec);
+  EXPECT_EQ(linked.status().code(), absl::StatusCode::kInvalidArgument);
+  auto outside = resolver_->Resolve("imagefolder:/etc:train");
+  EXPECT_EQ(linked.status().message(),
+            absl::StrReplaceAll(
+                outside.status().message(),
+                {{"/etc/train", dir_.Join("roots/images") + "/train"}}));
 }
 
 }  // namespace
