@@ -147,6 +147,7 @@ void JobManager::Stop() {
   Deliver(stopped);
   for (std::thread& t : workers_) t.join();
   workers_.clear();
+  RetryUnsaved();
 }
 
 absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& spec,
@@ -196,6 +197,8 @@ absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& spec,
     work_ready_.Signal();
     changed_.SignalAll();
   }
+  // The store writes again: record what it refused before.
+  RetryUnsaved();
   RefreshStateMetrics();
   return job;
 }
@@ -205,6 +208,8 @@ absl::StatusOr<v1::Job> JobManager::Get(const std::string& id) const {
     absl::MutexLock lock(&mu_);
     auto it = active_.find(id);
     if (it != active_.end()) return it->second->job;
+    auto unsaved = unsaved_.find(id);
+    if (unsaved != unsaved_.end()) return unsaved->second;
   }
   return store_->Get(id);
 }
@@ -234,7 +239,7 @@ absl::StatusOr<v1::Job> JobManager::Cancel(const std::string& id) {
     Finish(cancelled_queued, absl::CancelledError("cancelled while queued"));
     return Get(id);
   }
-  auto job = store_->Get(id);
+  auto job = Get(id);
   if (!job.ok()) return job.status();
   return absl::FailedPreconditionError(absl::StrCat(
       "job ", id, " already ended (", spec::JobStateName(job->state()), ")"));
@@ -249,6 +254,16 @@ absl::StatusOr<JobPage> JobManager::List(v1::JobState state, int page_size,
   for (v1::Job& job : page->jobs) {
     auto it = active_.find(job.id());
     if (it != active_.end()) job = it->second->job;
+    auto unsaved = unsaved_.find(job.id());
+    if (unsaved != unsaved_.end()) job = unsaved->second;
+  }
+  if (state != v1::JOB_STATE_UNSPECIFIED) {
+    // A row the store still has in its old state.
+    page->jobs.erase(std::remove_if(page->jobs.begin(), page->jobs.end(),
+                                    [state](const v1::Job& job) {
+                                      return job.state() != state;
+                                    }),
+                     page->jobs.end());
   }
   return page;
 }
@@ -274,7 +289,7 @@ absl::StatusOr<JobSnapshot> JobManager::Watch(const std::string& id,
     }
   }
   // Not active: finished (or never existed).
-  auto job = store_->Get(id);
+  auto job = Get(id);
   if (!job.ok()) return job.status();
   const bool final = spec::IsFinalJobState(job->state());
   return JobSnapshot{*std::move(job), final ? INT64_MAX : after_revision,
@@ -413,8 +428,9 @@ void JobManager::Finish(const std::shared_ptr<ActiveJob>& active,
     if (!interrupted) j.set_finished_unix_ms(NowUnixMs());
     job = j;
   }
-  // Written before the job leaves memory, so readers never miss it.
-  Persist(job);
+  // Written before the job leaves memory, so readers never miss it; a
+  // final state the store refuses stays in memory (unsaved_) instead.
+  const bool saved = Persist(job).ok();
   if (!interrupted) {
     std::error_code ec;
     std::filesystem::remove_all(WorkDir(job.id()), ec);
@@ -439,6 +455,7 @@ void JobManager::Finish(const std::shared_ptr<ActiveJob>& active,
         listeners_.erase(it);
       }
     }
+    if (!saved && !interrupted) unsaved_[job.id()] = job;
     active_.erase(job.id());
     changed_.SignalAll();
   }
@@ -463,9 +480,9 @@ absl::StatusOr<JobSubscription> JobManager::Subscribe(const std::string& id,
       return subscription;
     }
   }
-  // Not active: ended (Finish writes the final state before the job leaves
-  // active_) or unknown.
-  auto job = store_->Get(id);
+  // Not active: ended (Finish writes the final state, or keeps it in
+  // unsaved_, before the job leaves active_) or unknown.
+  auto job = Get(id);
   if (!job.ok()) return job.status();
   JobSubscription subscription;
   subscription.current.final = spec::IsFinalJobState(job->state());
@@ -508,10 +525,26 @@ void JobManager::Deliver(const Delivery& delivery) {
     (*listener)(delivery.snapshot);
 }
 
-void JobManager::Persist(const v1::Job& job) {
-  if (absl::Status s = store_->Update(job); !s.ok()) {
+absl::Status JobManager::Persist(const v1::Job& job) {
+  RetryUnsaved();
+  absl::Status s = store_->Update(job);
+  if (!s.ok()) {
     std::fprintf(stderr, "pruneserve: cannot record job %s: %s\n",
                  job.id().c_str(), s.ToString().c_str());
+  }
+  return s;
+}
+
+void JobManager::RetryUnsaved() {
+  std::vector<v1::Job> pending;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, job] : unsaved_) pending.push_back(job);
+  }
+  for (const v1::Job& job : pending) {
+    if (!store_->Update(job).ok()) continue;
+    absl::MutexLock lock(&mu_);
+    unsaved_.erase(job.id());
   }
 }
 

@@ -193,6 +193,12 @@ class JobManager {
   // Runs one job taken from the queue, start to end.
   void RunJob(const std::shared_ptr<ActiveJob>& active);
   void OnProgress(ActiveJob* active, const v1::JobProgress& progress);
+  // Writes `job` to the store (after retrying unsaved final states);
+  // returns and logs the store's error.
+  absl::Status Persist(const v1::Job& job);
+  // Writes the final states the store refused earlier; keeps those it
+  // refuses again.
+  void RetryUnsaved();
   // Moves a job to a final state (or back to queued when interrupted by
   // Stop()), writes it and wakes watchers.
   void Finish(const std::shared_ptr<ActiveJob>& active,
@@ -206,8 +212,6 @@ class JobManager {
   Delivery CollectListenersLocked(const ActiveJob& active, bool final) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   static void Deliver(const Delivery& delivery);
-  // Persists `job`; failures are logged (the in-memory state stays right).
-  void Persist(const v1::Job& job);
   void RefreshStateMetrics();
   // Moves backlog jobs into the queue while it has room.
   void PromoteBacklogLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -226,6 +230,10 @@ class JobManager {
   absl::CondVar work_ready_;
   std::map<std::string, std::shared_ptr<ActiveJob>> active_
       ABSL_GUARDED_BY(mu_);
+  // Final states of ended jobs that the store could not record (a full
+  // disk): served from here, so no reader sees the stale row, and written
+  // again at every later write until the store takes them.
+  std::map<std::string, v1::Job> unsaved_ ABSL_GUARDED_BY(mu_);
   std::deque<std::string> queue_ ABSL_GUARDED_BY(mu_);
   // Resumed jobs beyond queue_capacity, oldest first; run before new
   // submissions (Submit refuses while the queue is full, which it is while

@@ -60,6 +60,7 @@ absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Create(
   SqliteOpenOptions open;
   open.path = options.path;
   open.schema = kSchema;
+  open.busy_timeout = options.busy_timeout;
   open.error_prefix = absl::StrCat("job store: cannot open ", options.path);
   auto db = OpenSqliteDatabase(open);
   if (!db.ok()) return db.status();

@@ -27,6 +27,8 @@ namespace pruneserve::jobs {
 struct JobStoreOptions {
   // Path of the SQLite database file; created when missing.
   std::string path;
+  // How long a write waits for another connection's lock before it fails.
+  absl::Duration busy_timeout = absl::Seconds(10);
 };
 
 // One page of a listing.

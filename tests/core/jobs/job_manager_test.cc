@@ -432,6 +432,46 @@ TEST_F(JobManagerTest, UnreadableJobRecordDoesNotStopTheStart) {
   EXPECT_EQ(AwaitFinal(*jobs, good).state(), v1::JOB_STATE_SUCCEEDED);
 }
 
+TEST_F(JobManagerTest, FinalStateTheStoreRefusesIsServedAndWrittenLater) {
+  JobStoreOptions store_options;
+  store_options.path = dir_.Join("jobs.db");
+  store_options.busy_timeout = absl::Milliseconds(50);
+  store_ = *JobStore::Create(store_options);
+  auto jobs = Make(1, 8);
+  ASSERT_TRUE(jobs->Start().ok());
+  auto a = jobs->Submit(Spec());
+  ASSERT_TRUE(a.ok());
+  executor_.AwaitStarted(1);
+  {
+    // Another connection holds the write lock: every write of the store
+    // fails while the job ends, as on a full disk.
+    SQLite::Database db(dir_.Join("jobs.db"), SQLite::OPEN_READWRITE);
+    db.exec("BEGIN EXCLUSIVE");
+    executor_.Release(a->id());
+    EXPECT_EQ(AwaitFinal(*jobs, a->id()).state(), v1::JOB_STATE_SUCCEEDED);
+    EXPECT_EQ(jobs->Get(a->id())->state(), v1::JOB_STATE_SUCCEEDED);
+    auto cancel = jobs->Cancel(a->id());
+    EXPECT_EQ(cancel.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_THAT(std::string(cancel.status().message()),
+                ::testing::HasSubstr("already ended (succeeded)"));
+    db.exec("ROLLBACK");
+  }
+  // The row still says RUNNING; readers are answered from memory.
+  EXPECT_EQ(store_->Get(a->id())->state(), v1::JOB_STATE_RUNNING);
+  auto all = jobs->List(v1::JOB_STATE_UNSPECIFIED, 10, "");
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->jobs.size(), 1u);
+  EXPECT_EQ(all->jobs[0].state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_TRUE(jobs->List(v1::JOB_STATE_RUNNING, 10, "")->jobs.empty());
+  // The next write (a submission) records it.
+  auto b = jobs->Submit(Spec());
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(store_->Get(a->id())->state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(store_->Get(a->id())->result_model_version(), 2);
+  executor_.Release(b->id());
+  EXPECT_EQ(AwaitFinal(*jobs, b->id()).state(), v1::JOB_STATE_SUCCEEDED);
+}
+
 // Records what a JobListener receives and lets the test wait for it.
 class RecordingListener {
  public:
