@@ -13,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client/repository_client.h"
+#include "core/spec/dataset_format_names.h"
 
 namespace pruneserve::client {
 namespace {
@@ -191,11 +192,7 @@ absl::Status Pack(const std::vector<std::pair<std::string, std::string>>& files,
 }  // namespace
 
 absl::StatusOr<v1::DatasetFormat> ParseDatasetFormat(const std::string& name) {
-  if (name == "mnist") return v1::DATASET_FORMAT_MNIST;
-  if (name == "fashion-mnist") return v1::DATASET_FORMAT_FASHION_MNIST;
-  if (name == "cifar10") return v1::DATASET_FORMAT_CIFAR10;
-  if (name == "cifar100") return v1::DATASET_FORMAT_CIFAR100;
-  if (name == "imagefolder") return v1::DATASET_FORMAT_IMAGEFOLDER;
+  if (auto format = spec::DatasetFormatFromName(name)) return *format;
   return absl::InvalidArgumentError(absl::StrCat(
       "unknown data set format \"", name,
       "\"; known: mnist, fashion-mnist, cifar10, cifar100, imagefolder"));

@@ -11,6 +11,7 @@
 #include "client/dataset_client.h"
 #include "client/model_ref.h"
 #include "client/output_format.h"
+#include "core/spec/dataset_format_names.h"
 
 namespace pruneserve::client {
 namespace {
@@ -18,20 +19,8 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string FormatLabel(v1::DatasetFormat f) {
-  switch (f) {
-    case v1::DATASET_FORMAT_MNIST:
-      return "mnist";
-    case v1::DATASET_FORMAT_FASHION_MNIST:
-      return "fashion-mnist";
-    case v1::DATASET_FORMAT_CIFAR10:
-      return "cifar10";
-    case v1::DATASET_FORMAT_CIFAR100:
-      return "cifar100";
-    case v1::DATASET_FORMAT_IMAGEFOLDER:
-      return "imagefolder";
-    default:
-      return "?";
-  }
+  const absl::string_view name = spec::DatasetFormatName(f);
+  return name.empty() ? "?" : std::string(name);
 }
 
 std::string SplitsLabel(const v1::Dataset& d) {

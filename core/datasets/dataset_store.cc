@@ -14,6 +14,7 @@
 #include "absl/strings/str_replace.h"
 #include "core/datasets/dataset_validator.h"
 #include "core/repository/model_name.h"
+#include "core/spec/dataset_format_names.h"
 #include "core/storage/sqlite_database.h"
 #include "core/util/file_util.h"
 #include "core/util/limit_status.h"
@@ -57,7 +58,8 @@ absl::StatusOr<v1::Dataset> RowToDataset(SQLite::Statement& q, int column) {
 // Directory name of stored files: the archive's sha256 plus what the
 // header declared that changes the layout (format, an IDX split hint).
 std::string StorageKey(const v1::Dataset& d, absl::string_view split_hint) {
-  std::string key = absl::StrCat(d.sha256(), ".", SpecFormatName(d.format()));
+  std::string key =
+      absl::StrCat(d.sha256(), ".", spec::DatasetFormatName(d.format()));
   if (!split_hint.empty()) absl::StrAppend(&key, ".", split_hint);
   return key;
 }
@@ -168,7 +170,7 @@ absl::StatusOr<std::unique_ptr<DatasetUpload>> DatasetStore::BeginUpload(
         "header.name: ",
         absl::StrReplaceAll(s.message(), {{"model name", "data set name"}})));
   }
-  if (SpecFormatName(header.format()).empty()) {
+  if (spec::DatasetFormatName(header.format()).empty()) {
     return absl::InvalidArgumentError(
         "header.format: required (MNIST, FASHION_MNIST, CIFAR10, CIFAR100 or "
         "IMAGEFOLDER)");

@@ -370,23 +370,6 @@ absl::StatusOr<std::vector<v1::DatasetSplit>> ValidateImageFolder(
 
 }  // namespace
 
-absl::string_view SpecFormatName(v1::DatasetFormat format) {
-  switch (format) {
-    case v1::DATASET_FORMAT_MNIST:
-      return "mnist";
-    case v1::DATASET_FORMAT_FASHION_MNIST:
-      return "fashion-mnist";
-    case v1::DATASET_FORMAT_CIFAR10:
-      return "cifar10";
-    case v1::DATASET_FORMAT_CIFAR100:
-      return "cifar100";
-    case v1::DATASET_FORMAT_IMAGEFOLDER:
-      return "imagefolder";
-    default:
-      return "";
-  }
-}
-
 absl::StatusOr<std::vector<v1::DatasetSplit>> ValidateDatasetFiles(
     const std::string& dir, const std::vector<std::string>& files,
     v1::DatasetFormat format, absl::string_view split_hint) {

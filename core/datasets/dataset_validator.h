@@ -41,10 +41,6 @@ absl::StatusOr<std::vector<v1::DatasetSplit>> ValidateDatasetFiles(
     const std::string& dir, const std::vector<std::string>& files,
     v1::DatasetFormat format, absl::string_view split_hint);
 
-// The data-set spec prefix core/data's parser knows for `format`
-// ("fashion-mnist", "cifar10", "imagefolder", ...); "" for UNSPECIFIED.
-absl::string_view SpecFormatName(v1::DatasetFormat format);
-
 }  // namespace pruneserve::datasets
 
 #endif  // PRUNESERVE_CORE_DATASETS_DATASET_VALIDATOR_H_

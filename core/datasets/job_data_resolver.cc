@@ -13,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "core/data/dataset_spec_parser.h"
 #include "core/datasets/dataset_validator.h"
+#include "core/spec/dataset_format_names.h"
 #include "core/util/status_macros.h"
 
 namespace pruneserve::datasets {
@@ -102,7 +103,8 @@ absl::StatusOr<std::string> JobDataResolver::ResolveStored(
         "\"; it has ", absl::StrJoin(have, ", ")));
   }
   PS_ASSIGN_OR_RETURN(std::string dir, store_->DirectoryOf(dataset));
-  std::string out = absl::StrCat(SpecFormatName(dataset.format()), ":", dir);
+  std::string out =
+      absl::StrCat(spec::DatasetFormatName(dataset.format()), ":", dir);
   if (!split.empty()) absl::StrAppend(&out, ":", split);
   return out;
 }
