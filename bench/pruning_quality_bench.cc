@@ -1,47 +1,51 @@
-// Pruning quality on Fashion-MNIST: trains a dense baseline of VGG13-BN and a
-// CIFAR-style ResNet-56 (1x28x28 input), prunes each with several methods and
-// fine-tunes every result with the same budget (the paper's SGD + cosine warm
-// restarts schedule, same total epochs, same batch size):
+// Pruning quality on Fashion-MNIST: trains dense baselines of VGG13-BN, a
+// CIFAR-style ResNet-56 and MobileNetV2 (1x28x28 input), prunes each with
+// every method to the same FLOPs points (default 50 % and 80 % of MACs
+// removed) and fine-tunes every result with the same budget (the paper's
+// SGD + cosine warm restarts schedule, same epochs, same batch size):
 //
-//   refined         the paper: BN |gamma|, layer ratio = measured sparsity
-//   target_flops    refined ratios scaled to refined's own FLOPs reduction
-//                   (the same method, exercising the bisection)
+//   budgeted        measured damage per group (BN |gamma| ranking), ratios
+//                   allocated to the target with the least total damage
+//   budgeted_x3     the same in three stages, damage measured again after
+//                   each with the channels chosen so far taken out
+//   refined         the paper's ratios (BN |gamma|, layer ratio = measured
+//                   input sparsity), scaled to the target (target_flops)
 //   l1+uniform      Li et al.: L1 filter norm, one ratio for every layer
 //   slimming        Network Slimming: BN |gamma|, one global threshold
 //   random          random channels, one ratio for every layer
-//   refined xN      N prune -> fine-tune rounds, sparsity re-measured each
-//                   round (--rounds N, 0 disables), followed by its own
-//                   l1+uniform / slimming / random rows matched to it; those
-//                   get all N rounds' epochs in one fine-tuning run.
+//   global_norm     Torch-Pruning's group-normalised global ranking (L2
+//                   norms divided by their group mean, one threshold)
+//   lamp            LAMP scores of the L2 norms, one threshold
 //
-// Baselines are matched to the FLOPs (MACs) of the refined model they are
-// compared with, not to its parameters: the uniform ratio (l1, random) and
-// the global-threshold fraction (slimming) are bisected on the pruning plan's
-// MAC estimate until the reduction equals refined's to channel granularity.
-// The table's -FLOPs column is the measured reduction, so the match can be
-// checked. Not a test: nothing here decides pass/fail.
+// Policies with a target (budgeted, refined, global_norm, lamp) are asked
+// for the point; the others' ratio or global fraction is bisected on the
+// pruning plan's MAC estimate until the reduction equals the point to
+// channel granularity. The table's -FLOPs column is the measured reduction.
+// Every method may prune ResNet-56's residual stream and stem (the engine's
+// default keeps them, and then 80 % is out of reach).
+//
+// --seeds N repeats everything with N seeds (model initialisation and
+// training data order); the summary gives mean +- standard error of the
+// top-1 drop for every method and point, and budgeted's paired difference
+// to each other method: "won" or "lost" where it exceeds two standard
+// errors of the difference, else "tied". Not a test: nothing here decides
+// pass/fail.
 //
 // Modes (batch 64, 256 calibration images, fine-tuning lr 0.01, width 0.25
 // of the paper's channel counts, which keeps a 2-core machine in the loop):
 //   --quick   3000 train / 1000 test images, 3 baseline epochs (lr 0.05),
-//             1 fine-tuning epoch per round: both models in 3.4 min with
-//             --threads 2 on an idle 2-core machine. (Under heavy
-//             oversubscription --threads 1 is the safer choice: OpenMP
-//             threads wait for each other when the cores are busy.)
+//             1 fine-tuning epoch.
 //   --medium  12000 train / 10000 test images, 6 baseline epochs (lr 0.1),
-//             2 fine-tuning epochs per round: VGG13-BN in 7.4 min idle.
+//             2 fine-tuning epochs.
 //   --full    (the default) all 60000 / 10000 images, 10 baseline epochs
-//             (lr 0.1), 2 fine-tuning epochs per round; 44 epochs of 60000
-//             images per model in all. VGG13-BN: 61.1 min measured beside
-//             a CI run, about 36 min idle; ResNet-56 about 1.5 h idle
-//             (its 1-round part: 53.7 min beside a build). Results:
-//             docs/pruning_quality.md.
-// Any mode takes --width W to change the channel counts (1.0 is the paper's
-// model, 16x the MACs of 0.25) and --finetune-epochs N per round.
+//             (lr 0.1), 4 fine-tuning epochs.
+// Running times are in docs/pruning_quality.md. Any mode takes --width W
+// and --finetune-epochs N.
 // Flags: --data DIR (default /usr/share/datasets/fashion-mnist),
 //        --threads N (default 2), --width W, --finetune-epochs N, --models
-//        vgg13_bn,resnet56, --rounds N (default 3), --json FILE (every row and
-//        the configuration).
+//        vgg13_bn,resnet56,mobilenet_v2, --points 0.5,0.8, --seeds N,
+//        --methods NAME,... (a subset), --json FILE (every row, the
+//        aggregates and the configuration).
 #include <ATen/Parallel.h>
 #include <torch/script.h>
 
@@ -91,17 +95,19 @@ struct BenchConfig {
   std::string mode = "full";
   std::string data_dir = "/usr/share/datasets/fashion-mnist";
   int threads = 2;
-  std::vector<std::string> models = {"vgg13_bn", "resnet56"};
+  std::vector<std::string> models = {"vgg13_bn", "resnet56", "mobilenet_v2"};
   int64_t train_limit = 0;
   int64_t eval_limit = 0;
   double width = 0.25;
   int64_t baseline_epochs = 10;
   double baseline_lr = 0.1;
-  int64_t finetune_epochs = 2;
+  int64_t finetune_epochs = 4;
   double finetune_lr = 0.01;
   int64_t batch_size = 64;
   int64_t calibration = 256;
-  int rounds = 3;
+  int seeds = 1;
+  std::vector<double> points = {0.5, 0.8};
+  std::vector<std::string> methods;  // empty: all
   std::string json_path;
 };
 
@@ -120,7 +126,7 @@ std::string LoadText(const std::vector<double>& load) {
 
 std::unique_ptr<pd::BatchSource> Open(const BenchConfig& c,
                                       const std::string& split, int64_t limit,
-                                      bool shuffle) {
+                                      bool shuffle, uint64_t seed) {
   auto spec = pd::ParseDatasetSpec("fashion-mnist:" + c.data_dir + ":" + split);
   if (!spec.ok()) return nullptr;
   pd::OpenOptions open;
@@ -134,7 +140,7 @@ std::unique_ptr<pd::BatchSource> Open(const BenchConfig& c,
   pd::LoaderOptions loader;
   loader.batch_size = shuffle ? c.batch_size : 256;
   loader.shuffle = shuffle;
-  loader.seed = 11;
+  loader.seed = seed;
   loader.num_threads = 1;
   loader.transform.channels = 1;
   loader.transform.mean = d.mean;
@@ -183,6 +189,7 @@ absl::StatusOr<MatchedRatio> MatchFlops(const torch::jit::Module& model,
   if (macs0 <= 0) return absl::InternalError("model has no MACs");
   pp::PolicyOptions policy;
   policy.kind = kind;
+  policy.prune_residual_stream = true;
   auto reduction = [&](double ratio) -> absl::StatusOr<double> {
     policy.ratio = ratio;
     auto plan = pp::PlanPruning(**graph, scores, errors, nullptr, policy);
@@ -216,66 +223,79 @@ struct Method {
   std::string name;
   std::string criterion;
   pp::PolicyKind policy;
+  // budgeted: measurement stages (PolicyOptions::sensitivity_stages).
+  int stages = 1;
 };
+
+// Every method of the comparison; budgeted first (the others are compared
+// with it).
+const std::vector<Method>& AllMethods() {
+  static const std::vector<Method>* methods = new std::vector<Method>{
+      {"budgeted", "bn_gamma", pp::PolicyKind::kBudgeted},
+      {"budgeted_x3", "bn_gamma", pp::PolicyKind::kBudgeted, 3},
+      {"refined", "bn_gamma", pp::PolicyKind::kTargetFlops},
+      {"l1+uniform", "l1", pp::PolicyKind::kUniform},
+      {"slimming", "bn_gamma", pp::PolicyKind::kGlobalThreshold},
+      {"random", "random", pp::PolicyKind::kUniform},
+      {"global_norm", "l2", pp::PolicyKind::kGlobalNormalized},
+      {"lamp", "l2", pp::PolicyKind::kLamp},
+  };
+  return *methods;
+}
 
 struct Row {
   std::string model;
   std::string method;
-  // Pruning rounds and fine-tuning epochs in total.
-  int rounds = 1;
+  int seed = 0;
+  // The FLOPs point asked for.
+  double point = 0.0;
   int64_t finetune_epochs = 0;
-  // The policy's knob: uniform ratio, global fraction or target_flops scale;
-  // negative when the policy has none (refined).
+  // The uniform ratio or global fraction found by bisection, the
+  // target_flops scale or the global policies' fraction; negative when the
+  // policy has none (budgeted).
   double knob = -1.0;
-  // FLOPs reduction the row was matched to; negative when not matched.
-  double matched_to = -1.0;
   double seconds = 0.0;
+  // Pruning (analysis, measurements, surgery) alone.
+  double prune_seconds = 0.0;
   pruneserve::v1::PipelineReport report;
   std::string error;
 };
 
 void PrintHeader() {
   std::printf(
-      "| model | method | rounds x ep | knob | params | -params | FLOPs | "
-      "-FLOPs | top1 base | top1 pruned | top1 tuned | drop | time |\n"
-      "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+      "| model | seed | point | method | knob | params | -params | FLOPs | "
+      "-FLOPs | top1 base | top1 pruned | top1 tuned | drop | prune | time "
+      "|\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
 }
 
 void PrintRow(const Row& r) {
   if (!r.error.empty()) {
-    std::printf("| %s | %s | error: %s |\n", r.model.c_str(), r.method.c_str(),
-                r.error.c_str());
+    std::printf("| %s | %d | %.2f | %s | error: %s |\n", r.model.c_str(),
+                r.seed, r.point, r.method.c_str(), r.error.c_str());
     return;
   }
   const auto& p = r.report;
   const auto& last = p.rounds(p.rounds_size() - 1);
   const std::string knob = r.knob < 0 ? "-" : absl::StrFormat("%.3f", r.knob);
   std::printf(
-      "| %s | %s | %d x %lld | %s | %s | %.1f%% | %s | %.1f%% | %.2f%% | "
-      "%.2f%% | %.2f%% | %+.2f | %.0fs |\n",
-      r.model.c_str(), r.method.c_str(), p.rounds_size(),
-      static_cast<long long>(r.finetune_epochs / std::max(1, r.rounds)),
-      knob.c_str(), pl::HumanCount(p.final().params()).c_str(),
-      p.params_reduction() * 100, pl::HumanCount(p.final().flops()).c_str(),
-      p.flops_reduction() * 100, p.baseline().top1_accuracy() * 100,
+      "| %s | %d | %.2f | %s | %s | %s | %.1f%% | %s | %.1f%% | %.2f%% | "
+      "%.2f%% | %.2f%% | %+.2f | %.1fs | %.0fs |\n",
+      r.model.c_str(), r.seed, r.point, r.method.c_str(), knob.c_str(),
+      pl::HumanCount(p.final().params()).c_str(), p.params_reduction() * 100,
+      pl::HumanCount(p.final().flops()).c_str(), p.flops_reduction() * 100,
+      p.baseline().top1_accuracy() * 100,
       last.after_prune().top1_accuracy() * 100, p.final().top1_accuracy() * 100,
-      p.top1_drop() * 100, r.seconds);
+      p.top1_drop() * 100, r.prune_seconds, r.seconds);
 }
 
-// Each pruned layer's channels before the first round and after the last,
-// in the order of the first round's report.
+// Each pruned layer's channels before and after, in report order.
 std::vector<std::tuple<std::string, int64_t, int64_t>> KeptChannels(
     const pruneserve::v1::PipelineReport& p) {
   std::vector<std::tuple<std::string, int64_t, int64_t>> kept;
   if (p.rounds_size() == 0) return kept;
-  std::map<std::string, int64_t> last;
-  for (const auto& l : p.rounds(p.rounds_size() - 1).pruning().layers()) {
-    last[l.name()] = l.channels_after();
-  }
   for (const auto& l : p.rounds(0).pruning().layers()) {
-    auto it = last.find(l.name());
-    kept.emplace_back(l.name(), l.channels_before(),
-                      it == last.end() ? l.channels_after() : it->second);
+    if (!l.skip_reason().empty()) continue;
+    kept.emplace_back(l.name(), l.channels_before(), l.channels_after());
   }
   return kept;
 }
@@ -293,18 +313,17 @@ std::string KeptChannelsText(const Row& r) {
 nlohmann::json RowJson(const Row& r) {
   nlohmann::json j = {{"model", r.model},
                       {"method", r.method},
-                      {"rounds_requested", r.rounds},
-                      {"finetune_epochs_total", r.finetune_epochs},
-                      {"seconds", r.seconds}};
+                      {"seed", r.seed},
+                      {"point", r.point},
+                      {"finetune_epochs", r.finetune_epochs},
+                      {"seconds", r.seconds},
+                      {"prune_seconds", r.prune_seconds}};
   if (r.knob >= 0) j["knob"] = r.knob;
-  if (r.matched_to >= 0) j["matched_flops_reduction"] = r.matched_to;
   if (!r.error.empty()) {
     j["error"] = r.error;
     return j;
   }
   const auto& p = r.report;
-  j["rounds"] = p.rounds_size();
-  j["stop_reason"] = pl::StopReasonText(p.stop_reason());
   j["params_before"] = p.baseline().params();
   j["params_after"] = p.final().params();
   j["flops_before"] = p.baseline().flops();
@@ -332,7 +351,7 @@ std::optional<int> ParseArgs(int argc, char** argv, BenchConfig* c) {
   int64_t finetune_epochs = 0;
   CLI::App app{"Pruning quality benchmark on Fashion-MNIST."};
   auto* quick = app.add_flag_callback(
-      "--quick", [c] { c->mode = "quick"; }, "About a minute per model");
+      "--quick", [c] { c->mode = "quick"; }, "A few minutes per model");
   auto* medium = app.add_flag_callback(
       "--medium", [c] { c->mode = "medium"; }, "A subset, a few epochs");
   auto* full = app.add_flag_callback(
@@ -342,16 +361,28 @@ std::optional<int> ParseArgs(int argc, char** argv, BenchConfig* c) {
   app.add_option("--width", width, "Width multiplier (overrides the mode)")
       ->check(CLI::Range(0.0, 4.0) & CLI::PositiveNumber);
   app.add_option("--finetune-epochs", finetune_epochs,
-                 "Fine-tuning epochs in all (overrides the mode)")
+                 "Fine-tuning epochs of every row (overrides the mode)")
       ->check(CLI::PositiveNumber);
   app.add_option("--data", c->data_dir, "Fashion-MNIST directory")
       ->capture_default_str();
   app.add_option("--threads", c->threads, "LibTorch intra-op threads")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  app.add_option("--rounds", c->rounds, "Prune/fine-tune rounds")
-      ->check(CLI::NonNegativeNumber)
+  app.add_option("--seeds", c->seeds,
+                 "Repetitions with different initialisation and data order")
+      ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  app.add_option("--points", c->points,
+                 "FLOPs reductions to compare at, comma-separated")
+      ->delimiter(',')
+      ->check(CLI::Range(0.01, 0.99))
+      ->capture_default_str();
+  std::vector<std::string> names;
+  for (const Method& m : AllMethods()) names.push_back(m.name);
+  app.add_option("--methods", c->methods,
+                 "Methods to run, comma-separated (default: all)")
+      ->delimiter(',')
+      ->check(CLI::IsMember(names));
   app.add_option("--models", c->models, "Architectures, comma-separated")
       ->delimiter(',')
       ->capture_default_str();
@@ -371,13 +402,14 @@ std::optional<int> ParseArgs(int argc, char** argv, BenchConfig* c) {
     c->train_limit = 12000;
     c->eval_limit = 10000;
     c->baseline_epochs = 6;
+    c->finetune_epochs = 2;
   }
   if (width > 0) c->width = width;
   if (finetune_epochs > 0) c->finetune_epochs = finetune_epochs;
   return std::nullopt;
 }
 
-// Runs one pipeline on `model` and fills the row's report or error.
+// Prunes once and fine-tunes; fills the row's report or error.
 void RunPipeline(const BenchConfig& c, const torch::jit::Module& model,
                  const Method& m, pd::BatchSource* train, pd::BatchSource* test,
                  Row* row) {
@@ -385,16 +417,20 @@ void RunPipeline(const BenchConfig& c, const torch::jit::Module& model,
   o.input_shape = {1, 1, 28, 28};
   o.pruning.criterion = *pp::ParseCriterionKind(m.criterion);
   o.pruning.policy.kind = m.policy;
-  o.pruning.seed = 3;
-  o.rounds = row->rounds;
+  o.pruning.policy.sensitivity_stages = m.stages;
+  // Every method may prune ResNet-56's residual stream and stem: with only
+  // the channels inside its blocks, 80 % of MACs is out of reach.
+  o.pruning.policy.prune_residual_stream = true;
+  o.pruning.seed = 3 + row->seed;
+  o.rounds = 1;
   o.calibration_examples = c.calibration;
-  o.finetune.epochs = row->finetune_epochs / row->rounds;
+  o.finetune.epochs = row->finetune_epochs;
   o.finetune.sgd.learning_rate = c.finetune_lr;
   o.finetune.num_threads = c.threads;
-  o.finetune.seed = 2;
-  if (m.policy == pp::PolicyKind::kTargetFlops) {
-    o.pruning.policy.target_flops_reduction = row->matched_to;
-  } else if (m.policy != pp::PolicyKind::kRefined) {
+  o.finetune.seed = 2 + row->seed;
+  if (pp::PolicyHasTarget(m.policy)) {
+    o.pruning.policy.target_flops_reduction = row->point;
+  } else {
     o.pruning.policy.ratio = row->knob;
   }
   const auto start = Clock::now();
@@ -409,42 +445,110 @@ void RunPipeline(const BenchConfig& c, const torch::jit::Module& model,
     return;
   }
   row->report = std::move(result->report);
-  if (m.policy == pp::PolicyKind::kTargetFlops) {
+  row->prune_seconds += row->report.rounds(0).prune_ms() / 1000.0;
+  if (pp::PolicyHasTarget(m.policy) && m.policy != pp::PolicyKind::kBudgeted) {
     row->knob = row->report.rounds(0).pruning().ratio_scale();
   }
   row->seconds += SecondsSince(start);
 }
 
-// One comparison: a refined run and the baselines matched to its FLOPs.
-struct Comparison {
-  std::string label;
-  const Row* refined = nullptr;
-  std::vector<const Row*> others;
+struct MeanSe {
+  double mean = 0.0;
+  double se = 0.0;  // 0 with one value
+  int n = 0;
 };
 
-double Drop(const Row* r) { return r->report.top1_drop(); }
+MeanSe Stats(const std::vector<double>& v) {
+  MeanSe out;
+  out.n = static_cast<int>(v.size());
+  if (v.empty()) return out;
+  for (double x : v) out.mean += x;
+  out.mean /= v.size();
+  if (v.size() > 1) {
+    double ss = 0.0;
+    for (double x : v) ss += (x - out.mean) * (x - out.mean);
+    out.se = std::sqrt(ss / (v.size() - 1) / v.size());
+  }
+  return out;
+}
 
-// "refined x3: -87.1% params -80.2% FLOPs, drop 0.31 pts (goal met); vs
-// l1+uniform +0.42 pts, random +1.10 pts, slimming -0.05 pts"
-std::string Summarize(const std::string& arch, const Comparison& cmp) {
-  const Row* ref = cmp.refined;
-  if (ref == nullptr || !ref->error.empty()) {
-    return absl::StrCat(arch, " ", cmp.label, ": failed");
+std::string Pm(const MeanSe& s, double scale) {
+  if (s.n == 0) return "-";
+  if (s.n == 1) return absl::StrFormat("%.2f", s.mean * scale);
+  return absl::StrFormat("%.2f ± %.2f", s.mean * scale, s.se * scale);
+}
+
+// Mean ± s.e. per method at each point, and budgeted's paired (same seed)
+// difference with every other method. Appends the verdicts to `verdicts`
+// and returns the JSON of the table.
+nlohmann::json Aggregate(const std::string& arch, const BenchConfig& c,
+                         const std::vector<Method>& methods,
+                         const std::vector<Row>& rows,
+                         std::vector<std::string>* verdicts) {
+  nlohmann::json out = nlohmann::json::array();
+  std::printf(
+      "\n%s, %d seed(s): top-1 drop in points (mean ± s.e.), -FLOPs and "
+      "-params (mean)\n\n| point | method | drop | -FLOPs | -params | "
+      "vs budgeted (other - budgeted) | verdict |\n"
+      "|---|---|---|---|---|---|---|\n",
+      arch.c_str(), c.seeds);
+  for (double point : c.points) {
+    auto drops_of = [&](const std::string& method) {
+      std::map<int, const Row*> by_seed;
+      for (const Row& r : rows) {
+        if (r.method == method && r.point == point && r.error.empty()) {
+          by_seed[r.seed] = &r;
+        }
+      }
+      return by_seed;
+    };
+    const auto budgeted = drops_of("budgeted");
+    std::vector<std::string> won, lost, tied;
+    for (const Method& m : methods) {
+      const auto mine = drops_of(m.name);
+      std::vector<double> drop, flops, params, diff;
+      for (const auto& [seed, r] : mine) {
+        drop.push_back(r->report.top1_drop());
+        flops.push_back(r->report.flops_reduction());
+        params.push_back(r->report.params_reduction());
+        auto b = budgeted.find(seed);
+        if (b != budgeted.end() && m.name != "budgeted") {
+          diff.push_back(r->report.top1_drop() - b->second->report.top1_drop());
+        }
+      }
+      const MeanSe d = Stats(drop), f = Stats(flops), pa = Stats(params),
+                   df = Stats(diff);
+      std::string verdict = "-";
+      if (df.n >= 2) {
+        verdict = df.mean > 2 * df.se    ? "won"
+                  : df.mean < -2 * df.se ? "lost"
+                                         : "tied";
+        (verdict == "won" ? won : verdict == "lost" ? lost : tied)
+            .push_back(m.name);
+      }
+      std::printf("| %.0f%% | %s | %s | %.1f%% | %.1f%% | %s | %s |\n",
+                  point * 100, m.name.c_str(), Pm(d, 100).c_str(),
+                  f.mean * 100, pa.mean * 100,
+                  m.name == "budgeted" ? "-" : Pm(df, 100).c_str(),
+                  verdict.c_str());
+      out.push_back({{"point", point},
+                     {"method", m.name},
+                     {"seeds", d.n},
+                     {"drop_mean", d.mean},
+                     {"drop_se", d.se},
+                     {"flops_reduction_mean", f.mean},
+                     {"params_reduction_mean", pa.mean},
+                     {"diff_vs_budgeted_mean", df.mean},
+                     {"diff_vs_budgeted_se", df.se},
+                     {"verdict", verdict}});
+    }
+    verdicts->push_back(absl::StrFormat(
+        "%s at %.0f%% FLOPs: budgeted won vs [%s], lost vs [%s], tied with "
+        "[%s] (gap > 2 s.e. of the paired difference, %d seeds)",
+        arch, point * 100, absl::StrJoin(won, " "), absl::StrJoin(lost, " "),
+        absl::StrJoin(tied, " "), c.seeds));
   }
-  const auto& p = ref->report;
-  const bool goal = p.params_reduction() >= 0.85 &&
-                    p.flops_reduction() >= 0.75 && p.top1_drop() <= 0.005;
-  std::string s = absl::StrFormat(
-      "%s %s: -%.1f%% params -%.1f%% FLOPs, drop %.2f pts (goal >=85/>=75/"
-      "<=0.5: %s); others' drop minus refined's:",
-      arch, cmp.label, p.params_reduction() * 100, p.flops_reduction() * 100,
-      p.top1_drop() * 100, goal ? "met" : "not met");
-  for (const Row* o : cmp.others) {
-    if (!o->error.empty()) continue;
-    absl::StrAppendFormat(&s, " %s %+.2f", o->method,
-                          (Drop(o) - Drop(ref)) * 100);
-  }
-  return s;
+  return out;
 }
 
 }  // namespace
@@ -457,192 +561,159 @@ int main(int argc, char** argv) {
   const auto bench_start = Clock::now();
   const std::vector<double> load_start = LoadAverage();
   at::set_num_threads(c.threads);
-  auto train = Open(c, "train", c.train_limit, /*shuffle=*/true);
-  auto test = Open(c, "test", c.eval_limit, /*shuffle=*/false);
-  if (!train || !test) {
+  auto test = Open(c, "test", c.eval_limit, /*shuffle=*/false, 11);
+  if (!test) {
     std::fprintf(stderr, "cannot open Fashion-MNIST under %s\n",
                  c.data_dir.c_str());
     return 1;
   }
+  std::vector<Method> methods;
+  for (const Method& m : AllMethods()) {
+    if (c.methods.empty() ||
+        std::find(c.methods.begin(), c.methods.end(), m.name) !=
+            c.methods.end()) {
+      methods.push_back(m);
+    }
+  }
   const std::string setup = absl::StrFormat(
       "mode %s: %d train / %d test images, width %.2f, baseline %d epochs lr "
-      "%g, fine-tune %d epoch(s) per round lr %g (SGD nesterov, cosine warm "
-      "restarts), batch %d, %d calibration images, %d threads, load average "
-      "%s",
-      c.mode, train->num_examples(), test->num_examples(), c.width,
-      c.baseline_epochs, c.baseline_lr, c.finetune_epochs, c.finetune_lr,
-      c.batch_size, c.calibration, c.threads, LoadText(load_start));
+      "%g, fine-tune %d epoch(s) lr %g (SGD nesterov, cosine warm restarts), "
+      "batch %d, %d calibration images, %d threads, %d seed(s), points %s, "
+      "load average %s",
+      c.mode, c.train_limit > 0 ? c.train_limit : 60000, test->num_examples(),
+      c.width, c.baseline_epochs, c.baseline_lr, c.finetune_epochs,
+      c.finetune_lr, c.batch_size, c.calibration, c.threads, c.seeds,
+      absl::StrJoin(c.points, ","), LoadText(load_start));
   std::printf("%s\n\n", setup.c_str());
 
-  const Method refined{"refined", "bn_gamma", pp::PolicyKind::kRefined};
-  const Method target{"target_flops", "bn_gamma", pp::PolicyKind::kTargetFlops};
-  const std::vector<Method> matched = {
-      {"l1+uniform", "l1", pp::PolicyKind::kUniform},
-      {"slimming", "bn_gamma", pp::PolicyKind::kGlobalThreshold},
-      {"random", "random", pp::PolicyKind::kUniform},
-  };
   nlohmann::json json_models = nlohmann::json::array();
-  std::vector<std::string> summaries;
+  std::vector<std::string> verdicts;
   for (const std::string& arch : c.models) {
+    std::vector<Row> rows;
+    nlohmann::json baselines = nlohmann::json::array();
     PrintHeader();
     std::fflush(stdout);
-    const auto start = Clock::now();
-    pruneserve::models::ZooOptions zoo;
-    zoo.arch = arch;
-    zoo.in_channels = 1;
-    zoo.input_size = 28;
-    zoo.width_multiplier = c.width;
-    zoo.seed = 1;
-    auto model = pruneserve::models::BuildZooModel(zoo);
-    if (!model.ok()) {
-      std::fprintf(stderr, "%s\n", model.status().ToString().c_str());
-      return 1;
-    }
-    pt::TrainerOptions base;
-    base.epochs = c.baseline_epochs;
-    base.sgd.learning_rate = c.baseline_lr;
-    base.num_threads = c.threads;
-    base.seed = 1;
-    base.evaluate_every_epoch = false;
-    auto trainer = pt::Trainer::Create(&*model, base);
-    if (!trainer.ok()) return 1;
-    auto trained = (*trainer)->Train(*train);
-    if (!trained.ok()) {
-      std::fprintf(stderr, "%s baseline: %s\n", arch.c_str(),
-                   trained.status().ToString().c_str());
-      return 1;
-    }
-    model->eval();
-    const double baseline_seconds = SecondsSince(start);
-    const double epoch_seconds =
-        baseline_seconds / static_cast<double>(c.baseline_epochs);
-    std::fprintf(stderr,
-                 "%s (width %.2f) baseline: %lld epochs in %.1fs (%.0f "
-                 "images/s)\n",
-                 arch.c_str(), c.width,
-                 static_cast<long long>(c.baseline_epochs), baseline_seconds,
-                 trained->images_per_second);
-
-    // Rows live in a vector reserved up front so that the comparisons'
-    // pointers stay valid.
-    std::vector<Row> rows;
-    rows.reserve(16);
-    // Prunes and fine-tunes for `epochs` in total over `rounds` rounds.
-    auto run = [&](const Method& m, int rounds, int64_t epochs, double knob,
-                   double matched_to, double extra_seconds) -> const Row* {
-      Row row;
-      row.model = arch;
-      row.method = rounds > 1 ? absl::StrCat(m.name, " x", rounds) : m.name;
-      row.rounds = rounds;
-      row.finetune_epochs = epochs;
-      row.knob = knob;
-      row.matched_to = matched_to;
-      row.seconds = extra_seconds;
-      RunPipeline(c, *model, m, train.get(), test.get(), &row);
-      rows.push_back(std::move(row));
-      PrintRow(rows.back());
-      std::fflush(stdout);
-      return &rows.back();
-    };
-    // Matches every baseline to `ref`'s FLOPs and fine-tunes it for as many
-    // epochs as `ref` got in all its rounds, in one round. The bisection's
-    // time counts toward the row's.
-    auto run_matched = [&](const Row* ref, Comparison* cmp) {
-      if (!ref->error.empty()) return;
-      const double goal = ref->report.flops_reduction();
-      for (const Method& m : matched) {
-        const auto match_start = Clock::now();
-        auto ratio =
-            MatchFlops(*model, {1, 1, 28, 28}, m.criterion, m.policy, 3, goal);
-        if (!ratio.ok()) {
+    for (int seed = 0; seed < c.seeds; ++seed) {
+      auto train = Open(c, "train", c.train_limit, /*shuffle=*/true,
+                        11 + 1000 * static_cast<uint64_t>(seed));
+      if (!train) return 1;
+      const auto start = Clock::now();
+      pruneserve::models::ZooOptions zoo;
+      zoo.arch = arch;
+      zoo.in_channels = 1;
+      zoo.input_size = 28;
+      zoo.width_multiplier = c.width;
+      zoo.seed = 1 + seed;
+      auto model = pruneserve::models::BuildZooModel(zoo);
+      if (!model.ok()) {
+        std::fprintf(stderr, "%s\n", model.status().ToString().c_str());
+        return 1;
+      }
+      pt::TrainerOptions base;
+      base.epochs = c.baseline_epochs;
+      base.sgd.learning_rate = c.baseline_lr;
+      base.num_threads = c.threads;
+      base.seed = 1 + seed;
+      base.evaluate_every_epoch = false;
+      auto trainer = pt::Trainer::Create(&*model, base);
+      if (!trainer.ok()) return 1;
+      auto trained = (*trainer)->Train(*train);
+      if (!trained.ok()) {
+        std::fprintf(stderr, "%s baseline: %s\n", arch.c_str(),
+                     trained.status().ToString().c_str());
+        return 1;
+      }
+      model->eval();
+      const double baseline_seconds = SecondsSince(start);
+      std::fprintf(stderr,
+                   "%s (width %.2f, seed %d) baseline: %lld epochs in %.1fs "
+                   "(%.0f images/s)\n",
+                   arch.c_str(), c.width, seed,
+                   static_cast<long long>(c.baseline_epochs), baseline_seconds,
+                   trained->images_per_second);
+      baselines.push_back(
+          {{"seed", seed},
+           {"seconds", baseline_seconds},
+           {"epoch_seconds", baseline_seconds / c.baseline_epochs},
+           {"images_per_second", trained->images_per_second}});
+      for (double point : c.points) {
+        for (const Method& m : methods) {
           Row row;
           row.model = arch;
           row.method = m.name;
-          row.error = ratio.status().ToString();
+          row.seed = seed;
+          row.point = point;
+          row.finetune_epochs = c.finetune_epochs;
+          if (!pp::PolicyHasTarget(m.policy)) {
+            const auto match_start = Clock::now();
+            auto ratio = MatchFlops(*model, {1, 1, 28, 28}, m.criterion,
+                                    m.policy, 3 + seed, point);
+            row.prune_seconds = SecondsSince(match_start);
+            row.seconds = row.prune_seconds;
+            if (!ratio.ok()) row.error = ratio.status().ToString();
+            if (ratio.ok()) row.knob = ratio->ratio;
+          }
+          if (row.error.empty()) {
+            RunPipeline(c, *model, m, train.get(), test.get(), &row);
+          }
           rows.push_back(std::move(row));
           PrintRow(rows.back());
-          cmp->others.push_back(&rows.back());
-          continue;
+          std::fflush(stdout);
         }
-        cmp->others.push_back(run(m, 1, ref->finetune_epochs, ratio->ratio,
-                                  goal, SecondsSince(match_start)));
       }
-    };
-
-    std::vector<Comparison> comparisons;
-    Comparison one{"refined", nullptr, {}};
-    one.refined = run(refined, 1, c.finetune_epochs, -1.0, -1.0, 0.0);
-    if (one.refined->error.empty()) {
-      const double goal = std::max(0.01, one.refined->report.flops_reduction());
-      one.others.push_back(run(target, 1, c.finetune_epochs, -1.0, goal, 0.0));
-    }
-    run_matched(one.refined, &one);
-    comparisons.push_back(one);
-    if (c.rounds > 1) {
-      Comparison multi{absl::StrCat("refined x", c.rounds), nullptr, {}};
-      multi.refined =
-          run(refined, c.rounds, c.finetune_epochs * c.rounds, -1.0, -1.0, 0.0);
-      run_matched(multi.refined, &multi);
-      comparisons.push_back(multi);
     }
 
-    // Where each method put its cuts: channels per pruned layer, in the
-    // order of the pruning report (conv outputs for VGG, the bottleneck
-    // convs for ResNet).
-    std::printf("\n%s channels per pruned layer (before>after):\n",
+    // Where each method put its cuts: channels per pruned layer.
+    std::printf("\n%s channels per pruned layer (before>after), seed 0:\n",
                 arch.c_str());
     for (const Row& r : rows) {
-      std::printf("  %-16s %s\n", r.method.c_str(),
+      if (r.seed != 0) continue;
+      std::printf("  %-12s %.0f%%  %s\n", r.method.c_str(), r.point * 100,
                   KeptChannelsText(r).c_str());
     }
+    nlohmann::json table = Aggregate(arch, c, methods, rows, &verdicts);
     std::printf("\n");
     std::fflush(stdout);
 
-    nlohmann::json jm = {
-        {"arch", arch},
-        {"width", c.width},
-        {"baseline_seconds", baseline_seconds},
-        {"baseline_epoch_seconds", epoch_seconds},
-        {"baseline_images_per_second", trained->images_per_second},
-        {"rows", nlohmann::json::array()},
-        {"summaries", nlohmann::json::array()}};
+    nlohmann::json jm = {{"arch", arch},
+                         {"width", c.width},
+                         {"baselines", baselines},
+                         {"aggregate", table},
+                         {"rows", nlohmann::json::array()}};
     for (const Row& r : rows) jm["rows"].push_back(RowJson(r));
-    for (const Comparison& cmp : comparisons) {
-      summaries.push_back(Summarize(arch, cmp));
-      jm["summaries"].push_back(summaries.back());
-    }
     json_models.push_back(std::move(jm));
   }
   const std::vector<double> load_end = LoadAverage();
   const double total = SecondsSince(bench_start);
   std::printf("\n");
-  for (const std::string& s : summaries) std::printf("%s\n", s.c_str());
+  for (const std::string& v : verdicts) std::printf("%s\n", v.c_str());
   std::printf(
-      "summary: %s mode, %zu comparison(s), %.1f min, load average %s "
-      "at start, %s at end\n",
-      c.mode.c_str(), summaries.size(), total / 60.0,
+      "summary: %s mode, %zu model(s), %d seed(s), %.1f min, load average "
+      "%s at start, %s at end\n",
+      c.mode.c_str(), c.models.size(), c.seeds, total / 60.0,
       LoadText(load_start).c_str(), LoadText(load_end).c_str());
 
   if (!c.json_path.empty()) {
     nlohmann::json j = {{"mode", c.mode},
                         {"setup", setup},
                         {"config",
-                         {{"train_images", train->num_examples()},
+                         {{"train_images", c.train_limit},
                           {"test_images", test->num_examples()},
                           {"width", c.width},
                           {"baseline_epochs", c.baseline_epochs},
                           {"baseline_lr", c.baseline_lr},
-                          {"finetune_epochs_per_round", c.finetune_epochs},
+                          {"finetune_epochs", c.finetune_epochs},
                           {"finetune_lr", c.finetune_lr},
                           {"batch_size", c.batch_size},
                           {"calibration_images", c.calibration},
                           {"threads", c.threads},
-                          {"rounds", c.rounds}}},
+                          {"seeds", c.seeds},
+                          {"points", c.points}}},
                         {"load_average_start", load_start},
                         {"load_average_end", load_end},
                         {"seconds", total},
                         {"models", json_models},
-                        {"summaries", summaries}};
+                        {"verdicts", verdicts}};
     std::ofstream out(c.json_path);
     out << j.dump(2) << "\n";
     if (!out) {

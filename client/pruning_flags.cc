@@ -36,8 +36,9 @@ void AddPruningFlags(CLI::App* cmd, PruningFlags& f, const std::string& where) {
   cmd->add_option("--eval", f.eval,
                   "Evaluation data: top-1/top-5 before and after each round");
   cmd->add_option("--calib", f.calib,
-                  "Calibration data for the sparsity probe (refined, "
-                  "target_flops, apoz; default: --train)");
+                  "Calibration data for the sparsity probe and the "
+                  "budgeted policy's damage measurement (refined, "
+                  "target_flops, budgeted, apoz; default: --train)");
   cmd->add_option("--train-limit", f.train_limit,
                   "Use only the first N training images (default: all)");
   cmd->add_option("--eval-limit", f.eval_limit,
@@ -58,9 +59,12 @@ void AddPruningFlags(CLI::App* cmd, PruningFlags& f, const std::string& where) {
   cmd->add_option("--threshold", f.threshold,
                   "threshold: remove channels with importance <= this");
   cmd->add_option("--target-flops", f.target_flops,
-                  absl::StrCat("target_flops: fraction of MACs to remove "
-                               "(default ",
+                  absl::StrCat("target_flops, budgeted, global_normalized, "
+                               "lamp: fraction of MACs to remove (default ",
                                p.target_flops_reduction(), ")"));
+  cmd->add_option("--target-params", f.target_params,
+                  "budgeted: fraction of conv/linear weights to remove "
+                  "instead of MACs");
   cmd->add_option("--round-to", f.round_to,
                   absl::StrCat("Round kept channels up to a multiple of this "
                                "(default ",
@@ -137,6 +141,7 @@ absl::Status ApplyPruningFlags(const PruningFlags& f, v1::JobSpec& spec) {
   p->set_ratio(f.ratio);
   p->set_threshold(f.threshold);
   p->set_target_flops_reduction(f.target_flops);
+  p->set_target_params_reduction(f.target_params);
   p->set_round_to(f.round_to);
   p->set_min_channels(f.min_channels);
   p->set_min_sparsity(f.min_sparsity);

@@ -216,6 +216,16 @@ absl::Status ResolvePruning(v1::JobPruning& p) {
       !s.ok()) {
     return s;
   }
+  if (auto s = CheckFraction("pruning.target_params_reduction",
+                             p.target_params_reduction());
+      !s.ok()) {
+    return s;
+  }
+  if (p.target_params_reduction() > 0.0 &&
+      spec::PolicyKindOf(p) != pruning::PolicyKind::kBudgeted) {
+    return Invalid("pruning.target_params_reduction",
+                   "only the budgeted policy takes a weights target");
+  }
   if (p.round_to() == 0) p.set_round_to(defaults.round_to());
   if (p.round_to() < 1) return Invalid("pruning.round_to", "must be >= 1");
   if (p.min_channels() == 0) p.set_min_channels(defaults.min_channels());

@@ -490,6 +490,7 @@ void ChannelAnalyzer::VisitConv(jit::Node* node, size_t groups_index) {
   PendingLayer layer;
   layer.geometry.name = name;
   layer.geometry.groups = g;
+  layer.geometry.params_per_pair = weight->size(2) * weight->size(3);
   layer.input = x;
   if (out_shape != nullptr && out_shape->size() == 4) {
     layer.geometry.macs_per_pair = weight->size(2) * weight->size(3) *

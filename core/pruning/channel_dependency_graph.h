@@ -104,6 +104,8 @@ struct LayerGeometry {
   int64_t groups = 1;
   // Kernel area times output positions (times batch).
   int64_t macs_per_pair = 0;
+  // Weights per (output, input) pair: the kernel area (1 for linear).
+  int64_t params_per_pair = 1;
   std::vector<ChannelRef> outputs;
   // One entry per input channel (conv) or input feature (linear).
   std::vector<ChannelRef> inputs;

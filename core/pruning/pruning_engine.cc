@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/pruning/channel_dependency_graph.h"
 #include "core/pruning/flops_counter.h"
+#include "core/pruning/group_sensitivity.h"
 #include "core/pruning/importance_criterion.h"
 #include "core/pruning/inlined_forward.h"
 #include "core/pruning/module_surgery.h"
@@ -143,8 +144,51 @@ absl::StatusOr<v1::PruningReport> PruneModuleInPlace(
       errors[g.id] = std::string(s.status().message());
     }
   }
-  auto plan = PlanPruning(graph, scores, errors, profile ? &*profile : nullptr,
-                          options.policy);
+  std::optional<SensitivityProfile> sensitivity;
+  absl::StatusOr<PruningPlan> plan;
+  if (PolicyMeasuresSensitivity(options.policy.kind)) {
+    if (calibration == nullptr) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(PolicyKindName(options.policy.kind),
+                       " needs labelled calibration data"));
+    }
+    const std::vector<bool> eligible =
+        EligibleGroups(graph, scores, options.policy);
+    const int stages = std::max(1, options.policy.sensitivity_stages);
+    std::vector<int64_t> removed;  // by the stages so far
+    PolicyOptions stage = options.policy;
+    for (int s = 1; s <= stages; ++s) {
+      auto measured =
+          MeasureGroupSensitivity(work, graph, scores, eligible, stage,
+                                  *calibration, options.probe, removed);
+      if (!measured.ok()) return measured.status();
+      // The cost targets of the stages are evenly spaced up to the goal.
+      stage.target_flops_reduction =
+          options.policy.target_flops_reduction * s / stages;
+      stage.target_params_reduction =
+          options.policy.target_params_reduction * s / stages;
+      plan = PlanPruning(graph, scores, errors, profile ? &*profile : nullptr,
+                         stage, &*measured);
+      if (!plan.ok()) return plan.status();
+      removed.assign(graph.groups().size(), 0);
+      for (size_t g = 0; g < removed.size(); ++g) {
+        const auto& keep = plan->groups[g].keep;
+        removed[g] = std::count(keep.begin(), keep.end(), false);
+      }
+      const int64_t evaluations =
+          sensitivity ? sensitivity->evaluations : int64_t{0};
+      const double ms = sensitivity ? sensitivity->elapsed_ms : 0.0;
+      const double base_loss =
+          sensitivity ? sensitivity->base_loss : measured->base_loss;
+      sensitivity = std::move(*measured);
+      sensitivity->evaluations += evaluations;
+      sensitivity->elapsed_ms += ms;
+      sensitivity->base_loss = base_loss;
+    }
+  } else {
+    plan = PlanPruning(graph, scores, errors, profile ? &*profile : nullptr,
+                       options.policy);
+  }
   if (!plan.ok()) return plan.status();
 
   v1::PruningReport report;
@@ -154,6 +198,11 @@ absl::StatusOr<v1::PruningReport> PruneModuleInPlace(
   report.set_calibration_examples(profile ? profile->examples : 0);
   report.set_ratio_scale(plan->ratio_scale);
   report.set_refined_rule(plan->refined_rule);
+  if (sensitivity) {
+    report.set_base_loss(sensitivity->base_loss);
+    report.set_sensitivity_evaluations(sensitivity->evaluations);
+    report.set_sensitivity_ms(sensitivity->elapsed_ms);
+  }
   for (const ChannelGroup& g : graph.groups()) {
     const GroupDecision& d = plan->groups[g.id];
     // Groups of the classifier output are frozen by design; not worth a row.
@@ -168,6 +217,10 @@ absl::StatusOr<v1::PruningReport> PruneModuleInPlace(
     layer->set_threshold(d.threshold);
     layer->set_skip_reason(d.skip_reason);
     layer->set_criterion(criterion_used[g.id]);
+    for (size_t i = 0; i < d.damage.removed.size(); ++i) {
+      layer->add_damage_removed(d.damage.removed[i]);
+      layer->add_damage(d.damage.damage[i]);
+    }
   }
   for (const auto& w : plan->warnings) report.add_warnings(w);
 

@@ -20,6 +20,9 @@ constexpr NameTable<PolicyKind> kPolicyNames[] = {
     {PolicyKind::kGlobalThreshold, "global_threshold"},
     {PolicyKind::kThreshold, "threshold"},
     {PolicyKind::kTargetFlops, "target_flops"},
+    {PolicyKind::kBudgeted, "budgeted"},
+    {PolicyKind::kGlobalNormalized, "global_normalized"},
+    {PolicyKind::kLamp, "lamp"},
 };
 
 constexpr NameTable<RefinedRule> kRuleNames[] = {
@@ -98,7 +101,18 @@ std::vector<std::string> CriterionKindNames() {
 }
 
 bool PolicyMeasuresSparsity(PolicyKind policy) {
-  return policy == PolicyKind::kRefined || policy == PolicyKind::kTargetFlops;
+  return policy == PolicyKind::kRefined ||
+         policy == PolicyKind::kTargetFlops || policy == PolicyKind::kBudgeted;
+}
+
+bool PolicyMeasuresSensitivity(PolicyKind policy) {
+  return policy == PolicyKind::kBudgeted;
+}
+
+bool PolicyHasTarget(PolicyKind policy) {
+  return policy == PolicyKind::kTargetFlops ||
+         policy == PolicyKind::kBudgeted ||
+         policy == PolicyKind::kGlobalNormalized || policy == PolicyKind::kLamp;
 }
 
 bool NeedsCalibration(PolicyKind policy, CriterionKind criterion) {

@@ -31,10 +31,14 @@ enum class PolicyKind {
   kUniform,
   kGlobalThreshold,
   kThreshold,
-  kTargetFlops
+  kTargetFlops,
+  kBudgeted,
+  kGlobalNormalized,
+  kLamp,
 };
 
-// "refined", "uniform", "global_threshold", "threshold", "target_flops".
+// "refined", "uniform", "global_threshold", "threshold", "target_flops",
+// "budgeted", "global_normalized", "lamp".
 // INVALID_ARGUMENT listing the names for any other string.
 absl::StatusOr<PolicyKind> ParsePolicyKind(const std::string& name);
 std::string PolicyKindName(PolicyKind kind);
@@ -69,8 +73,17 @@ std::string CriterionKindName(CriterionKind kind);
 std::vector<std::string> CriterionKindNames();
 
 // True for the policies whose ratios come from measured layer sparsity
-// (refined, target_flops).
+// (refined, target_flops), and for budgeted, which reports it per layer.
 bool PolicyMeasuresSparsity(PolicyKind policy);
+
+// True for the policy that measures each group's damage on labelled
+// calibration data (budgeted).
+bool PolicyMeasuresSensitivity(PolicyKind policy);
+
+// True for the policies that take target_flops_reduction (or, budgeted,
+// target_params_reduction) as their goal: target_flops, budgeted,
+// global_normalized, lamp.
+bool PolicyHasTarget(PolicyKind policy);
 
 // True when a run with this policy and criterion reads calibration data:
 // the policy measures sparsity, or the criterion (apoz) scores activations.
@@ -84,8 +97,21 @@ struct PolicyOptions {
   double ratio = 0.5;
   // threshold: channels with importance <= this value are removed.
   double threshold = 0.0;
-  // target_flops: fraction of the model's MACs to remove (0.3 = 30 %).
+  // target_flops, budgeted, global_normalized, lamp: fraction of the
+  // model's MACs to remove (0.3 = 30 %).
   double target_flops_reduction = 0.5;
+  // budgeted: when > 0, the fraction of conv/linear weights to remove
+  // instead of a MAC target.
+  double target_params_reduction = 0.0;
+  // budgeted: removal ladder steps; group g is measured at floor(C * i /
+  // steps) channels removed for i = 1 .. steps - 1 (after the guards).
+  int sensitivity_steps = 10;
+  // budgeted: the target is reached in this many stages (1/stages of it
+  // each), the damage measured again after each with the channels chosen
+  // so far taken out, so that layers hurt by their neighbours' pruning are
+  // seen to be. 1 (one measurement on the dense model) did better in
+  // pruning_quality_bench (docs/pruning_quality.md).
+  int sensitivity_stages = 1;
   // target_flops: accepted distance to the target, as a fraction of MACs.
   double flops_tolerance = 0.01;
   // refined / target_flops: the rule whose guards apply by default.

@@ -1,6 +1,8 @@
 #include "core/pruning/pruning_report.h"
 
 #include <algorithm>
+#include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -34,6 +36,19 @@ std::string RenderPruningReport(const v1::PruningReport& report,
   if (report.ratio_scale() != 0 && report.policy() == "target_flops") {
     absl::StrAppendFormat(&out, "ratio scale: %.4f\n", report.ratio_scale());
   }
+  if (report.ratio_scale() != 0 && (report.policy() == "global_normalized" ||
+                                    report.policy() == "lamp")) {
+    absl::StrAppendFormat(&out, "global fraction: %.4f\n",
+                          report.ratio_scale());
+  }
+  if (report.sensitivity_evaluations() > 0) {
+    absl::StrAppendFormat(
+        &out,
+        "sensitivity: base loss %.4f, %d evaluations in %.0f ms; damage = "
+        "loss increase at removed:damage\n",
+        report.base_loss(), report.sensitivity_evaluations(),
+        report.sensitivity_ms());
+  }
   absl::StrAppendFormat(&out, "%-*s %8s %8s %9s %7s %10s  %s\n", width, "layer",
                         "before", "after", "sparsity", "ratio", "threshold",
                         "note");
@@ -47,15 +62,22 @@ std::string RenderPruningReport(const v1::PruningReport& report,
     }
     std::string sparsity =
         l.sparsity() < 0 ? "-" : absl::StrFormat("%.3f", l.sparsity());
-    absl::StrAppendFormat(
-        &out, "%-*s %8d %8d %9s %7.3f %10.4g  %s\n", width, name,
-        l.channels_before(), l.channels_after(), sparsity, l.ratio(),
-        l.threshold(),
-        l.criterion().empty()
-            ? l.skip_reason()
-            : absl::StrCat("criterion ", l.criterion(),
-                           l.skip_reason().empty() ? "" : "; ",
-                           l.skip_reason()));
+    std::vector<std::string> notes;
+    if (!l.criterion().empty()) notes.push_back("criterion " + l.criterion());
+    if (!l.skip_reason().empty()) notes.push_back(l.skip_reason());
+    if (l.damage_size() > 1) {
+      std::vector<std::string> points;
+      for (int i = 1; i < l.damage_size() && i < l.damage_removed_size();
+           ++i) {
+        points.push_back(absl::StrFormat("%d:%+.3f", l.damage_removed(i),
+                                         l.damage(i)));
+      }
+      notes.push_back("damage " + absl::StrJoin(points, " "));
+    }
+    absl::StrAppendFormat(&out, "%-*s %8d %8d %9s %7.3f %10.4g  %s\n", width,
+                          name, l.channels_before(), l.channels_after(),
+                          sparsity, l.ratio(), l.threshold(),
+                          absl::StrJoin(notes, "; "));
   }
   absl::StrAppendFormat(&out, "params: %d -> %d (-%s)\n",
                         report.params_before(), report.params_after(),

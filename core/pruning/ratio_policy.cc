@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <memory>
 #include <numeric>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "core/pruning/channel_budget.h"
 #include "re2/re2.h"
 
 namespace pruneserve::pruning {
@@ -146,7 +148,135 @@ double GroupSparsity(const ChannelGroup& g, const SparsityProfile* profile) {
   return s;
 }
 
+// Why group `g` may not be pruned under `o`, or "" when it may.
+std::string IneligibleReason(const ChannelDependencyGraph& analysis,
+                             const ChannelGroup& g,
+                             const std::vector<std::vector<double>>& scores,
+                             const std::vector<std::string>& score_errors,
+                             const ExcludeMatcher& exclude,
+                             const PolicyOptions& o) {
+  if (!g.prunable) return absl::StrCat("frozen: ", g.frozen_reason);
+  if (exclude.Excluded(g)) return "excluded";
+  const bool keep_stream = analysis.has_residual() && !o.prune_residual_stream;
+  if (keep_stream && g.residual) return "residual stream";
+  if (keep_stream && g.stem) return "stem";
+  if (scores[g.id].size() != g.channels.size()) {
+    return g.id < static_cast<int>(score_errors.size()) &&
+                   !score_errors[g.id].empty()
+               ? score_errors[g.id]
+               : "no importance scores";
+  }
+  return "";
+}
+
+// Keeps the eligible groups' channels whose score is above `threshold`.
+void ApplyThreshold(const ChannelDependencyGraph& analysis,
+                    const std::vector<bool>& eligible,
+                    const std::vector<std::vector<double>>& scores,
+                    double threshold, const PolicyOptions& o,
+                    PruningPlan& plan) {
+  for (const ChannelGroup& g : analysis.groups()) {
+    if (!eligible[g.id]) continue;
+    const double s = plan.groups[g.id].sparsity;
+    plan.groups[g.id] = SelectAbove(scores[g.id], threshold, o);
+    const auto& keep = plan.groups[g.id].keep;
+    plan.groups[g.id].ratio =
+        g.channels.empty()
+            ? 0.0
+            : 1.0 - static_cast<double>(
+                        std::count(keep.begin(), keep.end(), true)) /
+                        g.channels.size();
+    plan.groups[g.id].sparsity = s;
+  }
+}
+
+// One global threshold over the eligible groups: the floor(N * fraction)-th
+// smallest of all their `scores`.
+void ApplyGlobalThreshold(const ChannelDependencyGraph& analysis,
+                          const std::vector<bool>& eligible,
+                          const std::vector<std::vector<double>>& scores,
+                          double fraction, const PolicyOptions& o,
+                          PruningPlan& plan) {
+  std::vector<double> all;
+  for (const ChannelGroup& g : analysis.groups()) {
+    if (eligible[g.id]) {
+      all.insert(all.end(), scores[g.id].begin(), scores[g.id].end());
+    }
+  }
+  std::sort(all.begin(), all.end());
+  const size_t n =
+      static_cast<size_t>(std::floor(all.size() * fraction + 1e-9));
+  if (n == 0) return;
+  ApplyThreshold(analysis, eligible, scores, all[n - 1], o, plan);
+}
+
+// Each eligible group's scores normalised for a global ranking: divided by
+// their mean (global_normalized) or LAMP's s^2 / (sum of s^2 over the
+// scores not below s, ties in index order).
+std::vector<std::vector<double>> NormalizedScores(
+    PolicyKind kind, const std::vector<std::vector<double>>& scores,
+    const std::vector<bool>& eligible) {
+  std::vector<std::vector<double>> out(scores.size());
+  for (size_t g = 0; g < scores.size(); ++g) {
+    if (!eligible[g] || scores[g].empty()) continue;
+    const std::vector<double>& s = scores[g];
+    out[g].resize(s.size(), 0.0);
+    if (kind == PolicyKind::kGlobalNormalized) {
+      const double mean =
+          std::accumulate(s.begin(), s.end(), 0.0) / static_cast<double>(s.size());
+      for (size_t i = 0; i < s.size(); ++i) {
+        out[g][i] = mean > 0 ? s[i] / mean : 0.0;
+      }
+      continue;
+    }
+    const std::vector<int64_t> ascending = RemovalOrder(s);
+    double tail = 0.0;  // sum of squares of this channel and all above it
+    for (auto it = ascending.rbegin(); it != ascending.rend(); ++it) {
+      const double sq = s[*it] * s[*it];
+      tail += sq;
+      out[g][*it] = tail > 0 ? sq / tail : 0.0;
+    }
+  }
+  return out;
+}
+
+// The knob in [lo, hi] whose reduction (non-decreasing in the knob) lands
+// closest to `target`, by bisection, with the reduction it gives.
+std::pair<double, double> BisectToTarget(
+    const std::function<double(double)>& reduction, double lo, double hi,
+    double target) {
+  for (int i = 0; i < 50; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    (reduction(mid) >= target ? hi : lo) = mid;
+  }
+  const double rl = reduction(lo);
+  const double rh = reduction(hi);
+  return std::abs(rl - target) < std::abs(rh - target)
+             ? std::make_pair(lo, rl)
+             : std::make_pair(hi, rh);
+}
+
+std::string ReachedWarning(PolicyKind kind, double got, double target) {
+  return absl::StrFormat(
+      "%s: reached %.2f%% MAC reduction for %.2f%% requested (channel "
+      "granularity)",
+      PolicyKindName(kind), 100 * got, 100 * target);
+}
+
 }  // namespace
+
+std::vector<bool> EligibleGroups(const ChannelDependencyGraph& analysis,
+                                 const std::vector<std::vector<double>>& scores,
+                                 const PolicyOptions& o) {
+  const ExcludeMatcher exclude(o.exclude);
+  std::vector<bool> eligible(analysis.groups().size(), false);
+  for (const ChannelGroup& g : analysis.groups()) {
+    eligible[g.id] =
+        g.id < static_cast<int>(scores.size()) &&
+        IneligibleReason(analysis, g, scores, {}, exclude, o).empty();
+  }
+  return eligible;
+}
 
 double RefinedRatio(double sparsity, const RefinedGuards& g) {
   if (sparsity < g.min_sparsity || sparsity <= 0) return 0.0;
@@ -199,7 +329,8 @@ absl::StatusOr<PruningPlan> PlanPruning(
     const ChannelDependencyGraph& analysis,
     const std::vector<std::vector<double>>& scores,
     const std::vector<std::string>& score_errors,
-    const SparsityProfile* sparsity, const PolicyOptions& o) {
+    const SparsityProfile* sparsity, const PolicyOptions& o,
+    const SensitivityProfile* sensitivity) {
   const auto& groups = analysis.groups();
   if (scores.size() != groups.size()) {
     return absl::InvalidArgumentError("one score vector per group expected");
@@ -212,10 +343,26 @@ absl::StatusOr<PruningPlan> PlanPruning(
       (o.ratio < 0 || o.ratio >= 1)) {
     return absl::InvalidArgumentError("ratio must be in [0, 1)");
   }
-  const bool needs_sparsity = PolicyMeasuresSparsity(o.kind);
+  if (PolicyHasTarget(o.kind) &&
+      (o.target_flops_reduction <= 0 || o.target_flops_reduction >= 1 ||
+       o.target_params_reduction < 0 || o.target_params_reduction >= 1)) {
+    return absl::InvalidArgumentError(
+        "target_flops_reduction must be in (0, 1) and "
+        "target_params_reduction in [0, 1)");
+  }
+  // budgeted measures sparsity only to report it.
+  const bool needs_sparsity =
+      o.kind == PolicyKind::kRefined || o.kind == PolicyKind::kTargetFlops;
   if (needs_sparsity && sparsity == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat(
         PolicyKindName(o.kind), " needs calibration data to measure sparsity"));
+  }
+  if (PolicyMeasuresSensitivity(o.kind) &&
+      (sensitivity == nullptr ||
+       sensitivity->groups.size() != groups.size())) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        PolicyKindName(o.kind),
+        " needs labelled calibration data to measure each layer's damage"));
   }
   PruningPlan plan;
   const bool residual_model = analysis.has_residual();
@@ -229,23 +376,9 @@ absl::StatusOr<PruningPlan> PlanPruning(
     GroupDecision d;
     d.keep.assign(g.channels.size(), true);
     d.sparsity = GroupSparsity(g, sparsity);
-    if (!g.prunable) {
-      d.skip_reason = absl::StrCat("frozen: ", g.frozen_reason);
-    } else if (exclude.Excluded(g)) {
-      d.skip_reason = "excluded";
-    } else if (analysis.has_residual() && !o.prune_residual_stream &&
-               g.residual) {
-      d.skip_reason = "residual stream";
-    } else if (analysis.has_residual() && !o.prune_residual_stream && g.stem) {
-      d.skip_reason = "stem";
-    } else if (scores[g.id].size() != g.channels.size()) {
-      d.skip_reason = g.id < static_cast<int>(score_errors.size()) &&
-                              !score_errors[g.id].empty()
-                          ? score_errors[g.id]
-                          : "no importance scores";
-    } else {
-      eligible[g.id] = true;
-    }
+    d.skip_reason = IneligibleReason(analysis, g, scores, score_errors,
+                                     exclude, o);
+    eligible[g.id] = d.skip_reason.empty();
     plan.groups.push_back(std::move(d));
   }
   auto refined_ratio = [&](const ChannelGroup& g, GroupDecision& d) {
@@ -294,39 +427,25 @@ absl::StatusOr<PruningPlan> PlanPruning(
       }
       break;
     case PolicyKind::kGlobalThreshold:
-    case PolicyKind::kThreshold: {
-      double threshold = o.threshold;
-      if (o.kind == PolicyKind::kGlobalThreshold) {
-        std::vector<double> all;
-        for (const ChannelGroup& g : groups) {
-          if (eligible[g.id]) {
-            all.insert(all.end(), scores[g.id].begin(), scores[g.id].end());
-          }
-        }
-        std::sort(all.begin(), all.end());
-        const size_t n =
-            static_cast<size_t>(std::floor(all.size() * o.ratio + 1e-9));
-        if (n == 0) break;
-        threshold = all[n - 1];
-      }
-      for (const ChannelGroup& g : groups) {
-        if (!eligible[g.id]) continue;
-        double s = plan.groups[g.id].sparsity;
-        plan.groups[g.id] = SelectAbove(scores[g.id], threshold, o);
-        const auto& keep = plan.groups[g.id].keep;
-        plan.groups[g.id].ratio =
-            g.channels.empty() ? 0.0
-                               : 1.0 - static_cast<double>(std::count(
-                                           keep.begin(), keep.end(), true)) /
-                                           g.channels.size();
-        plan.groups[g.id].sparsity = s;
-      }
+      ApplyGlobalThreshold(analysis, eligible, scores, o.ratio, o, plan);
       break;
-    }
+    case PolicyKind::kThreshold:
+      ApplyThreshold(analysis, eligible, scores, o.threshold, o, plan);
+      break;
     case PolicyKind::kTargetFlops: {
       std::vector<double> base(groups.size(), 0.0);
       for (const ChannelGroup& g : groups) {
         if (eligible[g.id]) base[g.id] = refined_ratio(g, plan.groups[g.id]);
+      }
+      // The largest ratio that still keeps min_channels: the rule removes
+      // k + 1 channels for k = int(C * r), and falls back to keeping every
+      // non-zero score when fewer survive, so a larger ratio would prune
+      // less, not more, and the bisection below needs a monotone knob.
+      std::vector<double> cap(groups.size(), 0.0);
+      for (const ChannelGroup& g : groups) {
+        const int64_t c = static_cast<int64_t>(g.channels.size());
+        const int64_t k = c - o.min_channels - 1;
+        cap[g.id] = k > 0 ? static_cast<double>(k) / c : 0.0;
       }
       const double macs0 =
           static_cast<double>(EstimateMacs(analysis, KeepAll(analysis)));
@@ -335,7 +454,8 @@ absl::StatusOr<PruningPlan> PlanPruning(
           if (base[g.id] <= 0) continue;
           double s = p.groups[g.id].sparsity;
           p.groups[g.id] = SelectByRefinedRule(
-              scores[g.id], std::min(alpha * base[g.id], 0.999), o, guards);
+              scores[g.id], std::min(alpha * base[g.id], cap[g.id]), o,
+              guards);
           p.groups[g.id].sparsity = s;
         }
         return macs0 > 0 ? 1.0 - EstimateMacs(analysis, p.masks()) / macs0
@@ -353,27 +473,91 @@ absl::StatusOr<PruningPlan> PlanPruning(
             "guards, %.1f%% requested",
             100 * best, 100 * target));
       }
-      double lo = 0.0;
-      for (int i = 0; i < 50; ++i) {
-        double mid = 0.5 * (lo + hi);
-        trial = plan;
-        if (apply(mid, trial) >= target)
-          hi = mid;
-        else
-          lo = mid;
-      }
-      PruningPlan low = plan, high = plan;
-      const double rl = apply(lo, low);
-      const double rh = apply(hi, high);
-      const bool take_low = std::abs(rl - target) < std::abs(rh - target);
-      plan = take_low ? low : high;
-      plan.ratio_scale = take_low ? lo : hi;
-      const double got = take_low ? rl : rh;
+      const auto [alpha, got] = BisectToTarget(
+          [&](double a) {
+            trial = plan;
+            return apply(a, trial);
+          },
+          0.0, hi, target);
+      apply(alpha, plan);
+      plan.ratio_scale = alpha;
       if (std::abs(got - target) > o.flops_tolerance) {
-        plan.warnings.push_back(absl::StrFormat(
-            "target_flops: reached %.2f%% MAC reduction for %.2f%% requested "
-            "(channel granularity)",
-            100 * got, 100 * target));
+        plan.warnings.push_back(ReachedWarning(o.kind, got, target));
+      }
+      break;
+    }
+    case PolicyKind::kGlobalNormalized:
+    case PolicyKind::kLamp: {
+      const std::vector<std::vector<double>> normalized =
+          NormalizedScores(o.kind, scores, eligible);
+      const double macs0 =
+          static_cast<double>(EstimateMacs(analysis, KeepAll(analysis)));
+      const PruningPlan unpruned = plan;
+      auto reduction = [&](double fraction) {
+        plan = unpruned;
+        ApplyGlobalThreshold(analysis, eligible, normalized, fraction, o, plan);
+        return macs0 > 0 ? 1.0 - EstimateMacs(analysis, plan.masks()) / macs0
+                         : 0.0;
+      };
+      const double target = o.target_flops_reduction;
+      const double best = reduction(1.0);
+      if (best < target - o.flops_tolerance) {
+        return absl::OutOfRangeError(absl::StrFormat(
+            "%s: at most %.1f%% of MACs can be removed under the guards, "
+            "%.1f%% requested",
+            PolicyKindName(o.kind), 100 * best, 100 * target));
+      }
+      const auto [fraction, got] = BisectToTarget(reduction, 0.0, 1.0, target);
+      reduction(fraction);
+      plan.ratio_scale = fraction;
+      if (std::abs(got - target) > o.flops_tolerance) {
+        plan.warnings.push_back(ReachedWarning(o.kind, got, target));
+      }
+      break;
+    }
+    case PolicyKind::kBudgeted: {
+      std::vector<std::vector<int64_t>> order(groups.size());
+      std::vector<DamageCurve> curves(groups.size());
+      for (const ChannelGroup& g : groups) {
+        if (!eligible[g.id] || sensitivity->groups[g.id].removed.empty()) {
+          continue;
+        }
+        order[g.id] = RemovalOrder(scores[g.id]);
+        curves[g.id] = sensitivity->groups[g.id];
+      }
+      const ChannelCostModel model(analysis, order);
+      const bool by_params = o.target_params_reduction > 0;
+      auto cost = [&](const std::vector<int64_t>& removed) {
+        const ChannelCostModel::Cost c = model.Evaluate(removed);
+        return by_params ? c.params : c.macs;
+      };
+      const std::vector<int64_t> none(groups.size(), 0);
+      const int64_t base = cost(none);
+      const double fraction =
+          by_params ? o.target_params_reduction : o.target_flops_reduction;
+      const int64_t target = static_cast<int64_t>(
+          std::floor(static_cast<double>(base) * (1.0 - fraction)));
+      auto removed = AllocateBudget(curves, cost, target);
+      if (!removed.ok()) {
+        std::vector<int64_t> most(groups.size(), 0);
+        for (size_t g = 0; g < curves.size(); ++g) {
+          if (!curves[g].removed.empty()) most[g] = curves[g].removed.back();
+        }
+        return absl::OutOfRangeError(absl::StrFormat(
+            "budgeted: at most %.1f%% of %s can be removed under the guards, "
+            "%.1f%% requested",
+            base > 0 ? 100.0 * (1.0 - static_cast<double>(cost(most)) / base)
+                     : 0.0,
+            by_params ? "weights" : "MACs", 100 * fraction));
+      }
+      for (const ChannelGroup& g : groups) {
+        if (curves[g.id].removed.empty()) continue;
+        const double s = plan.groups[g.id].sparsity;
+        GroupDecision& d = plan.groups[g.id];
+        d = SelectLowest(scores[g.id], (*removed)[g.id], o);
+        d.ratio = static_cast<double>((*removed)[g.id]) / g.channels.size();
+        d.sparsity = s;
+        d.damage = curves[g.id];
       }
       break;
     }

@@ -15,6 +15,16 @@
 //   threshold        channels with score <= a given value go.
 //   target_flops     refined ratios times one factor, found by bisection so
 //                    the estimated MAC reduction meets the target.
+//   budgeted         per-group ratios that reach a MAC (or weight) target
+//                    with the least total damage measured on calibration
+//                    data (group_sensitivity.h, AllocateBudget in
+//                    channel_budget.h); channels ranked by the criterion.
+//   global_normalized  Torch-Pruning's group-normalised global ranking:
+//                    each group's scores divided by their mean, then one
+//                    global threshold, bisected to the MAC target.
+//   lamp             LAMP (Lee et al. 2021) on channel scores: in each
+//                    group, score^2 / sum of the scores^2 not below it; one
+//                    global threshold, bisected to the MAC target.
 //
 // After selection every group keeps at least min_channels (the highest
 // scores are restored first) and, when round_to > 1, the kept count is raised
@@ -28,6 +38,7 @@
 
 #include "absl/status/statusor.h"
 #include "core/pruning/channel_dependency_graph.h"
+#include "core/pruning/group_sensitivity.h"
 #include "core/pruning/layer_sparsity_probe.h"
 #include "core/pruning/module_surgery.h"
 #include "core/pruning/pruning_options.h"
@@ -45,6 +56,8 @@ struct GroupDecision {
   double sparsity = -1.0;
   // Non-empty when the group was left alone, saying why.
   std::string skip_reason;
+  // budgeted: the measured damage curve (channels removed -> loss increase).
+  DamageCurve damage;
 };
 
 struct PruningPlan {
@@ -90,17 +103,24 @@ double RefinedRatio(double sparsity, const RefinedGuards& guards);
 int64_t EstimateMacs(const ChannelDependencyGraph& analysis,
                      const KeepMasks& keep);
 
+// Which groups a policy may prune: prunable, scored, not excluded, and off
+// the residual stream and stem unless options.prune_residual_stream.
+std::vector<bool> EligibleGroups(const ChannelDependencyGraph& analysis,
+                                 const std::vector<std::vector<double>>& scores,
+                                 const PolicyOptions& options);
+
 // Builds the plan. `scores[g]` holds the criterion's scores of group g, or is
 // empty when the criterion could not score it (`score_errors[g]` says why;
 // such groups are left alone). `sparsity` is required by refined and
-// target_flops. Returns InvalidArgument for bad options, FailedPrecondition
-// when required sparsity is missing, OutOfRange when target_flops cannot
-// reach its target.
+// target_flops, `sensitivity` by budgeted. Returns InvalidArgument for bad
+// options, FailedPrecondition when required measurements are missing,
+// OutOfRange when a policy with a target cannot reach it.
 absl::StatusOr<PruningPlan> PlanPruning(
     const ChannelDependencyGraph& analysis,
     const std::vector<std::vector<double>>& scores,
     const std::vector<std::string>& score_errors,
-    const SparsityProfile* sparsity, const PolicyOptions& options);
+    const SparsityProfile* sparsity, const PolicyOptions& options,
+    const SensitivityProfile* sensitivity = nullptr);
 
 }  // namespace pruneserve::pruning
 

@@ -28,6 +28,10 @@ constexpr std::pair<pruning::PolicyKind, v1::PruningPolicy> kPolicies[] = {
      v1::PRUNING_POLICY_GLOBAL_THRESHOLD},
     {pruning::PolicyKind::kThreshold, v1::PRUNING_POLICY_THRESHOLD},
     {pruning::PolicyKind::kTargetFlops, v1::PRUNING_POLICY_TARGET_FLOPS},
+    {pruning::PolicyKind::kBudgeted, v1::PRUNING_POLICY_BUDGETED},
+    {pruning::PolicyKind::kGlobalNormalized,
+     v1::PRUNING_POLICY_GLOBAL_NORMALIZED},
+    {pruning::PolicyKind::kLamp, v1::PRUNING_POLICY_LAMP},
 };
 constexpr std::pair<pruning::CriterionKind, v1::ImportanceCriterion>
     kCriteria[] = {

@@ -1,6 +1,9 @@
 #include "core/jobs/job_spec.h"
 
+#include <gmock/gmock.h>
+
 #include "core/export/vitis_export.h"
+#include "core/jobs/job_pipeline.h"
 #include "core/pipeline/pipeline_options.h"
 #include "core/quantization/quantization_options.h"
 #include "core/spec/job_spec_defaults.h"
@@ -156,7 +159,8 @@ TEST(JobSpecTest, CalibrationIsRequiredExactlyWhenTheEngineNeedsIt) {
   for (pruning::PolicyKind policy :
        {pruning::PolicyKind::kRefined, pruning::PolicyKind::kUniform,
         pruning::PolicyKind::kGlobalThreshold, pruning::PolicyKind::kThreshold,
-        pruning::PolicyKind::kTargetFlops}) {
+        pruning::PolicyKind::kTargetFlops, pruning::PolicyKind::kBudgeted,
+        pruning::PolicyKind::kGlobalNormalized, pruning::PolicyKind::kLamp}) {
     for (pruning::CriterionKind criterion :
          {pruning::CriterionKind::kBnGamma, pruning::CriterionKind::kL1,
           pruning::CriterionKind::kApoz}) {
@@ -174,6 +178,35 @@ TEST(JobSpecTest, CalibrationIsRequiredExactlyWhenTheEngineNeedsIt) {
       }
     }
   }
+}
+
+TEST(JobSpecTest, NewPoliciesResolveAndOnlyBudgetedTakesAWeightsTarget) {
+  v1::JobSpec s = Spec();
+  s.mutable_pruning()->set_policy_kind(v1::PRUNING_POLICY_BUDGETED);
+  s.mutable_pruning()->set_target_params_reduction(0.7);
+  auto r = ResolveJobSpec(s, Model());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->pruning().policy(), "budgeted");
+  auto o = PipelineOptionsFromSpec(*r, 1);
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->pruning.policy.kind, pruning::PolicyKind::kBudgeted);
+  EXPECT_DOUBLE_EQ(o->pruning.policy.target_params_reduction, 0.7);
+  EXPECT_DOUBLE_EQ(o->pruning.policy.target_flops_reduction, 0.5);
+
+  s.mutable_pruning()->set_policy_kind(v1::PRUNING_POLICY_LAMP);
+  r = ResolveJobSpec(s, Model());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(r.status().message()),
+              ::testing::HasSubstr("pruning.target_params_reduction"));
+  s.mutable_pruning()->set_policy_kind(v1::PRUNING_POLICY_BUDGETED);
+  s.mutable_pruning()->set_target_params_reduction(1.0);
+  EXPECT_EQ(CodeOf(s), absl::StatusCode::kInvalidArgument);
+  s.mutable_pruning()->clear_target_params_reduction();
+  s.mutable_pruning()->set_policy("global_normalized");
+  s.mutable_pruning()->clear_policy_kind();
+  r = ResolveJobSpec(s, Model());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->pruning().policy_kind(), v1::PRUNING_POLICY_GLOBAL_NORMALIZED);
 }
 
 TEST(JobSpecTest, RejectsBadFieldsNamingThem) {

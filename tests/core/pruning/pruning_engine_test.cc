@@ -148,7 +148,10 @@ std::vector<PolicyCase> PolicyCases() {
           {"global_apoz", PolicyKind::kGlobalThreshold, "apoz"},
           {"global_bn", PolicyKind::kGlobalThreshold, "bn_gamma"},
           {"threshold", PolicyKind::kThreshold, "bn_gamma"},
-          {"target_flops", PolicyKind::kTargetFlops, "bn_gamma"}};
+          {"target_flops", PolicyKind::kTargetFlops, "bn_gamma"},
+          {"budgeted", PolicyKind::kBudgeted, "bn_gamma"},
+          {"global_normalized", PolicyKind::kGlobalNormalized, "l2"},
+          {"lamp", PolicyKind::kLamp, "l2"}};
 }
 
 TEST_P(EveryPolicyTest, PrunedModelRunsAndCountsMatch) {
@@ -183,7 +186,7 @@ TEST_P(EveryPolicyTest, PrunedModelRunsAndCountsMatch) {
     EXPECT_GE(l.channels_after(), std::min<int64_t>(2, l.channels_before()))
         << l.name();
   }
-  if (pc.kind == PolicyKind::kTargetFlops) {
+  if (PolicyHasTarget(pc.kind)) {
     double got = 1.0 - static_cast<double>(r.flops_after()) / r.flops_before();
     EXPECT_NEAR(got, 0.15, 0.10);
   }
@@ -193,7 +196,7 @@ TEST_P(EveryPolicyTest, PrunedModelRunsAndCountsMatch) {
 
 INSTANTIATE_TEST_SUITE_P(ModelsTimesPolicies, EveryPolicyTest,
                          ::testing::Combine(::testing::Range(0, 7),
-                                            ::testing::Range(0, 8)));
+                                            ::testing::Range(0, 11)));
 
 TEST(PruningEngineTest, TargetFlopsWithinOnePercentOnWiderNet) {
   TestModel m = testing::MakeWideVggNet(2);

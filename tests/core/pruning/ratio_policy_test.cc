@@ -131,7 +131,8 @@ TEST(RefinedRuleTest, ParsesRulesAndDescribesThem) {
 TEST(PolicyKindTest, ParsesNames) {
   for (auto kind : {PolicyKind::kRefined, PolicyKind::kUniform,
                     PolicyKind::kGlobalThreshold, PolicyKind::kThreshold,
-                    PolicyKind::kTargetFlops}) {
+                    PolicyKind::kTargetFlops, PolicyKind::kBudgeted,
+                    PolicyKind::kGlobalNormalized, PolicyKind::kLamp}) {
     auto parsed = ParsePolicyKind(PolicyKindName(kind));
     ASSERT_TRUE(parsed.ok());
     EXPECT_EQ(*parsed, kind);

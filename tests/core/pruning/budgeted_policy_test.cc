@@ -1,0 +1,211 @@
+// The budgeted policy end to end through the engine, and the global
+// policies' normalisation on a real analysis.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <torch/script.h>
+
+#include "core/pruning/pruning_engine.h"
+#include "core/pruning/pruning_report.h"
+#include "core/pruning/ratio_policy.h"
+#include "tests/core/pruning/test_models.h"
+#include "tests/testing/in_memory_batch_source.h"
+
+namespace pruneserve::pruning {
+namespace {
+
+using pruneserve::testing::InMemoryBatchSource;
+
+const v1::LayerPruningReport* Layer(const v1::PruningReport& r,
+                                    const std::string& name) {
+  for (const auto& l : r.layers()) {
+    if (l.name() == name) return &l;
+  }
+  return nullptr;
+}
+
+double MacReduction(const v1::PruningReport& r) {
+  return 1.0 - static_cast<double>(r.flops_after()) / r.flops_before();
+}
+
+int64_t Weights(const torch::jit::Module& m) {
+  int64_t n = 0;
+  for (const auto& p : m.named_parameters(/*recurse=*/true)) {
+    if (p.value.dim() >= 2) n += p.value.numel();
+  }
+  return n;
+}
+
+PruningOptions Budgeted(double target) {
+  PruningOptions o;
+  o.policy.kind = PolicyKind::kBudgeted;
+  o.policy.target_flops_reduction = target;
+  return o;
+}
+
+TEST(BudgetedPolicyTest, ReachesTheMacTargetAndReportsDamageCurves) {
+  testing::TestModel m = testing::MakeWideVggNet(2);
+  auto source = InMemoryBatchSource::Random({32, 3, 32, 32}, 16, 9);
+  auto result = PruneModule(m.module, m.input_shape, Budgeted(0.4), &source);
+  ASSERT_TRUE(result.ok()) << result.status();
+  const v1::PruningReport& r = result->report;
+  // The allocation is exact on the cost model, and the give-back pass keeps
+  // the overshoot within one ladder step of one layer.
+  EXPECT_GE(MacReduction(r), 0.4) << RenderPruningReport(r);
+  EXPECT_LT(MacReduction(r), 0.45) << RenderPruningReport(r);
+  EXPECT_EQ(r.policy(), "budgeted");
+  EXPECT_GT(r.sensitivity_evaluations(), 4);
+  EXPECT_GT(r.base_loss(), 0.0);
+  for (const std::string name : {"c1", "c2", "c3", "c4"}) {
+    const auto* l = Layer(r, name);
+    ASSERT_NE(l, nullptr) << name;
+    ASSERT_GE(l->damage_size(), 2) << name;
+    ASSERT_EQ(l->damage_size(), l->damage_removed_size());
+    EXPECT_EQ(l->damage_removed(0), 0);
+    EXPECT_EQ(l->damage(0), 0.0);
+    // The chosen count is a point of the ladder.
+    const int64_t removed = l->channels_before() - l->channels_after();
+    EXPECT_THAT(l->damage_removed(),
+                ::testing::Contains(removed)) << name;
+  }
+  EXPECT_THAT(RenderPruningReport(r), ::testing::HasSubstr("damage 3:"));
+}
+
+TEST(BudgetedPolicyTest, LeavesTheCallersTensorsAsTheyWere) {
+  testing::TestModel m = testing::MakeWideVggNet(3);
+  std::vector<torch::Tensor> before;
+  for (const auto& p : m.module.named_parameters(true)) {
+    before.push_back(p.value.clone());
+  }
+  auto source = InMemoryBatchSource::Random({32, 3, 32, 32}, 16, 1);
+  auto result = PruneModule(m.module, m.input_shape, Budgeted(0.3), &source);
+  ASSERT_TRUE(result.ok()) << result.status();
+  size_t i = 0;
+  for (const auto& p : m.module.named_parameters(true)) {
+    EXPECT_TRUE(torch::equal(p.value, before[i++])) << p.name;
+  }
+}
+
+TEST(BudgetedPolicyTest, SpendsTheBudgetWhereChannelsCarryNothing) {
+  testing::TestModel m = testing::MakeWideVggNet(4);
+  // 48 of c2's 64 channels are dead (gamma = beta = 0): taking them out
+  // costs nothing, so the budget goes there first.
+  std::vector<int64_t> dead(48);
+  for (int64_t i = 0; i < 48; ++i) dead[i] = i;
+  testing::ZeroBatchNormChannels(m.module, {"bn2"}, dead);
+  auto source = InMemoryBatchSource::Random({32, 3, 32, 32}, 16, 4);
+  auto result = PruneModule(m.module, m.input_shape, Budgeted(0.25), &source);
+  ASSERT_TRUE(result.ok()) << result.status();
+  const v1::PruningReport& r = result->report;
+  const auto* c2 = Layer(r, "c2");
+  ASSERT_NE(c2, nullptr);
+  for (int i = 0; i < c2->damage_size(); ++i) {
+    if (c2->damage_removed(i) <= 48) EXPECT_NEAR(c2->damage(i), 0.0, 1e-5);
+  }
+  for (const auto& l : r.layers()) {
+    if (l.name() != "c2" && l.skip_reason().empty()) {
+      EXPECT_LE(l.ratio(), c2->ratio()) << RenderPruningReport(r);
+    }
+  }
+  EXPECT_GE(c2->channels_before() - c2->channels_after(), 16)
+      << RenderPruningReport(r);
+}
+
+TEST(BudgetedPolicyTest, WeightsTargetCountsConvAndLinearWeights) {
+  testing::TestModel m = testing::MakeWideVggNet(5);
+  auto source = InMemoryBatchSource::Random({32, 3, 32, 32}, 16, 5);
+  PruningOptions o = Budgeted(0.5);
+  o.policy.target_params_reduction = 0.6;
+  auto result = PruneModule(m.module, m.input_shape, o, &source);
+  ASSERT_TRUE(result.ok()) << result.status();
+  const double kept = static_cast<double>(Weights(result->module)) /
+                      static_cast<double>(Weights(m.module));
+  EXPECT_LE(kept, 0.4);
+  EXPECT_GT(kept, 0.3);
+}
+
+TEST(BudgetedPolicyTest, StagesMeasureAgainAndStillMeetTheTarget) {
+  testing::TestModel m = testing::MakeWideVggNet(6);
+  auto source = InMemoryBatchSource::Random({32, 3, 32, 32}, 16, 6);
+  PruningOptions one = Budgeted(0.5);
+  PruningOptions three = one;
+  three.policy.sensitivity_stages = 3;
+  auto a = PruneModule(m.module, m.input_shape, one, &source);
+  auto b = PruneModule(m.module, m.input_shape, three, &source);
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_GE(MacReduction(b->report), 0.5);
+  EXPECT_GT(b->report.sensitivity_evaluations(),
+            a->report.sensitivity_evaluations());
+  // The reported curves are the last stage's: they start where the earlier
+  // stages left each layer.
+  bool later_start = false;
+  for (const auto& l : b->report.layers()) {
+    if (l.damage_removed_size() > 0 && l.damage_removed(0) > 0) {
+      later_start = true;
+    }
+  }
+  EXPECT_TRUE(later_start) << RenderPruningReport(b->report);
+}
+
+TEST(BudgetedPolicyTest, RefusesWithoutCalibrationAndOutOfReachTargets) {
+  testing::TestModel m = testing::MakeWideVggNet(7);
+  auto none = PruneModule(m.module, m.input_shape, Budgeted(0.4), nullptr);
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kFailedPrecondition);
+  auto source = InMemoryBatchSource::Random({16, 3, 32, 32}, 16, 7);
+  PruningOptions o = Budgeted(0.4);
+  o.policy.min_channels = 60;  // every layer keeps almost all its channels
+  auto far = PruneModule(m.module, m.input_shape, o, &source);
+  EXPECT_EQ(far.status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_THAT(std::string(far.status().message()),
+              ::testing::HasSubstr("budgeted: at most"));
+}
+
+// Group c1's scores are 100 times c2's. One raw global threshold takes
+// c2 down to min_channels before touching c1; normalised per group (by the
+// mean, or LAMP's tail sums), both groups lose channels.
+TEST(GlobalPoliciesTest, NormalisationComparesGroupsOfDifferentScales) {
+  testing::TestModel m = testing::MakeWideVggNet(8);
+  auto graph = ChannelDependencyGraph::Build(m.module, m.input_shape);
+  ASSERT_TRUE(graph.ok()) << graph.status();
+  const auto& groups = (*graph)->groups();
+  std::vector<std::vector<double>> scores(groups.size());
+  int c1 = -1, c2 = -1;
+  for (const ChannelGroup& g : groups) {
+    if (g.name == "c1") c1 = g.id;
+    if (g.name == "c2") c2 = g.id;
+  }
+  ASSERT_GE(c1, 0);
+  ASSERT_GE(c2, 0);
+  for (int g : {c1, c2}) {
+    scores[g].resize(groups[g].channels.size());
+    for (size_t i = 0; i < scores[g].size(); ++i) {
+      scores[g][i] = (g == c1 ? 100.0 : 1.0) * (1.0 + i);
+    }
+  }
+  const std::vector<std::string> errors(groups.size());
+  auto removed = [&](const PruningPlan& p, int g) {
+    return std::count(p.groups[g].keep.begin(), p.groups[g].keep.end(),
+                      false);
+  };
+  PolicyOptions raw;
+  raw.kind = PolicyKind::kGlobalThreshold;
+  raw.ratio = 0.3;
+  auto plain = PlanPruning(**graph, scores, errors, nullptr, raw);
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(removed(*plain, c1), 0);
+  for (PolicyKind kind : {PolicyKind::kGlobalNormalized, PolicyKind::kLamp}) {
+    PolicyOptions o;
+    o.kind = kind;
+    o.target_flops_reduction = 0.2;
+    o.flops_tolerance = 0.05;
+    auto plan = PlanPruning(**graph, scores, errors, nullptr, o);
+    ASSERT_TRUE(plan.ok()) << plan.status();
+    EXPECT_GT(removed(*plan, c1), 0) << PolicyKindName(kind);
+    EXPECT_GT(removed(*plan, c2), 0) << PolicyKindName(kind);
+    EXPECT_GT(plan->ratio_scale, 0.0);
+    EXPECT_LT(plan->ratio_scale, 1.0);
+  }
+}
+
+}  // namespace
+}  // namespace pruneserve::pruning
