@@ -8,6 +8,10 @@
 //                   allocated to the target with the least total damage
 //   budgeted_x3     the same in three stages, damage measured again after
 //                   each with the channels chosen so far taken out
+//   budgeted_steps2 a progressive schedule: two prune -> fine-tune steps,
+//                   half the target and half the epochs each
+//   budgeted_kd     budgeted, fine-tuned with distillation from the dense
+//                   model (alpha 0.5, temperature 4)
 //   refined         the paper's ratios (BN |gamma|, layer ratio = measured
 //                   input sparsity), scaled to the target (target_flops)
 //   l1+uniform      Li et al.: L1 filter norm, one ratio for every layer
@@ -225,6 +229,12 @@ struct Method {
   pp::PolicyKind policy;
   // budgeted: measurement stages (PolicyOptions::sensitivity_stages).
   int stages = 1;
+  // > 1: a progressive schedule of this many prune -> fine-tune steps, the
+  // fine-tuning epochs split evenly between them (skipped when there are
+  // fewer epochs than steps).
+  int steps = 1;
+  // Distil from the dense model while fine-tuning.
+  bool distill = false;
 };
 
 // Every method of the comparison; budgeted first (the others are compared
@@ -233,6 +243,8 @@ const std::vector<Method>& AllMethods() {
   static const std::vector<Method>* methods = new std::vector<Method>{
       {"budgeted", "bn_gamma", pp::PolicyKind::kBudgeted},
       {"budgeted_x3", "bn_gamma", pp::PolicyKind::kBudgeted, 3},
+      {"budgeted_steps2", "bn_gamma", pp::PolicyKind::kBudgeted, 1, 2},
+      {"budgeted_kd", "bn_gamma", pp::PolicyKind::kBudgeted, 1, 1, true},
       {"refined", "bn_gamma", pp::PolicyKind::kTargetFlops},
       {"l1+uniform", "l1", pp::PolicyKind::kUniform},
       {"slimming", "bn_gamma", pp::PolicyKind::kGlobalThreshold},
@@ -288,14 +300,21 @@ void PrintRow(const Row& r) {
       p.top1_drop() * 100, r.prune_seconds, r.seconds);
 }
 
-// Each pruned layer's channels before and after, in report order.
+// Each pruned layer's channels before the first round and after the last,
+// in the order of the first round's report.
 std::vector<std::tuple<std::string, int64_t, int64_t>> KeptChannels(
     const pruneserve::v1::PipelineReport& p) {
   std::vector<std::tuple<std::string, int64_t, int64_t>> kept;
   if (p.rounds_size() == 0) return kept;
+  std::map<std::string, int64_t> last;
+  for (const auto& l : p.rounds(p.rounds_size() - 1).pruning().layers()) {
+    last[l.name()] = l.channels_after();
+  }
   for (const auto& l : p.rounds(0).pruning().layers()) {
     if (!l.skip_reason().empty()) continue;
-    kept.emplace_back(l.name(), l.channels_before(), l.channels_after());
+    auto it = last.find(l.name());
+    kept.emplace_back(l.name(), l.channels_before(),
+                      it == last.end() ? l.channels_after() : it->second);
   }
   return kept;
 }
@@ -422,9 +441,12 @@ void RunPipeline(const BenchConfig& c, const torch::jit::Module& model,
   // the channels inside its blocks, 80 % of MACs is out of reach.
   o.pruning.policy.prune_residual_stream = true;
   o.pruning.seed = 3 + row->seed;
-  o.rounds = 1;
+  o.rounds = m.steps;
+  o.split_target = m.steps > 1;
   o.calibration_examples = c.calibration;
-  o.finetune.epochs = row->finetune_epochs;
+  o.finetune.epochs = row->finetune_epochs / m.steps;
+  torch::jit::Module teacher = model;
+  if (m.distill) o.finetune.distillation.teacher = &teacher;
   o.finetune.sgd.learning_rate = c.finetune_lr;
   o.finetune.num_threads = c.threads;
   o.finetune.seed = 2 + row->seed;
@@ -445,7 +467,9 @@ void RunPipeline(const BenchConfig& c, const torch::jit::Module& model,
     return;
   }
   row->report = std::move(result->report);
-  row->prune_seconds += row->report.rounds(0).prune_ms() / 1000.0;
+  for (const auto& round : row->report.rounds()) {
+    row->prune_seconds += round.prune_ms() / 1000.0;
+  }
   if (pp::PolicyHasTarget(m.policy) && m.policy != pp::PolicyKind::kBudgeted) {
     row->knob = row->report.rounds(0).pruning().ratio_scale();
   }
@@ -638,6 +662,7 @@ int main(int argc, char** argv) {
            {"images_per_second", trained->images_per_second}});
       for (double point : c.points) {
         for (const Method& m : methods) {
+          if (m.steps > c.finetune_epochs) continue;
           Row row;
           row.model = arch;
           row.method = m.name;

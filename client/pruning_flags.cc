@@ -104,6 +104,11 @@ void AddPruningFlags(CLI::App* cmd, PruningFlags& f, const std::string& where) {
   cmd->add_option("--rounds", f.rounds,
                   absl::StrCat("Prune -> fine-tune rounds at most (default ",
                                defaults.rounds(), ")"));
+  cmd->add_option("--steps", f.steps,
+                  "Progressive schedule: N prune -> fine-tune steps toward "
+                  "the policy's --target-flops/--target-params, split "
+                  "evenly (sets --rounds; budgeted, target_flops, "
+                  "global_normalized, lamp)");
   cmd->add_option("--target-params-reduction", f.target_params_reduction,
                   "Stop once this fraction of parameters is gone");
   cmd->add_option("--target-flops-reduction", f.target_flops_reduction,
@@ -157,6 +162,7 @@ absl::Status ApplyPruningFlags(const PruningFlags& f, v1::JobSpec& spec) {
   t->set_label_smoothing(f.label_smoothing);
   t->set_distill(f.distill);
   spec.set_rounds(f.rounds);
+  spec.set_steps(f.steps);
   spec.set_target_params_reduction(f.target_params_reduction);
   spec.set_target_flops_reduction(f.target_flops_reduction);
   spec.set_max_top1_drop(f.max_accuracy_drop);

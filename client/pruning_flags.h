@@ -43,6 +43,7 @@ struct PruningFlags {
   double label_smoothing = 0.0;
   bool distill = false;
   int rounds = 0;
+  int steps = 0;
   double target_params_reduction = 0.0;
   double target_flops_reduction = 0.0;
   double max_accuracy_drop = 0.0;

@@ -4,8 +4,9 @@
 #      127.0.0.1:8500, metrics 127.0.0.1:9464) with data under var/pruneserve;
 #   2. build the paper's VGG13-BN (narrow, for 1x28x28 input) from the zoo and
 #      train it briefly on Fashion-MNIST;
-#   3. upload it, submit a refined pruning job (the paper's layer-wise policy,
-#      then fine-tuning) and watch it;
+#   3. upload it, submit a budgeted pruning job (half the MACs, spent where
+#      the measured damage is least; the policy pruning_quality_bench shows
+#      best at equal FLOPs, docs/pruning_quality.md), fine-tune, and watch it;
 #   4. load the dense and the pruned version side by side, run `prunectl
 #      bench` against both and print params, FLOPs, accuracy and fps.
 # Knobs (environment): TRAIN_LIMIT, EPOCHS, FINETUNE_EPOCHS, WIDTH,
@@ -59,10 +60,11 @@ echo "== uploading Fashion-MNIST as a data set (the server reads no client paths
 ctl dataset upload /usr/share/datasets/fashion-mnist --name fashion-mnist |
   grep -E "^(version|split)"
 
-echo "== refined pruning job (layer-wise ratios from measured sparsity, then $FINETUNE_EPOCHS fine-tuning epoch(s))"
+echo "== budgeted pruning job: half the MACs, removed where the measured damage is least"
+echo "   (the policy docs/pruning_quality.md shows best at equal FLOPs; --policy refined is the paper's), then $FINETUNE_EPOCHS fine-tuning epoch(s)"
 job=$(ctl job submit "$NAME:$dense_version" --train dataset:fashion-mnist:train \
   --eval dataset:fashion-mnist:test --train-limit "$TRAIN_LIMIT" \
-  --epochs "$FINETUNE_EPOCHS" --lr 0.01)
+  --policy budgeted --target-flops 0.5 --epochs "$FINETUNE_EPOCHS" --lr 0.01)
 echo "submitted $job"
 ctl job watch "$job"
 pruned_version=$(ctl --json job get "$job" |

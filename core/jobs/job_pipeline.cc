@@ -71,6 +71,7 @@ absl::StatusOr<pipeline::PipelineOptions> PipelineOptionsFromSpec(
   o.pruning.policy.prune_residual_stream = p.prune_residual_stream();
   o.pruning.policy.exclude.assign(p.exclude().begin(), p.exclude().end());
   o.rounds = spec.rounds();
+  o.split_target = spec.steps() > 0;
   o.calibration_examples = spec.data().calibration_images();
   o.target_params_reduction = spec.target_params_reduction();
   o.target_flops_reduction = spec.target_flops_reduction();

@@ -392,6 +392,19 @@ absl::StatusOr<v1::JobSpec> ResolveJobSpec(
   if (auto s = ResolveData(spec, needs_calibration, data_resolver); !s.ok()) {
     return s;
   }
+  if (spec.steps() < 0 || spec.steps() > 100) {
+    return Invalid("steps", absl::StrCat(spec.steps(), " is outside 0..100"));
+  }
+  if (spec.steps() > 0) {
+    if (!pruning::PolicyHasTarget(spec::PolicyKindOf(spec.pruning()))) {
+      return Invalid("steps", absl::StrCat("needs a policy with a target, not ",
+                                           spec.pruning().policy()));
+    }
+    if (spec.rounds() != 0 && spec.rounds() != spec.steps()) {
+      return Invalid("steps", "sets the rounds; give one or the other");
+    }
+    spec.set_rounds(spec.steps());
+  }
   if (spec.rounds() == 0) spec.set_rounds(spec::JobSpecDefaults().rounds());
   if (spec.rounds() < 1 || spec.rounds() > 100) {
     return Invalid("rounds", absl::StrCat(spec.rounds(), " is outside 1..100"));

@@ -32,6 +32,12 @@ struct PipelineOptions {
   training::TrainerOptions finetune;
   // Prune -> fine-tune rounds at most; sparsity is re-measured every round.
   int rounds = 1;
+  // A progressive schedule, for the policies that take a target
+  // (pruning::PolicyHasTarget): the target is split evenly over the rounds,
+  // round r (0-based) of R bringing the model to (r + 1) / R of it,
+  // counted against the baseline. Off: every round removes the target
+  // fraction of what the previous round left.
+  bool split_target = false;
   // Stop after the round at which 1 - params / baseline params reaches this
   // fraction; 0 disables the check.
   double target_params_reduction = 0.0;

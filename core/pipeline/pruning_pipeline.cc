@@ -49,6 +49,28 @@ double Reduction(int64_t before, int64_t after) {
   return 1.0 - static_cast<double>(after) / static_cast<double>(before);
 }
 
+// The progressive schedule's target for `round` (0-based) of `rounds`:
+// the fraction of what the model has `now` that brings it to (round + 1) /
+// rounds of the final target, counted against `baseline`. Written into the
+// policy's MAC target, or its weights target when that is the goal.
+void SplitTargetFor(int round, int rounds, const v1::ModelSnapshot& baseline,
+                    const v1::ModelSnapshot& now,
+                    const pruning::PolicyOptions& goal,
+                    pruning::PolicyOptions& policy) {
+  const bool by_params = goal.target_params_reduction > 0;
+  const double final_target =
+      by_params ? goal.target_params_reduction : goal.target_flops_reduction;
+  const double base = static_cast<double>(by_params ? baseline.params()
+                                                    : baseline.flops());
+  const double have =
+      static_cast<double>(by_params ? now.params() : now.flops());
+  const double want = base * (1.0 - final_target * (round + 1) / rounds);
+  // At least a sliver, so a round that already overshot still runs.
+  const double step = have > 0 ? std::max(0.001, 1.0 - want / have) : 0.001;
+  (by_params ? policy.target_params_reduction
+             : policy.target_flops_reduction) = std::min(step, 0.99);
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<PruningPipeline>> PruningPipeline::Create(
@@ -75,6 +97,12 @@ absl::StatusOr<std::unique_ptr<PruningPipeline>> PruningPipeline::Create(
   }
   if (options.finetune.epochs < 0) {
     return absl::InvalidArgumentError("finetune.epochs must be >= 0");
+  }
+  if (options.split_target &&
+      !pruning::PolicyHasTarget(options.pruning.policy.kind)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a progressive schedule needs a policy with a target, not ",
+        pruning::PolicyKindName(options.pruning.policy.kind)));
   }
   if (options.calibration_examples < 0) {
     return absl::InvalidArgumentError("calibration_examples must be >= 0");
@@ -206,6 +234,10 @@ absl::StatusOr<PipelineResult> PruningPipeline::Run(
     prune_progress.num_rounds = options_.rounds;
     Report(prune_progress);
     auto prune_start = Clock::now();
+    if (options_.split_target) {
+      SplitTargetFor(round, options_.rounds, baseline, report.final(),
+                     options_.pruning.policy, prune_options.policy);
+    }
     PS_ASSIGN_OR_RETURN(pruning::PruningResult pruned,
                         pruning::PruneModule(current, options_.input_shape,
                                              prune_options, calibration));

@@ -207,6 +207,24 @@ TEST(JobSpecTest, NewPoliciesResolveAndOnlyBudgetedTakesAWeightsTarget) {
   r = ResolveJobSpec(s, Model());
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->pruning().policy_kind(), v1::PRUNING_POLICY_GLOBAL_NORMALIZED);
+
+  // A progressive schedule sets the rounds and splits the target.
+  s.set_steps(4);
+  r = ResolveJobSpec(s, Model());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->rounds(), 4);
+  o = PipelineOptionsFromSpec(*r, 1);
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_TRUE(o->split_target);
+  EXPECT_EQ(o->rounds, 4);
+  s.set_rounds(2);
+  EXPECT_EQ(CodeOf(s), absl::StatusCode::kInvalidArgument);
+  s.clear_rounds();
+  s.mutable_pruning()->set_policy("uniform");
+  r = ResolveJobSpec(s, Model());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(r.status().message()),
+              ::testing::HasSubstr("steps: needs a policy with a target"));
 }
 
 TEST(JobSpecTest, RejectsBadFieldsNamingThem) {

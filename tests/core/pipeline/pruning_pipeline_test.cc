@@ -264,6 +264,34 @@ TEST_F(PruningPipelineTest, RoundsCompoundWithoutTarget) {
             r.rounds(0).after_prune().params());
 }
 
+// A progressive budgeted schedule: three steps toward 60 % of MACs, each
+// reaching a third more of it, counted against the baseline.
+TEST_F(PruningPipelineTest, ProgressiveStepsSplitTheTargetEvenly) {
+  PipelineOptions options = HalvingOptions(/*epochs=*/0);
+  options.pruning.policy.kind = pruning::PolicyKind::kBudgeted;
+  options.pruning.policy.target_flops_reduction = 0.6;
+  options.rounds = 3;
+  options.split_target = true;
+  auto pipeline = PruningPipeline::Create(options);
+  ASSERT_TRUE(pipeline.ok()) << pipeline.status();
+  auto result = (*pipeline)->Run(*baseline_, {nullptr, nullptr, train_});
+  ASSERT_TRUE(result.ok()) << result.status();
+  const v1::PipelineReport& r = result->report;
+  ASSERT_EQ(r.rounds_size(), 3);
+  const double base = static_cast<double>(r.baseline().flops());
+  for (int i = 0; i < 3; ++i) {
+    const double reached = 1.0 - r.rounds(i).after_prune().flops() / base;
+    EXPECT_GE(reached, 0.2 * (i + 1) - 1e-9) << "step " << i;
+    EXPECT_LT(reached, 0.2 * (i + 1) + 0.05) << "step " << i;
+    EXPECT_EQ(r.rounds(i).pruning().policy(), "budgeted");
+  }
+  // Steps need a policy with a target.
+  PipelineOptions uniform = HalvingOptions(0);
+  uniform.split_target = true;
+  EXPECT_EQ(PruningPipeline::Create(uniform).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(PruningPipelineTest, CancelDuringFinetuningReturnsCancelled) {
   util::CancellationToken token;
   PipelineOptions options = HalvingOptions(/*epochs=*/2);
