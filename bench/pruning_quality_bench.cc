@@ -14,6 +14,8 @@
 //                   model (alpha 0.5, temperature 4)
 //   refined         the paper's ratios (BN |gamma|, layer ratio = measured
 //                   input sparsity), scaled to the target (target_flops)
+//   refined_prepool the same with pooled-input layers measured before the
+//                   pool (--sparsity-before-pooling)
 //   l1+uniform      Li et al.: L1 filter norm, one ratio for every layer
 //   slimming        Network Slimming: BN |gamma|, one global threshold
 //   random          random channels, one ratio for every layer
@@ -235,6 +237,8 @@ struct Method {
   int steps = 1;
   // Distil from the dense model while fine-tuning.
   bool distill = false;
+  // refined: sparsity of pooled-input layers measured before the pool.
+  bool before_pooling = false;
 };
 
 // Every method of the comparison; budgeted first (the others are compared
@@ -246,6 +250,8 @@ const std::vector<Method>& AllMethods() {
       {"budgeted_steps2", "bn_gamma", pp::PolicyKind::kBudgeted, 1, 2},
       {"budgeted_kd", "bn_gamma", pp::PolicyKind::kBudgeted, 1, 1, true},
       {"refined", "bn_gamma", pp::PolicyKind::kTargetFlops},
+      {"refined_prepool", "bn_gamma", pp::PolicyKind::kTargetFlops, 1, 1, false,
+       true},
       {"l1+uniform", "l1", pp::PolicyKind::kUniform},
       {"slimming", "bn_gamma", pp::PolicyKind::kGlobalThreshold},
       {"random", "random", pp::PolicyKind::kUniform},
@@ -437,6 +443,7 @@ void RunPipeline(const BenchConfig& c, const torch::jit::Module& model,
   o.pruning.criterion = *pp::ParseCriterionKind(m.criterion);
   o.pruning.policy.kind = m.policy;
   o.pruning.policy.sensitivity_stages = m.stages;
+  o.pruning.probe.before_pooling = m.before_pooling;
   // Every method may prune ResNet-56's residual stream and stem: with only
   // the channels inside its blocks, 80 % of MACs is out of reach.
   o.pruning.policy.prune_residual_stream = true;
@@ -547,14 +554,15 @@ nlohmann::json Aggregate(const std::string& arch, const BenchConfig& c,
         verdict = df.mean > 2 * df.se    ? "won"
                   : df.mean < -2 * df.se ? "lost"
                                          : "tied";
-        (verdict == "won" ? won : verdict == "lost" ? lost : tied)
+        (verdict == "won"    ? won
+         : verdict == "lost" ? lost
+                             : tied)
             .push_back(m.name);
       }
-      std::printf("| %.0f%% | %s | %s | %.1f%% | %.1f%% | %s | %s |\n",
-                  point * 100, m.name.c_str(), Pm(d, 100).c_str(),
-                  f.mean * 100, pa.mean * 100,
-                  m.name == "budgeted" ? "-" : Pm(df, 100).c_str(),
-                  verdict.c_str());
+      std::printf(
+          "| %.0f%% | %s | %s | %.1f%% | %.1f%% | %s | %s |\n", point * 100,
+          m.name.c_str(), Pm(d, 100).c_str(), f.mean * 100, pa.mean * 100,
+          m.name == "budgeted" ? "-" : Pm(df, 100).c_str(), verdict.c_str());
       out.push_back({{"point", point},
                      {"method", m.name},
                      {"seeds", d.n},
@@ -593,9 +601,8 @@ int main(int argc, char** argv) {
   }
   std::vector<Method> methods;
   for (const Method& m : AllMethods()) {
-    if (c.methods.empty() ||
-        std::find(c.methods.begin(), c.methods.end(), m.name) !=
-            c.methods.end()) {
+    if (c.methods.empty() || std::find(c.methods.begin(), c.methods.end(),
+                                       m.name) != c.methods.end()) {
       methods.push_back(m);
     }
   }

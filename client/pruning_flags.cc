@@ -82,6 +82,9 @@ void AddPruningFlags(CLI::App* cmd, PruningFlags& f, const std::string& where) {
                   "refined: auto (plain without residual adds, else "
                   "residual) | plain (the authors' VGG script) | residual "
                   "(their ResNet-50 script)");
+  cmd->add_flag("--sparsity-before-pooling", f.sparsity_before_pooling,
+                "refined: measure a layer fed by a max-pool on the pool's "
+                "input (pooling hides zeros, so such layers are skipped)");
   cmd->add_flag("--prune-residual-stream", f.prune_residual_stream,
                 "Also prune the residual stream, stem and shortcuts");
   cmd->add_option(
@@ -153,6 +156,7 @@ absl::Status ApplyPruningFlags(const PruningFlags& f, v1::JobSpec& spec) {
   p->set_no_halving_cap(f.no_halving_cap);
   p->set_refined_rule(f.refined_rule);
   p->set_prune_residual_stream(f.prune_residual_stream);
+  p->set_sparsity_before_pooling(f.sparsity_before_pooling);
   p->clear_exclude();
   for (const auto& e : f.exclude) p->add_exclude(e);
   v1::JobFinetune* t = spec.mutable_finetune();

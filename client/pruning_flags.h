@@ -35,6 +35,7 @@ struct PruningFlags {
   bool no_halving_cap = false;
   std::string refined_rule;
   bool prune_residual_stream = false;
+  bool sparsity_before_pooling = false;
   std::vector<std::string> exclude;
   // Fine-tuning and rounds.
   int64_t epochs = 0;

@@ -70,6 +70,7 @@ absl::StatusOr<pipeline::PipelineOptions> PipelineOptionsFromSpec(
                       pruning::ParseRefinedRule(p.refined_rule()));
   o.pruning.policy.prune_residual_stream = p.prune_residual_stream();
   o.pruning.policy.exclude.assign(p.exclude().begin(), p.exclude().end());
+  o.pruning.probe.before_pooling = p.sparsity_before_pooling();
   o.rounds = spec.rounds();
   o.split_target = spec.steps() > 0;
   o.calibration_examples = spec.data().calibration_images();

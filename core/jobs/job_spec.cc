@@ -141,9 +141,9 @@ absl::Status ResolveDataset(absl::string_view field, std::string* spec,
   if (resolver) {
     auto resolved = resolver(*spec);
     if (!resolved.ok()) {
-      return absl::Status(resolved.status().code(),
-                          absl::StrCat(field, ": ",
-                                       resolved.status().message()));
+      return absl::Status(
+          resolved.status().code(),
+          absl::StrCat(field, ": ", resolved.status().message()));
     }
     *spec = *std::move(resolved);
     return absl::OkStatus();
@@ -181,8 +181,8 @@ absl::Status ResolveData(v1::JobSpec& spec, bool needs_calibration,
     PS_RETURN_IF_ERROR(ResolveDataset("data.eval", d.mutable_eval(), resolver));
   }
   if (!d.calibration().empty()) {
-    PS_RETURN_IF_ERROR(ResolveDataset("data.calibration",
-                                      d.mutable_calibration(), resolver));
+    PS_RETURN_IF_ERROR(
+        ResolveDataset("data.calibration", d.mutable_calibration(), resolver));
   }
   if (d.train_limit() < 0) return Invalid("data.train_limit", "negative");
   if (d.eval_limit() < 0) return Invalid("data.eval_limit", "negative");
@@ -190,7 +190,8 @@ absl::Status ResolveData(v1::JobSpec& spec, bool needs_calibration,
     return Invalid("data.calibration_images", "negative");
   }
   if (d.calibration_images() == 0) {
-    d.set_calibration_images(spec::JobSpecDefaults().data().calibration_images());
+    d.set_calibration_images(
+        spec::JobSpecDefaults().data().calibration_images());
   }
   return absl::OkStatus();
 }
@@ -387,8 +388,9 @@ absl::StatusOr<v1::JobSpec> ResolveJobSpec(
   }
   if (auto s = ResolvePruning(*spec.mutable_pruning()); !s.ok()) return s;
   if (auto s = ResolveFinetune(*spec.mutable_finetune()); !s.ok()) return s;
-  const bool needs_calibration = pruning::NeedsCalibration(
-      spec::PolicyKindOf(spec.pruning()), spec::CriterionKindOf(spec.pruning()));
+  const bool needs_calibration =
+      pruning::NeedsCalibration(spec::PolicyKindOf(spec.pruning()),
+                                spec::CriterionKindOf(spec.pruning()));
   if (auto s = ResolveData(spec, needs_calibration, data_resolver); !s.ok()) {
     return s;
   }

@@ -60,15 +60,15 @@ void SplitTargetFor(int round, int rounds, const v1::ModelSnapshot& baseline,
   const bool by_params = goal.target_params_reduction > 0;
   const double final_target =
       by_params ? goal.target_params_reduction : goal.target_flops_reduction;
-  const double base = static_cast<double>(by_params ? baseline.params()
-                                                    : baseline.flops());
+  const double base =
+      static_cast<double>(by_params ? baseline.params() : baseline.flops());
   const double have =
       static_cast<double>(by_params ? now.params() : now.flops());
   const double want = base * (1.0 - final_target * (round + 1) / rounds);
   // At least a sliver, so a round that already overshot still runs.
   const double step = have > 0 ? std::max(0.001, 1.0 - want / have) : 0.001;
-  (by_params ? policy.target_params_reduction
-             : policy.target_flops_reduction) = std::min(step, 0.99);
+  (by_params ? policy.target_params_reduction : policy.target_flops_reduction) =
+      std::min(step, 0.99);
 }
 
 }  // namespace

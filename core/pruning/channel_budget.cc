@@ -39,8 +39,8 @@ int64_t ChannelCostModel::Side::Kept(
   int64_t kept = fixed;
   for (const auto& [group, pos] : positions) {
     // Channels whose position is at or past the removed prefix survive.
-    kept += pos.end() - std::lower_bound(pos.begin(), pos.end(),
-                                         removed[group]);
+    kept +=
+        pos.end() - std::lower_bound(pos.begin(), pos.end(), removed[group]);
   }
   return kept;
 }

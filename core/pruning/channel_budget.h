@@ -77,13 +77,13 @@ struct DamageCurve {
 };
 
 // Chooses a removal count from each group's curve (an empty curve keeps the
-// group whole; every curve starts at its removed[0]) so that `cost(counts) <= target`, greedily: each step takes
-// the move, on any group, with the least added damage per unit of cost
-// saved (damage curves made non-decreasing first, so noise below zero is
-// free but never a gain), then a last pass steps groups back down while the
-// target still holds, largest damage saved first. Returns one count per
-// curve, or OUT_OF_RANGE with the lowest reachable cost when the ladders
-// cannot reach the target.
+// group whole; every curve starts at its removed[0]) so that `cost(counts) <=
+// target`, greedily: each step takes the move, on any group, with the least
+// added damage per unit of cost saved (damage curves made non-decreasing first,
+// so noise below zero is free but never a gain), then a last pass steps groups
+// back down while the target still holds, largest damage saved first. Returns
+// one count per curve, or OUT_OF_RANGE with the lowest reachable cost when the
+// ladders cannot reach the target.
 absl::StatusOr<std::vector<int64_t>> AllocateBudget(
     const std::vector<DamageCurve>& curves,
     const std::function<int64_t(const std::vector<int64_t>&)>& cost,

@@ -44,12 +44,12 @@ struct SensitivityProfile {
 // policy.sensitivity_steps and the calibration examples `probe` selects
 // (read once, kept in memory). When `already_removed` is given (one count
 // per group), those lowest-ranked channels stay masked throughout: the base
-// loss is the masked model's and each curve starts at that count. `module` is the analysed module; it
-// is run in eval mode without grad, its tensors are modified while measuring
-// and restored. Returns FailedPrecondition when the source yields no data,
-// the source's error, InvalidArgument when the model's output is not
-// [N, classes] logits for the labels, Internal when a tensor cannot be
-// found. Blocks: one forward pass over the examples per ladder step.
+// loss is the masked model's and each curve starts at that count. `module` is
+// the analysed module; it is run in eval mode without grad, its tensors are
+// modified while measuring and restored. Returns FailedPrecondition when the
+// source yields no data, the source's error, InvalidArgument when the model's
+// output is not [N, classes] logits for the labels, Internal when a tensor
+// cannot be found. Blocks: one forward pass over the examples per ladder step.
 absl::StatusOr<SensitivityProfile> MeasureGroupSensitivity(
     torch::jit::Module& module, const ChannelDependencyGraph& analysis,
     const std::vector<std::vector<double>>& scores,

@@ -19,7 +19,17 @@ const LayerActivationStats* SparsityProfile::Find(
 absl::StatusOr<SparsityProfile> LayerSparsityProbe::Measure(
     const ChannelDependencyGraph& analysis, data::BatchSource& source,
     const Options& options) {
-  auto tap = analysis.forward().Tap(analysis.layer_inputs());
+  std::vector<torch::jit::Value*> taps = analysis.layer_inputs();
+  if (options.before_pooling) {
+    for (torch::jit::Value*& v : taps) {
+      const c10::Symbol kind = v->node()->kind();
+      if (kind == c10::aten::max_pool2d ||
+          kind == c10::aten::adaptive_max_pool2d) {
+        v = v->node()->input(0);
+      }
+    }
+  }
+  auto tap = analysis.forward().Tap(taps);
   if (!tap.ok()) return tap.status();
   const size_t n = analysis.layers().size();
   std::vector<double> zeros(n, 0.0), elements(n, 0.0);

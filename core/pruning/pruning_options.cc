@@ -101,8 +101,8 @@ std::vector<std::string> CriterionKindNames() {
 }
 
 bool PolicyMeasuresSparsity(PolicyKind policy) {
-  return policy == PolicyKind::kRefined ||
-         policy == PolicyKind::kTargetFlops || policy == PolicyKind::kBudgeted;
+  return policy == PolicyKind::kRefined || policy == PolicyKind::kTargetFlops ||
+         policy == PolicyKind::kBudgeted;
 }
 
 bool PolicyMeasuresSensitivity(PolicyKind policy) {

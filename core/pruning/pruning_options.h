@@ -142,6 +142,11 @@ struct SparsityProbeOptions {
   // Epoch passed to BatchSource::StartEpoch; with the source's seed it
   // fixes which examples are seen, so results are deterministic.
   int64_t epoch = 0;
+  // A layer whose input comes straight from a max-pool is measured on the
+  // pool's input (the activation it pools) instead. A window's max is 0
+  // only when all of it is, so pooled inputs read almost dense and the
+  // refined rule skips those layers; this variant shows what that costs.
+  bool before_pooling = false;
 };
 
 struct PruningOptions {

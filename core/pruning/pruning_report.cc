@@ -36,8 +36,8 @@ std::string RenderPruningReport(const v1::PruningReport& report,
   if (report.ratio_scale() != 0 && report.policy() == "target_flops") {
     absl::StrAppendFormat(&out, "ratio scale: %.4f\n", report.ratio_scale());
   }
-  if (report.ratio_scale() != 0 && (report.policy() == "global_normalized" ||
-                                    report.policy() == "lamp")) {
+  if (report.ratio_scale() != 0 &&
+      (report.policy() == "global_normalized" || report.policy() == "lamp")) {
     absl::StrAppendFormat(&out, "global fraction: %.4f\n",
                           report.ratio_scale());
   }
@@ -67,10 +67,9 @@ std::string RenderPruningReport(const v1::PruningReport& report,
     if (!l.skip_reason().empty()) notes.push_back(l.skip_reason());
     if (l.damage_size() > 1) {
       std::vector<std::string> points;
-      for (int i = 1; i < l.damage_size() && i < l.damage_removed_size();
-           ++i) {
-        points.push_back(absl::StrFormat("%d:%+.3f", l.damage_removed(i),
-                                         l.damage(i)));
+      for (int i = 1; i < l.damage_size() && i < l.damage_removed_size(); ++i) {
+        points.push_back(
+            absl::StrFormat("%d:%+.3f", l.damage_removed(i), l.damage(i)));
       }
       notes.push_back("damage " + absl::StrJoin(points, " "));
     }

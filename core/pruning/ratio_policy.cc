@@ -180,12 +180,11 @@ void ApplyThreshold(const ChannelDependencyGraph& analysis,
     const double s = plan.groups[g.id].sparsity;
     plan.groups[g.id] = SelectAbove(scores[g.id], threshold, o);
     const auto& keep = plan.groups[g.id].keep;
-    plan.groups[g.id].ratio =
-        g.channels.empty()
-            ? 0.0
-            : 1.0 - static_cast<double>(
-                        std::count(keep.begin(), keep.end(), true)) /
-                        g.channels.size();
+    plan.groups[g.id].ratio = g.channels.empty()
+                                  ? 0.0
+                                  : 1.0 - static_cast<double>(std::count(
+                                              keep.begin(), keep.end(), true)) /
+                                              g.channels.size();
     plan.groups[g.id].sparsity = s;
   }
 }
@@ -222,8 +221,8 @@ std::vector<std::vector<double>> NormalizedScores(
     const std::vector<double>& s = scores[g];
     out[g].resize(s.size(), 0.0);
     if (kind == PolicyKind::kGlobalNormalized) {
-      const double mean =
-          std::accumulate(s.begin(), s.end(), 0.0) / static_cast<double>(s.size());
+      const double mean = std::accumulate(s.begin(), s.end(), 0.0) /
+                          static_cast<double>(s.size());
       for (size_t i = 0; i < s.size(); ++i) {
         out[g][i] = mean > 0 ? s[i] / mean : 0.0;
       }
@@ -251,9 +250,8 @@ std::pair<double, double> BisectToTarget(
   }
   const double rl = reduction(lo);
   const double rh = reduction(hi);
-  return std::abs(rl - target) < std::abs(rh - target)
-             ? std::make_pair(lo, rl)
-             : std::make_pair(hi, rh);
+  return std::abs(rl - target) < std::abs(rh - target) ? std::make_pair(lo, rl)
+                                                       : std::make_pair(hi, rh);
 }
 
 std::string ReachedWarning(PolicyKind kind, double got, double target) {
@@ -358,8 +356,7 @@ absl::StatusOr<PruningPlan> PlanPruning(
         PolicyKindName(o.kind), " needs calibration data to measure sparsity"));
   }
   if (PolicyMeasuresSensitivity(o.kind) &&
-      (sensitivity == nullptr ||
-       sensitivity->groups.size() != groups.size())) {
+      (sensitivity == nullptr || sensitivity->groups.size() != groups.size())) {
     return absl::FailedPreconditionError(absl::StrCat(
         PolicyKindName(o.kind),
         " needs labelled calibration data to measure each layer's damage"));
@@ -376,8 +373,8 @@ absl::StatusOr<PruningPlan> PlanPruning(
     GroupDecision d;
     d.keep.assign(g.channels.size(), true);
     d.sparsity = GroupSparsity(g, sparsity);
-    d.skip_reason = IneligibleReason(analysis, g, scores, score_errors,
-                                     exclude, o);
+    d.skip_reason =
+        IneligibleReason(analysis, g, scores, score_errors, exclude, o);
     eligible[g.id] = d.skip_reason.empty();
     plan.groups.push_back(std::move(d));
   }
@@ -454,8 +451,7 @@ absl::StatusOr<PruningPlan> PlanPruning(
           if (base[g.id] <= 0) continue;
           double s = p.groups[g.id].sparsity;
           p.groups[g.id] = SelectByRefinedRule(
-              scores[g.id], std::min(alpha * base[g.id], cap[g.id]), o,
-              guards);
+              scores[g.id], std::min(alpha * base[g.id], cap[g.id]), o, guards);
           p.groups[g.id].sparsity = s;
         }
         return macs0 > 0 ? 1.0 - EstimateMacs(analysis, p.masks()) / macs0

@@ -109,8 +109,10 @@ TEST(JobSpecTest, PolicyAndCriterionNamesMapOntoTheEnums) {
   EXPECT_EQ(spec->pruning().criterion_kind(), v1::IMPORTANCE_CRITERION_APOZ);
   EXPECT_EQ(spec->pruning().policy(), "target_flops");
   EXPECT_EQ(spec->pruning().criterion(), "apoz");
-  EXPECT_EQ(spec::PolicyKindOf(spec->pruning()), pruning::PolicyKind::kTargetFlops);
-  EXPECT_EQ(spec::CriterionKindOf(spec->pruning()), pruning::CriterionKind::kApoz);
+  EXPECT_EQ(spec::PolicyKindOf(spec->pruning()),
+            pruning::PolicyKind::kTargetFlops);
+  EXPECT_EQ(spec::CriterionKindOf(spec->pruning()),
+            pruning::CriterionKind::kApoz);
 
   // ...so do the enums alone, and the stored spec names them too.
   s = Spec();
@@ -150,7 +152,8 @@ TEST(JobSpecTest, SpecsStoredWithNamesOnlyStillMapOntoTheEngine) {
   p.set_criterion("l1");
   EXPECT_EQ(spec::PolicyKindOf(p), pruning::PolicyKind::kUniform);
   EXPECT_EQ(spec::CriterionKindOf(p), pruning::CriterionKind::kL1);
-  EXPECT_EQ(spec::PolicyKindOf(v1::JobPruning()), pruning::PolicyKind::kRefined);
+  EXPECT_EQ(spec::PolicyKindOf(v1::JobPruning()),
+            pruning::PolicyKind::kRefined);
   EXPECT_EQ(spec::CriterionKindOf(v1::JobPruning()),
             pruning::CriterionKind::kBnGamma);
 }

@@ -64,8 +64,7 @@ TEST(BudgetedPolicyTest, ReachesTheMacTargetAndReportsDamageCurves) {
     EXPECT_EQ(l->damage(0), 0.0);
     // The chosen count is a point of the ladder.
     const int64_t removed = l->channels_before() - l->channels_after();
-    EXPECT_THAT(l->damage_removed(),
-                ::testing::Contains(removed)) << name;
+    EXPECT_THAT(l->damage_removed(), ::testing::Contains(removed)) << name;
   }
   EXPECT_THAT(RenderPruningReport(r), ::testing::HasSubstr("damage 3:"));
 }
@@ -184,8 +183,7 @@ TEST(GlobalPoliciesTest, NormalisationComparesGroupsOfDifferentScales) {
   }
   const std::vector<std::string> errors(groups.size());
   auto removed = [&](const PruningPlan& p, int g) {
-    return std::count(p.groups[g].keep.begin(), p.groups[g].keep.end(),
-                      false);
+    return std::count(p.groups[g].keep.begin(), p.groups[g].keep.end(), false);
   };
   PolicyOptions raw;
   raw.kind = PolicyKind::kGlobalThreshold;

@@ -22,8 +22,7 @@ TEST(RemovalOrderTest, AscendingScoresTiesByIndex) {
 
 TEST(RemovalLadderTest, StepsUnderTheGuards) {
   PolicyOptions o;  // min_channels 2
-  EXPECT_THAT(RemovalLadder(10, 10, o),
-              ElementsAre(0, 1, 2, 3, 4, 5, 6, 7, 8));
+  EXPECT_THAT(RemovalLadder(10, 10, o), ElementsAre(0, 1, 2, 3, 4, 5, 6, 7, 8));
   EXPECT_THAT(RemovalLadder(16, 4, o), ElementsAre(0, 4, 8, 12));
   // Kept counts rounded up to a multiple of 8: 16 - k in {8, 16}.
   o.round_to = 8;

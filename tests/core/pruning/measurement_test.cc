@@ -94,6 +94,28 @@ TEST(LayerSparsityProbeTest, MeasuresZerosDeterministically) {
   EXPECT_EQ(c->Find("c2")->channel_apoz[4], 1.0);
 }
 
+// c3 reads a max-pool of c2's ReLU output: pooled, few zeros survive; on
+// the pool's input (before_pooling) it reads like c2 does.
+TEST(LayerSparsityProbeTest, BeforePoolingMeasuresWhatThePoolReads) {
+  TestModel m = testing::MakeVggNet(5);
+  auto analysis = ChannelDependencyGraph::Build(m.module, m.input_shape);
+  ASSERT_TRUE(analysis.ok());
+  auto source = InMemoryBatchSource::Random({32, 3, 16, 16}, 16, 2);
+  LayerSparsityProbe::Options options;
+  auto pooled = LayerSparsityProbe::Measure(**analysis, source, options);
+  options.before_pooling = true;
+  auto before = LayerSparsityProbe::Measure(**analysis, source, options);
+  ASSERT_TRUE(pooled.ok() && before.ok()) << pooled.status();
+  const double after_pool = pooled->Find("c3")->input_sparsity;
+  const double at_relu = before->Find("c3")->input_sparsity;
+  EXPECT_GT(at_relu, after_pool + 0.1);
+  EXPECT_GT(at_relu, 0.2);
+  EXPECT_EQ(before->Find("c3")->channel_apoz.size(), 16u);
+  // Layers not fed by a pool read the same either way.
+  EXPECT_EQ(before->Find("c2")->input_sparsity,
+            pooled->Find("c2")->input_sparsity);
+}
+
 TEST(ImportanceCriterionTest, ScoresFromTensorsAndActivations) {
   TestModel m = testing::MakeMobileNetV2(5);
   auto analysis = ChannelDependencyGraph::Build(m.module, m.input_shape);

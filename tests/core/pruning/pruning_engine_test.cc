@@ -8,15 +8,15 @@
 
 #include "core/pruning/flops_counter.h"
 #include "core/pruning/pruning_report.h"
-#include "tests/testing/in_memory_batch_source.h"
 #include "tests/core/pruning/test_models.h"
+#include "tests/testing/in_memory_batch_source.h"
 #include "tests/testing/temp_dir.h"
 
 namespace pruneserve::pruning {
 namespace {
 
-using ::testing::HasSubstr;
 using pruneserve::testing::InMemoryBatchSource;
+using ::testing::HasSubstr;
 using testing::TestModel;
 
 torch::Tensor Forward(torch::jit::Module m, const torch::Tensor& x) {

@@ -21,7 +21,8 @@ TEST(PruningOptionsTest, NamesRoundTrip) {
   }
   EXPECT_EQ(PolicyKindNames(),
             (std::vector<std::string>{"refined", "uniform", "global_threshold",
-                                      "threshold", "target_flops"}));
+                                      "threshold", "target_flops", "budgeted",
+                                      "global_normalized", "lamp"}));
   EXPECT_EQ(
       CriterionKindNames(),
       (std::vector<std::string>{"bn_gamma", "l1", "l2", "apoz", "random"}));
@@ -34,7 +35,7 @@ TEST(PruningOptionsTest, UnknownNamesListTheKnownOnes) {
   EXPECT_EQ(policy.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(policy.status().message(),
             "unknown policy 'magic' (refined, uniform, global_threshold, "
-            "threshold, target_flops)");
+            "threshold, target_flops, budgeted, global_normalized, lamp)");
   auto criterion = ParseCriterionKind("taylor");
   EXPECT_EQ(criterion.status().message(),
             "unknown criterion 'taylor' (bn_gamma, l1, l2, apoz, random)");
@@ -45,6 +46,10 @@ TEST(PruningOptionsTest, UnknownNamesListTheKnownOnes) {
 TEST(PruningOptionsTest, CalibrationIsNeededForSparsityOrActivations) {
   EXPECT_TRUE(NeedsCalibration(PolicyKind::kRefined, CriterionKind::kL1));
   EXPECT_TRUE(NeedsCalibration(PolicyKind::kTargetFlops, CriterionKind::kL1));
+  EXPECT_TRUE(NeedsCalibration(PolicyKind::kBudgeted, CriterionKind::kL1));
+  EXPECT_FALSE(NeedsCalibration(PolicyKind::kLamp, CriterionKind::kL2));
+  EXPECT_FALSE(
+      NeedsCalibration(PolicyKind::kGlobalNormalized, CriterionKind::kL2));
   EXPECT_TRUE(NeedsCalibration(PolicyKind::kUniform, CriterionKind::kApoz));
   EXPECT_FALSE(NeedsCalibration(PolicyKind::kUniform, CriterionKind::kL1));
   EXPECT_FALSE(
