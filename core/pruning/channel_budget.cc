@@ -84,13 +84,10 @@ ChannelCostModel::Cost ChannelCostModel::Evaluate(
   Cost cost;
   for (const Layer& layer : layers_) {
     const LayerGeometry& l = *layer.geometry;
-    const int64_t out = layer.out.Kept(removed);
-    int64_t in = layer.in.Kept(removed);
-    // As EstimateMacs: a depthwise conv reads one channel per output, a
-    // grouped conv 1/groups of them.
-    if (l.is_conv) in = l.depthwise ? 1 : in / std::max<int64_t>(1, l.groups);
-    cost.macs += out * in * l.macs_per_pair;
-    cost.params += out * in * l.params_per_pair;
+    const int64_t pairs =
+        l.WeightPairs(layer.out.Kept(removed), layer.in.Kept(removed));
+    cost.macs += pairs * l.macs_per_pair;
+    cost.params += pairs * l.params_per_pair;
   }
   return cost;
 }

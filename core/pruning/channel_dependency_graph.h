@@ -109,6 +109,16 @@ struct LayerGeometry {
   std::vector<ChannelRef> outputs;
   // One entry per input channel (conv) or input feature (linear).
   std::vector<ChannelRef> inputs;
+
+  // (output, input) pairs connected by weights when `kept_out` outputs and
+  // `kept_in` inputs remain: a depthwise conv reads one channel per output,
+  // a grouped conv 1/groups of them. MACs = pairs * macs_per_pair.
+  int64_t WeightPairs(int64_t kept_out, int64_t kept_in) const {
+    if (is_conv) {
+      kept_in = depthwise ? 1 : kept_in / (groups > 1 ? groups : 1);
+    }
+    return kept_out * kept_in;
+  }
 };
 
 // A graph constant or int attribute that holds a channel count and must be

@@ -13,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "core/data/batch_source.h"
 #include "core/pruning/inlined_forward.h"
+#include "core/pruning/layer_sparsity_probe.h"
 #include "core/util/torch_status.h"
 
 namespace pruneserve::pruning {
@@ -23,26 +24,15 @@ struct Example {
   torch::Tensor labels;
 };
 
-absl::StatusOr<std::vector<Example>> ReadExamples(data::BatchSource& source,
-                                                  int64_t max_examples,
-                                                  int64_t epoch) {
+absl::StatusOr<std::vector<Example>> ReadExamples(
+    data::BatchSource& source, const SparsityProbeOptions& probe) {
   std::vector<Example> out;
-  int64_t seen = 0;
-  source.StartEpoch(epoch);
-  while (seen < max_examples) {
-    auto batch = source.Next();
-    if (!batch.ok()) return batch.status();
-    if (!batch->has_value()) break;
-    const int64_t take =
-        std::min<int64_t>((*batch)->images.size(0), max_examples - seen);
-    if (take <= 0) break;
-    out.push_back({(*batch)->images.narrow(0, 0, take),
-                   (*batch)->labels.narrow(0, 0, take).to(torch::kLong)});
-    seen += take;
-  }
-  if (seen == 0) {
-    return absl::FailedPreconditionError("calibration source yielded no data");
-  }
+  auto seen =
+      ForEachCalibrationBatch(source, probe, [&](const data::Batch& batch) {
+        out.push_back({batch.images, batch.labels.to(torch::kLong)});
+        return absl::OkStatus();
+      });
+  if (!seen.ok()) return seen.status();
   return out;
 }
 
@@ -188,7 +178,7 @@ absl::StatusOr<SensitivityProfile> MeasureGroupSensitivity(
     data::BatchSource& calibration, const SparsityProbeOptions& probe,
     const std::vector<int64_t>& already_removed) {
   const auto start = std::chrono::steady_clock::now();
-  auto examples = ReadExamples(calibration, probe.max_examples, probe.epoch);
+  auto examples = ReadExamples(calibration, probe);
   if (!examples.ok()) return examples.status();
   internal::ScopedEvalMode eval(module);
   torch::jit::GraphOptimizerEnabledGuard no_optimizer(false);

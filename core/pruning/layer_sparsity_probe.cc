@@ -16,6 +16,29 @@ const LayerActivationStats* SparsityProfile::Find(
   return nullptr;
 }
 
+absl::StatusOr<int64_t> ForEachCalibrationBatch(
+    data::BatchSource& source, const SparsityProbeOptions& options,
+    const std::function<absl::Status(const data::Batch&)>& visit) {
+  int64_t seen = 0;
+  source.StartEpoch(options.epoch);
+  while (seen < options.max_examples) {
+    auto batch = source.Next();
+    if (!batch.ok()) return batch.status();
+    if (!batch->has_value()) break;
+    const int64_t take = std::min<int64_t>((*batch)->images.size(0),
+                                           options.max_examples - seen);
+    if (take <= 0) break;
+    data::Batch part{(*batch)->images.narrow(0, 0, take),
+                     (*batch)->labels.narrow(0, 0, take)};
+    if (auto s = visit(part); !s.ok()) return s;
+    seen += take;
+  }
+  if (seen == 0) {
+    return absl::FailedPreconditionError("calibration source yielded no data");
+  }
+  return seen;
+}
+
 absl::StatusOr<SparsityProfile> LayerSparsityProbe::Measure(
     const ChannelDependencyGraph& analysis, data::BatchSource& source,
     const Options& options) {
@@ -35,50 +58,40 @@ absl::StatusOr<SparsityProfile> LayerSparsityProbe::Measure(
   std::vector<double> zeros(n, 0.0), elements(n, 0.0);
   std::vector<torch::Tensor> channel_zeros(n);
   std::vector<double> channel_elements(n, 0.0);
-  int64_t seen = 0;
-  source.StartEpoch(options.epoch);
-  while (seen < options.max_examples) {
-    auto batch = source.Next();
-    if (!batch.ok()) return batch.status();
-    if (!batch->has_value()) break;
-    torch::Tensor images = (*batch)->images;
-    const int64_t take =
-        std::min<int64_t>(images.size(0), options.max_examples - seen);
-    if (take <= 0) break;
-    images = images.narrow(0, 0, take);
-    auto tensors = (*tap)->Run(images);
-    if (!tensors.ok()) return tensors.status();
-    try {
-      torch::NoGradGuard no_grad;
-      for (size_t i = 0; i < n; ++i) {
-        torch::Tensor t = (*tensors)[i];
-        torch::Tensor z = (t == 0).to(torch::kDouble);
-        zeros[i] += z.sum().item<double>();
-        elements[i] += static_cast<double>(t.numel());
-        torch::Tensor per;
-        if (t.dim() == 4) {
-          per = z.sum({0, 2, 3});
-          channel_elements[i] += static_cast<double>(t.numel() / t.size(1));
-        } else if (t.dim() >= 2) {
-          per = z.reshape({-1, t.size(-1)}).sum(0);
-          channel_elements[i] += static_cast<double>(t.numel() / t.size(-1));
-        } else {
-          continue;
+  auto seen = ForEachCalibrationBatch(
+      source, options, [&](const data::Batch& batch) -> absl::Status {
+        auto tensors = (*tap)->Run(batch.images);
+        if (!tensors.ok()) return tensors.status();
+        try {
+          torch::NoGradGuard no_grad;
+          for (size_t i = 0; i < n; ++i) {
+            torch::Tensor t = (*tensors)[i];
+            torch::Tensor z = (t == 0).to(torch::kDouble);
+            zeros[i] += z.sum().item<double>();
+            elements[i] += static_cast<double>(t.numel());
+            torch::Tensor per;
+            if (t.dim() == 4) {
+              per = z.sum({0, 2, 3});
+              channel_elements[i] += static_cast<double>(t.numel() / t.size(1));
+            } else if (t.dim() >= 2) {
+              per = z.reshape({-1, t.size(-1)}).sum(0);
+              channel_elements[i] +=
+                  static_cast<double>(t.numel() / t.size(-1));
+            } else {
+              continue;
+            }
+            channel_zeros[i] =
+                channel_zeros[i].defined() ? channel_zeros[i] + per : per;
+          }
+        } catch (const std::exception& e) {
+          return TorchErrorToStatus(e, "measuring activation sparsity",
+                                    absl::StatusCode::kInternal);
         }
-        channel_zeros[i] =
-            channel_zeros[i].defined() ? channel_zeros[i] + per : per;
-      }
-    } catch (const std::exception& e) {
-      return TorchErrorToStatus(e, "measuring activation sparsity",
-                                absl::StatusCode::kInternal);
-    }
-    seen += take;
-  }
-  if (seen == 0) {
-    return absl::FailedPreconditionError("calibration source yielded no data");
-  }
+        return absl::OkStatus();
+      });
+  if (!seen.ok()) return seen.status();
   SparsityProfile profile;
-  profile.examples = seen;
+  profile.examples = *seen;
   for (size_t i = 0; i < n; ++i) {
     LayerActivationStats s;
     s.layer = analysis.layers()[i].name;

@@ -6,6 +6,7 @@
 #define PRUNESERVE_CORE_PRUNING_LAYER_SPARSITY_PROBE_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,15 @@ struct SparsityProfile {
   // The stats of `layer`, or nullptr.
   const LayerActivationStats* Find(const std::string& layer) const;
 };
+
+// Calls `visit` with each batch of the calibration examples `options`
+// selects from `source` (epoch options.epoch; the last batch truncated to
+// options.max_examples). Returns the number of examples visited,
+// FailedPrecondition when the source yields none, or the source's or
+// visit's error. Blocks while batches are decoded.
+absl::StatusOr<int64_t> ForEachCalibrationBatch(
+    data::BatchSource& source, const SparsityProbeOptions& options,
+    const std::function<absl::Status(const data::Batch&)>& visit);
 
 // Measures a SparsityProfile by running the analysed graph with the inputs of
 // every conv/linear tapped. Stateless apart from its options; the module is

@@ -315,10 +315,9 @@ int64_t EstimateMacs(const ChannelDependencyGraph& analysis,
                      const KeepMasks& keep) {
   int64_t total = 0;
   for (const LayerGeometry& l : analysis.layers()) {
-    const int64_t out = KeptCount(l.outputs, keep);
-    int64_t in = KeptCount(l.inputs, keep);
-    if (l.is_conv) in = l.depthwise ? 1 : in / std::max<int64_t>(1, l.groups);
-    total += out * in * l.macs_per_pair;
+    total +=
+        l.WeightPairs(KeptCount(l.outputs, keep), KeptCount(l.inputs, keep)) *
+        l.macs_per_pair;
   }
   return total;
 }
