@@ -27,6 +27,19 @@ absl::StatusOr<std::vector<int64_t>> ParseShape(const std::string& text) {
   return dims;
 }
 
+// One word for the STATE column: corrupt bytes first, then validation.
+std::string StateName(const v1::ModelVersion& m) {
+  if (m.corrupt()) return "CORRUPT";
+  switch (m.validation()) {
+    case v1::MODEL_VALIDATION_PASSED:
+      return "ok";
+    case v1::MODEL_VALIDATION_FAILED:
+      return "INVALID";
+    default:
+      return "unchecked";
+  }
+}
+
 void PrintModels(CliContext& ctx, const std::vector<v1::ModelVersion>& models) {
   if (ctx.json) {
     v1::ListModelsResponse response;
@@ -42,7 +55,7 @@ void PrintModels(CliContext& ctx, const std::vector<v1::ModelVersion>& models) {
                   m.flops() ? HumanCount(m.flops()) : "-",
                   ShapeString(m.example_input_shape()),
                   TimeString(m.created_unix_ms()), m.sha256().substr(0, 12),
-                  m.corrupt() ? "CORRUPT" : "ok"});
+                  StateName(m)});
   }
   std::printf("%s", table.Render().c_str());
 }

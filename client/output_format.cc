@@ -105,6 +105,18 @@ std::string DescribeModel(const v1::ModelVersion& m) {
          "CORRUPT (stored bytes missing or altered; upload the same file "
          "again to repair, or delete)");
   }
+  switch (m.validation()) {
+    case v1::MODEL_VALIDATION_PASSED:
+      line("validation:", "passed");
+      break;
+    case v1::MODEL_VALIDATION_FAILED:
+      line("validation:",
+           absl::StrCat("FAILED (not loaded): ", m.validation_error()));
+      break;
+    default:
+      line("validation:", "not yet (checked before its first load)");
+      break;
+  }
   line("size:", absl::StrCat(HumanBytes(m.size_bytes()), " (", m.size_bytes(),
                              " bytes)"));
   line("created:", TimeString(m.created_unix_ms()));

@@ -61,6 +61,14 @@ ABSL_FLAG(int, validator_cpu_seconds, 60,
 ABSL_FLAG(int64_t, validator_memory_mb, 8192,
           "Address-space limit (RLIMIT_AS) of one validator process, in MiB; "
           "LibTorch itself maps about 1 GiB.");
+ABSL_FLAG(int, max_concurrent_validations, 2,
+          "Upload checks (validator processes, each up to "
+          "--validator_memory_mb) running at once; more uploads, and first "
+          "loads of versions stored before validation was recorded, wait "
+          "for a slot.");
+ABSL_FLAG(int, validation_slot_wait_seconds, 120,
+          "Longest wait for a validation slot; past it the upload or load is "
+          "RESOURCE_EXHAUSTED.");
 ABSL_FLAG(int, instances, 1,
           "Inference instances (threads, each with its own model session) "
           "per loaded model version; 2 is the paper's two-thread mode.");
@@ -264,6 +272,10 @@ int main(int argc, char** argv) {
   validation.cpu_seconds = absl::GetFlag(FLAGS_validator_cpu_seconds);
   validation.address_space_bytes = absl::GetFlag(FLAGS_validator_memory_mb)
                                    << 20;
+  core_options.max_concurrent_validations =
+      absl::GetFlag(FLAGS_max_concurrent_validations);
+  core_options.validation_slot_wait =
+      absl::Seconds(absl::GetFlag(FLAGS_validation_slot_wait_seconds));
   auto& pool = core_options.inference.default_pool;
   pool.instances = absl::GetFlag(FLAGS_instances);
   pool.batching.max_batch_size = absl::GetFlag(FLAGS_max_batch_size);

@@ -182,7 +182,7 @@ grpc::ServerUnaryReactor* PruningJobsService::SubmitJob(
   return RunBlocking(context, *runtime_, response,
                      [core = core_, spec = request->spec(),
                       submitter]() -> absl::StatusOr<v1::SubmitJobResponse> {
-                       auto job = core->jobs().Submit(spec, submitter);
+                       auto job = core->SubmitJob(spec, submitter);
                        if (!job.ok()) return job.status();
                        v1::SubmitJobResponse r;
                        *r.mutable_job() = *std::move(job);

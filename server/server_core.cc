@@ -47,6 +47,9 @@ absl::StatusOr<std::unique_ptr<ServerCore>> ServerCore::Create(
   ModelRepositoryOptions repo_options;
   repo_options.data_dir = core->options_.data_dir;
   repo_options.max_model_bytes = core->options_.max_model_bytes;
+  repo_options.max_concurrent_validations =
+      core->options_.max_concurrent_validations;
+  repo_options.validation_slot_wait = core->options_.validation_slot_wait;
   PS_ASSIGN_OR_RETURN(
       core->repository_,
       ModelRepository::Create(repo_options, std::move(inspectors),
@@ -127,8 +130,17 @@ absl::StatusOr<std::unique_ptr<ServerCore>> ServerCore::Create(
   return core;
 }
 
+absl::StatusOr<v1::Job> ServerCore::SubmitJob(const v1::JobSpec& spec,
+                                              const std::string& submitted_by) {
+  absl::ReaderMutexLock lock(&dataset_use_mu_);
+  return jobs_->Submit(spec, submitted_by);
+}
+
 absl::StatusOr<int> ServerCore::DeleteDataset(const std::string& name,
                                               int64_t version) {
+  // Until the rows are gone no submission may resolve the data set and
+  // store its job: such a job would pass the check below unseen.
+  absl::MutexLock lock(&dataset_use_mu_);
   // Jobs store the resolved spec (the data set's directory), so a job reads
   // a directory exactly when one of its data fields names it.
   auto check = [this, &name](const std::string& dir) -> absl::Status {

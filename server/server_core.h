@@ -9,6 +9,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "core/datasets/dataset_store.h"
 #include "core/datasets/job_data_resolver.h"
 #include "core/inference/model_manager.h"
@@ -40,6 +41,10 @@ struct ServerCoreOptions {
   // embedded in tests and tools. archive_limits.max_uncompressed_bytes is
   // replaced by max_model_bytes.
   SandboxedTorchScriptInspectorOptions torchscript_validation;
+  // Upload checks (validator processes) running at once, and the longest
+  // wait for a slot before RESOURCE_EXHAUSTED.
+  int max_concurrent_validations = 2;
+  absl::Duration validation_slot_wait = absl::Seconds(120);
   // Time between background scrubs, which re-hash every stored blob and
   // mark versions with missing or altered bytes corrupt; <= 0: none.
   absl::Duration scrub_interval = absl::Hours(24);
@@ -83,10 +88,16 @@ class ServerCore {
   jobs::JobManager& jobs() { return *jobs_; }
   datasets::DatasetStore& datasets() { return *datasets_; }
 
+  // Submits a job (JobManager::Submit, same errors). Use this rather than
+  // jobs().Submit() wherever data sets can be deleted concurrently: the
+  // spec's data sets are resolved and the job stored as one step against
+  // DeleteDataset, so a delete never removes files between the two.
+  absl::StatusOr<v1::Job> SubmitJob(const v1::JobSpec& spec,
+                                    const std::string& submitted_by);
   // Deletes a data set version (all with version 0) unless a queued or
   // running job reads files that would go: then FAILED_PRECONDITION naming
-  // the job (cancel it or wait). NOT_FOUND when nothing matched. Blocks on
-  // the databases and disk I/O.
+  // the job (cancel it or wait). NOT_FOUND when nothing matched. Waits for
+  // submissions in progress. Blocks on the databases and disk I/O.
   absl::StatusOr<int> DeleteDataset(const std::string& name, int64_t version);
   // Registry of all pruneserve_* metrics, exposed by the Server.
   const std::shared_ptr<prometheus::Registry>& metrics_registry() const {
@@ -123,6 +134,8 @@ class ServerCore {
   std::unique_ptr<datasets::JobDataResolver> data_resolver_;
   // Declared last: its workers stop before anything they use goes away.
   std::unique_ptr<jobs::JobManager> jobs_;
+  // Held shared by SubmitJob and exclusively by DeleteDataset.
+  absl::Mutex dataset_use_mu_;
 };
 
 }  // namespace pruneserve

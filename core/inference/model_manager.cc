@@ -31,8 +31,9 @@ ModelManager::~ModelManager() { UnloadAll(); }
 
 absl::StatusOr<std::unique_ptr<InferenceBackend>> ModelManager::CreateBackend(
     const v1::ModelVersion& model) const {
-  // Never serve bytes that are not the ones that were uploaded.
-  auto path = repository_->VerifiedBlobPath(model);
+  // Never serve bytes that are not the ones that were uploaded, nor an
+  // archive that has not passed the upload checks.
+  auto path = repository_->LoadableBlobPath(model);
   if (!path.ok()) return path.status();
   if (options_.backend_factory) return options_.backend_factory(model, *path);
   switch (model.format()) {

@@ -25,7 +25,7 @@ absl::StatusOr<JobOutcome> PipelineJobExecutor::Execute(
       const v1::ModelVersion parent,
       repository_->GetModel(spec.model_name(), spec.model_version()));
   PS_ASSIGN_OR_RETURN(const std::string parent_path,
-                      repository_->VerifiedBlobPath(parent));
+                      repository_->LoadableBlobPath(parent));
   PS_ASSIGN_OR_RETURN(const torch::jit::Module model,
                       LoadScriptModule(parent_path,
                                        absl::StrCat("loading ", parent.name(),

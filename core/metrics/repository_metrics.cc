@@ -47,7 +47,27 @@ RepositoryMetrics::RepositoryMetrics(prometheus::Registry& registry)
                   .Name("pruneserve_repository_scrubs_total")
                   .Help("Finished passes re-hashing every stored blob.")
                   .Register(registry)
-                  .Add({})) {
+                  .Add({})),
+      validations_(prometheus::BuildCounter()
+                       .Name("pruneserve_repository_validations_total")
+                       .Help("Runs of the upload checks (for TorchScript the "
+                             "sandboxed validator process) by format and "
+                             "result (ok or the error code).")
+                       .Register(registry)),
+      validation_seconds_(
+          prometheus::BuildHistogram()
+              .Name("pruneserve_repository_validation_seconds")
+              .Help("Wall time of one run of the upload checks, by format; "
+                    "time spent waiting for a slot is not included.")
+              .Register(registry)),
+      validations_running_(
+          prometheus::BuildGauge()
+              .Name("pruneserve_repository_validations_running")
+              .Help("Upload checks running now (at most "
+                    "--max_concurrent_validations).")
+              .Register(registry)
+              .Add({})),
+      refusals_(registry) {
   // Pre-create the common results so dashboards see zeros, not gaps.
   for (const char* r : {"ok", "invalid_argument", "data_loss",
                         "resource_exhausted", "cancelled"}) {
@@ -82,5 +102,26 @@ void RepositoryMetrics::SetCorruptVersions(int64_t versions) {
 }
 
 void RepositoryMetrics::RecordScrub() { scrubs_.Increment(); }
+
+void RepositoryMetrics::RecordValidation(absl::string_view format,
+                                         const absl::Status& result,
+                                         double seconds) {
+  static const auto* const kBuckets =
+      new prometheus::Histogram::BucketBoundaries{0.05, 0.1, 0.25, 0.5, 1,  2,
+                                                  5,    10,  30,   60,  120};
+  const std::string format_label(format);
+  validations_.Add({{"format", format_label}, {"result", ResultLabel(result)}})
+      .Increment();
+  validation_seconds_.Add({{"format", format_label}}, *kBuckets)
+      .Observe(seconds);
+}
+
+void RepositoryMetrics::SetValidationsRunning(int running) {
+  validations_running_.Set(static_cast<double>(running));
+}
+
+void RepositoryMetrics::RecordValidationSlotRefusal() {
+  refusals_.Record("max_concurrent_validations");
+}
 
 }  // namespace pruneserve

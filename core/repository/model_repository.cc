@@ -15,6 +15,7 @@
 #include "absl/time/clock.h"
 #include "core/repository/model_name.h"
 #include "core/util/file_util.h"
+#include "core/util/limit_status.h"
 #include "core/util/status_macros.h"
 
 namespace pruneserve {
@@ -38,6 +39,11 @@ absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Create(
     RepositoryMetrics* metrics) {
   if (options.max_model_bytes <= 0) {
     return absl::InvalidArgumentError("max_model_bytes must be positive");
+  }
+  if (options.max_concurrent_validations < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_concurrent_validations is ", options.max_concurrent_validations,
+        "; at least one check must be able to run"));
   }
   auto repo = std::unique_ptr<ModelRepository>(
       new ModelRepository(std::move(options), std::move(inspectors), metrics));
@@ -290,8 +296,8 @@ absl::StatusOr<v1::ModelVersion> ModelRepository::Finish(
     *model.mutable_lineage() = lineage;
   }
   model.set_report(report);
-  PS_RETURN_IF_ERROR(
-      inspectors_.at(header.format())->Inspect(writer.temp_path(), &model));
+  PS_RETURN_IF_ERROR(RunChecks(writer.temp_path(), &model));
+  model.set_validation(v1::MODEL_VALIDATION_PASSED);
 
   absl::StatusOr<v1::ModelVersion> stored;
   {
@@ -470,6 +476,92 @@ absl::StatusOr<std::string> ModelRepository::VerifiedBlobPath(
       ": ", detail,
       ". The version is now marked corrupt; upload the same file again to "
       "repair it, or delete the version."));
+}
+
+absl::Status ModelRepository::RunChecks(const std::string& path,
+                                        v1::ModelVersion* model) const {
+  auto inspector = inspectors_.find(model->format());
+  if (inspector == inspectors_.end()) {
+    return absl::UnimplementedError(
+        absl::StrCat("this server cannot check ",
+                     v1::ModelFormat_Name(model->format()), " models"));
+  }
+  const int limit = options_.max_concurrent_validations;
+  {
+    absl::MutexLock lock(&checks_mu_);
+    auto slot_free = [this, limit]() ABSL_SHARED_LOCKS_REQUIRED(checks_mu_) {
+      return checks_running_ < limit;
+    };
+    if (!checks_mu_.AwaitWithTimeout(absl::Condition(&slot_free),
+                                     options_.validation_slot_wait)) {
+      if (metrics_) metrics_->RecordValidationSlotRefusal();
+      return LimitExceededError(
+          absl::StatusCode::kResourceExhausted, "max_concurrent_validations",
+          absl::StrCat("all ", limit,
+                       " model validation slots stayed busy for ",
+                       absl::FormatDuration(options_.validation_slot_wait),
+                       " (--max_concurrent_validations); retry later"));
+    }
+    ++checks_running_;
+    if (metrics_) metrics_->SetValidationsRunning(checks_running_);
+  }
+  const absl::Time start = absl::Now();
+  absl::Status result = inspector->second->Inspect(path, model);
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  {
+    absl::MutexLock lock(&checks_mu_);
+    --checks_running_;
+    if (metrics_) metrics_->SetValidationsRunning(checks_running_);
+  }
+  if (metrics_) {
+    std::string format =
+        absl::AsciiStrToLower(v1::ModelFormat_Name(model->format())
+                                  .substr(sizeof("MODEL_FORMAT_") - 1));
+    metrics_->RecordValidation(format, result, seconds);
+  }
+  return result;
+}
+
+absl::StatusOr<std::string> ModelRepository::LoadableBlobPath(
+    const v1::ModelVersion& model) const {
+  PS_ASSIGN_OR_RETURN(std::string path, VerifiedBlobPath(model));
+  const std::string ref = absl::StrCat(model.name(), ":", model.version());
+  auto refused = [&ref](absl::string_view why) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        ref, " failed the upload checks and is not loaded: ", why,
+        ". Delete the version, or fix the model and upload it again."));
+  };
+  switch (model.validation()) {
+    case v1::MODEL_VALIDATION_PASSED:
+      return path;
+    case v1::MODEL_VALIDATION_FAILED:
+      return refused(model.validation_error());
+    default:
+      break;
+  }
+  // Stored before validation was recorded: check it now, on a scratch copy
+  // (the inspector fills in metadata the row already has).
+  v1::ModelVersion scratch;
+  scratch.set_name(model.name());
+  scratch.set_format(model.format());
+  *scratch.mutable_example_input_shape() = model.example_input_shape();
+  absl::Status checked = RunChecks(path, &scratch);
+  const bool verdict =
+      checked.ok() || absl::IsInvalidArgument(checked) ||
+      (absl::IsResourceExhausted(checked) && !ExceededLimit(checked));
+  if (!verdict) return checked;
+  PS_RETURN_IF_ERROR(metadata_->SetValidation(
+      model.name(), model.version(),
+      checked.ok() ? v1::MODEL_VALIDATION_PASSED : v1::MODEL_VALIDATION_FAILED,
+      std::string(checked.message())));
+  const std::string outcome =
+      checked.ok()
+          ? std::string("passed the upload checks")
+          : absl::StrCat("failed the upload checks: ", checked.message());
+  fprintf(stderr, "pruneserve: %s, stored before validation was recorded, %s\n",
+          ref.c_str(), outcome.c_str());
+  if (!checked.ok()) return refused(checked.message());
+  return path;
 }
 
 absl::StatusOr<std::vector<v1::VersionIntegrity>> ModelRepository::VerifyModels(

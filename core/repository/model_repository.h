@@ -18,6 +18,13 @@
 // stored in that blob corrupt in models.db; such versions are refused with
 // DATA_LOSS until the same bytes are uploaded again, which replaces the
 // blob and clears the mark, or they are deleted.
+//
+// Validation: every row records whether its bytes passed the format's
+// upload checks (ModelVersion.validation; for TorchScript the sandboxed
+// validator). Loads for inference and jobs go through LoadableBlobPath(),
+// which checks a version stored by an older release before its first load
+// and records the outcome, so nothing is loaded that has not passed. At
+// most max_concurrent_validations checks run at once.
 #ifndef PRUNESERVE_CORE_REPOSITORY_MODEL_REPOSITORY_H_
 #define PRUNESERVE_CORE_REPOSITORY_MODEL_REPOSITORY_H_
 
@@ -31,6 +38,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "core/metrics/repository_metrics.h"
 #include "core/repository/model_inspector.h"
 #include "core/repository/version_record_store.h"
@@ -67,6 +75,13 @@ struct ModelRepositoryOptions {
   int64_t max_model_bytes = int64_t{2} << 30;
   // Longest description accepted, in bytes.
   int64_t max_description_bytes = 4096;
+  // Runs of the upload checks (the format's ModelInspector; for TorchScript
+  // a validator process of up to --validator_memory_mb) allowed at once
+  // (--max_concurrent_validations); more wait for a slot.
+  int max_concurrent_validations = 2;
+  // Longest wait for a slot; past it the upload or load fails with
+  // RESOURCE_EXHAUSTED naming max_concurrent_validations.
+  absl::Duration validation_slot_wait = absl::Seconds(120);
 };
 
 // Thread-safe. Owns its stores; borrows the inspectors' owner map and the
@@ -141,6 +156,17 @@ class ModelRepository {
   absl::StatusOr<std::string> VerifiedBlobPath(
       const v1::ModelVersion& model) const;
 
+  // The path to load `model` from for inference or a job: VerifiedBlobPath
+  // (same errors), and the upload checks passed. A version stored by a
+  // release that did not record validation (MODEL_VALIDATION_UNSPECIFIED)
+  // is checked now, under the same slot cap as uploads, and the outcome is
+  // recorded in its row. FAILED_PRECONDITION naming the version and the
+  // reason when it failed the checks (now or earlier); RESOURCE_EXHAUSTED
+  // when no check slot freed in time; INTERNAL (nothing recorded) when the
+  // check could not run. Blocks reading the blob and while the check runs.
+  absl::StatusOr<std::string> LoadableBlobPath(
+      const v1::ModelVersion& model) const;
+
   // Re-hashes the blobs of the selected versions (all with an empty name;
   // every version of `name` with version 0) and reports each version as
   // ok, corrupt or missing, ordered by name and version. Marks the bad ones
@@ -161,6 +187,11 @@ class ModelRepository {
                   RepositoryMetrics* metrics);
 
   absl::Status ValidateHeader(const v1::UploadModelHeader& header) const;
+  // Runs the format's inspector on `path`, filling `model`, once a check
+  // slot is free (RESOURCE_EXHAUSTED naming max_concurrent_validations
+  // after validation_slot_wait); counts it in the metrics.
+  absl::Status RunChecks(const std::string& path,
+                         v1::ModelVersion* model) const;
   // Runs the checks on a sealed writer and publishes blob + row.
   absl::StatusOr<v1::ModelVersion> Finish(BlobWriter& writer,
                                           const v1::UploadModelHeader& header,
@@ -192,6 +223,9 @@ class ModelRepository {
   // so a blob shared by two versions is never freed under a new upload,
   // and a corrupt mark against the upload that repairs the blob.
   mutable absl::Mutex publish_mu_;
+  // Check slots in use (RunChecks).
+  mutable absl::Mutex checks_mu_;
+  mutable int checks_running_ ABSL_GUARDED_BY(checks_mu_) = 0;
 };
 
 // One upload in progress. Not thread-safe (one RPC drives it). Destroying it

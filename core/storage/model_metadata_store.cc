@@ -4,6 +4,8 @@
 
 #include <chrono>
 #include <filesystem>
+#include <set>
+#include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -39,6 +41,8 @@ CREATE TABLE IF NOT EXISTS model_versions (
   policy TEXT NOT NULL DEFAULT '',
   report BLOB,
   corrupt INTEGER NOT NULL DEFAULT 0,
+  validation INTEGER NOT NULL DEFAULT 0,
+  validation_error TEXT NOT NULL DEFAULT '',
   PRIMARY KEY (name, version)
 );
 CREATE INDEX IF NOT EXISTS model_versions_sha256 ON model_versions(sha256);
@@ -48,7 +52,7 @@ constexpr char kColumns[] =
     "name, version, format, description, sha256, size_bytes, created_unix_ms, "
     "parameter_count, parameter_bytes, forward_input_count, "
     "example_input_shape, output_shape, flops, parent_name, parent_version, "
-    "job_id, policy, report, corrupt";
+    "job_id, policy, report, corrupt, validation, validation_error";
 
 std::string ShapeToText(const google::protobuf::RepeatedField<int64_t>& dims) {
   return absl::StrJoin(dims, ",");
@@ -91,22 +95,35 @@ v1::ModelVersion RowToModel(SQLite::Statement& q) {
     m.set_report(static_cast<const char*>(report.getBlob()), report.getBytes());
   }
   m.set_corrupt(q.getColumn(18).getInt() != 0);
+  const int validation = q.getColumn(19).getInt();
+  m.set_validation(v1::ModelValidation_IsValid(validation)
+                       ? static_cast<v1::ModelValidation>(validation)
+                       : v1::MODEL_VALIDATION_UNSPECIFIED);
+  m.set_validation_error(q.getColumn(20).getString());
   return m;
 }
 
 // Databases written before a column existed get it added with its default,
 // so an older data directory opens unchanged. Runs inside the open, before
-// any query names the column.
+// any query names the column. A row of an older release reads as
+// MODEL_VALIDATION_UNSPECIFIED, which makes the repository check it again
+// before its first load.
 void AddMissingColumns(SQLite::Database& db) {
-  bool has_corrupt = false;
-  SQLite::Statement q(db, "PRAGMA table_info(model_versions)");
-  while (q.executeStep()) {
-    if (q.getColumn(1).getString() == "corrupt") has_corrupt = true;
+  constexpr std::pair<const char*, const char*> kAdded[] = {
+      {"corrupt", "corrupt INTEGER NOT NULL DEFAULT 0"},
+      {"validation", "validation INTEGER NOT NULL DEFAULT 0"},
+      {"validation_error", "validation_error TEXT NOT NULL DEFAULT ''"},
+  };
+  std::set<std::string> present;
+  {
+    SQLite::Statement q(db, "PRAGMA table_info(model_versions)");
+    while (q.executeStep()) present.insert(q.getColumn(1).getString());
   }
-  if (!has_corrupt) {
-    db.exec(
-        "ALTER TABLE model_versions ADD COLUMN corrupt INTEGER NOT NULL "
-        "DEFAULT 0");
+  for (const auto& [column, definition] : kAdded) {
+    if (!present.count(column)) {
+      db.exec(
+          absl::StrCat("ALTER TABLE model_versions ADD COLUMN ", definition));
+    }
   }
 }
 
@@ -135,14 +152,17 @@ void BindModel(SQLite::Statement& ins, const v1::ModelVersion& model) {
              static_cast<int>(model.report().size()));
   }
   ins.bind(19, model.corrupt() ? 1 : 0);
+  ins.bind(20, static_cast<int>(model.validation()));
+  ins.bind(21, model.validation_error());
 }
 
 constexpr char kInsertRow[] =
     "INSERT INTO model_versions(name, version, format, description, sha256, "
     "size_bytes, created_unix_ms, parameter_count, parameter_bytes, "
     "forward_input_count, example_input_shape, output_shape, flops, "
-    "parent_name, parent_version, job_id, policy, report, corrupt) "
-    "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+    "parent_name, parent_version, job_id, policy, report, corrupt, "
+    "validation, validation_error) "
+    "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 
 absl::Status SqlError(const std::exception& e, absl::string_view what) {
   return absl::InternalError(
@@ -279,6 +299,29 @@ absl::StatusOr<int> ModelMetadataStore::SetCorrupt(const std::string& sha256,
     return q.exec();
   } catch (const std::exception& e) {
     return SqlError(e, "mark " + sha256);
+  }
+}
+
+absl::Status ModelMetadataStore::SetValidation(const std::string& name,
+                                               int64_t version,
+                                               v1::ModelValidation validation,
+                                               const std::string& error) {
+  absl::MutexLock lock(&mu_);
+  try {
+    SQLite::Statement q(*db_,
+                        "UPDATE model_versions SET validation=?, "
+                        "validation_error=? WHERE name=? AND version=?");
+    q.bind(1, static_cast<int>(validation));
+    q.bind(2, error);
+    q.bind(3, name);
+    q.bind(4, static_cast<int64_t>(version));
+    if (q.exec() == 0) {
+      return absl::NotFoundError(
+          absl::StrCat("model ", name, " version ", version, " not found"));
+    }
+    return absl::OkStatus();
+  } catch (const std::exception& e) {
+    return SqlError(e, absl::StrCat("mark ", name, ":", version));
   }
 }
 

@@ -72,6 +72,12 @@ class ModelMetadataStore {
   // many rows changed.
   absl::StatusOr<int> SetCorrupt(const std::string& sha256, bool corrupt);
 
+  // Records the outcome of the upload checks of one version (`error` is
+  // kept for MODEL_VALIDATION_FAILED). NOT_FOUND when the row is gone.
+  absl::Status SetValidation(const std::string& name, int64_t version,
+                             v1::ModelValidation validation,
+                             const std::string& error);
+
   // One version; version 0 means the latest. NOT_FOUND naming what is
   // missing.
   absl::StatusOr<v1::ModelVersion> Get(const std::string& name,

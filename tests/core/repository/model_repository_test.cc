@@ -52,9 +52,10 @@ class ModelRepositoryTest : public ::testing::Test {
     repo_.reset();
     metrics_ = std::make_unique<RepositoryMetrics>(registry_);
     ModelRepository::InspectorMap inspectors;
-    inspectors[v1::MODEL_FORMAT_TORCHSCRIPT] =
-        std::make_unique<testing::FakeModelInspector>();
-    ModelRepositoryOptions options;
+    auto inspector = std::make_unique<testing::FakeModelInspector>();
+    inspector_ = inspector.get();
+    inspectors[v1::MODEL_FORMAT_TORCHSCRIPT] = std::move(inspector);
+    ModelRepositoryOptions options = options_;
     options.data_dir = dir_.path();
     options.max_model_bytes = max_bytes;
     auto repo =
@@ -83,9 +84,30 @@ class ModelRepositoryTest : public ::testing::Test {
     return (*session)->Commit();
   }
 
+  // Metric value of the series of `name` that carries label `key`=`value`.
+  double LabelledValue(const std::string& name, const std::string& key,
+                       const std::string& value) {
+    for (const auto& family : registry_.Collect()) {
+      if (family.name != name) continue;
+      for (const auto& metric : family.metric) {
+        for (const auto& label : metric.label) {
+          if (label.name == key && label.value == value) {
+            return metric.counter.value + metric.gauge.value +
+                   static_cast<double>(metric.histogram.sample_count);
+          }
+        }
+      }
+    }
+    return -1;
+  }
+
   testing::TempDir dir_;
   prometheus::Registry registry_;
   std::unique_ptr<RepositoryMetrics> metrics_;
+  // Applied by the next Open() (data_dir and max_model_bytes replaced).
+  ModelRepositoryOptions options_;
+  // Owned by repo_.
+  testing::FakeModelInspector* inspector_ = nullptr;
   std::unique_ptr<ModelRepository> repo_;
 };
 
@@ -654,6 +676,127 @@ TEST_F(ModelRepositoryTest, AddFileRecordsLineageAndReport) {
   EXPECT_EQ(got->lineage().parent_version(), 1);
   EXPECT_EQ(got->report(), "report-bytes");
   EXPECT_TRUE(fs::exists(path));  // the caller keeps its file
+}
+
+TEST_F(ModelRepositoryTest, UploadsRecordThatTheyPassedTheChecks) {
+  auto m = Upload(Header("net"), "model");
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->validation(), v1::MODEL_VALIDATION_PASSED);
+  EXPECT_EQ(repo_->GetModel("net", 1)->validation(),
+            v1::MODEL_VALIDATION_PASSED);
+  EXPECT_TRUE(Upload(Header("net"), "bad model").status().code() ==
+              absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      LabelledValue("pruneserve_repository_validations_total", "result", "ok"),
+      1);
+  EXPECT_EQ(LabelledValue("pruneserve_repository_validations_total", "result",
+                          "invalid_argument"),
+            1);
+  EXPECT_EQ(LabelledValue("pruneserve_repository_validation_seconds", "format",
+                          "torchscript"),
+            2);
+  // A passed version loads without another check.
+  const int calls = inspector_->calls();
+  auto path = repo_->LoadableBlobPath(*m);
+  ASSERT_TRUE(path.ok()) << path.status();
+  EXPECT_EQ(*path, repo_->BlobPath(*m));
+  EXPECT_EQ(inspector_->calls(), calls);
+}
+
+// Versions stored by a release that did not record validation (their rows
+// read MODEL_VALIDATION_UNSPECIFIED) are checked before their first load,
+// once; the outcome is recorded, and a failure refuses the load but not the
+// download.
+TEST_F(ModelRepositoryTest, VersionStoredBeforeValidationIsCheckedOnFirstLoad) {
+  inspector_->set_accept_all(true);
+  ASSERT_TRUE(Upload(Header("net"), "good model").ok());
+  ASSERT_TRUE(Upload(Header("net"), "bad model").ok());
+  repo_.reset();
+  {
+    auto store = ModelMetadataStore::Create({dir_.Join("models.db")});
+    ASSERT_TRUE(store.ok()) << store.status();
+    for (int64_t v : {1, 2}) {
+      ASSERT_TRUE(
+          (*store)
+              ->SetValidation("net", v, v1::MODEL_VALIDATION_UNSPECIFIED, "")
+              .ok());
+    }
+  }
+  Open();
+  EXPECT_EQ(repo_->GetModel("net", 1)->validation(),
+            v1::MODEL_VALIDATION_UNSPECIFIED);
+
+  auto good = repo_->LoadableBlobPath(*repo_->GetModel("net", 1));
+  ASSERT_TRUE(good.ok()) << good.status();
+  EXPECT_EQ(inspector_->calls(), 1);
+  EXPECT_EQ(repo_->GetModel("net", 1)->validation(),
+            v1::MODEL_VALIDATION_PASSED);
+  ASSERT_TRUE(repo_->LoadableBlobPath(*repo_->GetModel("net", 1)).ok());
+  EXPECT_EQ(inspector_->calls(), 1);
+
+  auto bad = repo_->LoadableBlobPath(*repo_->GetModel("net", 2));
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(bad.status().message().find("net:2"), std::string::npos)
+      << bad.status();
+  EXPECT_NE(bad.status().message().find("fake: bad model"), std::string::npos)
+      << bad.status();
+  EXPECT_EQ(inspector_->calls(), 2);
+  auto row = repo_->GetModel("net", 2);
+  EXPECT_EQ(row->validation(), v1::MODEL_VALIDATION_FAILED);
+  EXPECT_EQ(row->validation_error(), "fake: bad model");
+  // Refused again from the record, without another check; still
+  // downloadable.
+  EXPECT_EQ(repo_->LoadableBlobPath(*row).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(inspector_->calls(), 2);
+  EXPECT_TRUE(repo_->VerifiedBlobPath(*row).ok());
+}
+
+// With one slot, a second check waits for the first and never runs beside
+// it; one that waits longer than validation_slot_wait is refused, counted
+// under the limit's name.
+TEST_F(ModelRepositoryTest, ChecksBeyondTheSlotCapWaitThenAreRefused) {
+  options_.max_concurrent_validations = 1;
+  options_.validation_slot_wait = absl::Seconds(30);
+  Open();
+  inspector_->Hold();
+  absl::StatusOr<v1::ModelVersion> first, second;
+  std::thread a([&] { first = Upload(Header("a"), "model a"); });
+  inspector_->WaitUntilInside(1);
+  EXPECT_EQ(
+      CounterValue(registry_, "pruneserve_repository_validations_running", ""),
+      1);
+  // b waits for a's slot (or, if it is late, finds it free): either way the
+  // two checks never overlap.
+  std::thread b([&] { second = Upload(Header("b"), "model b"); });
+  inspector_->Release();
+  a.join();
+  b.join();
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(inspector_->most_inside(), 1);
+  EXPECT_EQ(
+      CounterValue(registry_, "pruneserve_repository_validations_running", ""),
+      0);
+
+  options_.validation_slot_wait = absl::Milliseconds(50);
+  Open();
+  inspector_->Hold();
+  std::thread c([&] { first = Upload(Header("c"), "model c"); });
+  inspector_->WaitUntilInside(1);
+  auto refused = Upload(Header("d"), "model d");
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(refused.status().message().find("--max_concurrent_validations"),
+            std::string::npos)
+      << refused.status();
+  EXPECT_EQ(LabelledValue("pruneserve_admission_refusals_total", "limit",
+                          "max_concurrent_validations"),
+            1);
+  inspector_->Release();
+  c.join();
+  EXPECT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(repo_->GetModel("d", 0).status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 }  // namespace

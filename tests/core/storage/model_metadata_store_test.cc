@@ -144,9 +144,10 @@ TEST(ModelMetadataStoreTest, MustExistCreatesNothing) {
   EXPECT_TRUE(ModelMetadataStore::Create(options).ok());
 }
 
-// A models.db written before the corrupt column existed opens unchanged
-// (with must_exist, as the repository opens it) and gains the column.
-TEST(ModelMetadataStoreTest, OldSchemaGainsCorruptColumn) {
+// A models.db written before the corrupt and validation columns existed
+// opens unchanged (with must_exist, as the repository opens it) and gains
+// them; its rows read as not yet validated.
+TEST(ModelMetadataStoreTest, OldSchemaGainsCorruptAndValidationColumns) {
   testing::TempDir dir;
   const std::string path = dir.Join("m.db");
   {
@@ -190,6 +191,29 @@ INSERT INTO model_versions(name, version, format, sha256, size_bytes,
   EXPECT_FALSE((*store)->Get("net", 3)->corrupt());
   EXPECT_EQ(*(*store)->SetCorrupt("aa", false), 1);
   EXPECT_EQ((*store)->Totals()->corrupt_versions, 0);
+
+  EXPECT_EQ(old->validation(), v1::MODEL_VALIDATION_UNSPECIFIED);
+  ASSERT_TRUE((*store)
+                  ->SetValidation("net", 2, v1::MODEL_VALIDATION_FAILED,
+                                  "forbidden op aten::from_file")
+                  .ok());
+  auto marked = (*store)->Get("net", 2);
+  EXPECT_EQ(marked->validation(), v1::MODEL_VALIDATION_FAILED);
+  EXPECT_EQ(marked->validation_error(), "forbidden op aten::from_file");
+  EXPECT_EQ(
+      (*store)->SetValidation("net", 9, v1::MODEL_VALIDATION_PASSED, "").code(),
+      absl::StatusCode::kNotFound);
+  // Survives a reopen, and new rows keep what they were inserted with.
+  v1::ModelVersion passed = Model("net", "cc");
+  passed.set_validation(v1::MODEL_VALIDATION_PASSED);
+  ASSERT_TRUE((*store)->InsertNextVersion(passed).ok());
+  store->reset();
+  auto reopened = ModelMetadataStore::Create(options);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_EQ((*reopened)->Get("net", 2)->validation(),
+            v1::MODEL_VALIDATION_FAILED);
+  EXPECT_EQ((*reopened)->Get("net", 4)->validation(),
+            v1::MODEL_VALIDATION_PASSED);
 }
 
 // Rows re-created from version records keep their number and creation
