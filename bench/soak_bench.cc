@@ -18,7 +18,8 @@
 //
 // Prints markdown tables and a one-line summary. Exits 1 when any error was
 // unintended, an acknowledged upload is missing or damaged, or the server
-// died; 2 on bad flags.
+// died; 2 on bad flags; 3 when the run outlived its deadline (a hang: the
+// server's thread stacks are printed first).
 #include <dirent.h>
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
@@ -26,6 +27,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -80,6 +82,66 @@ struct SoakConfig {
   int upload_interval_ms = 250;
   // Uploaded files, the pruning job's model and data.
   pruneserve::bench::WorkloadOptions workload;
+  // The run fails (exit 3) when it has not ended this long after the
+  // baseline and soak should have: a hung server or client would otherwise
+  // hang the bench instead of failing it.
+  double watchdog_grace_seconds = 180;
+};
+
+// Ends the process with a failure when the run outlives its deadline,
+// printing the server's thread stacks first (gdb, when installed) so the
+// hang can be diagnosed. Owns its thread; Disarm() (or destruction) stops
+// it. Thread-safe.
+class Watchdog {
+ public:
+  Watchdog(absl::Time deadline, int server_pid)
+      : deadline_(deadline),
+        server_pid_(server_pid),
+        thread_([this] { Run(); }) {}
+  ~Watchdog() { Disarm(); }
+
+  // Records what the run is doing, for the failure message.
+  void SetStage(const std::string& stage) {
+    absl::MutexLock lock(&mu_);
+    stage_ = stage;
+  }
+  void Disarm() {
+    {
+      absl::MutexLock lock(&mu_);
+      disarmed_ = true;
+    }
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void Run() {
+    absl::MutexLock lock(&mu_);
+    auto disarmed = [this]()
+                        ABSL_SHARED_LOCKS_REQUIRED(mu_) { return disarmed_; };
+    if (mu_.AwaitWithDeadline(absl::Condition(&disarmed), deadline_)) return;
+    std::printf(
+        "FAIL: the run did not end by its deadline (stage: %s); the server "
+        "or a client is hung. Server thread stacks follow when gdb is "
+        "installed.\n",
+        stage_.c_str());
+    std::fflush(stdout);
+    const std::string gdb = absl::StrCat(
+        "command -v gdb >/dev/null && gdb -p ", server_pid_,
+        " -batch -ex 'thread apply all bt 12' 2>/dev/null | grep -E "
+        "'^(Thread|#)' | head -n 400");
+    if (std::system(gdb.c_str()) != 0) {
+      std::printf("(no stacks: gdb missing or not permitted)\n");
+    }
+    std::fflush(stdout);
+    std::_Exit(3);
+  }
+
+  const absl::Time deadline_;
+  const int server_pid_;
+  absl::Mutex mu_;
+  bool disarmed_ ABSL_GUARDED_BY(mu_) = false;
+  std::string stage_ ABSL_GUARDED_BY(mu_) = "setting up";
+  std::thread thread_;  // last: starts after the fields it reads
 };
 
 constexpr char kServed[] = "soak_serve";
@@ -444,6 +506,10 @@ int main(int argc, char** argv) {
   app.add_option("--upload_interval_ms", c.upload_interval_ms,
                  "Pause between uploads")
       ->capture_default_str();
+  app.add_option("--watchdog_grace_seconds", c.watchdog_grace_seconds,
+                 "Fail (exit 3, with the server's thread stacks) when the run "
+                 "has not ended this long after baseline + soak")
+      ->capture_default_str();
   pruneserve::bench::AddWorkloadFlags(app, c.workload);
   try {
     app.parse(argc, argv);
@@ -451,6 +517,9 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
 
+  Watchdog watchdog(absl::Now() + absl::Seconds(c.baseline_seconds + c.seconds +
+                                                c.watchdog_grace_seconds),
+                    c.server_pid);
   auto channel = pruneserve::client::MakeChannel(c.server);
   RepositoryClient repo(channel);
   InferenceClient inference(channel, absl::Seconds(30));
@@ -471,8 +540,10 @@ int main(int argc, char** argv) {
   std::printf("== idle-load baseline: %d clients, %.0f s, good requests only\n",
               c.clients, c.baseline_seconds);
   std::fflush(stdout);
+  watchdog.SetStage("idle-load baseline");
   Phase idle =
       RunClients(c, channel, absl::Seconds(c.baseline_seconds), 0, tally);
+  watchdog.SetStage("soak");
 
   std::printf(
       "== soak: %d clients (%.0f%% malformed), %.0f s, with uploads, a "
@@ -492,7 +563,9 @@ int main(int argc, char** argv) {
   Phase soak =
       RunClients(c, channel, absl::Seconds(c.seconds), c.malformed, tally);
   stop = true;
+  watchdog.SetStage("stopping uploads, job, watchers and swaps");
   for (auto& t : background) t.join();
+  watchdog.SetStage("checking uploads");
 
   const int64_t intact =
       CountIntact(repo, acked, "/tmp/soak_bench_download.pt", tally);
@@ -503,6 +576,7 @@ int main(int argc, char** argv) {
   sampler.join();
   const ProcessStats end = ReadProcessStats(c.server_pid);
   const bool alive = !died && ::kill(c.server_pid, 0) == 0;
+  watchdog.Disarm();
 
   std::printf(
       "\n| phase | good requests | requests/s | p50 ms | p99 ms | unintended "

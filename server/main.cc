@@ -112,6 +112,9 @@ ABSL_FLAG(int, intra_op_threads, 0,
 ABSL_FLAG(int, job_workers, 1, "Pruning jobs running at once.");
 ABSL_FLAG(int, job_queue_capacity, 16,
           "Jobs waiting for a worker before SubmitJob is RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int, watch_progress_interval_ms, 200,
+          "WatchJob streams get progress inside one phase and epoch at most "
+          "this often; phase, epoch and state changes at once.");
 ABSL_FLAG(int, job_max_attempts, 3,
           "Times the server may die (crash, kill, out of memory) while one "
           "job runs; at this count the job is FAILED at start instead of "
@@ -307,6 +310,8 @@ int main(int argc, char** argv) {
   core_options.jobs.workers = absl::GetFlag(FLAGS_job_workers);
   core_options.jobs.queue_capacity = absl::GetFlag(FLAGS_job_queue_capacity);
   core_options.jobs.max_attempts = absl::GetFlag(FLAGS_job_max_attempts);
+  core_options.jobs.watch_progress_interval =
+      absl::Milliseconds(absl::GetFlag(FLAGS_watch_progress_interval_ms));
   auto& spec_limits = core_options.job_spec_limits;
   spec_limits.max_description_bytes =
       absl::GetFlag(FLAGS_job_max_description_bytes);

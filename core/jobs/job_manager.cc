@@ -376,7 +376,17 @@ void JobManager::OnProgress(ActiveJob* active,
       to_persist = job;
       persist = true;
     }
-    changed = CollectListenersLocked(*active, false);
+    const bool news = progress.phase() != active->delivered_phase ||
+                      progress.round() != active->delivered_round ||
+                      progress.epoch() != active->delivered_epoch;
+    if (news ||
+        now - active->last_delivery >= options_.watch_progress_interval) {
+      active->last_delivery = now;
+      active->delivered_phase = progress.phase();
+      active->delivered_round = progress.round();
+      active->delivered_epoch = progress.epoch();
+      changed = CollectListenersLocked(*active, false);
+    }
   }
   Deliver(changed);
   if (metrics_ != nullptr) {

@@ -56,6 +56,12 @@ struct JobManagerOptions {
   // Progress of a running job is written to the database at most this often
   // (state changes are written at once).
   absl::Duration persist_interval = absl::Seconds(5);
+  // Progress inside one phase, round and epoch reaches subscribers
+  // (WatchJob streams) at most this often; a new phase, round or epoch, a
+  // state change and the final snapshot reach them at once. Fine-tuning
+  // reports every training step, which for a small model is thousands a
+  // second per watcher otherwise (--watch_progress_interval_ms).
+  absl::Duration watch_progress_interval = absl::Milliseconds(200);
   // A job whose runs ended with the process dying under it this many times
   // is FAILED at Start() instead of being resumed once more: a job that
   // crashes the server would otherwise crash it at every start. Graceful
@@ -184,6 +190,12 @@ class JobManager {
     // A re-run has not yet reported where fine-tuning resumed.
     bool resume_unreported = false;
     absl::Time last_persist = absl::InfinitePast();
+    // The last progress sent to subscribers: when, and its phase, round and
+    // epoch (see watch_progress_interval).
+    absl::Time last_delivery = absl::InfinitePast();
+    std::string delivered_phase;
+    int64_t delivered_round = -1;
+    int64_t delivered_epoch = -1;
   };
 
   JobManager(JobManagerOptions options, JobStore* store, JobExecutor* executor,

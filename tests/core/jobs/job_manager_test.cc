@@ -34,6 +34,16 @@ class FakeExecutor : public JobExecutor {
     p.set_images_per_second(123.0);
     p.set_last_top1_accuracy(0.8);
     c.progress(p);
+    if (c.job->spec().description() == "chatty") {
+      // Every training step reports, as fine-tuning does; then a new epoch.
+      for (int step = 1; step <= 1000; ++step) {
+        p.set_step(step);
+        c.progress(p);
+      }
+      p.set_epoch(p.epoch() + 1);
+      p.set_step(0);
+      c.progress(p);
+    }
     absl::MutexLock lock(&mu_);
     started_.push_back(id);
     work_dirs_[id] = c.work_dir;
@@ -123,6 +133,7 @@ class JobManagerTest : public ::testing::Test {
     o.max_attempts = max_attempts;
     o.work_root = dir_.Join("work");
     o.persist_interval = absl::ZeroDuration();
+    o.watch_progress_interval = watch_progress_interval_;
     auto jobs =
         JobManager::Create(o, store_.get(), &executor_, AcceptAll, &metrics_);
     EXPECT_TRUE(jobs.ok()) << jobs.status();
@@ -137,6 +148,8 @@ class JobManagerTest : public ::testing::Test {
   testing::TempDir dir_;
   std::unique_ptr<JobStore> store_;
   FakeExecutor executor_;
+  // Applied by the next Make().
+  absl::Duration watch_progress_interval_ = absl::Milliseconds(200);
   prometheus::Registry registry_;
   JobMetrics metrics_{registry_};
 };
@@ -550,6 +563,35 @@ TEST_F(JobManagerTest, SubscribePushesEveryChangeThenTheFinalSnapshot) {
   EXPECT_EQ(ended->current.job.state(), v1::JOB_STATE_SUCCEEDED);
   EXPECT_EQ(jobs->Subscribe("job-424242", late.AsListener()).status().code(),
             absl::StatusCode::kNotFound);
+}
+
+// Step-by-step progress of one phase and epoch reaches subscribers at most
+// once per watch_progress_interval (here never again within the test);
+// the first report of a phase or epoch, and the final snapshot, always do.
+TEST_F(JobManagerTest, ProgressWithinAnEpochIsRateLimitedForSubscribers) {
+  watch_progress_interval_ = absl::Hours(1);
+  auto jobs = Make(1, 8);
+  ASSERT_TRUE(jobs->Start().ok());
+  auto ahead = jobs->Submit(Spec());  // holds the one worker
+  executor_.AwaitStarted(1);
+  v1::JobSpec spec = Spec();
+  spec.set_description("chatty");
+  auto job = jobs->Submit(spec);
+  ASSERT_TRUE(job.ok());
+  RecordingListener listener;
+  ASSERT_TRUE(jobs->Subscribe(job->id(), listener.AsListener()).ok());
+  executor_.Release(ahead->id());
+  executor_.AwaitStarted(2);
+  executor_.Release(job->id());
+  EXPECT_EQ(AwaitFinal(*jobs, job->id()).state(), v1::JOB_STATE_SUCCEEDED);
+  // start, finetune epoch 0 step 0, finetune epoch 1, final.
+  auto calls = listener.AwaitCalls(4);
+  ASSERT_EQ(calls.size(), 4u);
+  EXPECT_EQ(calls[0]->job.progress().phase(), "start");
+  EXPECT_EQ(calls[1]->job.progress().step(), 0);
+  EXPECT_EQ(calls[2]->job.progress().epoch(),
+            calls[1]->job.progress().epoch() + 1);
+  EXPECT_TRUE(calls[3]->final);
 }
 
 TEST_F(JobManagerTest, UnsubscribeStopsDeliveryAndStopSendsUnavailable) {
