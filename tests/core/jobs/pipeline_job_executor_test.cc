@@ -159,6 +159,43 @@ TEST_F(PipelineJobExecutorTest, CancelledRunResumesFromItsCheckpoint) {
   EXPECT_EQ(outcome->report.rounds(0).finetune_epochs(), 3);
 }
 
+// The process dying at the end of a job, after its result was stored and
+// registered but before the job's state was written, makes the job run
+// again at the next start (attempts 2). That run must hand back the
+// version already registered, not add a second one. A half-written
+// result.pt left by a death before registration is simply replaced.
+TEST_F(PipelineJobExecutorTest, RerunAfterDeathAtRegisterAddsNoSecondVersion) {
+  PipelineJobExecutor executor(repo_.get());
+  v1::Job job = Job(1);
+  const std::string work = dir_.Join("work");
+  std::filesystem::create_directories(work);
+  auto run = [&]() {
+    util::CancellationToken token;
+    JobContext c;
+    c.job = &job;
+    c.work_dir = work;
+    c.cancel = &token;
+    return executor.Execute(c);
+  };
+  // A death between saving result.pt and registering it.
+  std::ofstream(work + "/result.pt") << "half a zip";
+  auto first = run();
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->model_version, 2);
+  const std::string sha = repo_->GetModel("vgg", 2)->sha256();
+
+  // A death between registering and recording the job's state.
+  job.set_attempts(2);
+  auto again = run();
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->model_version, 2);
+  auto versions = repo_->ListModels("vgg");
+  ASSERT_TRUE(versions.ok());
+  EXPECT_EQ(versions->size(), 2u);
+  EXPECT_EQ(repo_->GetModel("vgg", 2)->sha256(), sha);
+  EXPECT_EQ(repo_->GetModel("vgg", 2)->lineage().job_id(), job.id());
+}
+
 TEST_F(PipelineJobExecutorTest, QuantizeExportAndCompileStages) {
   // A stand-in toolchain: copies a prepared xmodel into the output dir.
   const std::string sample = dir_.Join("sample.xmodel");
