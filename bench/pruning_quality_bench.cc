@@ -12,6 +12,8 @@
 //                   half the target and half the epochs each
 //   budgeted_kd     budgeted, fine-tuned with distillation from the dense
 //                   model (alpha 0.5, temperature 4)
+//   budgeted_wt     budgeted with a weights target equal to the point as
+//                   well: both fractions must be removed
 //   refined         the paper's ratios (BN |gamma|, layer ratio = measured
 //                   input sparsity), scaled to the target (target_flops)
 //   refined_prepool the same with pooled-input layers measured before the
@@ -239,6 +241,8 @@ struct Method {
   bool distill = false;
   // refined: sparsity of pooled-input layers measured before the pool.
   bool before_pooling = false;
+  // budgeted: the point is also a weights target.
+  bool weights_target = false;
 };
 
 // Every method of the comparison; budgeted first (the others are compared
@@ -249,6 +253,8 @@ const std::vector<Method>& AllMethods() {
       {"budgeted_x3", "bn_gamma", pp::PolicyKind::kBudgeted, 3},
       {"budgeted_steps2", "bn_gamma", pp::PolicyKind::kBudgeted, 1, 2},
       {"budgeted_kd", "bn_gamma", pp::PolicyKind::kBudgeted, 1, 1, true},
+      {"budgeted_wt", "bn_gamma", pp::PolicyKind::kBudgeted, 1, 1, false, false,
+       true},
       {"refined", "bn_gamma", pp::PolicyKind::kTargetFlops},
       {"refined_prepool", "bn_gamma", pp::PolicyKind::kTargetFlops, 1, 1, false,
        true},
@@ -459,6 +465,7 @@ void RunPipeline(const BenchConfig& c, const torch::jit::Module& model,
   o.finetune.seed = 2 + row->seed;
   if (pp::PolicyHasTarget(m.policy)) {
     o.pruning.policy.target_flops_reduction = row->point;
+    if (m.weights_target) o.pruning.policy.target_params_reduction = row->point;
   } else {
     o.pruning.policy.ratio = row->knob;
   }

@@ -63,8 +63,9 @@ void AddPruningFlags(CLI::App* cmd, PruningFlags& f, const std::string& where) {
                                "lamp: fraction of MACs to remove (default ",
                                p.target_flops_reduction(), ")"));
   cmd->add_option("--target-params", f.target_params,
-                  "budgeted: fraction of conv/linear weights to remove "
-                  "instead of MACs");
+                  "budgeted: fraction of conv/linear weights to remove; "
+                  "alone it replaces the MAC target, with --target-flops "
+                  "both must be met");
   cmd->add_option("--round-to", f.round_to,
                   absl::StrCat("Round kept channels up to a multiple of this "
                                "(default ",

@@ -209,7 +209,12 @@ absl::Status ResolvePruning(v1::JobPruning& p) {
   if (p.ratio() == 0.0) p.set_ratio(defaults.ratio());
   if (auto s = CheckFraction("pruning.ratio", p.ratio()); !s.ok()) return s;
   if (p.threshold() < 0.0) return Invalid("pruning.threshold", "negative");
-  if (p.target_flops_reduction() == 0.0) {
+  // A budgeted job with a weights target and no MAC target has only the
+  // weights target; otherwise an unset MAC target takes the default.
+  const bool weights_only =
+      p.target_params_reduction() > 0.0 &&
+      spec::PolicyKindOf(p) == pruning::PolicyKind::kBudgeted;
+  if (p.target_flops_reduction() == 0.0 && !weights_only) {
     p.set_target_flops_reduction(defaults.target_flops_reduction());
   }
   if (auto s = CheckFraction("pruning.target_flops_reduction",

@@ -100,8 +100,9 @@ struct PolicyOptions {
   // target_flops, budgeted, global_normalized, lamp: fraction of the
   // model's MACs to remove (0.3 = 30 %).
   double target_flops_reduction = 0.5;
-  // budgeted: when > 0, the fraction of conv/linear weights to remove
-  // instead of a MAC target.
+  // budgeted: when > 0, the fraction of conv/linear weights to remove. With
+  // target_flops_reduction also > 0 both must be met; budgeted takes
+  // target_flops_reduction 0 as "no MAC target".
   double target_params_reduction = 0.0;
   // budgeted: removal ladder steps; group g is measured at floor(C * i /
   // steps) channels removed for i = 1 .. steps - 1 (after the guards).

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "core/pruning/channel_budget.h"
 #include "re2/re2.h"
 
@@ -340,12 +341,19 @@ absl::StatusOr<PruningPlan> PlanPruning(
       (o.ratio < 0 || o.ratio >= 1)) {
     return absl::InvalidArgumentError("ratio must be in [0, 1)");
   }
-  if (PolicyHasTarget(o.kind) &&
-      (o.target_flops_reduction <= 0 || o.target_flops_reduction >= 1 ||
-       o.target_params_reduction < 0 || o.target_params_reduction >= 1)) {
+  if (o.kind == PolicyKind::kBudgeted) {
+    // Either target may be 0 (not set), but not both.
+    if (o.target_flops_reduction < 0 || o.target_flops_reduction >= 1 ||
+        o.target_params_reduction < 0 || o.target_params_reduction >= 1 ||
+        (o.target_flops_reduction == 0 && o.target_params_reduction == 0)) {
+      return absl::InvalidArgumentError(
+          "budgeted: target_flops_reduction and target_params_reduction "
+          "must be in [0, 1), at least one of them above 0");
+    }
+  } else if (PolicyHasTarget(o.kind) &&
+             (o.target_flops_reduction <= 0 || o.target_flops_reduction >= 1)) {
     return absl::InvalidArgumentError(
-        "target_flops_reduction must be in (0, 1) and "
-        "target_params_reduction in [0, 1)");
+        "target_flops_reduction must be in (0, 1)");
   }
   // budgeted measures sparsity only to report it.
   const bool needs_sparsity =
@@ -521,29 +529,58 @@ absl::StatusOr<PruningPlan> PlanPruning(
         curves[g.id] = sensitivity->groups[g.id];
       }
       const ChannelCostModel model(analysis, order);
-      const bool by_params = o.target_params_reduction > 0;
+      const std::vector<int64_t> none(groups.size(), 0);
+      const ChannelCostModel::Cost base = model.Evaluate(none);
+      // Every target given must hold: the allocation works on the larger
+      // of the two costs, each as a fraction of what its target allows
+      // (kScale = exactly the target), so one target alone behaves as that
+      // cost itself.
+      constexpr double kScale = double{int64_t{1} << 40};
+      auto allowed = [](int64_t base_cost, double fraction) {
+        return fraction > 0
+                   ? std::max(1.0, std::floor(static_cast<double>(base_cost) *
+                                              (1.0 - fraction)))
+                   : 0.0;
+      };
+      const double macs_allowed = allowed(base.macs, o.target_flops_reduction);
+      const double params_allowed =
+          allowed(base.params, o.target_params_reduction);
       auto cost = [&](const std::vector<int64_t>& removed) {
         const ChannelCostModel::Cost c = model.Evaluate(removed);
-        return by_params ? c.params : c.macs;
+        double worst = 0;
+        if (macs_allowed > 0) {
+          worst = std::max(worst, static_cast<double>(c.macs) / macs_allowed);
+        }
+        if (params_allowed > 0) {
+          worst =
+              std::max(worst, static_cast<double>(c.params) / params_allowed);
+        }
+        return static_cast<int64_t>(std::ceil(worst * kScale));
       };
-      const std::vector<int64_t> none(groups.size(), 0);
-      const int64_t base = cost(none);
-      const double fraction =
-          by_params ? o.target_params_reduction : o.target_flops_reduction;
-      const int64_t target = static_cast<int64_t>(
-          std::floor(static_cast<double>(base) * (1.0 - fraction)));
-      auto removed = AllocateBudget(curves, cost, target);
+      auto removed = AllocateBudget(curves, cost, static_cast<int64_t>(kScale));
       if (!removed.ok()) {
         std::vector<int64_t> most(groups.size(), 0);
         for (size_t g = 0; g < curves.size(); ++g) {
           if (!curves[g].removed.empty()) most[g] = curves[g].removed.back();
         }
-        return absl::OutOfRangeError(absl::StrFormat(
-            "budgeted: at most %.1f%% of %s can be removed under the guards, "
-            "%.1f%% requested",
-            base > 0 ? 100.0 * (1.0 - static_cast<double>(cost(most)) / base)
-                     : 0.0,
-            by_params ? "weights" : "MACs", 100 * fraction));
+        const ChannelCostModel::Cost least = model.Evaluate(most);
+        auto pct = [](int64_t now, int64_t was) {
+          return was > 0 ? 100.0 * (1.0 - static_cast<double>(now) / was) : 0.0;
+        };
+        std::vector<std::string> parts;
+        if (o.target_flops_reduction > 0) {
+          parts.push_back(absl::StrFormat("%.1f%% of MACs (%.1f%% requested)",
+                                          pct(least.macs, base.macs),
+                                          100 * o.target_flops_reduction));
+        }
+        if (o.target_params_reduction > 0) {
+          parts.push_back(absl::StrFormat(
+              "%.1f%% of weights (%.1f%% requested)",
+              pct(least.params, base.params), 100 * o.target_params_reduction));
+        }
+        return absl::OutOfRangeError(
+            absl::StrCat("budgeted: at most ", absl::StrJoin(parts, " and "),
+                         " can be removed under the guards"));
       }
       for (const ChannelGroup& g : groups) {
         if (curves[g.id].removed.empty()) continue;

@@ -194,7 +194,15 @@ TEST(JobSpecTest, NewPoliciesResolveAndOnlyBudgetedTakesAWeightsTarget) {
   ASSERT_TRUE(o.ok()) << o.status();
   EXPECT_EQ(o->pruning.policy.kind, pruning::PolicyKind::kBudgeted);
   EXPECT_DOUBLE_EQ(o->pruning.policy.target_params_reduction, 0.7);
-  EXPECT_DOUBLE_EQ(o->pruning.policy.target_flops_reduction, 0.5);
+  // A weights target alone: no MAC target is added.
+  EXPECT_DOUBLE_EQ(o->pruning.policy.target_flops_reduction, 0.0);
+  // Both given: both kept.
+  s.mutable_pruning()->set_target_flops_reduction(0.8);
+  o = PipelineOptionsFromSpec(*ResolveJobSpec(s, Model()), 1);
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_DOUBLE_EQ(o->pruning.policy.target_flops_reduction, 0.8);
+  EXPECT_DOUBLE_EQ(o->pruning.policy.target_params_reduction, 0.7);
+  s.mutable_pruning()->clear_target_flops_reduction();
 
   s.mutable_pruning()->set_policy_kind(v1::PRUNING_POLICY_LAMP);
   r = ResolveJobSpec(s, Model());

@@ -112,7 +112,7 @@ TEST(BudgetedPolicyTest, SpendsTheBudgetWhereChannelsCarryNothing) {
 TEST(BudgetedPolicyTest, WeightsTargetCountsConvAndLinearWeights) {
   testing::TestModel m = testing::MakeWideVggNet(5);
   auto source = InMemoryBatchSource::Random({32, 3, 32, 32}, 16, 5);
-  PruningOptions o = Budgeted(0.5);
+  PruningOptions o = Budgeted(0.0);  // no MAC target
   o.policy.target_params_reduction = 0.6;
   auto result = PruneModule(m.module, m.input_shape, o, &source);
   ASSERT_TRUE(result.ok()) << result.status();
@@ -120,6 +120,39 @@ TEST(BudgetedPolicyTest, WeightsTargetCountsConvAndLinearWeights) {
                       static_cast<double>(Weights(m.module));
   EXPECT_LE(kept, 0.4);
   EXPECT_GT(kept, 0.3);
+}
+
+// Both targets given: both hold, and the binding one decides. On this VGG
+// the weights sit in the late, narrow-input layers and the MACs in the
+// early ones, so a MAC target alone leaves weights behind and vice versa.
+TEST(BudgetedPolicyTest, MacAndWeightsTargetsTogetherAreBothMet) {
+  testing::TestModel m = testing::MakeWideVggNet(5);
+  auto source = InMemoryBatchSource::Random({32, 3, 32, 32}, 16, 5);
+  PruningOptions macs = Budgeted(0.5);
+  PruningOptions weights = Budgeted(0.0);
+  weights.policy.target_params_reduction = 0.5;
+  PruningOptions both = Budgeted(0.5);
+  both.policy.target_params_reduction = 0.5;
+  auto a = PruneModule(m.module, m.input_shape, macs, &source);
+  auto b = PruneModule(m.module, m.input_shape, weights, &source);
+  auto c = PruneModule(m.module, m.input_shape, both, &source);
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_TRUE(b.ok()) << b.status();
+  ASSERT_TRUE(c.ok()) << c.status();
+  auto kept_weights = [&](const torch::jit::Module& pruned) {
+    return static_cast<double>(Weights(pruned)) /
+           static_cast<double>(Weights(m.module));
+  };
+  EXPECT_GE(MacReduction(c->report), 0.5);
+  EXPECT_LE(kept_weights(c->module), 0.5);
+  // Each target alone leaves the other short here, so both bind.
+  EXPECT_GT(kept_weights(a->module), 0.5);
+  EXPECT_LT(MacReduction(b->report), 0.5);
+
+  PruningOptions neither = Budgeted(0.0);
+  EXPECT_EQ(
+      PruneModule(m.module, m.input_shape, neither, &source).status().code(),
+      absl::StatusCode::kInvalidArgument);
 }
 
 TEST(BudgetedPolicyTest, StagesMeasureAgainAndStillMeetTheTarget) {
