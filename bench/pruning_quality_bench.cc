@@ -18,6 +18,10 @@
 //                   input sparsity), scaled to the target (target_flops)
 //   refined_prepool the same with pooled-input layers measured before the
 //                   pool (--sparsity-before-pooling)
+//   refined_x3      refined in a progressive schedule of three prune ->
+//                   fine-tune steps (the halving cap applied each round)
+//   refined_x3_cum  the same with the cap applied to each layer's removal
+//                   over the three rounds (--cumulative-halving)
 //   l1+uniform      Li et al.: L1 filter norm, one ratio for every layer
 //   slimming        Network Slimming: BN |gamma|, one global threshold
 //   random          random channels, one ratio for every layer
@@ -243,6 +247,8 @@ struct Method {
   bool before_pooling = false;
   // budgeted: the point is also a weights target.
   bool weights_target = false;
+  // refined: the halving cap on the cumulative removal over rounds.
+  bool cumulative_halving = false;
 };
 
 // Every method of the comparison; budgeted first (the others are compared
@@ -258,6 +264,9 @@ const std::vector<Method>& AllMethods() {
       {"refined", "bn_gamma", pp::PolicyKind::kTargetFlops},
       {"refined_prepool", "bn_gamma", pp::PolicyKind::kTargetFlops, 1, 1, false,
        true},
+      {"refined_x3", "bn_gamma", pp::PolicyKind::kTargetFlops, 1, 3},
+      {"refined_x3_cum", "bn_gamma", pp::PolicyKind::kTargetFlops, 1, 3, false,
+       false, false, true},
       {"l1+uniform", "l1", pp::PolicyKind::kUniform},
       {"slimming", "bn_gamma", pp::PolicyKind::kGlobalThreshold},
       {"random", "random", pp::PolicyKind::kUniform},
@@ -450,6 +459,7 @@ void RunPipeline(const BenchConfig& c, const torch::jit::Module& model,
   o.pruning.policy.kind = m.policy;
   o.pruning.policy.sensitivity_stages = m.stages;
   o.pruning.probe.before_pooling = m.before_pooling;
+  o.pruning.policy.cumulative_halving = m.cumulative_halving;
   // Every method may prune ResNet-56's residual stream and stem: with only
   // the channels inside its blocks, 80 % of MACs is out of reach.
   o.pruning.policy.prune_residual_stream = true;

@@ -86,6 +86,9 @@ void AddPruningFlags(CLI::App* cmd, PruningFlags& f, const std::string& where) {
   cmd->add_flag("--sparsity-before-pooling", f.sparsity_before_pooling,
                 "refined: measure a layer fed by a max-pool on the pool's "
                 "input (pooling hides zeros, so such layers are skipped)");
+  cmd->add_flag("--cumulative-halving", f.cumulative_halving,
+                "refined: apply the halving cap to each layer's removal over "
+                "all rounds, not to each round's ratio");
   cmd->add_flag("--prune-residual-stream", f.prune_residual_stream,
                 "Also prune the residual stream, stem and shortcuts");
   cmd->add_option(
@@ -158,6 +161,7 @@ absl::Status ApplyPruningFlags(const PruningFlags& f, v1::JobSpec& spec) {
   p->set_refined_rule(f.refined_rule);
   p->set_prune_residual_stream(f.prune_residual_stream);
   p->set_sparsity_before_pooling(f.sparsity_before_pooling);
+  p->set_cumulative_halving(f.cumulative_halving);
   p->clear_exclude();
   for (const auto& e : f.exclude) p->add_exclude(e);
   v1::JobFinetune* t = spec.mutable_finetune();

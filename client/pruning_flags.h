@@ -36,6 +36,7 @@ struct PruningFlags {
   std::string refined_rule;
   bool prune_residual_stream = false;
   bool sparsity_before_pooling = false;
+  bool cumulative_halving = false;
   std::vector<std::string> exclude;
   // Fine-tuning and rounds.
   int64_t epochs = 0;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the inference, repository, storage, auth, util, server and jobs
+# Builds the inference, repository, storage, auth, util, metrics, server and jobs
 # test suites with clang's AddressSanitizer and UndefinedBehaviorSanitizer
 # in ./build-asan and runs them. Exits non-zero on any failure or sanitizer
 # report.
@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 dir="${ASAN_BUILD_DIR:-build-asan}"
 suites=(inference_test repository_test storage_test auth_test util_test
-        server_test server_runtime_test jobs_test)
+        metrics_test server_test server_runtime_test jobs_test)
 flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 # vptr checks need the RTTI of every class they meet, libtorch's included.
 flags+=" -fno-sanitize=vptr -fno-omit-frame-pointer"

@@ -71,6 +71,7 @@ absl::StatusOr<pipeline::PipelineOptions> PipelineOptionsFromSpec(
   o.pruning.policy.prune_residual_stream = p.prune_residual_stream();
   o.pruning.policy.exclude.assign(p.exclude().begin(), p.exclude().end());
   o.pruning.probe.before_pooling = p.sparsity_before_pooling();
+  o.pruning.policy.cumulative_halving = p.cumulative_halving();
   o.rounds = spec.rounds();
   o.split_target = spec.steps() > 0;
   o.calibration_examples = spec.data().calibration_images();

@@ -49,26 +49,31 @@ double Reduction(int64_t before, int64_t after) {
   return 1.0 - static_cast<double>(after) / static_cast<double>(before);
 }
 
-// The progressive schedule's target for `round` (0-based) of `rounds`:
+// The progressive schedule's targets for `round` (0-based) of `rounds`:
+// for each target the goal sets (MACs, and weights when budgeted has one),
 // the fraction of what the model has `now` that brings it to (round + 1) /
-// rounds of the final target, counted against `baseline`. Written into the
-// policy's MAC target, or its weights target when that is the goal.
+// rounds of the final target, counted against `baseline`.
 void SplitTargetFor(int round, int rounds, const v1::ModelSnapshot& baseline,
                     const v1::ModelSnapshot& now,
                     const pruning::PolicyOptions& goal,
                     pruning::PolicyOptions& policy) {
-  const bool by_params = goal.target_params_reduction > 0;
-  const double final_target =
-      by_params ? goal.target_params_reduction : goal.target_flops_reduction;
-  const double base =
-      static_cast<double>(by_params ? baseline.params() : baseline.flops());
-  const double have =
-      static_cast<double>(by_params ? now.params() : now.flops());
-  const double want = base * (1.0 - final_target * (round + 1) / rounds);
-  // At least a sliver, so a round that already overshot still runs.
-  const double step = have > 0 ? std::max(0.001, 1.0 - want / have) : 0.001;
-  (by_params ? policy.target_params_reduction : policy.target_flops_reduction) =
-      std::min(step, 0.99);
+  auto split = [&](double final_target, int64_t base_count,
+                   int64_t have_count) {
+    const double base = static_cast<double>(base_count);
+    const double have = static_cast<double>(have_count);
+    const double want = base * (1.0 - final_target * (round + 1) / rounds);
+    // At least a sliver, so a round that already overshot still runs.
+    const double step = have > 0 ? std::max(0.001, 1.0 - want / have) : 0.001;
+    return std::min(step, 0.99);
+  };
+  if (goal.target_flops_reduction > 0) {
+    policy.target_flops_reduction =
+        split(goal.target_flops_reduction, baseline.flops(), now.flops());
+  }
+  if (goal.target_params_reduction > 0) {
+    policy.target_params_reduction =
+        split(goal.target_params_reduction, baseline.params(), now.params());
+  }
 }
 
 }  // namespace
@@ -245,6 +250,14 @@ absl::StatusOr<PipelineResult> PruningPipeline::Run(
     prune_progress.step = 1;
     prune_progress.steps_per_epoch = 1;
     Report(prune_progress);
+    if (prune_options.policy.cumulative_halving &&
+        prune_options.policy.original_channels.empty()) {
+      // Round 1 saw the groups whole: later rounds count against this.
+      for (const v1::LayerPruningReport& layer : pruned.report.layers()) {
+        prune_options.policy.original_channels[layer.name()] =
+            layer.channels_before();
+      }
+    }
     *record->mutable_pruning() = std::move(pruned.report);
     current = std::move(pruned.module);
     PS_RETURN_IF_ERROR(CheckCancelled(cancel));

@@ -12,6 +12,7 @@
 #define PRUNESERVE_CORE_PRUNING_PRUNING_OPTIONS_H_
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -120,6 +121,14 @@ struct PolicyOptions {
   // refined: if r >= 0.5 then r = 0.5 * s. Unset: on under the plain rule,
   // off under the residual rule.
   std::optional<bool> halving_cap;
+  // refined / target_flops: apply the halving cap to a group's removal
+  // over all rounds, counted against original_channels, rather than to
+  // each round's ratio (CumulativeRefinedRatio in ratio_policy.h).
+  bool cumulative_halving = false;
+  // Channels of each group (by ChannelGroup::name) before the first round.
+  // The pipeline fills it from the first round's report; a group missing
+  // here counts its current channels as original.
+  std::map<std::string, int64_t> original_channels;
   // refined: groups whose sparsity is below this lose only channels whose
   // score is exactly 0 (the scripts' threshold 0). Unset: 0.1 under the
   // plain rule, none under the residual rule.

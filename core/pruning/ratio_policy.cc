@@ -284,6 +284,20 @@ double RefinedRatio(double sparsity, const RefinedGuards& g) {
   return r;
 }
 
+double CumulativeRefinedRatio(double sparsity, int64_t channels,
+                              int64_t original, const RefinedGuards& g) {
+  if (!g.halving_cap || channels <= 0 || original < channels) {
+    return RefinedRatio(sparsity, g);
+  }
+  if (sparsity < g.min_sparsity || sparsity <= 0) return 0.0;
+  const double c = static_cast<double>(channels);
+  const double c0 = static_cast<double>(original);
+  const double total = 1.0 - c * (1.0 - sparsity) / c0;
+  if (total < 0.5) return sparsity;
+  const double kept = c0 * (1.0 - 0.5 * total);
+  return std::max(0.0, (c - kept) / c);
+}
+
 GroupDecision SelectByRefinedRule(const std::vector<double>& scores,
                                   double ratio, const PolicyOptions& o,
                                   const RefinedGuards& g) {
@@ -391,6 +405,13 @@ absl::StatusOr<PruningPlan> PlanPruning(
       return 0.0;
     }
     double r = RefinedRatio(d.sparsity, guards);
+    if (o.cumulative_halving) {
+      const int64_t now = static_cast<int64_t>(g.channels.size());
+      auto it = o.original_channels.find(g.name);
+      r = CumulativeRefinedRatio(
+          d.sparsity, now, it != o.original_channels.end() ? it->second : now,
+          guards);
+    }
     if (r <= 0 && d.sparsity < guards.min_sparsity) {
       d.skip_reason = absl::StrFormat("sparsity %.3f below %.2f", d.sparsity,
                                       guards.min_sparsity);

@@ -98,6 +98,18 @@ GroupDecision SelectByRefinedRule(const std::vector<double>& scores,
 // The refined ratio for sparsity s after the guards; 0 when skipped.
 double RefinedRatio(double sparsity, const RefinedGuards& guards);
 
+// The cumulative variant of the halving cap for a group that has `channels`
+// now and had `original` before the first round: taking s this round would
+// leave it with R = 1 - channels * (1 - s) / original of its channels
+// removed in all; when R >= 0.5 the total is halved instead (R / 2), and
+// the returned ratio of this round's channels removes exactly what that
+// total still allows (0 when earlier rounds already took more). The skip
+// below min_sparsity is as in RefinedRatio. In the first round (channels ==
+// original) it equals RefinedRatio; later rounds no longer take about half
+// of a layer each time.
+double CumulativeRefinedRatio(double sparsity, int64_t channels,
+                              int64_t original, const RefinedGuards& guards);
+
 // Estimated MACs of the analysed model under `keep`, from the layer
 // geometries (conv and linear layers only).
 int64_t EstimateMacs(const ChannelDependencyGraph& analysis,

@@ -78,6 +78,7 @@ TEST(RpcRolesTest, RolesMatchTheSecurityModel) {
       {"/pruneserve.v1.ModelRepository/GetModel", Role::kRead},
       {"/pruneserve.v1.ModelRepository/DownloadModel", Role::kRead},
       {"/pruneserve.v1.ModelRepository/DeleteModel", Role::kAdmin},
+      {"/pruneserve.v1.ModelRepository/VerifyModels", Role::kAdmin},
       {"/pruneserve.v1.PruningJobs/SubmitJob", Role::kAdmin},
       {"/pruneserve.v1.PruningJobs/GetJob", Role::kRead},
       {"/pruneserve.v1.PruningJobs/WatchJob", Role::kRead},

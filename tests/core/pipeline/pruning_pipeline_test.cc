@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <torch/torch.h>
 
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -262,6 +263,41 @@ TEST_F(PruningPipelineTest, RoundsCompoundWithoutTarget) {
             r.rounds(0).pruning().params_after());
   EXPECT_LT(r.rounds(1).after_prune().params(),
             r.rounds(0).after_prune().params());
+}
+
+// The refined rule over three rounds with the halving cap on each layer's
+// cumulative removal: no layer ends with more than half of its channels
+// gone (plus the one channel per round the rule's threshold may take with
+// it), whatever its sparsity each round.
+TEST_F(PruningPipelineTest, CumulativeHalvingCapsEachLayersTotalRemoval) {
+  PipelineOptions options = HalvingOptions(/*epochs=*/0);
+  options.pruning.policy.kind = pruning::PolicyKind::kRefined;
+  options.pruning.policy.cumulative_halving = true;
+  options.rounds = 3;
+  auto pipeline = PruningPipeline::Create(options);
+  ASSERT_TRUE(pipeline.ok());
+  auto result = (*pipeline)->Run(*baseline_, {nullptr, nullptr, train_});
+  ASSERT_TRUE(result.ok()) << result.status();
+  const v1::PipelineReport& r = result->report;
+  ASSERT_EQ(r.rounds_size(), 3);
+  std::map<std::string, int64_t> original, last;
+  for (const auto& layer : r.rounds(0).pruning().layers()) {
+    original[layer.name()] = layer.channels_before();
+  }
+  for (const auto& round : r.rounds()) {
+    for (const auto& layer : round.pruning().layers()) {
+      last[layer.name()] = layer.channels_after();
+    }
+  }
+  int pruned_layers = 0;
+  for (const auto& [name, before] : original) {
+    ASSERT_TRUE(last.count(name)) << name;
+    const int64_t removed = before - last[name];
+    if (removed > 0) ++pruned_layers;
+    EXPECT_LE(removed, before / 2 + 3)
+        << name << ": " << before << " -> " << last[name];
+  }
+  EXPECT_GT(pruned_layers, 0);
 }
 
 // A progressive budgeted schedule: three steps toward 60 % of MACs, each

@@ -154,5 +154,25 @@ TEST(ExcludePatternTest, Re2SyntaxIsAcceptedAndOtherTextIsRefusedByName) {
   EXPECT_FALSE(ValidateExcludePattern("((a{1000}){1000}){1000}").ok());
 }
 
+TEST(RefinedRuleTest, CumulativeHalvingCapsTheTotalOverRounds) {
+  // First round: the same as the per-round rule.
+  for (double s : {0.05, 0.3, 0.5, 0.6, 0.9}) {
+    EXPECT_DOUBLE_EQ(CumulativeRefinedRatio(s, 64, 64, kPlain),
+                     RefinedRatio(s, kPlain))
+        << s;
+  }
+  // Half already gone: any further cut would pass 50 % in all, and the
+  // halved total (37.5 % for s = 0.5) is below what is gone: nothing.
+  EXPECT_DOUBLE_EQ(CumulativeRefinedRatio(0.5, 32, 64, kPlain), 0.0);
+  // A quarter gone, s = 0.2: 40 % in all, under the cap: s itself.
+  EXPECT_DOUBLE_EQ(CumulativeRefinedRatio(0.2, 48, 64, kPlain), 0.2);
+  // A quarter gone, s = 0.6: 70 % in all, halved to 35 %: keep 41.6 of 48.
+  EXPECT_NEAR(CumulativeRefinedRatio(0.6, 48, 64, kPlain),
+              (48 - 64 * 0.65) / 48, 1e-12);
+  // Below min_sparsity, and under the residual rule (no cap), as before.
+  EXPECT_EQ(CumulativeRefinedRatio(0.05, 48, 64, kPlain), 0.0);
+  EXPECT_DOUBLE_EQ(CumulativeRefinedRatio(0.6, 48, 64, kResidual), 0.6);
+}
+
 }  // namespace
 }  // namespace pruneserve::pruning
