@@ -18,7 +18,6 @@
 #include "gtest/gtest.h"
 #include "tests/server/server_fixture.h"
 #include "tests/testing/dataset_archives.h"
-#include "tests/testing/tiny_models.h"
 
 namespace pruneserve {
 namespace {
@@ -36,14 +35,7 @@ class DatasetSubmitRaceTest : public testing::ServerFixture {
     ServerCoreOptions options;
     options.data_roots = {dir_.Join("roots")};
     StartServer(options);
-    const std::string path = dir_.Join("tiny.pt");
-    testing::WriteTinyCnn(path);
-    client::RepositoryClient repo(channel_);
-    v1::UploadModelHeader header;
-    header.set_name("tiny");
-    header.set_format(v1::MODEL_FORMAT_TORCHSCRIPT);
-    for (int64_t d : {1, 1, 28, 28}) header.add_example_input_shape(d);
-    ASSERT_TRUE(repo.Upload(header, path).ok());
+    UploadTinyCnn({1, 1, 28, 28});
     jobs_ = std::make_unique<client::JobClient>(channel_);
     datasets_ = std::make_unique<client::DatasetClient>(channel_);
   }

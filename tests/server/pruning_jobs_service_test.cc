@@ -5,7 +5,6 @@
 #include "client/job_client.h"
 #include "gtest/gtest.h"
 #include "tests/server/server_fixture.h"
-#include "tests/testing/tiny_models.h"
 
 namespace pruneserve {
 namespace {
@@ -14,14 +13,7 @@ class PruningJobsServiceTest : public testing::ServerFixture {
  protected:
   void SetUp() override {
     StartServer({});
-    const std::string path = dir_.Join("tiny.pt");
-    testing::WriteTinyCnn(path);
-    client::RepositoryClient repo(channel_);
-    v1::UploadModelHeader header;
-    header.set_name("tiny");
-    header.set_format(v1::MODEL_FORMAT_TORCHSCRIPT);
-    for (int64_t d : {1, 1, 8, 8}) header.add_example_input_shape(d);
-    ASSERT_TRUE(repo.Upload(header, path).ok());
+    UploadTinyCnn({1, 1, 8, 8});
     jobs_ = std::make_unique<client::JobClient>(channel_);
   }
 

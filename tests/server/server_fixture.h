@@ -3,6 +3,7 @@
 #ifndef PRUNESERVE_TESTS_SERVER_SERVER_FIXTURE_H_
 #define PRUNESERVE_TESTS_SERVER_SERVER_FIXTURE_H_
 
+#include <initializer_list>
 #include <memory>
 #include <string>
 
@@ -11,6 +12,7 @@
 #include "server/server.h"
 #include "tests/testing/server_process.h"
 #include "tests/testing/temp_dir.h"
+#include "tests/testing/tiny_models.h"
 
 namespace pruneserve::testing {
 
@@ -32,6 +34,20 @@ class ServerFixture : public ::testing::Test {
     server_ = *std::move(server);
     channel_ = client::MakeChannel("127.0.0.1:" +
                                    std::to_string(server_->grpc_port()));
+  }
+
+  // Writes the tiny test CNN (tests/testing/tiny_models.h) and uploads it
+  // as "tiny" with `example_input_shape`. Fails the test on error.
+  void UploadTinyCnn(std::initializer_list<int64_t> example_input_shape) {
+    const std::string path = dir_.Join("tiny.pt");
+    WriteTinyCnn(path);
+    client::RepositoryClient repo(channel_);
+    v1::UploadModelHeader header;
+    header.set_name("tiny");
+    header.set_format(v1::MODEL_FORMAT_TORCHSCRIPT);
+    for (int64_t d : example_input_shape) header.add_example_input_shape(d);
+    auto stored = repo.Upload(header, path);
+    ASSERT_TRUE(stored.ok()) << stored.status();
   }
 
   // True for tests whose name mentions Metrics.
