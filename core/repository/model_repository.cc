@@ -272,7 +272,8 @@ absl::StatusOr<std::unique_ptr<UploadSession>> ModelRepository::BeginUpload(
 
 absl::StatusOr<v1::ModelVersion> ModelRepository::Finish(
     BlobWriter& writer, const v1::UploadModelHeader& header,
-    const v1::Lineage& lineage, const std::string& report) {
+    const v1::Lineage& lineage, const std::string& report,
+    absl::Duration slot_wait) {
   if (writer.bytes_written() == 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("upload of \"", header.name(), "\" carried no bytes"));
@@ -296,7 +297,7 @@ absl::StatusOr<v1::ModelVersion> ModelRepository::Finish(
     *model.mutable_lineage() = lineage;
   }
   model.set_report(report);
-  PS_RETURN_IF_ERROR(RunChecks(writer.temp_path(), &model));
+  PS_RETURN_IF_ERROR(RunChecks(writer.temp_path(), &model, slot_wait));
   model.set_validation(v1::MODEL_VALIDATION_PASSED);
 
   absl::StatusOr<v1::ModelVersion> stored;
@@ -360,7 +361,7 @@ absl::StatusOr<v1::ModelVersion> ModelRepository::AddFile(
   }
   ::close(fd);
   PS_RETURN_IF_ERROR(status);
-  return Finish(*writer, header, lineage, report);
+  return Finish(*writer, header, lineage, report, absl::InfiniteDuration());
 }
 
 absl::StatusOr<v1::ModelVersion> ModelRepository::GetModel(
@@ -479,7 +480,8 @@ absl::StatusOr<std::string> ModelRepository::VerifiedBlobPath(
 }
 
 absl::Status ModelRepository::RunChecks(const std::string& path,
-                                        v1::ModelVersion* model) const {
+                                        v1::ModelVersion* model,
+                                        absl::Duration slot_wait) const {
   auto inspector = inspectors_.find(model->format());
   if (inspector == inspectors_.end()) {
     return absl::UnimplementedError(
@@ -492,14 +494,13 @@ absl::Status ModelRepository::RunChecks(const std::string& path,
     auto slot_free = [this, limit]() ABSL_SHARED_LOCKS_REQUIRED(checks_mu_) {
       return checks_running_ < limit;
     };
-    if (!checks_mu_.AwaitWithTimeout(absl::Condition(&slot_free),
-                                     options_.validation_slot_wait)) {
+    if (!checks_mu_.AwaitWithTimeout(absl::Condition(&slot_free), slot_wait)) {
       if (metrics_) metrics_->RecordValidationSlotRefusal();
       return LimitExceededError(
           absl::StatusCode::kResourceExhausted, "max_concurrent_validations",
           absl::StrCat("all ", limit,
                        " model validation slots stayed busy for ",
-                       absl::FormatDuration(options_.validation_slot_wait),
+                       absl::FormatDuration(slot_wait),
                        " (--max_concurrent_validations); retry later"));
     }
     ++checks_running_;
@@ -545,7 +546,8 @@ absl::StatusOr<std::string> ModelRepository::LoadableBlobPath(
   scratch.set_name(model.name());
   scratch.set_format(model.format());
   *scratch.mutable_example_input_shape() = model.example_input_shape();
-  absl::Status checked = RunChecks(path, &scratch);
+  absl::Status checked =
+      RunChecks(path, &scratch, options_.validation_slot_wait);
   const bool verdict =
       checked.ok() || absl::IsInvalidArgument(checked) ||
       (absl::IsResourceExhausted(checked) && !ExceededLimit(checked));

@@ -127,7 +127,8 @@ class ModelRepository {
   // upload. Copies the file; the caller keeps it. Idempotent per job: when
   // lineage.job_id() is set and that job already registered a version of
   // header.name() in header.format(), returns that version and stores
-  // nothing. Blocks.
+  // nothing. Waits for a check slot as long as it takes: a job's result
+  // is not given up for a burst of uploads. Blocks.
   absl::StatusOr<v1::ModelVersion> AddFile(const v1::UploadModelHeader& header,
                                            const std::string& path,
                                            const v1::Lineage& lineage,
@@ -189,14 +190,16 @@ class ModelRepository {
   absl::Status ValidateHeader(const v1::UploadModelHeader& header) const;
   // Runs the format's inspector on `path`, filling `model`, once a check
   // slot is free (RESOURCE_EXHAUSTED naming max_concurrent_validations
-  // after validation_slot_wait); counts it in the metrics.
-  absl::Status RunChecks(const std::string& path,
-                         v1::ModelVersion* model) const;
-  // Runs the checks on a sealed writer and publishes blob + row.
+  // after `slot_wait`); counts it in the metrics.
+  absl::Status RunChecks(const std::string& path, v1::ModelVersion* model,
+                         absl::Duration slot_wait) const;
+  // Runs the checks on a sealed writer (waiting up to `slot_wait` for a
+  // check slot) and publishes blob + row.
   absl::StatusOr<v1::ModelVersion> Finish(BlobWriter& writer,
                                           const v1::UploadModelHeader& header,
                                           const v1::Lineage& lineage,
-                                          const std::string& report);
+                                          const std::string& report,
+                                          absl::Duration slot_wait);
   void RecordUpload(const absl::Status& status, int64_t bytes);
   void RefreshTotals() const;
   absl::Status CollectGarbage();

@@ -43,7 +43,8 @@ absl::StatusOr<v1::ModelVersion> UploadSession::Commit() {
   if (done_) return absl::FailedPreconditionError("upload already finished");
   done_ = true;
   absl::StatusOr<v1::ModelVersion> result =
-      repo_->Finish(*writer_, header_, v1::Lineage(), "");
+      repo_->Finish(*writer_, header_, v1::Lineage(), "",
+                    repo_->options_.validation_slot_wait);
   if (!result.ok()) writer_->Abort();
   repo_->RecordUpload(result.status(), writer_->bytes_written());
   return result;

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <thread>
 
+#include "absl/time/clock.h"
 #include "core/repository/repository_scrubber.h"
 #include "gtest/gtest.h"
 #include "prometheus/registry.h"
@@ -792,8 +793,20 @@ TEST_F(ModelRepositoryTest, ChecksBeyondTheSlotCapWaitThenAreRefused) {
   EXPECT_EQ(LabelledValue("pruneserve_admission_refusals_total", "limit",
                           "max_concurrent_validations"),
             1);
+  // A job's result is never given up for want of a slot: AddFile waits
+  // past validation_slot_wait.
+  const std::string result = dir_.Join("job_output.pt");
+  std::ofstream(result) << "pruned model";
+  v1::Lineage lineage;
+  lineage.set_job_id("job-1");
+  absl::StatusOr<v1::ModelVersion> registered;
+  std::thread e(
+      [&] { registered = repo_->AddFile(Header("e"), result, lineage, ""); });
+  absl::SleepFor(absl::Milliseconds(200));  // 4x the slot wait
   inspector_->Release();
   c.join();
+  e.join();
+  EXPECT_TRUE(registered.ok()) << registered.status();
   EXPECT_TRUE(first.ok()) << first.status();
   EXPECT_EQ(repo_->GetModel("d", 0).status().code(),
             absl::StatusCode::kNotFound);
