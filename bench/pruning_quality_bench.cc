@@ -57,7 +57,10 @@
 //        --threads N (default 2), --width W, --finetune-epochs N, --models
 //        vgg13_bn,resnet56,mobilenet_v2, --points 0.5,0.8, --seeds N,
 //        --methods NAME,... (a subset), --json FILE (every row, the
-//        aggregates and the configuration).
+//        aggregates and the configuration), --first-seed K (seeds K..K+N-1,
+//        so one run can be extended by another), --merge A.json,B.json
+//        (no training: the summary over the rows of earlier --json runs,
+//        which must share every setting but the seeds).
 #include <ATen/Parallel.h>
 #include <torch/script.h>
 
@@ -70,6 +73,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -118,6 +122,9 @@ struct BenchConfig {
   int64_t batch_size = 64;
   int64_t calibration = 256;
   int seeds = 1;
+  int first_seed = 0;
+  // Earlier --json outputs to summarise instead of running.
+  std::vector<std::string> merge;
   std::vector<double> points = {0.5, 0.8};
   std::vector<std::string> methods;  // empty: all
   std::string json_path;
@@ -412,6 +419,14 @@ std::optional<int> ParseArgs(int argc, char** argv, BenchConfig* c) {
                  "Repetitions with different initialisation and data order")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  app.add_option("--first-seed", c->first_seed,
+                 "First seed (a run with --seeds N uses K..K+N-1)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--merge", c->merge,
+                 "Summarise the rows of earlier --json runs, comma-separated")
+      ->delimiter(',')
+      ->check(CLI::ExistingFile);
   app.add_option("--points", c->points,
                  "FLOPs reductions to compare at, comma-separated")
       ->delimiter(',')
@@ -529,9 +544,31 @@ std::string Pm(const MeanSe& s, double scale) {
 // Mean ± s.e. per method at each point, and budgeted's paired (same seed)
 // difference with every other method. Appends the verdicts to `verdicts`
 // and returns the JSON of the table.
-nlohmann::json Aggregate(const std::string& arch, const BenchConfig& c,
+// What the summary needs of one successful row; built from a Row or read
+// back from an earlier run's JSON (--merge).
+struct Outcome {
+  std::string method;
+  int seed = 0;
+  double point = 0.0;
+  double drop = 0.0;
+  double flops_reduction = 0.0;
+  double params_reduction = 0.0;
+};
+
+std::vector<Outcome> Outcomes(const std::vector<Row>& rows) {
+  std::vector<Outcome> out;
+  for (const Row& r : rows) {
+    if (!r.error.empty()) continue;
+    out.push_back({r.method, r.seed, r.point, r.report.top1_drop(),
+                   r.report.flops_reduction(), r.report.params_reduction()});
+  }
+  return out;
+}
+
+nlohmann::json Aggregate(const std::string& arch,
+                         const std::vector<double>& points, int seeds,
                          const std::vector<Method>& methods,
-                         const std::vector<Row>& rows,
+                         const std::vector<Outcome>& rows,
                          std::vector<std::string>* verdicts) {
   nlohmann::json out = nlohmann::json::array();
   std::printf(
@@ -539,14 +576,12 @@ nlohmann::json Aggregate(const std::string& arch, const BenchConfig& c,
       "-params (mean)\n\n| point | method | drop | -FLOPs | -params | "
       "vs budgeted (other - budgeted) | verdict |\n"
       "|---|---|---|---|---|---|---|\n",
-      arch.c_str(), c.seeds);
-  for (double point : c.points) {
+      arch.c_str(), seeds);
+  for (double point : points) {
     auto drops_of = [&](const std::string& method) {
-      std::map<int, const Row*> by_seed;
-      for (const Row& r : rows) {
-        if (r.method == method && r.point == point && r.error.empty()) {
-          by_seed[r.seed] = &r;
-        }
+      std::map<int, const Outcome*> by_seed;
+      for (const Outcome& r : rows) {
+        if (r.method == method && r.point == point) by_seed[r.seed] = &r;
       }
       return by_seed;
     };
@@ -556,12 +591,12 @@ nlohmann::json Aggregate(const std::string& arch, const BenchConfig& c,
       const auto mine = drops_of(m.name);
       std::vector<double> drop, flops, params, diff;
       for (const auto& [seed, r] : mine) {
-        drop.push_back(r->report.top1_drop());
-        flops.push_back(r->report.flops_reduction());
-        params.push_back(r->report.params_reduction());
+        drop.push_back(r->drop);
+        flops.push_back(r->flops_reduction);
+        params.push_back(r->params_reduction);
         auto b = budgeted.find(seed);
         if (b != budgeted.end() && m.name != "budgeted") {
-          diff.push_back(r->report.top1_drop() - b->second->report.top1_drop());
+          diff.push_back(r->drop - b->second->drop);
         }
       }
       const MeanSe d = Stats(drop), f = Stats(flops), pa = Stats(params),
@@ -595,9 +630,84 @@ nlohmann::json Aggregate(const std::string& arch, const BenchConfig& c,
         "%s at %.0f%% FLOPs: budgeted won vs [%s], lost vs [%s], tied with "
         "[%s] (gap > 2 s.e. of the paired difference, %d seeds)",
         arch, point * 100, absl::StrJoin(won, " "), absl::StrJoin(lost, " "),
-        absl::StrJoin(tied, " "), c.seeds));
+        absl::StrJoin(tied, " "), seeds));
   }
   return out;
+}
+
+// --merge: the summary over the rows of earlier --json runs. Returns the
+// exit code (1 when a file is unreadable, its settings differ from the
+// first file's beyond seeds and points, or a row appears twice).
+int MergeRuns(const BenchConfig& c) {
+  nlohmann::json first_config;
+  // Per architecture, in order of first appearance.
+  std::vector<std::string> archs;
+  std::map<std::string, std::vector<Outcome>> outcomes;
+  std::map<std::string, std::set<int>> seeds;
+  std::set<double> points;
+  std::set<std::string> used_methods;
+  std::set<std::tuple<std::string, std::string, double, int>> seen;
+  for (const std::string& path : c.merge) {
+    nlohmann::json j;
+    try {
+      std::ifstream in(path);
+      j = nlohmann::json::parse(in);
+      nlohmann::json config = j.at("config");
+      config.erase("seeds");
+      config.erase("first_seed");
+      config.erase("points");
+      if (first_config.is_null()) first_config = config;
+      if (config != first_config) {
+        std::fprintf(stderr,
+                     "%s: settings differ from %s (only seeds and points "
+                     "may): %s vs %s\n",
+                     path.c_str(), c.merge[0].c_str(), config.dump().c_str(),
+                     first_config.dump().c_str());
+        return 1;
+      }
+      for (const auto& m : j.at("models")) {
+        const std::string arch = m.at("arch");
+        if (!outcomes.count(arch)) archs.push_back(arch);
+        auto& list = outcomes[arch];
+        for (const auto& r : m.at("rows")) {
+          if (r.contains("error")) continue;
+          Outcome o{r.at("method"),          r.at("seed"),
+                    r.at("point"),           r.at("top1_drop"),
+                    r.at("flops_reduction"), r.at("params_reduction")};
+          if (!seen.insert({arch, o.method, o.point, o.seed}).second) {
+            std::fprintf(stderr, "%s: %s %s at %.2f seed %d appears twice\n",
+                         path.c_str(), arch.c_str(), o.method.c_str(), o.point,
+                         o.seed);
+            return 1;
+          }
+          seeds[arch].insert(o.seed);
+          points.insert(o.point);
+          used_methods.insert(o.method);
+          list.push_back(std::move(o));
+        }
+      }
+    } catch (const nlohmann::json::exception& e) {
+      std::fprintf(stderr, "%s: not a pruning_quality_bench --json file: %s\n",
+                   path.c_str(), e.what());
+      return 1;
+    }
+  }
+  std::printf("merged %zu run(s): %s\nsettings: %s\n", c.merge.size(),
+              absl::StrJoin(c.merge, ", ").c_str(),
+              first_config.dump().c_str());
+  std::vector<Method> methods;
+  for (const Method& m : AllMethods()) {
+    if (used_methods.count(m.name)) methods.push_back(m);
+  }
+  std::vector<std::string> verdicts;
+  for (const std::string& arch : archs) {
+    Aggregate(arch, {points.begin(), points.end()},
+              static_cast<int>(seeds[arch].size()), methods, outcomes[arch],
+              &verdicts);
+  }
+  std::printf("\n");
+  for (const std::string& v : verdicts) std::printf("%s\n", v.c_str());
+  return 0;
 }
 
 }  // namespace
@@ -607,6 +717,7 @@ int main(int argc, char** argv) {
   pruneserve::KeepAllocatorPages();
   BenchConfig c;
   if (auto exit_code = ParseArgs(argc, argv, &c)) return *exit_code;
+  if (!c.merge.empty()) return MergeRuns(c);
   const auto bench_start = Clock::now();
   const std::vector<double> load_start = LoadAverage();
   at::set_num_threads(c.threads);
@@ -641,7 +752,7 @@ int main(int argc, char** argv) {
     nlohmann::json baselines = nlohmann::json::array();
     PrintHeader();
     std::fflush(stdout);
-    for (int seed = 0; seed < c.seeds; ++seed) {
+    for (int seed = c.first_seed; seed < c.first_seed + c.seeds; ++seed) {
       auto train = Open(c, "train", c.train_limit, /*shuffle=*/true,
                         11 + 1000 * static_cast<uint64_t>(seed));
       if (!train) return 1;
@@ -713,14 +824,15 @@ int main(int argc, char** argv) {
     }
 
     // Where each method put its cuts: channels per pruned layer.
-    std::printf("\n%s channels per pruned layer (before>after), seed 0:\n",
-                arch.c_str());
+    std::printf("\n%s channels per pruned layer (before>after), seed %d:\n",
+                arch.c_str(), c.first_seed);
     for (const Row& r : rows) {
-      if (r.seed != 0) continue;
+      if (r.seed != c.first_seed) continue;
       std::printf("  %-12s %.0f%%  %s\n", r.method.c_str(), r.point * 100,
                   KeptChannelsText(r).c_str());
     }
-    nlohmann::json table = Aggregate(arch, c, methods, rows, &verdicts);
+    nlohmann::json table =
+        Aggregate(arch, c.points, c.seeds, methods, Outcomes(rows), &verdicts);
     std::printf("\n");
     std::fflush(stdout);
 
@@ -757,6 +869,7 @@ int main(int argc, char** argv) {
                           {"calibration_images", c.calibration},
                           {"threads", c.threads},
                           {"seeds", c.seeds},
+                          {"first_seed", c.first_seed},
                           {"points", c.points}}},
                         {"load_average_start", load_start},
                         {"load_average_end", load_end},
