@@ -66,6 +66,11 @@ void AddPruningFlags(CLI::App* cmd, PruningFlags& f, const std::string& where) {
                   "budgeted: fraction of conv/linear weights to remove; "
                   "alone it replaces the MAC target, with --target-flops "
                   "both must be met");
+  cmd->add_option("--target-latency", f.target_latency,
+                  "budgeted: fraction of the forward latency to remove, "
+                  "timed on the server's CPU at the input shape; the MAC "
+                  "target is searched for (--target-flops is its floor). "
+                  "One round");
   cmd->add_option("--round-to", f.round_to,
                   absl::StrCat("Round kept channels up to a multiple of this "
                                "(default ",
@@ -154,6 +159,7 @@ absl::Status ApplyPruningFlags(const PruningFlags& f, v1::JobSpec& spec) {
   p->set_threshold(f.threshold);
   p->set_target_flops_reduction(f.target_flops);
   p->set_target_params_reduction(f.target_params);
+  p->set_target_latency_reduction(f.target_latency);
   p->set_round_to(f.round_to);
   p->set_min_channels(f.min_channels);
   p->set_min_sparsity(f.min_sparsity);

@@ -29,6 +29,7 @@ struct PruningFlags {
   double threshold = 0.0;
   double target_flops = 0.0;
   double target_params = 0.0;
+  double target_latency = 0.0;
   int64_t round_to = 0;
   int64_t min_channels = 0;
   double min_sparsity = 0.0;

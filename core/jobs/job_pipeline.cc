@@ -59,6 +59,7 @@ absl::StatusOr<pipeline::PipelineOptions> PipelineOptionsFromSpec(
   o.pruning.policy.threshold = p.threshold();
   o.pruning.policy.target_flops_reduction = p.target_flops_reduction();
   o.pruning.policy.target_params_reduction = p.target_params_reduction();
+  o.pruning.policy.target_latency_reduction = p.target_latency_reduction();
   o.pruning.policy.round_to = p.round_to();
   o.pruning.policy.min_channels = p.min_channels();
   // 0: the rule's default; negative: no skip.

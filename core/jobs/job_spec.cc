@@ -209,12 +209,13 @@ absl::Status ResolvePruning(v1::JobPruning& p) {
   if (p.ratio() == 0.0) p.set_ratio(defaults.ratio());
   if (auto s = CheckFraction("pruning.ratio", p.ratio()); !s.ok()) return s;
   if (p.threshold() < 0.0) return Invalid("pruning.threshold", "negative");
-  // A budgeted job with a weights target and no MAC target has only the
-  // weights target; otherwise an unset MAC target takes the default.
-  const bool weights_only =
-      p.target_params_reduction() > 0.0 &&
+  // A budgeted job with a weights or latency target and no MAC target has
+  // only those; otherwise an unset MAC target takes the default.
+  const bool other_target =
+      (p.target_params_reduction() > 0.0 ||
+       p.target_latency_reduction() > 0.0) &&
       spec::PolicyKindOf(p) == pruning::PolicyKind::kBudgeted;
-  if (p.target_flops_reduction() == 0.0 && !weights_only) {
+  if (p.target_flops_reduction() == 0.0 && !other_target) {
     p.set_target_flops_reduction(defaults.target_flops_reduction());
   }
   if (auto s = CheckFraction("pruning.target_flops_reduction",
@@ -231,6 +232,16 @@ absl::Status ResolvePruning(v1::JobPruning& p) {
       spec::PolicyKindOf(p) != pruning::PolicyKind::kBudgeted) {
     return Invalid("pruning.target_params_reduction",
                    "only the budgeted policy takes a weights target");
+  }
+  if (auto s = CheckFraction("pruning.target_latency_reduction",
+                             p.target_latency_reduction());
+      !s.ok()) {
+    return s;
+  }
+  if (p.target_latency_reduction() > 0.0 &&
+      spec::PolicyKindOf(p) != pruning::PolicyKind::kBudgeted) {
+    return Invalid("pruning.target_latency_reduction",
+                   "only the budgeted policy takes a latency target");
   }
   if (p.round_to() == 0) p.set_round_to(defaults.round_to());
   if (p.round_to() < 1) return Invalid("pruning.round_to", "must be >= 1");
@@ -415,6 +426,11 @@ absl::StatusOr<v1::JobSpec> ResolveJobSpec(
   if (spec.rounds() == 0) spec.set_rounds(spec::JobSpecDefaults().rounds());
   if (spec.rounds() < 1 || spec.rounds() > 100) {
     return Invalid("rounds", absl::StrCat(spec.rounds(), " is outside 1..100"));
+  }
+  if (spec.pruning().target_latency_reduction() > 0.0 && spec.rounds() != 1) {
+    return Invalid(
+        "pruning.target_latency_reduction",
+        absl::StrCat("is met in one round; the job asks for ", spec.rounds()));
   }
   if (auto s = CheckFraction("target_params_reduction",
                              spec.target_params_reduction());

@@ -12,6 +12,7 @@
 #include "core/pruning/group_sensitivity.h"
 #include "core/pruning/importance_criterion.h"
 #include "core/pruning/inlined_forward.h"
+#include "core/pruning/latency_search.h"
 #include "core/pruning/module_surgery.h"
 #include "core/util/torch_status.h"
 
@@ -86,6 +87,35 @@ absl::Status OwnTensors(const torch::jit::Module& original,
   return absl::OkStatus();
 }
 
+// budgeted with a latency target: the MAC target of the stage, searched
+// on pruned clones of `work` timed by the options' meter (or the CPU one).
+absl::StatusOr<LatencySearchResult> SearchLatencyTarget(
+    const torch::jit::Module& work, const std::vector<int64_t>& input_shape,
+    const PruningOptions& options, const ChannelDependencyGraph& graph,
+    const std::vector<std::vector<double>>& scores,
+    const std::vector<std::string>& errors,
+    const std::optional<SparsityProfile>& profile, const PolicyOptions& stage,
+    const SensitivityProfile& measured) {
+  std::unique_ptr<LatencyMeter> cpu_meter;
+  LatencyMeter* meter = options.latency_meter;
+  if (meter == nullptr) {
+    cpu_meter = MakeTorchLatencyMeter();
+    meter = cpu_meter.get();
+  }
+  auto masks_for = [&](double f) -> absl::StatusOr<KeepMasks> {
+    PolicyOptions probe = stage;
+    probe.target_flops_reduction = f;
+    auto plan = PlanPruning(graph, scores, errors,
+                            profile ? &*profile : nullptr, probe, &measured);
+    if (!plan.ok()) return plan.status();
+    return plan->masks();
+  };
+  LatencySearchOptions search;
+  search.target_reduction = options.policy.target_latency_reduction;
+  search.min_flops_reduction = stage.target_flops_reduction;
+  return SearchFlopsForLatency(work, input_shape, masks_for, *meter, search);
+}
+
 }  // namespace
 
 absl::StatusOr<v1::PruningReport> PruneModuleInPlace(
@@ -145,6 +175,7 @@ absl::StatusOr<v1::PruningReport> PruneModuleInPlace(
     }
   }
   std::optional<SensitivityProfile> sensitivity;
+  std::optional<LatencySearchResult> latency;
   absl::StatusOr<PruningPlan> plan;
   if (PolicyMeasuresSensitivity(options.policy.kind)) {
     if (calibration == nullptr) {
@@ -155,6 +186,11 @@ absl::StatusOr<v1::PruningReport> PruneModuleInPlace(
     const std::vector<bool> eligible =
         EligibleGroups(graph, scores, options.policy);
     const int stages = std::max(1, options.policy.sensitivity_stages);
+    if (options.policy.target_latency_reduction > 0.0 && stages != 1) {
+      return absl::InvalidArgumentError(
+          "a latency target is searched on one damage measurement: "
+          "sensitivity_stages must be 1");
+    }
     std::vector<int64_t> removed;  // by the stages so far
     PolicyOptions stage = options.policy;
     for (int s = 1; s <= stages; ++s) {
@@ -167,6 +203,14 @@ absl::StatusOr<v1::PruningReport> PruneModuleInPlace(
           options.policy.target_flops_reduction * s / stages;
       stage.target_params_reduction =
           options.policy.target_params_reduction * s / stages;
+      if (options.policy.target_latency_reduction > 0.0) {
+        auto found =
+            SearchLatencyTarget(work, input_shape, options, graph, scores,
+                                errors, profile, stage, *measured);
+        if (!found.ok()) return found.status();
+        stage.target_flops_reduction = found->flops_reduction;
+        latency = *found;
+      }
       plan = PlanPruning(graph, scores, errors, profile ? &*profile : nullptr,
                          stage, &*measured);
       if (!plan.ok()) return plan.status();
@@ -202,6 +246,18 @@ absl::StatusOr<v1::PruningReport> PruneModuleInPlace(
     report.set_base_loss(sensitivity->base_loss);
     report.set_sensitivity_evaluations(sensitivity->evaluations);
     report.set_sensitivity_ms(sensitivity->elapsed_ms);
+  }
+  if (latency) {
+    report.set_latency_dense_ms(latency->dense_ms);
+    report.set_latency_pruned_ms(latency->pruned_ms);
+    report.set_latency_flops_target(latency->flops_reduction);
+    report.set_latency_probes(latency->probes);
+    if (!latency->reached) {
+      report.add_warnings(absl::StrCat(
+          "latency target not reached: ", latency->pruned_ms, " ms against ",
+          latency->dense_ms, " ms dense at the largest MAC target tried (",
+          latency->flops_reduction, ")"));
+    }
   }
   for (const ChannelGroup& g : graph.groups()) {
     const GroupDecision& d = plan->groups[g.id];

@@ -27,6 +27,8 @@ class RE2;
 
 namespace pruneserve::pruning {
 
+class LatencyMeter;
+
 enum class PolicyKind {
   kRefined,
   kUniform,
@@ -105,6 +107,12 @@ struct PolicyOptions {
   // target_flops_reduction also > 0 both must be met; budgeted takes
   // target_flops_reduction 0 as "no MAC target".
   double target_params_reduction = 0.0;
+  // budgeted: when > 0, the fraction of the dense model's forward latency
+  // to remove, measured on the CPU backend (latency_search.h). The MAC
+  // target is then searched for: the smallest one, at least
+  // target_flops_reduction, whose pruned model is fast enough. Needs
+  // sensitivity_stages 1.
+  double target_latency_reduction = 0.0;
   // budgeted: removal ladder steps; group g is measured at floor(C * i /
   // steps) channels removed for i = 1 .. steps - 1 (after the guards).
   int sensitivity_steps = 10;
@@ -171,6 +179,9 @@ struct PruningOptions {
   uint64_t seed = 0;
   // Run the pruned module once and check it keeps the output shape.
   bool verify = true;
+  // Times forward passes for policy.target_latency_reduction; not owned.
+  // nullptr: LibTorch on this host's CPU (MakeTorchLatencyMeter).
+  LatencyMeter* latency_meter = nullptr;
 };
 
 // An exclude pattern compiled for full matching (RE2 syntax: linear-time

@@ -84,6 +84,16 @@ std::string RenderPruningReport(const v1::PruningReport& report,
   absl::StrAppendFormat(&out, "MACs:   %d -> %d (-%s)\n", report.flops_before(),
                         report.flops_after(),
                         Percent(report.flops_before(), report.flops_after()));
+  if (report.latency_probes() > 0) {
+    absl::StrAppendFormat(
+        &out,
+        "latency (CPU, median): %.3f ms -> %.3f ms (-%.1f%%), MAC target "
+        "%.3f found in %d pruned copies\n",
+        report.latency_dense_ms(), report.latency_pruned_ms(),
+        100.0 * (1.0 - report.latency_pruned_ms() /
+                           std::max(1e-9, report.latency_dense_ms())),
+        report.latency_flops_target(), report.latency_probes());
+  }
   for (const auto& w : report.warnings()) {
     absl::StrAppend(&out, "warning: ", w, "\n");
   }

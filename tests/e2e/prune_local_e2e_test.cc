@@ -121,6 +121,26 @@ TEST_F(PruneLocalE2eTest, FineTunesInRoundsAndRecovers) {
       << report["finetune_schedule"];
 }
 
+TEST_F(PruneLocalE2eTest, LatencyTargetSearchesTheMacTarget) {
+  const std::string out = dir_.Join("fast.pt");
+  CommandResult r = Prune(
+      out, absl::StrCat("--json -q --policy budgeted --target-latency 0.3 "
+                        "--criterion l1 --calib ",
+                        Data("train"), " --calib-images 32"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_TRUE(std::filesystem::exists(out));
+  const auto report = nlohmann::json::parse(r.output);
+  const auto& pruning = report["rounds"][0]["pruning"];
+  EXPECT_EQ(pruning["policy"], "budgeted");
+  // Timings decide nothing here: the search ran and said what it chose.
+  EXPECT_GT(pruning["latency_dense_ms"].get<double>(), 0.0);
+  EXPECT_GT(pruning["latency_pruned_ms"].get<double>(), 0.0);
+  EXPECT_GT(Int(pruning["latency_probes"]), 0);
+  const double flops_target = pruning["latency_flops_target"].get<double>();
+  EXPECT_GT(flops_target, 0.0);
+  EXPECT_GE(report["flops_reduction"].get<double>(), flops_target - 1e-9);
+}
+
 TEST_F(PruneLocalE2eTest, BadFlagsNameTheFieldAndWriteNothing) {
   const std::string out = dir_.Join("bad.pt");
   struct Case {
@@ -134,6 +154,11 @@ TEST_F(PruneLocalE2eTest, BadFlagsNameTheFieldAndWriteNothing) {
       {"--train fashion-mnist:/no/such/dir:train --epochs 1",
        "/no/such/dir does not exist"},
       {"--policy uniform --exclude '(('", "pruning.exclude"},
+      {"--policy lamp --target-latency 0.3", "pruning.target_latency"},
+      {absl::StrCat("--policy budgeted --target-latency 0.3 --rounds 2 "
+                    "--calib ",
+                    Data("train")),
+       "is met in one round"},
   };
   for (const Case& c : cases) {
     CommandResult r = Prune(out, c.flags);

@@ -238,6 +238,36 @@ TEST(JobSpecTest, NewPoliciesResolveAndOnlyBudgetedTakesAWeightsTarget) {
               ::testing::HasSubstr("steps: needs a policy with a target"));
 }
 
+TEST(JobSpecTest, LatencyTargetIsBudgetedsInOneRound) {
+  v1::JobSpec s = Spec();
+  s.mutable_pruning()->set_policy_kind(v1::PRUNING_POLICY_BUDGETED);
+  s.mutable_pruning()->set_target_latency_reduction(0.4);
+  auto r = ResolveJobSpec(s, Model());
+  ASSERT_TRUE(r.ok()) << r.status();
+  auto o = PipelineOptionsFromSpec(*r, 1);
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_DOUBLE_EQ(o->pruning.policy.target_latency_reduction, 0.4);
+  // The latency target alone: no MAC floor is added.
+  EXPECT_DOUBLE_EQ(o->pruning.policy.target_flops_reduction, 0.0);
+  EXPECT_EQ(o->rounds, 1);
+
+  s.set_rounds(3);
+  r = ResolveJobSpec(s, Model());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(r.status().message()),
+              ::testing::HasSubstr("pruning.target_latency_reduction: is met "
+                                   "in one round; the job asks for 3"));
+  s.clear_rounds();
+  s.mutable_pruning()->set_target_latency_reduction(1.0);
+  EXPECT_EQ(CodeOf(s), absl::StatusCode::kInvalidArgument);
+  s.mutable_pruning()->set_target_latency_reduction(0.4);
+  s.mutable_pruning()->set_policy_kind(v1::PRUNING_POLICY_LAMP);
+  r = ResolveJobSpec(s, Model());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(r.status().message()),
+              ::testing::HasSubstr("only the budgeted policy takes a latency"));
+}
+
 TEST(JobSpecTest, RejectsBadFieldsNamingThem) {
   v1::JobSpec s = Spec();
   s.mutable_pruning()->set_policy("magic");
