@@ -3,9 +3,9 @@
 // model's time on the serving backend. Latency is not additive over layers
 // (small layers cost their launch overhead, depthwise convs more than their
 // MACs say), so it is measured, not modelled: each probe prunes a clone of
-// the module and times it right after timing a dense clone again, with the
-// same meter, so that a busy machine slows both alike; the target is met
-// when pruned <= (1 - target) * dense within that pair.
+// the module and times it against a dense clone, their passes interleaved,
+// so that a busy machine slows both alike; the target is met when pruned
+// <= (1 - target) * dense within that pair.
 //
 // The CPU meter times LibTorch forward passes at the job's input shape and
 // intra-op threads, which is what the CPU inference backend runs. On an
@@ -29,26 +29,30 @@ struct Module;
 
 namespace pruneserve::pruning {
 
-// Times one module's forward pass. Implementations need not be thread-safe;
-// Measure blocks while it runs the model.
+// Times forward passes. Implementations need not be thread-safe; Measure
+// blocks while it runs the models.
 class LatencyMeter {
  public:
   virtual ~LatencyMeter() = default;
-  // Milliseconds of one forward pass at `input_shape` (the module is in
-  // eval mode). An error when the forward fails.
-  virtual absl::StatusOr<double> Measure(
-      torch::jit::Module& module, const std::vector<int64_t>& input_shape) = 0;
+  // Milliseconds of one forward pass of each module at `input_shape` (the
+  // modules are in eval mode), in the order given. The passes of the
+  // modules are interleaved, so that a stretch in which the host is busy
+  // slows all of them. An error when a forward pass fails.
+  virtual absl::StatusOr<std::vector<double>> Measure(
+      const std::vector<torch::jit::Module*>& modules,
+      const std::vector<int64_t>& input_shape) = 0;
 };
 
 struct TorchLatencyMeterOptions {
   // Untimed passes first (allocator and thread-pool warm-up).
   int warmup_runs = 3;
-  // Timed passes; the median is the figure.
+  // Timed passes of each module; the fastest is the figure.
   int runs = 15;
 };
 
-// The CPU backend's meter: the median of `runs` LibTorch forward passes on
-// zeros, under inference mode, at the calling thread's intra-op threads.
+// The CPU backend's meter: per module, the fastest of `runs` LibTorch
+// forward passes on zeros, under inference mode, at the calling thread's
+// intra-op threads; pass i of every module runs before pass i + 1 of any.
 std::unique_ptr<LatencyMeter> MakeTorchLatencyMeter(
     TorchLatencyMeterOptions options = {});
 

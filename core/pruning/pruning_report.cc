@@ -87,7 +87,7 @@ std::string RenderPruningReport(const v1::PruningReport& report,
   if (report.latency_probes() > 0) {
     absl::StrAppendFormat(
         &out,
-        "latency (CPU, median): %.3f ms -> %.3f ms (-%.1f%%), MAC target "
+        "latency (CPU, fastest pass): %.3f ms -> %.3f ms (-%.1f%%), MAC target "
         "%.3f found in %d pruned copies\n",
         report.latency_dense_ms(), report.latency_pruned_ms(),
         100.0 * (1.0 - report.latency_pruned_ms() /
