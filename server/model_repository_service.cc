@@ -8,199 +8,26 @@
 #include "absl/strings/str_cat.h"
 #include "core/util/limit_status.h"
 #include "server/grpc_status.h"
+#include "server/upload_reactor.h"
 
 namespace pruneserve {
 namespace {
 
 constexpr size_t kDownloadChunkBytes = 1 << 20;
 
-std::string IdleMessage(absl::string_view what, absl::Duration idle) {
-  return absl::StrCat(what, " for ", absl::FormatDuration(idle),
-                      " (--upload_idle_timeout_seconds); the stream is closed");
-}
-
-// One UploadModel stream. gRPC threads deliver messages; the timer thread
-// checks idleness; the executor commits. All of them go through the shared
-// Guard (callback_rpc.h explains the lifetime rule).
-class UploadReactor final
-    : public grpc::ServerReadReactor<v1::UploadModelRequest> {
- public:
-  struct Guard {
-    absl::Mutex mu;
-    UploadReactor* reactor ABSL_GUARDED_BY(mu) = nullptr;
-  };
-
-  UploadReactor(grpc::CallbackServerContext* context, ServerCore* core,
-                const RpcRuntime& runtime, std::atomic<int>* open_uploads,
-                v1::UploadModelResponse* response)
-      : context_(context),
-        core_(core),
-        runtime_(runtime),
-        open_uploads_(open_uploads),
-        response_(response),
-        guard_(std::make_shared<Guard>()) {
-    absl::MutexLock lock(&guard_->mu);
-    guard_->reactor = this;
-    const int open = open_uploads_->fetch_add(1) + 1;
-    holds_slot_ = true;
-    if (open > runtime_.max_concurrent_uploads) {
-      absl::Status refused = LimitExceededError(
-          absl::StatusCode::kResourceExhausted, "max_concurrent_uploads",
-          absl::StrCat(open - 1, " uploads are open; the limit is ",
-                       runtime_.max_concurrent_uploads,
-                       " (--max_concurrent_uploads): retry when one ends"));
-      if (runtime_.refusals != nullptr)
-        runtime_.refusals->Record("max_concurrent_uploads");
-      FinishLocked(ToGrpcStatus(refused));
-      return;
-    }
-    last_activity_ = absl::Now();
-    ScheduleIdleCheckLocked();
-    StartRead(&message_);
+struct ModelUploadTarget {
+  using Request = v1::UploadModelRequest;
+  using Response = v1::UploadModelResponse;
+  using Session = UploadSession;
+  static constexpr const char* kUploads = "uploads";
+  static constexpr const char* kHeaderName = "UploadModelHeader";
+  static absl::StatusOr<std::unique_ptr<Session>> Begin(
+      ServerCore& core, const v1::UploadModelHeader& header) {
+    return core.repository().BeginUpload(header);
   }
-
-  void OnReadDone(bool ok) override {
-    absl::MutexLock lock(&guard_->mu);
-    if (finished_) return;
-    last_activity_ = absl::Now();
-    if (!ok) {
-      // Half-close (the whole model was sent) or cancellation, which
-      // OnCancel finishes: a cancelled upload is never committed.
-      if (context_->IsCancelled()) {
-        FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED,
-                                  "upload cancelled before it finished"));
-        return;
-      }
-      CommitLocked();
-      return;
-    }
-    if (session_ == nullptr) {
-      if (!message_.has_header()) {
-        FinishLocked(grpc::Status(
-            grpc::StatusCode::INVALID_ARGUMENT,
-            "missing header: the first message of an upload must be an "
-            "UploadModelHeader"));
-        return;
-      }
-      auto session = core_->repository().BeginUpload(message_.header());
-      if (!session.ok()) {
-        FinishLocked(ToGrpcStatus(session.status()));
-        return;
-      }
-      session_ = *std::move(session);
-    } else {
-      if (message_.has_header()) {
-        FinishLocked(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                  "a second header arrived mid-upload"));
-        return;
-      }
-      absl::Status s = session_->Append(message_.chunk());
-      if (!s.ok()) {
-        FinishLocked(ToGrpcStatus(s));
-        return;
-      }
-    }
-    StartRead(&message_);
+  static void Store(v1::ModelVersion model, Response* response) {
+    *response->mutable_model() = std::move(model);
   }
-
-  void OnCancel() override {
-    absl::MutexLock lock(&guard_->mu);
-    FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED,
-                              "upload cancelled before it finished"));
-  }
-
-  void OnDone() override {
-    int64_t timer = 0;
-    {
-      absl::MutexLock lock(&guard_->mu);
-      guard_->reactor = nullptr;
-      timer = timer_id_;
-      timer_id_ = 0;
-      ReleaseSlotLocked();
-    }
-    if (timer != 0) runtime_.timers->Cancel(timer);
-    delete this;  // an unfinished session_ discards its temp file
-  }
-
- private:
-  void CommitLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(guard_->mu) {
-    if (session_ == nullptr) {
-      FinishLocked(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                "empty upload: the stream carried no header"));
-      return;
-    }
-    committing_ = true;
-    // Checks, validation in its subprocess and the database write: seconds,
-    // on the executor.
-    const bool queued = runtime_.executor->Submit(
-        [guard = guard_,
-         session = std::shared_ptr<UploadSession>(std::move(session_))] {
-          auto model = session->Commit();
-          absl::MutexLock lock(&guard->mu);
-          UploadReactor* r = guard->reactor;
-          if (r == nullptr) return;
-          if (!model.ok()) {
-            r->FinishLocked(ToGrpcStatus(model.status()));
-            return;
-          }
-          *r->response_->mutable_model() = *std::move(model);
-          r->FinishLocked(grpc::Status::OK);
-        });
-    if (!queued) {
-      FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                "the server is shutting down"));
-    }
-  }
-
-  void ScheduleIdleCheckLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(guard_->mu) {
-    timer_id_ = runtime_.timers->Schedule(
-        last_activity_ + runtime_.idle_timeout, [guard = guard_] {
-          absl::MutexLock lock(&guard->mu);
-          if (guard->reactor != nullptr) guard->reactor->CheckIdleLocked();
-        });
-  }
-
-  void CheckIdleLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(guard_->mu) {
-    timer_id_ = 0;
-    if (finished_ || committing_) return;
-    if (absl::Now() - last_activity_ < runtime_.idle_timeout) {
-      ScheduleIdleCheckLocked();
-      return;
-    }
-    session_.reset();  // removes the temp file now
-    FinishLocked(grpc::Status(
-        grpc::StatusCode::DEADLINE_EXCEEDED,
-        IdleMessage("no upload message arrived", runtime_.idle_timeout)));
-  }
-
-  void FinishLocked(const grpc::Status& status)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(guard_->mu) {
-    if (finished_) return;
-    finished_ = true;
-    if (!status.ok()) session_.reset();
-    ReleaseSlotLocked();
-    Finish(status);
-  }
-
-  void ReleaseSlotLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(guard_->mu) {
-    if (holds_slot_) open_uploads_->fetch_sub(1);
-    holds_slot_ = false;
-  }
-
-  grpc::CallbackServerContext* const context_;
-  ServerCore* const core_;
-  const RpcRuntime& runtime_;
-  std::atomic<int>* const open_uploads_;
-  v1::UploadModelResponse* const response_;
-  const std::shared_ptr<Guard> guard_;
-  // The rest is guarded by guard_->mu.
-  v1::UploadModelRequest message_;
-  std::unique_ptr<UploadSession> session_;
-  absl::Time last_activity_;
-  int64_t timer_id_ = 0;
-  bool holds_slot_ = false;
-  bool committing_ = false;
-  bool finished_ = false;
 };
 
 // One DownloadModel stream: the executor checks the blob and reads each
@@ -331,9 +158,10 @@ class DownloadReactor final
       ScheduleIdleCheckLocked();
       return;
     }
-    FinishLocked(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                              IdleMessage("the client read no download chunk",
-                                          runtime_.idle_timeout)));
+    FinishLocked(
+        grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                     IdleStreamMessage("the client read no download chunk",
+                                       runtime_.idle_timeout)));
   }
 
   // Finishes now, or after the write in flight completes.
@@ -371,7 +199,8 @@ class DownloadReactor final
 grpc::ServerReadReactor<v1::UploadModelRequest>*
 ModelRepositoryService::UploadModel(grpc::CallbackServerContext* context,
                                     v1::UploadModelResponse* response) {
-  return new UploadReactor(context, core_, *runtime_, &open_uploads_, response);
+  return new UploadReactor<ModelUploadTarget>(context, core_, *runtime_,
+                                              &open_uploads_, response);
 }
 
 grpc::ServerUnaryReactor* ModelRepositoryService::ListModels(
