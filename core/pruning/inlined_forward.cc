@@ -16,6 +16,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "core/pruning/constant_folding.h"
 #include "core/util/torch_status.h"
 
 namespace pruneserve::pruning::internal {
@@ -307,19 +308,23 @@ void InlinedForward::Specialize() {
   }
   SubstituteAttrs(graph_->block());
   DropRaisingBranches(nodes);
-  jit::ConstantPropagationImmutableTypes(graph_);
+  // Scalar code and branches on attributes fold without alias analysis
+  // (constant_folding.h); that leaves most CNNs straight-line code.
+  FoldConstants(*graph_);
   nodes.clear();
   Preorder(graph_->block(), nodes);
   DropNoOpCasts(nodes);
-  jit::RemoveListMutation(graph_);
-  jit::UnrollConstantLoops(graph_);
-  jit::ConstantPropagation(graph_);
-  // The first propagation above leaves values of mutable types (lists)
-  // alone, so a trip count such as len(a constant list) may only now be
-  // known: unroll what became constant.
-  if (HasLoop(graph_->block())) {
+  if (NeedsGenericPasses(graph_->block())) {
+    // Loops and lists the program appends to (DenseNet's features).
+    jit::RemoveListMutation(graph_);
     jit::UnrollConstantLoops(graph_);
     jit::ConstantPropagation(graph_);
+    // A trip count such as len(a list) may only be known now that the
+    // list is a constant: unroll what became constant.
+    if (HasLoop(graph_->block())) {
+      jit::UnrollConstantLoops(graph_);
+      jit::ConstantPropagation(graph_);
+    }
   }
   jit::LowerSimpleTuples(graph_);
   // The block form builds no alias database (the graph form does, at a cost
@@ -377,46 +382,34 @@ std::optional<int64_t> InlinedForward::IntValue(const jit::Value* v) const {
 
 absl::StatusOr<std::unique_ptr<GraphTap>> InlinedForward::Tap(
     const std::vector<jit::Value*>& taps) const {
-  // Copy the graph and map the tapped values by their position in the
-  // top-level block; copy() preserves node and output order.
-  std::unordered_map<const jit::Value*, size_t> position;
-  std::vector<jit::Value*> originals;
-  for (jit::Value* in : graph_->inputs()) {
-    position[in] = originals.size();
-    originals.push_back(in);
-  }
-  for (jit::Node* node : graph_->nodes()) {
-    for (jit::Value* out : node->outputs()) {
-      position[out] = originals.size();
-      originals.push_back(out);
-    }
-  }
-  auto copy = graph_->copy();
-  std::vector<jit::Value*> copies;
-  for (jit::Value* in : copy->inputs()) copies.push_back(in);
-  for (jit::Node* node : copy->nodes()) {
-    for (jit::Value* out : node->outputs()) copies.push_back(out);
-  }
-  if (copies.size() != originals.size()) {
-    return absl::InternalError("graph copy changed the value count");
-  }
-  std::vector<jit::Value*> outputs;
+  jit::Graph& graph = *graph_;
   for (jit::Value* v : taps) {
-    auto it = position.find(v);
-    if (it == position.end() || !IsTensorValue(v)) {
+    const bool top_level = v->node()->owningBlock() == graph.block() ||
+                           v->node() == graph.param_node();
+    if (!top_level || v->owningGraph() != &graph || !IsTensorValue(v)) {
       return absl::InvalidArgumentError(
           absl::StrCat("cannot tap value %", v->debugName()));
     }
-    outputs.push_back(copies[it->second]);
   }
+  // jit::Code compiles a copy of the graph it is given, so the tapped
+  // program is built on graph_ itself: a tuple of the taps becomes its only
+  // output for the duration of the compilation, then graph_ is restored.
+  std::vector<jit::Value*> outputs(graph.outputs().begin(),
+                                   graph.outputs().end());
+  jit::Node* tuple = graph.appendNode(graph.createTuple(taps));
+  while (!graph.outputs().empty()) graph.eraseOutput(0);
+  graph.registerOutput(tuple->output());
+  auto restore = [&] {
+    graph.eraseOutput(0);
+    for (jit::Value* v : outputs) graph.registerOutput(v);
+    tuple->destroy();
+  };
   try {
-    jit::Node* tuple = copy->createTuple(outputs);
-    copy->appendNode(tuple);
-    while (!copy->outputs().empty()) copy->eraseOutput(0);
-    copy->registerOutput(tuple->output());
-    return std::unique_ptr<GraphTap>(
-        new GraphTap(module_, jit::Code(copy, "pruneserve_tap")));
+    jit::Code code(graph_, "pruneserve_tap");
+    restore();
+    return std::unique_ptr<GraphTap>(new GraphTap(module_, std::move(code)));
   } catch (const std::exception& e) {
+    restore();
     return TorchErrorToStatus(e, "building tapped graph",
                               absl::StatusCode::kInternal);
   }

@@ -108,6 +108,7 @@ class InlinedForward {
 
   // Compiles a function returning `taps` (values of the top-level block of
   // graph(), all of Tensor type). Returns InvalidArgument for other values.
+  // graph() gains a tuple output while it compiles and is restored after.
   absl::StatusOr<std::unique_ptr<GraphTap>> Tap(
       const std::vector<torch::jit::Value*>& taps) const;
 

@@ -150,14 +150,14 @@ absl::StatusOr<SurgeryResult> ApplyChannelPruning(
   if (auto s = ValidateMasks(analysis, keep); !s.ok()) return s;
   jit::Module module = analysis.forward().module();
   SurgeryResult result;
-  // tensor path -> dim -> removed indices
-  std::map<std::string, std::map<int, std::set<int64_t>>> removed;
+  // tensor path -> dim -> removed indices (unsorted, possibly repeated)
+  std::map<std::string, std::map<int, std::vector<int64_t>>> removed;
   for (const ChannelGroup& g : analysis.groups()) {
     for (size_t c = 0; c < g.channels.size(); ++c) {
       if (keep[g.id][c]) continue;
       for (const TensorSlice& s : g.channels[c].slices) {
-        auto& set = removed[*s.tensor][s.dim];
-        for (int64_t i = 0; i < s.count; ++i) set.insert(s.index + i);
+        auto& indices = removed[*s.tensor][s.dim];
+        for (int64_t i = 0; i < s.count; ++i) indices.push_back(s.index + i);
       }
     }
   }
@@ -172,9 +172,17 @@ absl::StatusOr<SurgeryResult> ApplyChannelPruning(
       torch::Tensor original = value->toTensor();
       torch::Tensor t = original;
       for (const auto& [dim, drop] : dims) {
+        std::vector<char> dropped(t.size(dim), 0);
+        for (int64_t i : drop) {
+          if (i < 0 || i >= t.size(dim)) {
+            return absl::InternalError(absl::StrCat(
+                "channel ", i, " is outside dimension ", dim, " of ", path));
+          }
+          dropped[i] = 1;
+        }
         std::vector<int64_t> idx;
         for (int64_t i = 0; i < t.size(dim); ++i) {
-          if (!drop.count(i)) idx.push_back(i);
+          if (!dropped[i]) idx.push_back(i);
         }
         t = t.index_select(dim, torch::tensor(idx, torch::kLong));
       }

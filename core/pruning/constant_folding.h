@@ -1,0 +1,39 @@
+// Constant folding for the specialised forward graph (see
+// inlined_forward.h), cheaper than TorchScript's generic passes on the
+// graphs real CNNs give. Once module attributes are constants, what is
+// left to fold in a scripted CNN is scalar code (`if self.use_res_connect`,
+// `padding_mode != "zeros"`, `x.dim() != 4` checks that no longer raise)
+// and constant int lists (`view` sizes, pooling sizes). jit's
+// ConstantPropagation handles those too, but builds an alias database of
+// the whole graph for it, twice; on MobileNetV2 that was a quarter of the
+// engine's time. The folding here needs no alias database because it
+// folds only what cannot be aliased or written: values of immutable types,
+// and int lists that no node may write.
+//
+// Graphs with loops or list mutation (DenseNet's `features.append`) are
+// left to the generic passes: see NeedsGenericPasses. Internal to
+// core/pruning.
+#ifndef PRUNESERVE_CORE_PRUNING_CONSTANT_FOLDING_H_
+#define PRUNESERVE_CORE_PRUNING_CONSTANT_FOLDING_H_
+
+#include <torch/csrc/jit/ir/ir.h>
+
+namespace pruneserve::pruning::internal {
+
+// True when `block` (or a nested block) holds a loop or a node that may
+// write a list: what FoldConstants does not handle.
+bool NeedsGenericPasses(const torch::jit::Block* block);
+
+// Folds, in one pass in program order over `graph` and its nested blocks:
+// nodes whose inputs are all constants and whose inputs and outputs are of
+// immutable types (no side effects, deterministic, no blocks); prim::If
+// nodes with a constant condition (the taken branch replaces the node); and
+// prim::ListConstruct nodes of constants whose list no node may write.
+// Folded nodes are left for dead-code elimination. Throws what running a
+// node throws (a constant computation that fails at runtime, such as an
+// integer division by zero, is left unfolded instead).
+void FoldConstants(torch::jit::Graph& graph);
+
+}  // namespace pruneserve::pruning::internal
+
+#endif  // PRUNESERVE_CORE_PRUNING_CONSTANT_FOLDING_H_
