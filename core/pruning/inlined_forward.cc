@@ -88,6 +88,25 @@ absl::StatusOr<jit::IValue> AttrAtPath(const jit::Module& module,
 
 namespace {
 
+// The graph function `node` calls (prim::CallMethod or prim::CallFunction),
+// with the class of a method in `owner`; nullptr for other nodes and for
+// calls of functions without a graph.
+jit::GraphFunction* CalleeOf(const jit::Node* node,
+                             c10::ClassTypePtr* owner = nullptr) {
+  jit::Function* fn = nullptr;
+  if (node->kind() == c10::prim::CallMethod) {
+    if (auto cls = node->input(0)->type()->cast<c10::ClassType>()) {
+      fn = &cls->getMethod(node->s(c10::attr::name));
+      if (owner != nullptr) *owner = cls;
+    }
+  } else if (node->kind() == c10::prim::CallFunction) {
+    if (auto f = node->input(0)->type()->cast<c10::FunctionType>()) {
+      fn = f->function();
+    }
+  }
+  return fn == nullptr ? nullptr : jit::tryToGraphFunction(*fn);
+}
+
 // Replaces each method or function call in `block` (and its nested blocks)
 // with the callee's graph as written, in one pass: scanning resumes at the
 // first inserted node, so calls inside the inserted code are inlined too.
@@ -97,18 +116,7 @@ namespace {
 void InlineCalls(jit::Block* block) {
   jit::Node* node = block->nodes().front();
   while (node != block->return_node()) {
-    jit::Function* fn = nullptr;
-    if (node->kind() == c10::prim::CallMethod) {
-      if (auto cls = node->input(0)->type()->cast<c10::ClassType>()) {
-        fn = &cls->getMethod(node->s(c10::attr::name));
-      }
-    } else if (node->kind() == c10::prim::CallFunction) {
-      if (auto f = node->input(0)->type()->cast<c10::FunctionType>()) {
-        fn = f->function();
-      }
-    }
-    jit::GraphFunction* graph_fn =
-        fn == nullptr ? nullptr : jit::tryToGraphFunction(*fn);
+    jit::GraphFunction* graph_fn = CalleeOf(node);
     if (graph_fn == nullptr) {
       for (jit::Block* sub : node->blocks()) InlineCalls(sub);
       node = node->next();
@@ -126,8 +134,8 @@ void InlineCalls(jit::Block* block) {
     }
     if (outputs.size() != node->outputs().size()) {
       throw std::runtime_error(absl::StrCat(
-          "inlining ", fn->qualname().qualifiedName(), ": ", outputs.size(),
-          " outputs for a call with ", node->outputs().size()));
+          "inlining ", graph_fn->qualname().qualifiedName(), ": ",
+          outputs.size(), " outputs for a call with ", node->outputs().size()));
     }
     for (size_t i = 0; i < outputs.size(); ++i) {
       node->output(i)->replaceAllUsesWith(outputs[i]);
@@ -150,6 +158,64 @@ std::shared_ptr<jit::Graph> InlinedForwardGraph(const jit::Module& module) {
   InlineCalls(graph->block());
   return graph;
 }
+
+// Walks the code of a forward method as InlineCalls would inline it,
+// without copying: positions count the nodes of the inlined graph in
+// preorder, and the walk records where the wanted positions come from.
+class OriginWalk {
+ public:
+  // `wanted`: position in the inlined graph -> index of the result.
+  OriginWalk(std::unordered_map<size_t, size_t> wanted, size_t results)
+      : wanted_(std::move(wanted)), results_(results) {}
+
+  void Run(const c10::ClassTypePtr& root, jit::GraphFunction* forward) {
+    methods_.push_back({root, forward});
+    Walk(forward->graph()->block());
+    for (auto& r : results_) {
+      if (r) r->occurrences = occurrences_[r->node];
+    }
+  }
+  // Nodes walked: the size of the inlined graph.
+  size_t positions() const { return position_; }
+  std::vector<std::optional<CodeOrigin>>& results() { return results_; }
+
+ private:
+  void Walk(jit::Block* block) {
+    for (jit::Node* node : block->nodes()) {
+      c10::ClassTypePtr owner;
+      if (jit::GraphFunction* callee = CalleeOf(node, &owner)) {
+        if (owner != nullptr) {
+          methods_.push_back({owner, callee});
+        } else {
+          ++functions_;
+        }
+        Walk(callee->graph()->block());
+        if (owner != nullptr) {
+          methods_.pop_back();
+        } else {
+          --functions_;
+        }
+        continue;
+      }
+      ++occurrences_[node];
+      if (auto it = wanted_.find(position_); it != wanted_.end()) {
+        CodeOrigin& origin = results_[it->second].emplace();
+        origin.node = node;
+        origin.methods = methods_;
+        origin.through_function = functions_ > 0;
+      }
+      ++position_;
+      for (jit::Block* sub : node->blocks()) Walk(sub);
+    }
+  }
+
+  std::unordered_map<size_t, size_t> wanted_;
+  std::vector<std::optional<CodeOrigin>> results_;
+  std::unordered_map<const jit::Node*, int> occurrences_;
+  std::vector<std::pair<c10::ClassTypePtr, jit::GraphFunction*>> methods_;
+  int functions_ = 0;
+  size_t position_ = 0;
+};
 
 // Nodes of `block` and its nested blocks in preorder.
 void Preorder(jit::Block* block, std::vector<jit::Node*>& out) {
@@ -255,6 +321,27 @@ const std::shared_ptr<jit::Graph>& InlinedForward::SourceGraph() {
   attr_path_[source_graph_->inputs()[0]] = "";
   ResolveAttrs(source_graph_->block());
   return source_graph_;
+}
+
+std::vector<std::optional<CodeOrigin>> InlinedForward::Origins(
+    const std::vector<const jit::Node*>& nodes) const {
+  std::unordered_map<size_t, size_t> wanted;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    auto it = source_position_.find(nodes[i]);
+    if (it != source_position_.end()) wanted[it->second] = i;
+  }
+  OriginWalk walk(std::move(wanted), nodes.size());
+  auto method = module_.find_method("forward");
+  jit::GraphFunction* forward =
+      method ? jit::tryToGraphFunction(method->function()) : nullptr;
+  if (forward == nullptr) throw std::runtime_error("forward method is gone");
+  walk.Run(module_.type(), forward);
+  if (walk.positions() != source_count_) {
+    throw std::runtime_error(
+        absl::StrCat("forward changed since the analysis: its code has ",
+                     walk.positions(), " nodes inlined, not ", source_count_));
+  }
+  return std::move(walk.results());
 }
 
 jit::Node* InlinedForward::SourceNode(const jit::Node* node) {

@@ -67,6 +67,22 @@ class GraphTap {
   torch::jit::Code code_;
 };
 
+// Where a node of the inlined forward came from: the graph of the method
+// (or free function) that holds it, as written, and the chain of methods
+// the program calls to reach it.
+struct CodeOrigin {
+  // A node of a method's or function's own graph.
+  torch::jit::Node* node = nullptr;
+  // The methods from the root's forward down to the one holding `node`,
+  // with the class each belongs to.
+  std::vector<std::pair<c10::ClassTypePtr, torch::jit::GraphFunction*>> methods;
+  // True when a free function is on the way (it may hold `node`), whose
+  // code every caller shares.
+  bool through_function = false;
+  // How many times `node` is inlined into the forward program.
+  int occurrences = 0;
+};
+
 // Owns an inlined copy of `module.forward`'s graph. The module handle is
 // shared (TorchScript modules are reference types), so mutating the module
 // through another handle is visible here. Not thread-safe.
@@ -93,6 +109,13 @@ class InlinedForward {
   // The node of SourceGraph() that `node` (of graph()) was copied from, or
   // nullptr when !HasSource(node). Builds the source graph when needed.
   torch::jit::Node* SourceNode(const torch::jit::Node* node);
+
+  // The origin of each node (of graph()) in the methods' code, or nullopt
+  // for a node without one (!HasSource), in the order given. Walks the
+  // call tree once without copying any graph; the module's methods must
+  // not have changed since Create. Throws what resolving a call throws.
+  std::vector<std::optional<CodeOrigin>> Origins(
+      const std::vector<const torch::jit::Node*>& nodes) const;
 
   // Dotted attribute path ("layer1.0.conv1.weight") of the value (of graph()
   // or SourceGraph()) when it is a prim::GetAttr chain from self, else

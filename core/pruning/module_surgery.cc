@@ -143,6 +143,93 @@ void InstallForward(jit::Module& module, const std::shared_ptr<jit::Graph>& g) {
   type->addMethod(fn);
 }
 
+// A constant of the analysed graph that must take a new value.
+struct CodeEdit {
+  const CountSite* site;
+  c10::IValue value;
+};
+
+bool SameValue(const c10::IValue& a, const c10::IValue& b) {
+  if (a.isInt() && b.isInt()) return a.toInt() == b.toInt();
+  if (a.isIntList() && b.isIntList()) return a.toIntVector() == b.toIntVector();
+  return false;
+}
+
+// A constant, or a list written out of constants (`[8]`).
+bool IsLiteral(const jit::Node* node) {
+  if (node->kind() == c10::prim::Constant) return true;
+  if (node->kind() != c10::prim::ListConstruct) return false;
+  for (const jit::Value* v : node->inputs()) {
+    if (v->node()->kind() != c10::prim::Constant) return false;
+  }
+  return true;
+}
+
+// Makes `fn`, a method of `type`, a new function with the same graph, so
+// that nothing compiled or inlined from its old code (an executor, an
+// optimised graph) outlives an edit of that graph.
+void RenewMethod(jit::CompilationUnit& cu, const c10::ClassTypePtr& type,
+                 jit::GraphFunction* fn) {
+  std::shared_ptr<jit::Graph> graph = fn->graph();
+  const c10::QualifiedName name = fn->qualname();
+  type->unsafeRemoveMethod(fn->name());
+  cu.unsafeRemoveMethod(name);  // destroys fn
+  type->addMethod(cu.create_function(name, graph));
+}
+
+// Writes each edit's value into the method code the constant was inlined
+// from, so the module keeps its own methods (and a submodule called on its
+// own computes what it computes inside the model). Possible only when every
+// inlined copy of that code is an edited site with the same value and no
+// free function, shared by every caller, is involved. Returns the number of
+// constants written: 0 when it is not possible, and then nothing changed.
+int EditMethodsInPlace(internal::InlinedForward& forward,
+                       const std::vector<CodeEdit>& edits) {
+  std::vector<const jit::Node*> nodes;
+  for (const CodeEdit& e : edits) nodes.push_back(e.site->node);
+  const std::vector<std::optional<internal::CodeOrigin>> origins =
+      forward.Origins(nodes);
+  struct Planned {
+    c10::IValue value;
+    int sites = 0;
+    int occurrences = 0;
+  };
+  std::map<std::pair<jit::Node*, size_t>, Planned> planned;
+  for (size_t i = 0; i < edits.size(); ++i) {
+    const auto& origin = origins[i];
+    if (!origin || origin->through_function) return 0;
+    const size_t input = edits[i].site->input;
+    if (!IsLiteral(origin->node->input(input)->node())) {
+      return 0;  // an attribute, or computed in the code
+    }
+    Planned& p = planned[{origin->node, input}];
+    if (p.sites > 0 && !SameValue(p.value, edits[i].value)) return 0;
+    p.value = edits[i].value;
+    p.occurrences = origin->occurrences;
+    ++p.sites;
+  }
+  for (const auto& [where, p] : planned) {
+    if (p.sites != p.occurrences) return 0;
+  }
+  std::map<jit::GraphFunction*, c10::ClassTypePtr> renew;
+  for (const auto& origin : origins) {
+    for (const auto& [type, fn] : origin->methods) {
+      auto cu = type->compilation_unit();
+      if (cu == nullptr || cu->find_function(fn->qualname()) != fn) return 0;
+      renew[fn] = type;
+    }
+  }
+  for (const auto& [where, p] : planned) {
+    auto [node, input] = where;
+    jit::WithInsertPoint guard(node);
+    node->replaceInput(input, node->owningGraph()->insertConstant(p.value));
+  }
+  for (const auto& [fn, type] : renew) {
+    RenewMethod(*type->compilation_unit(), type, fn);
+  }
+  return static_cast<int>(planned.size());
+}
+
 }  // namespace
 
 absl::StatusOr<SurgeryResult> ApplyChannelPruning(
@@ -193,10 +280,12 @@ absl::StatusOr<SurgeryResult> ApplyChannelPruning(
       owner->toObject()->setAttr(name, t);
       owners.insert(owner_path);
     }
-    // Channel counts held by the program are edited in the unspecialised
-    // inlined graph, which keeps train() and the attributes working.
+    // Channel counts the program holds: attributes are set; constants of
+    // the code are edited where they are written (EditMethodsInPlace) or,
+    // failing that, in the unspecialised inlined graph, which then replaces
+    // forward (InstallForward). Both keep train() and the attributes working.
     internal::InlinedForward& forward = analysis.forward();
-    std::shared_ptr<jit::Graph> graph;
+    std::vector<CodeEdit> edits;
     for (const CountSite& site : analysis.count_sites()) {
       const int64_t n =
           KeptCount(site.channels, keep) / std::max<int64_t>(1, site.divisor);
@@ -205,13 +294,6 @@ absl::StatusOr<SurgeryResult> ApplyChannelPruning(
         auto owner = AttrAtPath(module, owner_path);
         owner->toObject()->setAttr(name, n);
         continue;
-      }
-      if (graph == nullptr) graph = forward.SourceGraph();
-      jit::Node* node = forward.SourceNode(site.node);
-      if (node == nullptr) {
-        return absl::InternalError(
-            absl::StrCat("no source code for the channel count of ",
-                         site.node->kind().toQualString()));
       }
       // The specialised graph knows the value (it folded it to a constant).
       auto current = jit::toIValue(site.node->input(site.input));
@@ -236,26 +318,39 @@ absl::StatusOr<SurgeryResult> ApplyChannelPruning(
         if (current->toInt() == n) continue;
         replacement_value = n;
       }
-      jit::Value* old = node->input(site.input);
-      // An int the source reads from a module attribute: set the attribute.
-      if (const std::string* path = forward.AttrPath(old);
-          path != nullptr && replacement_value.isInt()) {
-        auto [owner_path, name] = SplitOwner(*path);
-        auto owner = AttrAtPath(module, owner_path);
-        if (owner.ok() && owner->isObject()) {
-          owner->toObject()->setAttr(name, replacement_value);
-          continue;
+      edits.push_back({&site, std::move(replacement_value)});
+    }
+    if (!edits.empty()) {
+      result.constants_rewritten = EditMethodsInPlace(forward, edits);
+    }
+    if (!edits.empty() && result.constants_rewritten == 0) {
+      const std::shared_ptr<jit::Graph>& graph = forward.SourceGraph();
+      for (const CodeEdit& edit : edits) {
+        jit::Node* node = forward.SourceNode(edit.site->node);
+        if (node == nullptr) {
+          return absl::InternalError(
+              absl::StrCat("no source code for the channel count of ",
+                           edit.site->node->kind().toQualString()));
         }
+        jit::Value* old = node->input(edit.site->input);
+        // An int the source reads from a module attribute: set it.
+        if (const std::string* path = forward.AttrPath(old);
+            path != nullptr && edit.value.isInt()) {
+          auto [owner_path, name] = SplitOwner(*path);
+          auto owner = AttrAtPath(module, owner_path);
+          if (owner.ok() && owner->isObject()) {
+            owner->toObject()->setAttr(name, edit.value);
+            continue;
+          }
+        }
+        jit::WithInsertPoint guard(node);
+        jit::Value* replacement = graph->insertConstant(edit.value);
+        node->replaceInput(edit.site->input, replacement);
+        result.forward_rewritten = true;
       }
-      jit::WithInsertPoint guard(node);
-      jit::Value* replacement = graph->insertConstant(replacement_value);
-      node->replaceInput(site.input, replacement);
-      result.forward_rewritten = true;
+      if (result.forward_rewritten) InstallForward(module, graph);
     }
     UpdateCounts(module, owners, result);
-    if (result.forward_rewritten) {
-      InstallForward(module, graph);
-    }
   } catch (const std::exception& e) {
     return TorchErrorToStatus(e, "channel surgery",
                               absl::StatusCode::kInternal);

@@ -2,8 +2,9 @@
 // channel group, which channels to keep, slices every coupled parameter and
 // buffer, re-registers the sliced tensors on their owning submodules, updates
 // the int attributes that hold channel counts (in_channels, out_channels,
-// num_features, in_features, out_features, groups) and rewrites the graph
-// constants that hold them (depthwise `groups`, a view's feature size). The
+// num_features, in_features, out_features, groups) and rewrites the code
+// constants that hold them (depthwise `groups`, a view's feature size), in
+// the method that holds each when it can, else in an inlined forward. The
 // result is an ordinary TorchScript module that saves, loads and trains.
 #ifndef PRUNESERVE_CORE_PRUNING_MODULE_SURGERY_H_
 #define PRUNESERVE_CORE_PRUNING_MODULE_SURGERY_H_
@@ -26,6 +27,9 @@ struct SurgeryResult {
   // True when forward() was replaced by the analysed (inlined) graph because
   // a channel count was a constant in the program.
   bool forward_rewritten = false;
+  // Constants of the code (a depthwise conv's `groups`, a view's size)
+  // rewritten in the methods that hold them; forward keeps its calls.
+  int constants_rewritten = 0;
   // Class constants that could not be updated because several submodules
   // share their class type (the forward does not read them).
   std::vector<std::string> warnings;
