@@ -107,6 +107,66 @@ jit::GraphFunction* CalleeOf(const jit::Node* node,
   return fn == nullptr ? nullptr : jit::tryToGraphFunction(*fn);
 }
 
+using ValueMap = std::unordered_map<const jit::Value*, jit::Value*>;
+
+jit::Value* Mapped(const ValueMap& map, const jit::Value* v) {
+  auto it = map.find(v);
+  if (it == map.end()) {
+    throw std::runtime_error("inlining: a value is used outside its scope");
+  }
+  return it->second;
+}
+
+// Copies the nodes of `from` (with their blocks) before `before`, mapping
+// inputs through `map` and adding the copies' outputs to it. Unlike
+// Graph::createClone it gives the copies no debug names: making each name
+// unique in the graph was a tenth of the inlining.
+void CopyNodes(const jit::Block* from, jit::Node* before, ValueMap& map) {
+  jit::Graph& graph = *before->owningGraph();
+  for (const jit::Node* node : from->nodes()) {
+    jit::Node* copy = graph.create(node->kind(), 0);
+    copy->copyAttributes(*node);
+    copy->setSourceRange(node->sourceRange());
+    for (const jit::Value* in : node->inputs()) copy->addInput(Mapped(map, in));
+    for (const jit::Value* out : node->outputs()) {
+      map[out] = copy->addOutput()->setType(out->type());
+    }
+    copy->insertBefore(before);
+    for (const jit::Block* sub : node->blocks()) {
+      jit::Block* sub_copy = copy->addBlock();
+      for (const jit::Value* in : sub->inputs()) {
+        map[in] = sub_copy->addInput()->setType(in->type());
+      }
+      CopyNodes(sub, sub_copy->return_node(), map);
+      for (const jit::Value* out : sub->outputs()) {
+        sub_copy->registerOutput(Mapped(map, out));
+      }
+    }
+  }
+}
+
+// Inserts the body of `callee` before `at`, its inputs bound to `inputs`;
+// returns the values of its outputs.
+std::vector<jit::Value*> InsertBody(const jit::Graph& callee,
+                                    at::ArrayRef<jit::Value*> inputs,
+                                    jit::Node* at) {
+  if (inputs.size() != callee.inputs().size()) {
+    throw std::runtime_error(absl::StrCat("inlining: ", inputs.size(),
+                                          " arguments for ",
+                                          callee.inputs().size(), " inputs"));
+  }
+  ValueMap map;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    map[callee.inputs()[i]] = inputs[i];
+  }
+  CopyNodes(callee.block(), at, map);
+  std::vector<jit::Value*> outputs;
+  for (const jit::Value* out : callee.outputs()) {
+    outputs.push_back(Mapped(map, out));
+  }
+  return outputs;
+}
+
 // Replaces each method or function call in `block` (and its nested blocks)
 // with the callee's graph as written, in one pass: scanning resumes at the
 // first inserted node, so calls inside the inserted code are inlined too.
@@ -127,11 +187,7 @@ void InlineCalls(jit::Block* block) {
     if (node->kind() == c10::prim::CallFunction) inputs = inputs.slice(1);
     jit::Node* before = node->prev();
     std::vector<jit::Value*> outputs;
-    {
-      jit::WithInsertPoint guard(node);
-      outputs =
-          jit::insertGraph(*node->owningGraph(), *graph_fn->graph(), inputs);
-    }
+    outputs = InsertBody(*graph_fn->graph(), inputs, node);
     if (outputs.size() != node->outputs().size()) {
       throw std::runtime_error(absl::StrCat(
           "inlining ", graph_fn->qualname().qualifiedName(), ": ",
@@ -170,26 +226,43 @@ class OriginWalk {
 
   void Run(const c10::ClassTypePtr& root, jit::GraphFunction* forward) {
     methods_.push_back({root, forward});
-    Walk(forward->graph()->block());
-    for (auto& r : results_) {
-      if (r) r->occurrences = occurrences_[r->node];
-    }
+    Frame frame;
+    frame.self = "";
+    frame.modules[forward->graph()->inputs()[0]] = "";
+    Walk(forward->graph()->block(), frame);
   }
   // Nodes walked: the size of the inlined graph.
   size_t positions() const { return position_; }
   std::vector<std::optional<CodeOrigin>>& results() { return results_; }
 
  private:
-  void Walk(jit::Block* block) {
+  // One method or function being walked: module paths of its values.
+  struct Frame {
+    std::optional<std::string> self;
+    std::unordered_map<const jit::Value*, std::string> modules;
+  };
+
+  static std::optional<std::string> PathOf(const Frame& frame,
+                                           const jit::Value* v) {
+    auto it = frame.modules.find(v);
+    if (it == frame.modules.end()) return std::nullopt;
+    return it->second;
+  }
+
+  void Walk(jit::Block* block, Frame& frame) {
     for (jit::Node* node : block->nodes()) {
       c10::ClassTypePtr owner;
       if (jit::GraphFunction* callee = CalleeOf(node, &owner)) {
+        const jit::Graph& graph = *callee->graph();
+        Frame inner;
         if (owner != nullptr) {
           methods_.push_back({owner, callee});
+          inner.self = PathOf(frame, node->input(0));
+          if (inner.self) inner.modules[graph.inputs()[0]] = *inner.self;
         } else {
           ++functions_;
         }
-        Walk(callee->graph()->block());
+        Walk(callee->graph()->block(), inner);
         if (owner != nullptr) {
           methods_.pop_back();
         } else {
@@ -197,21 +270,28 @@ class OriginWalk {
         }
         continue;
       }
-      ++occurrences_[node];
+      if (node->kind() == c10::prim::GetAttr &&
+          node->output()->type()->kind() == c10::TypeKind::ClassType) {
+        if (auto owner_path = PathOf(frame, node->input())) {
+          const std::string& name = node->s(c10::attr::name);
+          frame.modules[node->output()] =
+              owner_path->empty() ? name : absl::StrCat(*owner_path, ".", name);
+        }
+      }
       if (auto it = wanted_.find(position_); it != wanted_.end()) {
         CodeOrigin& origin = results_[it->second].emplace();
         origin.node = node;
         origin.methods = methods_;
         origin.through_function = functions_ > 0;
+        origin.instance = frame.self;
       }
       ++position_;
-      for (jit::Block* sub : node->blocks()) Walk(sub);
+      for (jit::Block* sub : node->blocks()) Walk(sub, frame);
     }
   }
 
   std::unordered_map<size_t, size_t> wanted_;
   std::vector<std::optional<CodeOrigin>> results_;
-  std::unordered_map<const jit::Node*, int> occurrences_;
   std::vector<std::pair<c10::ClassTypePtr, jit::GraphFunction*>> methods_;
   int functions_ = 0;
   size_t position_ = 0;
@@ -413,7 +493,8 @@ void InlinedForward::Specialize() {
       jit::ConstantPropagation(graph_);
     }
   }
-  jit::LowerSimpleTuples(graph_);
+  // (The graph form would also build an alias database for its DCE.)
+  jit::LowerSimpleTuples(graph_->block());
   // The block form builds no alias database (the graph form does, at a cost
   // that dominates this pass); without one, nodes that mutate stay, which
   // keeps every in-place op of a forward pass.

@@ -79,8 +79,10 @@ struct CodeOrigin {
   // True when a free function is on the way (it may hold `node`), whose
   // code every caller shares.
   bool through_function = false;
-  // How many times `node` is inlined into the forward program.
-  int occurrences = 0;
+  // Dotted path of the module instance whose method holds `node` ("" for
+  // the root), or nullopt when the code reaches it other than through
+  // attributes of `self`.
+  std::optional<std::string> instance;
 };
 
 // Owns an inlined copy of `module.forward`'s graph. The module handle is

@@ -180,10 +180,11 @@ void RenewMethod(jit::CompilationUnit& cu, const c10::ClassTypePtr& type,
 // Writes each edit's value into the method code the constant was inlined
 // from, so the module keeps its own methods (and a submodule called on its
 // own computes what it computes inside the model). Possible only when every
-// inlined copy of that code is an edited site with the same value and no
-// free function, shared by every caller, is involved. Returns the number of
+// instance of the class holding that code gets the same value, and no free
+// function (shared by every caller) is involved. Returns the number of
 // constants written: 0 when it is not possible, and then nothing changed.
-int EditMethodsInPlace(internal::InlinedForward& forward,
+int EditMethodsInPlace(const jit::Module& root,
+                       internal::InlinedForward& forward,
                        const std::vector<CodeEdit>& edits) {
   std::vector<const jit::Node*> nodes;
   for (const CodeEdit& e : edits) nodes.push_back(e.site->node);
@@ -191,25 +192,27 @@ int EditMethodsInPlace(internal::InlinedForward& forward,
       forward.Origins(nodes);
   struct Planned {
     c10::IValue value;
-    int sites = 0;
-    int occurrences = 0;
+    const c10::ClassType* type = nullptr;
+    std::set<std::string> instances;
   };
   std::map<std::pair<jit::Node*, size_t>, Planned> planned;
   for (size_t i = 0; i < edits.size(); ++i) {
     const auto& origin = origins[i];
-    if (!origin || origin->through_function) return 0;
+    if (!origin || origin->through_function || !origin->instance) return 0;
     const size_t input = edits[i].site->input;
     if (!IsLiteral(origin->node->input(input)->node())) {
       return 0;  // an attribute, or computed in the code
     }
     Planned& p = planned[{origin->node, input}];
-    if (p.sites > 0 && !SameValue(p.value, edits[i].value)) return 0;
+    if (!p.instances.empty() && !SameValue(p.value, edits[i].value)) return 0;
     p.value = edits[i].value;
-    p.occurrences = origin->occurrences;
-    ++p.sites;
+    p.type = origin->methods.back().first.get();
+    p.instances.insert(*origin->instance);
   }
+  std::unordered_map<const c10::ClassType*, size_t> instances_of;
+  for (const auto& m : root.modules()) instances_of[m.type().get()]++;
   for (const auto& [where, p] : planned) {
-    if (p.sites != p.occurrences) return 0;
+    if (p.instances.size() != instances_of[p.type]) return 0;
   }
   std::map<jit::GraphFunction*, c10::ClassTypePtr> renew;
   for (const auto& origin : origins) {
@@ -321,7 +324,7 @@ absl::StatusOr<SurgeryResult> ApplyChannelPruning(
       edits.push_back({&site, std::move(replacement_value)});
     }
     if (!edits.empty()) {
-      result.constants_rewritten = EditMethodsInPlace(forward, edits);
+      result.constants_rewritten = EditMethodsInPlace(module, forward, edits);
     }
     if (!edits.empty() && result.constants_rewritten == 0) {
       const std::shared_ptr<jit::Graph>& graph = forward.SourceGraph();

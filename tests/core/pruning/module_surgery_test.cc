@@ -49,8 +49,9 @@ jit::Module Depthwise() {
 }
 
 // Two pointwise -> depthwise branches, concatenated, pooled, classified.
-// With `shared`, both depthwise submodules have one class type (and code).
-jit::Module TwoBranchNet(bool shared) {
+// With `shared`, both depthwise submodules have one class type (and code);
+// with `spare`, a third instance of it that forward never calls is kept.
+jit::Module TwoBranchNet(bool shared, bool spare) {
   torch::manual_seed(3);
   jit::Module net = NewModule("TwoBranchNet");
   jit::Module dw = Depthwise();
@@ -58,6 +59,7 @@ jit::Module TwoBranchNet(bool shared) {
   net.register_module("p2", Pointwise());
   net.register_module("dw1", dw);
   net.register_module("dw2", shared ? dw.deepcopy() : Depthwise());
+  if (spare) net.register_module("spare", dw.deepcopy());
   net.register_parameter("fc", torch::randn({10, 16}), false);
   net.register_parameter("fcb", torch::randn({10}), false);
   net.define(
@@ -95,9 +97,10 @@ struct Pruned {
 };
 
 // Removes the first `n1` channels of p1 and the first `n2` of p2.
-Pruned PruneBranches(bool shared, int64_t n1, int64_t n2) {
+Pruned PruneBranches(bool shared, int64_t n1, int64_t n2,
+                     bool spare = false) {
   torch::NoGradGuard no_grad;
-  jit::Module original = TwoBranchNet(shared);
+  jit::Module original = TwoBranchNet(shared, spare);
   Pruned out;
   out.model = original.clone();
   auto analysis = ChannelDependencyGraph::Build(out.model, {1, 3, 6, 6});
@@ -166,6 +169,17 @@ TEST(ModuleSurgeryTest, SharedCodeWithTwoNewCountsFallsBackToInlinedForward) {
   EXPECT_EQ(p.result.constants_rewritten, 0);
   EXPECT_FALSE(CallsMethods(p.model));
   ExpectSameFunction(p);
+}
+
+TEST(ModuleSurgeryTest, AnInstanceLeftOutKeepsTheSharedCodeUnchanged) {
+  // The spare instance keeps 8 channels: its code must keep groups=8.
+  Pruned p = PruneBranches(/*shared=*/true, 3, 3, /*spare=*/true);
+  EXPECT_TRUE(p.result.forward_rewritten);
+  EXPECT_EQ(p.result.constants_rewritten, 0);
+  ExpectSameFunction(p);
+  torch::NoGradGuard no_grad;
+  jit::Module spare = p.model.attr("spare").toModule();
+  EXPECT_EQ(spare.forward({torch::randn({1, 8, 4, 4})}).toTensor().size(1), 8);
 }
 
 }  // namespace
