@@ -73,12 +73,15 @@ for name in names:
     torch.jit.script(model.eval()).save(f"{out_dir}/{name}.pt")
 EOF
 
-echo "== PruneServe ($bin)"
-# One process per model, so a model that crashes the engine costs only its
-# own row (recorded as an error with the exit status).
+# Model by model, PruneServe then Torch-Pruning: the two sides of a row run
+# minutes apart at most, so a load change on a shared machine moves both.
+# One process per model and side, so a model that crashes the engine costs
+# only its own row (recorded as an error with the exit status).
 : >"$work/pruneserve.jsonl"
+: >"$work/peer.jsonl"
 IFS=, read -ra model_list <<<"$models"
 for m in "${model_list[@]}"; do
+  echo "== $m: PruneServe ($bin)"
   status=0
   "$bin" --repeats="$repeats" --threads="$threads" --json "${ps_flags[@]}" \
     "$m=$work/models/$m.pt" >"$work/one.jsonl" || status=$?
@@ -90,12 +93,11 @@ for m in "${model_list[@]}"; do
   fi
   cat "$work/one.jsonl"
   cat "$work/one.jsonl" >>"$work/pruneserve.jsonl"
+  echo "== $m: Torch-Pruning (bench/torch_pruning_peer.py)"
+  "$py" "$repo/bench/torch_pruning_peer.py" --repeats "$repeats" \
+    --threads "$threads" --models "$m" --json | tee -a "$work/peer.jsonl" ||
+    echo "torch_pruning_peer.py failed (status ${PIPESTATUS[0]})" >&2
 done
-
-echo "== Torch-Pruning (bench/torch_pruning_peer.py)"
-"$py" "$repo/bench/torch_pruning_peer.py" --repeats "$repeats" \
-  --threads "$threads" --models "$models" --json | tee "$work/peer.jsonl" ||
-  echo "torch_pruning_peer.py failed (status ${PIPESTATUS[0]})" >&2
 echo
 
 "$py" - "$work/pruneserve.jsonl" "$work/peer.jsonl" "$models" "$repeats" \

@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/pruning/channel_dependency_graph.h"
+#include "tests/core/pruning/test_models.h"
 #include "core/pruning/flops_counter.h"
 #include "core/pruning/inlined_forward.h"
 #include "core/pruning/module_surgery.h"
@@ -24,6 +25,7 @@ namespace pruneserve::pruning {
 namespace {
 
 namespace jit = torch::jit;
+using testing::GroupOf;
 using ::testing::HasSubstr;
 
 struct Param {
@@ -91,16 +93,6 @@ std::vector<Param> Join(std::vector<std::vector<Param>> parts) {
   std::vector<Param> out;
   for (auto& p : parts) out.insert(out.end(), p.begin(), p.end());
   return out;
-}
-
-const ChannelGroup* GroupOf(const ChannelDependencyGraph& g,
-                            const std::string& producer) {
-  for (const ChannelGroup& group : g.groups()) {
-    for (const std::string& p : group.producers) {
-      if (p == producer) return &group;
-    }
-  }
-  return nullptr;
 }
 
 torch::Tensor Forward(jit::Module m, const torch::Tensor& x) {

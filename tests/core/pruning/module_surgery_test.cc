@@ -12,11 +12,13 @@
 #include <vector>
 
 #include "core/pruning/channel_dependency_graph.h"
+#include "tests/core/pruning/test_models.h"
 
 namespace pruneserve::pruning {
 namespace {
 
 namespace jit = torch::jit;
+using testing::GroupOf;
 
 jit::Module NewModule(const std::string& name) {
   jit::Module m(c10::QualifiedName("__torch__.surgery_test." + name),
@@ -70,16 +72,6 @@ jit::Module TwoBranchNet(bool shared, bool spare) {
       "    y = torch.flatten(torch.adaptive_avg_pool2d(y, [1, 1]), 1)\n"
       "    return torch.linear(y, self.fc, self.fcb)\n");
   return net;
-}
-
-const ChannelGroup* GroupOf(const ChannelDependencyGraph& g,
-                            const std::string& producer) {
-  for (const ChannelGroup& group : g.groups()) {
-    for (const std::string& p : group.producers) {
-      if (p == producer) return &group;
-    }
-  }
-  return nullptr;
 }
 
 bool CallsMethods(const jit::Module& m) {

@@ -379,4 +379,14 @@ std::vector<TestModel> AllTestModels(int seed) {
           MakeUnsupportedBranchNet(seed)};
 }
 
+const ChannelGroup* GroupOf(const ChannelDependencyGraph& g,
+                            const std::string& producer) {
+  for (const ChannelGroup& group : g.groups()) {
+    for (const std::string& p : group.producers) {
+      if (p == producer) return &group;
+    }
+  }
+  return nullptr;
+}
+
 }  // namespace pruneserve::pruning::testing

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "core/pruning/channel_dependency_graph.h"
+
 namespace pruneserve::pruning::testing {
 
 struct TestModel {
@@ -49,6 +51,10 @@ TestModel MakeUnsupportedBranchNet(int seed = 0);
 void ZeroBatchNormChannels(torch::jit::Module& module,
                            const std::vector<std::string>& bns,
                            const std::vector<int64_t>& channels);
+
+// The group whose producers include the layer named `producer`, or nullptr.
+const ChannelGroup* GroupOf(const ChannelDependencyGraph& g,
+                            const std::string& producer);
 
 }  // namespace pruneserve::pruning::testing
 
