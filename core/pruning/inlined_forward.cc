@@ -186,8 +186,8 @@ void InlineCalls(jit::Block* block) {
     auto inputs = node->inputs();
     if (node->kind() == c10::prim::CallFunction) inputs = inputs.slice(1);
     jit::Node* before = node->prev();
-    std::vector<jit::Value*> outputs;
-    outputs = InsertBody(*graph_fn->graph(), inputs, node);
+    std::vector<jit::Value*> outputs =
+        InsertBody(*graph_fn->graph(), inputs, node);
     if (outputs.size() != node->outputs().size()) {
       throw std::runtime_error(absl::StrCat(
           "inlining ", graph_fn->qualname().qualifiedName(), ": ",

@@ -132,15 +132,21 @@ void UpdateCounts(jit::Module& root, const std::set<std::string>& owners,
   }
 }
 
+// Replaces `fn`, a method of `type`, by a new function running `graph`, so
+// that nothing compiled or inlined from the old one (an executor, an
+// optimised graph) survives.
+void ReplaceMethod(jit::CompilationUnit& cu, const c10::ClassTypePtr& type,
+                   jit::Function& fn, std::shared_ptr<jit::Graph> graph) {
+  const c10::QualifiedName name = fn.qualname();
+  type->unsafeRemoveMethod(fn.name());
+  cu.unsafeRemoveMethod(name);  // destroys fn
+  type->addMethod(cu.create_function(name, std::move(graph)));
+}
+
 void InstallForward(jit::Module& module, const std::shared_ptr<jit::Graph>& g) {
-  auto type = module.type();
-  auto cu = module._ivalue()->compilation_unit();
-  c10::QualifiedName name = module.get_method("forward").function().qualname();
-  type->unsafeRemoveMethod("forward");
-  cu->unsafeRemoveMethod(name);
   // The graph itself, not a copy: the analysis is spent after the surgery.
-  jit::Function* fn = cu->create_function(name, g);
-  type->addMethod(fn);
+  ReplaceMethod(*module._ivalue()->compilation_unit(), module.type(),
+                module.get_method("forward").function(), g);
 }
 
 // A constant of the analysed graph that must take a new value.
@@ -163,18 +169,6 @@ bool IsLiteral(const jit::Node* node) {
     if (v->node()->kind() != c10::prim::Constant) return false;
   }
   return true;
-}
-
-// Makes `fn`, a method of `type`, a new function with the same graph, so
-// that nothing compiled or inlined from its old code (an executor, an
-// optimised graph) outlives an edit of that graph.
-void RenewMethod(jit::CompilationUnit& cu, const c10::ClassTypePtr& type,
-                 jit::GraphFunction* fn) {
-  std::shared_ptr<jit::Graph> graph = fn->graph();
-  const c10::QualifiedName name = fn->qualname();
-  type->unsafeRemoveMethod(fn->name());
-  cu.unsafeRemoveMethod(name);  // destroys fn
-  type->addMethod(cu.create_function(name, graph));
 }
 
 // Writes each edit's value into the method code the constant was inlined
@@ -228,7 +222,8 @@ int EditMethodsInPlace(const jit::Module& root,
     node->replaceInput(input, node->owningGraph()->insertConstant(p.value));
   }
   for (const auto& [fn, type] : renew) {
-    RenewMethod(*type->compilation_unit(), type, fn);
+    // The same graph in a new function.
+    ReplaceMethod(*type->compilation_unit(), type, *fn, fn->graph());
   }
   return static_cast<int>(planned.size());
 }
