@@ -10,13 +10,15 @@
 // graph analysed here is therefore a specialised copy of the inlined graph:
 // every module attribute that is not a tensor or a submodule is substituted
 // as a constant (`training` as false), branches that raise are dropped, and
-// constant propagation, constant-loop unrolling, list-mutation removal and
-// dead-code elimination leave the straight-line program this instance
-// actually runs in eval mode. Each surviving node remembers its position in
-// the unspecialised inlined graph, which SourceGraph() rebuilds on demand
-// (inlining is deterministic), so that a surgery that must rewrite a constant
-// edits the code that still honours train() and the attributes; analyses
-// that rewrite nothing never pay for a second graph.
+// constant folding (constant_folding.h; the generic passes only for loops
+// and list mutation) and dead-code elimination leave the straight-line
+// program this instance actually runs in eval mode. Each surviving node
+// remembers its position in the unspecialised inlined graph. A surgery that
+// must rewrite a constant finds, by that position, the method code it came
+// from (Origins(), which copies no graph) and edits it there; when that is
+// not exact it falls back to SourceGraph(), the inlined graph rebuilt on
+// demand (inlining is deterministic), which still honours train() and the
+// attributes. Analyses that rewrite nothing pay for neither.
 #ifndef PRUNESERVE_CORE_PRUNING_INLINED_FORWARD_H_
 #define PRUNESERVE_CORE_PRUNING_INLINED_FORWARD_H_
 
