@@ -4,6 +4,7 @@
 #include <torch/csrc/jit/passes/constant_propagation.h>
 
 #include <exception>
+#include <optional>
 #include <vector>
 
 namespace pruneserve::pruning::internal {
@@ -21,9 +22,15 @@ bool IsContainer(const c10::TypePtr& type) {
          type->kind() == c10::TypeKind::DictType;
 }
 
-// True when `node` may write one of its list or dict inputs (append,
-// insert, __setitem__, ...), as its schema's alias annotations say.
+}  // namespace
+
 bool WritesContainer(const jit::Node* node) {
+  // Most nodes take no container: skip the schema lookup for them.
+  bool takes_container = false;
+  for (const jit::Value* in : node->inputs()) {
+    takes_container = takes_container || IsContainer(in->type());
+  }
+  if (!takes_container) return false;
   const c10::FunctionSchema* schema = node->maybeSchema();
   if (schema == nullptr) return false;
   const auto& args = schema->arguments();
@@ -36,6 +43,8 @@ bool WritesContainer(const jit::Node* node) {
   }
   return false;
 }
+
+namespace {
 
 // True when no use of `list` can write it or keep an alias of it: every
 // user is an operator whose schema gives that argument no alias annotation.
@@ -103,29 +112,39 @@ bool Foldable(const jit::Node* node) {
   return AllImmutable(node->inputs()) && AllImmutable(node->outputs());
 }
 
-// Replaces the outputs of `node` by constants of what it computes; leaves
-// the node (dead) in place. Does nothing when it cannot be run.
-void FoldNode(jit::Graph& graph, jit::Node* node) {
+// Constants (inserted before `node`) of what `node` computes, or nullopt
+// when it cannot be run (it fails at runtime, which is left to the run) or
+// a result has no constant form.
+std::optional<std::vector<jit::Value*>> ConstantsOf(jit::Graph& graph,
+                                                    jit::Node* node) {
   c10::optional<jit::Stack> results;
   try {
     results = jit::runNodeIfInputsAreConstant(node);
   } catch (const std::exception&) {
-    return;  // it fails at runtime; leave that to the run
+    return std::nullopt;
   }
-  if (!results || results->size() != node->outputs().size()) return;
+  if (!results || results->size() != node->outputs().size()) {
+    return std::nullopt;
+  }
   jit::WithInsertPoint guard(node);
   std::vector<jit::Value*> constants;
-  for (const c10::IValue& result : *results) {
-    auto constant = jit::tryInsertConstant(graph, result);
-    if (!constant) return;  // (the constants inserted so far are dead)
+  for (size_t i = 0; i < results->size(); ++i) {
+    auto constant = jit::tryInsertConstant(graph, (*results)[i]);
+    if (!constant) return std::nullopt;  // (those inserted so far are dead)
+    // None keeps its Optional type, as the uses expect.
+    if ((*results)[i].isNone()) (*constant)->setType(node->output(i)->type());
     constants.push_back(*constant);
   }
-  for (size_t i = 0; i < constants.size(); ++i) {
-    // None keeps its Optional type, as the uses expect.
-    if ((*results)[i].isNone()) {
-      constants[i]->setType(node->output(i)->type());
-    }
-    node->output(i)->replaceAllUsesWith(constants[i]);
+  return constants;
+}
+
+// Replaces the outputs of `node` by constants of what it computes; leaves
+// the node (dead) in place. Does nothing when it cannot be run.
+void FoldNode(jit::Graph& graph, jit::Node* node) {
+  auto constants = ConstantsOf(graph, node);
+  if (!constants) return;
+  for (size_t i = 0; i < constants->size(); ++i) {
+    node->output(i)->replaceAllUsesWith((*constants)[i]);
   }
 }
 
@@ -176,5 +195,13 @@ bool NeedsGenericPasses(const jit::Block* block) {
 }
 
 void FoldConstants(jit::Graph& graph) { FoldBlock(graph, graph.block()); }
+
+std::optional<std::vector<jit::Value*>> FoldScalarNode(jit::Graph& graph,
+                                                       jit::Node* node) {
+  if (node->kind() == c10::prim::ListConstruct || !Foldable(node)) {
+    return std::nullopt;
+  }
+  return ConstantsOf(graph, node);
+}
 
 }  // namespace pruneserve::pruning::internal

@@ -18,7 +18,14 @@
 
 #include <torch/csrc/jit/ir/ir.h>
 
+#include <optional>
+#include <vector>
+
 namespace pruneserve::pruning::internal {
+
+// True when `node` may write one of its list or dict inputs (append,
+// insert, __setitem__, ...), as its schema's alias annotations say.
+bool WritesContainer(const torch::jit::Node* node);
 
 // True when `block` (or a nested block) holds a loop or a node that may
 // write a list: what FoldConstants does not handle.
@@ -33,6 +40,14 @@ bool NeedsGenericPasses(const torch::jit::Block* block);
 // node throws (a constant computation that fails at runtime, such as an
 // integer division by zero, is left unfolded instead).
 void FoldConstants(torch::jit::Graph& graph);
+
+// Folds one node as FoldConstants would, for a graph under construction:
+// returns the constants (inserted before `node`) that replace its outputs,
+// or nullopt when it does not fold. prim::ListConstruct never folds here
+// (whether its list is written depends on uses not built yet). Leaves
+// `node` in place; the caller rewires its uses.
+std::optional<std::vector<torch::jit::Value*>> FoldScalarNode(
+    torch::jit::Graph& graph, torch::jit::Node* node);
 
 }  // namespace pruneserve::pruning::internal
 

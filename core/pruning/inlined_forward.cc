@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "core/pruning/constant_folding.h"
+#include "core/pruning/specializing_inliner.h"
 #include "core/util/torch_status.h"
 
 namespace pruneserve::pruning::internal {
@@ -87,25 +88,6 @@ absl::StatusOr<jit::IValue> AttrAtPath(const jit::Module& module,
 }
 
 namespace {
-
-// The graph function `node` calls (prim::CallMethod or prim::CallFunction),
-// with the class of a method in `owner`; nullptr for other nodes and for
-// calls of functions without a graph.
-jit::GraphFunction* CalleeOf(const jit::Node* node,
-                             c10::ClassTypePtr* owner = nullptr) {
-  jit::Function* fn = nullptr;
-  if (node->kind() == c10::prim::CallMethod) {
-    if (auto cls = node->input(0)->type()->cast<c10::ClassType>()) {
-      fn = &cls->getMethod(node->s(c10::attr::name));
-      if (owner != nullptr) *owner = cls;
-    }
-  } else if (node->kind() == c10::prim::CallFunction) {
-    if (auto f = node->input(0)->type()->cast<c10::FunctionType>()) {
-      fn = f->function();
-    }
-  }
-  return fn == nullptr ? nullptr : jit::tryToGraphFunction(*fn);
-}
 
 using ValueMap = std::unordered_map<const jit::Value*, jit::Value*>;
 
@@ -359,23 +341,42 @@ InlinedForward::InlinedForward(jit::Module module,
 
 absl::StatusOr<std::unique_ptr<InlinedForward>> InlinedForward::Create(
     const jit::Module& module) {
-  std::shared_ptr<jit::Graph> graph;
+  auto method = module.find_method("forward");
+  jit::GraphFunction* forward =
+      method ? jit::tryToGraphFunction(method->function()) : nullptr;
+  if (forward == nullptr) {
+    return absl::FailedPreconditionError("module has no forward method");
+  }
+  const auto inputs = forward->graph()->inputs();
+  if (inputs.size() != 2 || !IsTensorValue(inputs[1])) {
+    return absl::FailedPreconditionError(
+        "forward must take exactly one Tensor argument");
+  }
+  std::unique_ptr<InlinedForward> f;
+  bool inlined_specialized = false;
   try {
-    graph = InlinedForwardGraph(module);
-    if (graph == nullptr) {
-      return absl::FailedPreconditionError("module has no forward method");
+    if (auto fast = InlineSpecialized(module, *forward)) {
+      f.reset(new InlinedForward(module, std::move(fast->graph)));
+      f->source_position_ = std::move(fast->source_position);
+      f->source_count_ = fast->source_count;
+      inlined_specialized = true;
     }
   } catch (const std::exception& e) {
     return TorchErrorToStatus(e, "inlining forward",
                               absl::StatusCode::kFailedPrecondition);
   }
-  if (graph->inputs().size() != 2 || !IsTensorValue(graph->inputs()[1])) {
-    return absl::FailedPreconditionError(
-        "forward must take exactly one Tensor argument");
+  if (f == nullptr) {
+    std::shared_ptr<jit::Graph> graph;
+    try {
+      graph = InlinedForwardGraph(module);
+    } catch (const std::exception& e) {
+      return TorchErrorToStatus(e, "inlining forward",
+                                absl::StatusCode::kFailedPrecondition);
+    }
+    f.reset(new InlinedForward(module, std::move(graph)));
   }
-  std::unique_ptr<InlinedForward> f(new InlinedForward(module, graph));
   try {
-    f->Specialize();
+    f->Specialize(inlined_specialized);
   } catch (const std::exception& e) {
     return TorchErrorToStatus(e, "specialising forward",
                               absl::StatusCode::kFailedPrecondition);
@@ -456,32 +457,36 @@ void InlinedForward::SubstituteAttrs(jit::Block* block) {
   }
 }
 
-void InlinedForward::Specialize() {
-  // graph_ is still the plain inlined graph: number its nodes, whose
-  // identities survive the passes below.
-  std::vector<jit::Node*> nodes;
-  Preorder(graph_->block(), nodes);
-  source_count_ = nodes.size();
-  for (size_t i = 0; i < nodes.size(); ++i) source_position_[nodes[i]] = i;
-  attr_path_[graph_->inputs()[0]] = "";
-  ResolveAttrs(graph_->block());
-  // Attributes the program writes stay attributes.
-  for (const jit::Node* n : nodes) {
-    if (n->kind() != c10::prim::SetAttr) continue;
-    if (const std::string* owner = AttrPath(n->inputs()[0])) {
-      const std::string& name = n->s(c10::attr::name);
-      written_.insert(owner->empty() ? name : absl::StrCat(*owner, ".", name));
+void InlinedForward::Specialize(bool inlined_specialized) {
+  if (!inlined_specialized) {
+    // graph_ is still the plain inlined graph: number its nodes, whose
+    // identities survive the passes below.
+    std::vector<jit::Node*> nodes;
+    Preorder(graph_->block(), nodes);
+    source_count_ = nodes.size();
+    for (size_t i = 0; i < nodes.size(); ++i) source_position_[nodes[i]] = i;
+    attr_path_[graph_->inputs()[0]] = "";
+    ResolveAttrs(graph_->block());
+    // Attributes the program writes stay attributes.
+    for (const jit::Node* n : nodes) {
+      if (n->kind() != c10::prim::SetAttr) continue;
+      if (const std::string* owner = AttrPath(n->inputs()[0])) {
+        const std::string& name = n->s(c10::attr::name);
+        written_.insert(owner->empty() ? name
+                                       : absl::StrCat(*owner, ".", name));
+      }
     }
+    SubstituteAttrs(graph_->block());
+    DropRaisingBranches(nodes);
   }
-  SubstituteAttrs(graph_->block());
-  DropRaisingBranches(nodes);
   // Scalar code and branches on attributes fold without alias analysis
   // (constant_folding.h); that leaves most CNNs straight-line code.
   FoldConstants(*graph_);
-  nodes.clear();
+  std::vector<jit::Node*> nodes;
   Preorder(graph_->block(), nodes);
   DropNoOpCasts(nodes);
-  if (NeedsGenericPasses(graph_->block())) {
+  // (The specialising inliner declines code with loops or list writes.)
+  if (!inlined_specialized && NeedsGenericPasses(graph_->block())) {
     // Loops and lists the program appends to (DenseNet's features).
     jit::RemoveListMutation(graph_);
     jit::UnrollConstantLoops(graph_);

@@ -155,7 +155,11 @@ class InlinedForward {
   void ResolveAttrs(torch::jit::Block* block);
   // Replaces reads of non-tensor, non-module attributes by constants.
   void SubstituteAttrs(torch::jit::Block* block);
-  void Specialize();
+  // Specialises graph_, the plain inlined graph, or finishes the work of
+  // the specialising inliner (specializing_inliner.h) when
+  // `inlined_specialized`: that leaves only the folding of lists and the
+  // clean-up.
+  void Specialize(bool inlined_specialized);
 
   torch::jit::Module module_;
   std::shared_ptr<torch::jit::Graph> graph_;
