@@ -108,18 +108,18 @@ class Walk {
 
   // A call: the callee's code, its inputs bound to the call's arguments.
   // The call node itself has no position (inlining removes it).
-  bool EmitCall(const jit::Node& node, const jit::Graph& callee,
-                jit::Block* to, ValueMap& env) {
+  bool EmitCall(const jit::Node& node, const jit::Graph& callee, jit::Block* to,
+                ValueMap& env) {
     auto args = node.inputs();
     // A function call's first input is the function itself.
     if (node.kind() == c10::prim::CallFunction) args = args.slice(1);
     if (args.size() != callee.inputs().size() ||
         node.outputs().size() != callee.outputs().size()) {
-      throw std::runtime_error(absl::StrCat(
-          "inlining: a call with ", args.size(), " arguments and ",
-          node.outputs().size(), " results of code with ",
-          callee.inputs().size(), " inputs and ", callee.outputs().size(),
-          " outputs"));
+      throw std::runtime_error(
+          absl::StrCat("inlining: a call with ", args.size(), " arguments and ",
+                       node.outputs().size(), " results of code with ",
+                       callee.inputs().size(), " inputs and ",
+                       callee.outputs().size(), " outputs"));
     }
     ValueMap inner;
     for (size_t i = 0; i < args.size(); ++i) {
@@ -177,12 +177,10 @@ class Walk {
   // A read of a module attribute that is neither a tensor nor an object
   // becomes a constant (`training` false). False when the attribute stays
   // a read.
-  bool EmitAttrConstant(const jit::Node& node, jit::Block* to,
-                        ValueMap& env) {
+  bool EmitAttrConstant(const jit::Node& node, jit::Block* to, ValueMap& env) {
     auto owner = objects_.find(Lookup(env, node.input()));
     const c10::TypePtr& type = node.output()->type();
-    if (owner == objects_.end() ||
-        type->kind() == c10::TypeKind::TensorType ||
+    if (owner == objects_.end() || type->kind() == c10::TypeKind::TensorType ||
         type->kind() == c10::TypeKind::ClassType) {
       return false;
     }
