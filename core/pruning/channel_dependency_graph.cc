@@ -156,10 +156,13 @@ class ChannelAnalyzer {
   Ids NewIds(int64_t n, const std::string& origin, bool stem,
              const std::string& frozen = "") {
     Origin o{origin, stem, {}};
+    o.ids.reserve(n);
     for (int64_t i = 0; i < n; ++i) {
       int id = static_cast<int>(parent_.size());
       parent_.push_back(id);
-      slices_.emplace_back();
+      // A channel of a conv -> BN -> conv chain has 7 slices: room for
+      // them in one allocation.
+      slices_.emplace_back().reserve(8);
       frozen_.push_back(frozen);
       residual_.push_back(false);
       o.ids.push_back(id);

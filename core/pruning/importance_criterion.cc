@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <random>
+#include <unordered_map>
 
 #include "absl/strings/str_cat.h"
 #include "core/pruning/inlined_forward.h"
@@ -40,7 +41,10 @@ absl::StatusOr<std::vector<std::vector<double>>> MemberScores(
   if (ctx.analysis == nullptr) {
     return absl::InvalidArgumentError("criterion needs the analysis");
   }
-  std::map<std::string, std::vector<double>> members;
+  // Members in the order the group first names them (tensor paths are
+  // interned by the analysis: one pointer per tensor).
+  std::vector<std::vector<double>> members;
+  std::unordered_map<const std::string*, size_t> member_of;
   std::map<std::pair<const std::string*, int>, std::vector<double>> per_index;
   try {
     torch::NoGradGuard no_grad;
@@ -61,8 +65,9 @@ absl::StatusOr<std::vector<std::vector<double>>> MemberScores(
                                                          scores.numel()))
                    .first;
         }
-        auto& out = members[*s.tensor];
-        out.resize(group.channels.size(), 0.0);
+        auto [member, added] = member_of.emplace(s.tensor, members.size());
+        if (added) members.emplace_back(group.channels.size(), 0.0);
+        std::vector<double>& out = members[member->second];
         for (int64_t i = 0; i < s.count; ++i) out[c] += it->second[s.index + i];
       }
     }
@@ -70,9 +75,7 @@ absl::StatusOr<std::vector<std::vector<double>>> MemberScores(
     return TorchErrorToStatus(e, absl::StrCat("scoring ", group.name),
                               absl::StatusCode::kInternal);
   }
-  std::vector<std::vector<double>> out;
-  for (auto& [_, v] : members) out.push_back(std::move(v));
-  return out;
+  return members;
 }
 
 // Norm of every slice of `t` along `dim`.

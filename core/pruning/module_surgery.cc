@@ -235,13 +235,15 @@ absl::StatusOr<SurgeryResult> ApplyChannelPruning(
   if (auto s = ValidateMasks(analysis, keep); !s.ok()) return s;
   jit::Module module = analysis.forward().module();
   SurgeryResult result;
-  // tensor path -> dim -> removed indices (unsorted, possibly repeated)
-  std::map<std::string, std::map<int, std::vector<int64_t>>> removed;
+  // tensor path (interned by the analysis) -> dim -> removed indices
+  // (unsorted, possibly repeated)
+  std::unordered_map<const std::string*, std::map<int, std::vector<int64_t>>>
+      removed;
   for (const ChannelGroup& g : analysis.groups()) {
     for (size_t c = 0; c < g.channels.size(); ++c) {
       if (keep[g.id][c]) continue;
       for (const TensorSlice& s : g.channels[c].slices) {
-        auto& indices = removed[*s.tensor][s.dim];
+        auto& indices = removed[s.tensor][s.dim];
         for (int64_t i = 0; i < s.count; ++i) indices.push_back(s.index + i);
       }
     }
@@ -249,7 +251,8 @@ absl::StatusOr<SurgeryResult> ApplyChannelPruning(
   std::set<std::string> owners;
   try {
     torch::NoGradGuard no_grad;
-    for (const auto& [path, dims] : removed) {
+    for (const auto& [interned, dims] : removed) {
+      const std::string& path = *interned;
       auto value = AttrAtPath(module, path);
       if (!value.ok() || !value->isTensor()) {
         return absl::InternalError(absl::StrCat("lost tensor ", path));
