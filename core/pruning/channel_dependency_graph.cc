@@ -3,6 +3,7 @@
 #include <torch/script.h>
 
 #include <algorithm>
+#include <deque>
 #include <map>
 #include <numeric>
 #include <optional>
@@ -163,7 +164,7 @@ class ChannelAnalyzer {
       // A channel of a conv -> BN -> conv chain has 7 slices: room for
       // them in one allocation.
       slices_.emplace_back().reserve(8);
-      frozen_.push_back(frozen);
+      if (!frozen.empty()) frozen_.emplace(id, frozen);
       residual_.push_back(false);
       o.ids.push_back(id);
     }
@@ -172,7 +173,8 @@ class ChannelAnalyzer {
   }
   void Freeze(const Ids& ids, const std::string& reason) {
     for (int id : ids) {
-      if (id >= 0 && frozen_[id].empty()) frozen_[id] = reason;
+      // The first reason stays.
+      if (id >= 0 && !reason.empty()) frozen_.emplace(id, reason);
     }
   }
   // None constants and attributes currently set to None (no bias).
@@ -288,8 +290,10 @@ class ChannelAnalyzer {
   // Tensor lists made by chunk/split of a tracked tensor: one chan per piece.
   std::unordered_map<const jit::Value*, std::vector<Chan>> list_chans_;
   std::vector<int> parent_;
-  std::vector<std::vector<TensorSlice>> slices_;
-  std::vector<std::string> frozen_;
+  // Per channel id (a deque: growing it moves no channel's slices).
+  std::deque<std::vector<TensorSlice>> slices_;
+  // Why a channel id is frozen; most are not.
+  std::unordered_map<int, std::string> frozen_;
   std::vector<bool> residual_;
   std::vector<Origin> origins_;
   std::vector<PendingLayer> layers_;
@@ -1279,9 +1283,10 @@ void ChannelAnalyzer::Finish(ChannelDependencyGraph& out) {
     const int root = Find(id);
     const ChannelRef& ref = ref_of[root];
     ChannelGroup& group = groups[ref.group];
-    if (!frozen_[id].empty() && group.prunable) {
+    if (auto frozen = frozen_.find(id);
+        frozen != frozen_.end() && group.prunable) {
       group.prunable = false;
-      group.frozen_reason = frozen_[id];
+      group.frozen_reason = frozen->second;
     }
     if (residual_[root]) group.residual = true;
     for (const TensorSlice& s : slices_[id]) {

@@ -80,7 +80,10 @@ absl::StatusOr<std::vector<std::vector<double>>> MemberScores(
 
 // Norm of every slice of `t` along `dim`.
 torch::Tensor SliceNorms(const torch::Tensor& t, int dim, int p) {
-  return t.transpose(0, dim).reshape({t.size(dim), -1}).norm(p, 1);
+  torch::Tensor rows = t.transpose(0, dim).reshape({t.size(dim), -1});
+  // LibTorch's 1-norm takes its generic reduction, 2 to 4 times slower
+  // than abs then sum.
+  return p == 1 ? rows.abs().sum(1) : rows.norm(p, 1);
 }
 
 class BnGammaCriterion : public ImportanceCriterion {
