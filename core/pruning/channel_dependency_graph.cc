@@ -1276,6 +1276,9 @@ void ChannelAnalyzer::Finish(ChannelDependencyGraph& out) {
       group.channels.emplace_back();
     }
   }
+  // Slices per class, so each channel's list is allocated once.
+  std::vector<size_t> class_slices(n, 0);
+  for (int id = 0; id < n; ++id) class_slices[Find(id)] += slices_[id].size();
   // Consumer and BatchNorm layer names, once per tensor and group.
   std::unordered_map<const std::string*, std::string> layer_of;
   std::vector<std::unordered_set<const std::string*>> listed(groups.size());
@@ -1305,6 +1308,7 @@ void ChannelAnalyzer::Finish(ChannelDependencyGraph& out) {
     auto& dst = group.channels[ref.channel].slices;
     if (dst.empty()) {
       dst = std::move(slices_[id]);
+      dst.reserve(class_slices[root]);
     } else {
       dst.insert(dst.end(), slices_[id].begin(), slices_[id].end());
     }

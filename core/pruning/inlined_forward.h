@@ -12,7 +12,10 @@
 // as a constant (`training` as false), branches that raise are dropped, and
 // constant folding (constant_folding.h; the generic passes only for loops
 // and list mutation) and dead-code elimination leave the straight-line
-// program this instance actually runs in eval mode. Each surviving node
+// program this instance actually runs in eval mode. The specialising
+// inliner (specializing_inliner.h) builds that program in one walk, copying
+// only live code; what it declines takes the general path here, which
+// inlines everything, then specialises. Each surviving node
 // remembers its position in the unspecialised inlined graph. A surgery that
 // must rewrite a constant finds, by that position, the method code it came
 // from (Origins(), which copies no graph) and edits it there; when that is
