@@ -89,31 +89,11 @@ absl::StatusOr<jit::IValue> AttrAtPath(const jit::Module& module,
 
 namespace {
 
-using ValueMap = std::unordered_map<const jit::Value*, jit::Value*>;
-
-jit::Value* Mapped(const ValueMap& map, const jit::Value* v) {
-  auto it = map.find(v);
-  if (it == map.end()) {
-    throw std::runtime_error("inlining: a value is used outside its scope");
-  }
-  return it->second;
-}
-
 // Copies the nodes of `from` (with their blocks) before `before`, mapping
-// inputs through `map` and adding the copies' outputs to it. Unlike
-// Graph::createClone it gives the copies no debug names: making each name
-// unique in the graph was a tenth of the inlining.
+// inputs through `map` and adding the copies' outputs to it.
 void CopyNodes(const jit::Block* from, jit::Node* before, ValueMap& map) {
-  jit::Graph& graph = *before->owningGraph();
   for (const jit::Node* node : from->nodes()) {
-    jit::Node* copy = graph.create(node->kind(), 0);
-    copy->copyAttributes(*node);
-    copy->setSourceRange(node->sourceRange());
-    for (const jit::Value* in : node->inputs()) copy->addInput(Mapped(map, in));
-    for (const jit::Value* out : node->outputs()) {
-      map[out] = copy->addOutput()->setType(out->type());
-    }
-    copy->insertBefore(before);
+    jit::Node* copy = CopyNodeBefore(*node, before, map);
     for (const jit::Block* sub : node->blocks()) {
       jit::Block* sub_copy = copy->addBlock();
       for (const jit::Value* in : sub->inputs()) {
@@ -121,7 +101,7 @@ void CopyNodes(const jit::Block* from, jit::Node* before, ValueMap& map) {
       }
       CopyNodes(sub, sub_copy->return_node(), map);
       for (const jit::Value* out : sub->outputs()) {
-        sub_copy->registerOutput(Mapped(map, out));
+        sub_copy->registerOutput(MappedValue(map, out));
       }
     }
   }
@@ -144,7 +124,7 @@ std::vector<jit::Value*> InsertBody(const jit::Graph& callee,
   CopyNodes(callee.block(), at, map);
   std::vector<jit::Value*> outputs;
   for (const jit::Value* out : callee.outputs()) {
-    outputs.push_back(Mapped(map, out));
+    outputs.push_back(MappedValue(map, out));
   }
   return outputs;
 }

@@ -29,19 +29,30 @@ jit::GraphFunction* CalleeOf(const jit::Node* node, c10::ClassTypePtr* owner) {
   return fn == nullptr ? nullptr : jit::tryToGraphFunction(*fn);
 }
 
-namespace {
-
-// Source values (of the callee graphs) to the values that stand for them
-// in the graph being built.
-using ValueMap = std::unordered_map<const jit::Value*, jit::Value*>;
-
-jit::Value* Lookup(const ValueMap& map, const jit::Value* v) {
+jit::Value* MappedValue(const ValueMap& map, const jit::Value* v) {
   auto it = map.find(v);
   if (it == map.end()) {
     throw std::runtime_error("inlining: a value is used outside its scope");
   }
   return it->second;
 }
+
+jit::Node* CopyNodeBefore(const jit::Node& node, jit::Node* before,
+                          ValueMap& map) {
+  jit::Node* copy = before->owningGraph()->create(node.kind(), 0);
+  copy->copyAttributes(node);
+  copy->setSourceRange(node.sourceRange());
+  for (const jit::Value* in : node.inputs()) {
+    copy->addInput(MappedValue(map, in));
+  }
+  for (const jit::Value* out : node.outputs()) {
+    map[out] = copy->addOutput()->setType(out->type());
+  }
+  copy->insertBefore(before);
+  return copy;
+}
+
+namespace {
 
 // One walk of the call tree of a module instance's forward. Not reusable.
 class Walk {
@@ -60,7 +71,7 @@ class Walk {
     objects_[graph_.inputs()[0]] = module_;
     if (!EmitBlock(*forward.block(), graph_.block(), env)) return nullptr;
     for (const jit::Value* out : forward.outputs()) {
-      graph_.registerOutput(Lookup(env, out));
+      graph_.registerOutput(MappedValue(env, out));
     }
     result_->source_count = position_;
     return std::move(result_);
@@ -92,7 +103,7 @@ class Walk {
       default:
         if (!node.blocks().empty() || WritesContainer(&node)) return false;
     }
-    jit::Node* copy = Copy(node, to, env);
+    jit::Node* copy = CopyNodeBefore(node, to->return_node(), env);
     if (auto constants = FoldScalarNode(graph_, copy)) {
       for (size_t i = 0; i < constants->size(); ++i) {
         env[node.output(i)] = (*constants)[i];
@@ -123,11 +134,11 @@ class Walk {
     }
     ValueMap inner;
     for (size_t i = 0; i < args.size(); ++i) {
-      inner[callee.inputs()[i]] = Lookup(env, args[i]);
+      inner[callee.inputs()[i]] = MappedValue(env, args[i]);
     }
     if (!EmitBlock(*callee.block(), to, inner)) return false;
     for (size_t i = 0; i < node.outputs().size(); ++i) {
-      env[node.output(i)] = Lookup(inner, callee.outputs()[i]);
+      env[node.output(i)] = MappedValue(inner, callee.outputs()[i]);
     }
     return true;
   }
@@ -143,7 +154,7 @@ class Walk {
       taken = false;
     } else if (Raises(else_block)) {
       taken = true;
-    } else if (auto c = jit::toIValue(Lookup(env, node.input(0)))) {
+    } else if (auto c = jit::toIValue(MappedValue(env, node.input(0)))) {
       taken = c->toBool();
     }
     if (taken.has_value()) {
@@ -152,13 +163,13 @@ class Walk {
       if (!EmitBlock(branch, to, env)) return false;
       if (*taken) position_ += InlinedCount(else_block);
       for (size_t i = 0; i < node.outputs().size(); ++i) {
-        env[node.output(i)] = Lookup(env, branch.outputs()[i]);
+        env[node.output(i)] = MappedValue(env, branch.outputs()[i]);
       }
       return true;
     }
     jit::Node* copy = graph_.create(c10::prim::If, 0);
     copy->setSourceRange(node.sourceRange());
-    copy->addInput(Lookup(env, node.input(0)));
+    copy->addInput(MappedValue(env, node.input(0)));
     for (const jit::Value* out : node.outputs()) {
       env[out] = copy->addOutput()->setType(out->type());
     }
@@ -168,7 +179,7 @@ class Walk {
       jit::Block* sub_copy = copy->addBlock();
       if (!EmitBlock(*sub, sub_copy, env)) return false;
       for (const jit::Value* out : sub->outputs()) {
-        sub_copy->registerOutput(Lookup(env, out));
+        sub_copy->registerOutput(MappedValue(env, out));
       }
     }
     return true;
@@ -178,7 +189,7 @@ class Walk {
   // becomes a constant (`training` false). False when the attribute stays
   // a read.
   bool EmitAttrConstant(const jit::Node& node, jit::Block* to, ValueMap& env) {
-    auto owner = objects_.find(Lookup(env, node.input()));
+    auto owner = objects_.find(MappedValue(env, node.input()));
     const c10::TypePtr& type = node.output()->type();
     if (owner == objects_.end() || type->kind() == c10::TypeKind::TensorType ||
         type->kind() == c10::TypeKind::ClassType) {
@@ -208,23 +219,6 @@ class Walk {
     if (!owner->second->type()->hasAttribute(name)) return;
     c10::IValue value = owner->second->getAttr(name);
     if (value.isObject()) objects_[copy->output()] = value.toObject();
-  }
-
-  jit::Node* Copy(const jit::Node& node, jit::Block* to, ValueMap& env) {
-    jit::Node* copy = graph_.create(node.kind(), 0);
-    copy->copyAttributes(node);
-    copy->setSourceRange(node.sourceRange());
-    for (const jit::Value* in : node.inputs()) {
-      copy->addInput(Lookup(env, in));
-    }
-    for (const jit::Value* out : node.outputs()) {
-      copy->addOutput()->setType(out->type());
-    }
-    copy->insertBefore(to->return_node());
-    for (size_t i = 0; i < node.outputs().size(); ++i) {
-      env[node.output(i)] = copy->output(i);
-    }
-    return copy;
   }
 
   // Nodes `block` has once every call in it is inlined (what inlining
