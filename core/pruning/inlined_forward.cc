@@ -277,13 +277,6 @@ bool HasLoop(const jit::Block* block) {
   return false;
 }
 
-bool EndsInRaise(const jit::Block* block) {
-  for (const jit::Node* n : block->nodes()) {
-    if (n->kind() == c10::prim::RaiseException) return true;
-  }
-  return false;
-}
-
 // Makes the condition of every prim::If with a branch ending in
 // prim::RaiseException a constant that selects the other branch; constant
 // propagation then drops the raising code. (jit::EliminateExceptions does
@@ -291,8 +284,8 @@ bool EndsInRaise(const jit::Block* block) {
 void DropRaisingBranches(const std::vector<jit::Node*>& nodes) {
   for (jit::Node* n : nodes) {
     if (n->kind() != c10::prim::If) continue;
-    const bool then_raises = EndsInRaise(n->blocks()[0]);
-    if (!then_raises && !EndsInRaise(n->blocks()[1])) continue;
+    const bool then_raises = BlockRaises(*n->blocks()[0]);
+    if (!then_raises && !BlockRaises(*n->blocks()[1])) continue;
     jit::WithInsertPoint guard(n);
     // Only this If's input: the condition may have other uses.
     n->replaceInput(0, n->owningGraph()->insertConstant(!then_raises));
@@ -418,22 +411,13 @@ void InlinedForward::SubstituteAttrs(jit::Block* block) {
     for (jit::Block* sub : node->blocks()) SubstituteAttrs(sub);
     if (node->kind() != c10::prim::GetAttr) continue;
     const std::string* path = AttrPath(node->output());
-    if (path == nullptr) continue;
-    auto type = node->output()->type();
-    if (type->kind() == c10::TypeKind::TensorType ||
-        type->kind() == c10::TypeKind::ClassType) {
-      continue;
-    }
-    if (written_.count(*path)) continue;
-    auto value = AttrAtPath(module_, *path);
-    if (!value.ok() || value->isTensor() || value->isObject()) continue;
-    c10::IValue constant = *value;
-    if (node->s(c10::attr::name) == "training") constant = false;
+    if (path == nullptr || written_.count(*path)) continue;
+    auto owner = AttrAtPath(module_, *AttrPath(node->input()));
+    if (!owner.ok() || !owner->isObject()) continue;
     jit::WithInsertPoint guard(node);
-    auto replacement = jit::tryInsertConstant(*graph_, constant);
-    if (!replacement) continue;
-    (*replacement)->setType(node->output()->type());
-    node->output()->replaceAllUsesWith(*replacement);
+    jit::Value* constant =
+        InsertAttrConstant(*graph_, owner->toObjectRef(), *node);
+    if (constant != nullptr) node->output()->replaceAllUsesWith(constant);
   }
 }
 

@@ -52,6 +52,34 @@ jit::Node* CopyNodeBefore(const jit::Node& node, jit::Node* before,
   return copy;
 }
 
+jit::Value* InsertAttrConstant(jit::Graph& graph,
+                               const c10::ivalue::Object& object,
+                               const jit::Node& read) {
+  const c10::TypePtr& type = read.output()->type();
+  const std::string& name = read.s(c10::attr::name);
+  if (type->kind() == c10::TypeKind::TensorType ||
+      type->kind() == c10::TypeKind::ClassType ||
+      !object.type()->hasAttribute(name)) {
+    return nullptr;
+  }
+  c10::IValue value = object.getAttr(name);
+  if (value.isTensor() || value.isObject()) return nullptr;
+  if (name == "training") value = false;
+  auto constant = jit::tryInsertConstant(graph, value);
+  if (!constant) return nullptr;
+  return (*constant)->setType(type);
+}
+
+bool BlockRaises(const jit::Block& block) {
+  for (const jit::Node* node : block.nodes()) {
+    if (node->kind() == c10::prim::RaiseException) return true;
+    if (jit::GraphFunction* callee = CalleeOf(node)) {
+      if (BlockRaises(*callee->graph()->block())) return true;
+    }
+  }
+  return false;
+}
+
 namespace {
 
 // One walk of the call tree of a module instance's forward. Not reusable.
@@ -150,9 +178,9 @@ class Walk {
     const jit::Block& then_block = *node.blocks()[0];
     const jit::Block& else_block = *node.blocks()[1];
     std::optional<bool> taken;
-    if (Raises(then_block)) {
+    if (BlockRaises(then_block)) {
       taken = false;
-    } else if (Raises(else_block)) {
+    } else if (BlockRaises(else_block)) {
       taken = true;
     } else if (auto c = jit::toIValue(MappedValue(env, node.input(0)))) {
       taken = c->toBool();
@@ -190,22 +218,11 @@ class Walk {
   // a read.
   bool EmitAttrConstant(const jit::Node& node, jit::Block* to, ValueMap& env) {
     auto owner = objects_.find(MappedValue(env, node.input()));
-    const c10::TypePtr& type = node.output()->type();
-    if (owner == objects_.end() || type->kind() == c10::TypeKind::TensorType ||
-        type->kind() == c10::TypeKind::ClassType) {
-      return false;
-    }
-    const std::string& name = node.s(c10::attr::name);
-    const c10::ivalue::Object& object = *owner->second;
-    if (!object.type()->hasAttribute(name)) return false;
-    c10::IValue value = object.getAttr(name);
-    if (value.isTensor() || value.isObject()) return false;
-    if (name == "training") value = false;
+    if (owner == objects_.end()) return false;
     jit::WithInsertPoint guard(to->return_node());
-    auto constant = jit::tryInsertConstant(graph_, value);
-    if (!constant) return false;
-    (*constant)->setType(type);
-    env[node.output()] = *constant;
+    jit::Value* constant = InsertAttrConstant(graph_, *owner->second, node);
+    if (constant == nullptr) return false;
+    env[node.output()] = constant;
     ++position_;
     return true;
   }
@@ -237,17 +254,6 @@ class Walk {
     }
     counts_[&block] = count;
     return count;
-  }
-
-  // True when `block`, inlined, raises at its top level.
-  static bool Raises(const jit::Block& block) {
-    for (const jit::Node* node : block.nodes()) {
-      if (node->kind() == c10::prim::RaiseException) return true;
-      if (jit::GraphFunction* callee = CalleeOf(node)) {
-        if (Raises(*callee->graph()->block())) return true;
-      }
-    }
-    return false;
   }
 
   std::unique_ptr<SpecializedForward> result_;

@@ -52,6 +52,18 @@ torch::jit::Value* MappedValue(const ValueMap& map, const torch::jit::Value* v);
 torch::jit::Node* CopyNodeBefore(const torch::jit::Node& node,
                                  torch::jit::Node* before, ValueMap& map);
 
+// The constant that stands for `read`, a prim::GetAttr of `object`, in a
+// specialised graph, inserted at `graph`'s insert point; nullptr when the
+// attribute stays a read: a tensor, a submodule or other object, a missing
+// attribute or a value without a constant form. `training` reads as false.
+torch::jit::Value* InsertAttrConstant(torch::jit::Graph& graph,
+                                      const c10::ivalue::Object& object,
+                                      const torch::jit::Node& read);
+
+// True when `block`, with every call in it inlined, raises at its top
+// level.
+bool BlockRaises(const torch::jit::Block& block);
+
 // The specialised forward and where its nodes came from.
 struct SpecializedForward {
   std::shared_ptr<torch::jit::Graph> graph;
