@@ -8,8 +8,8 @@
 // instance and copies only what that instance runs in eval mode: module
 // attributes that are not tensors or submodules become constants as they
 // are read (`training` as false), scalar code folds as it is copied, and of
-// a prim::If whose condition is known, or one of whose branches raises,
-// only the other branch is copied. The result is the same program the
+// a prim::If only the branch taken is copied when the condition is known,
+// or the branch that does not raise when the other one raises. The result is the same program the
 // general path gives, with each node numbered by its position in the
 // unspecialised inlined graph (which the walk counts, dead code included,
 // without copying it).
