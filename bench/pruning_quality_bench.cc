@@ -256,6 +256,8 @@ struct Method {
   bool weights_target = false;
   // refined: the halving cap on the cumulative removal over rounds.
   bool cumulative_halving = false;
+  // budgeted: damage measured with BatchNorm batch statistics.
+  bool batch_statistics = false;
 };
 
 // Every method of the comparison; budgeted first (the others are compared
@@ -268,6 +270,13 @@ const std::vector<Method>& AllMethods() {
       {"budgeted_kd", "bn_gamma", pp::PolicyKind::kBudgeted, 1, 1, true},
       {"budgeted_wt", "bn_gamma", pp::PolicyKind::kBudgeted, 1, 1, false, false,
        true},
+      {"budgeted_abn", "bn_gamma", pp::PolicyKind::kBudgeted, 1, 1, false,
+       false, false, false, true},
+      {"budgeted_l1", "l1", pp::PolicyKind::kBudgeted},
+      {"budgeted_x3_abn", "bn_gamma", pp::PolicyKind::kBudgeted, 3, 1, false,
+       false, false, false, true},
+      {"budgeted_abn_l1", "l1", pp::PolicyKind::kBudgeted, 1, 1, false, false,
+       false, false, true},
       {"refined", "bn_gamma", pp::PolicyKind::kTargetFlops},
       {"refined_prepool", "bn_gamma", pp::PolicyKind::kTargetFlops, 1, 1, false,
        true},
@@ -475,6 +484,7 @@ void RunPipeline(const BenchConfig& c, const torch::jit::Module& model,
   o.pruning.policy.sensitivity_stages = m.stages;
   o.pruning.probe.before_pooling = m.before_pooling;
   o.pruning.policy.cumulative_halving = m.cumulative_halving;
+  o.pruning.policy.sensitivity_batch_statistics = m.batch_statistics;
   // Every method may prune ResNet-56's residual stream and stem: with only
   // the channels inside its blocks, 80 % of MACs is out of reach.
   o.pruning.policy.prune_residual_stream = true;

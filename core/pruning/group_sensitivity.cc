@@ -169,6 +169,38 @@ absl::Status MaskChannels(torch::jit::Module& module, const ChannelGroup& g,
   return absl::OkStatus();
 }
 
+// Every BatchNorm of `module` switched to batch statistics, its running
+// statistics swapped for copies that the training-mode forward may update
+// (returned; destroying them puts the originals back). Call inside a
+// ScopedEvalMode, which restores the training flags.
+absl::StatusOr<std::vector<TensorSlot>> UseBatchStatistics(
+    torch::jit::Module& module) {
+  std::vector<TensorSlot> slots;
+  try {
+    for (const auto& named : module.named_modules()) {
+      torch::jit::Module m = named.value;
+      if (!m.hasattr("running_mean") || !m.hasattr("running_var") ||
+          !m.attr("running_mean").isTensor()) {
+        continue;
+      }
+      const std::string prefix =
+          named.name.empty() ? "" : absl::StrCat(named.name, ".");
+      for (const char* buffer :
+           {"running_mean", "running_var", "num_batches_tracked"}) {
+        if (!m.hasattr(buffer) || !m.attr(buffer).isTensor()) continue;
+        auto slot = TensorSlot::Find(module, absl::StrCat(prefix, buffer));
+        if (!slot.ok()) return slot.status();
+        slots.push_back(std::move(*slot));
+      }
+      m.train(true);
+    }
+  } catch (const std::exception& e) {
+    return TorchErrorToStatus(e, "switching BatchNorm to batch statistics",
+                              absl::StatusCode::kInternal);
+  }
+  return slots;
+}
+
 }  // namespace
 
 absl::StatusOr<SensitivityProfile> MeasureGroupSensitivity(
@@ -182,6 +214,27 @@ absl::StatusOr<SensitivityProfile> MeasureGroupSensitivity(
   if (!examples.ok()) return examples.status();
   internal::ScopedEvalMode eval(module);
   torch::jit::GraphOptimizerEnabledGuard no_optimizer(false);
+  std::vector<TensorSlot> running_statistics;
+  if (policy.sensitivity_batch_statistics) {
+    // A short last batch would normalise by few examples' statistics (and
+    // a one-example batch cannot be normalised after a global pool): it
+    // joins the batch before it.
+    if (examples->size() >= 2 && examples->back().labels.size(0) <
+                                     examples->front().labels.size(0)) {
+      Example last = std::move(examples->back());
+      examples->pop_back();
+      Example& prev = examples->back();
+      try {
+        prev.images = torch::cat({prev.images, last.images});
+        prev.labels = torch::cat({prev.labels, last.labels});
+      } catch (const std::exception& e) {
+        return TorchErrorToStatus(e, "joining the last calibration batch");
+      }
+    }
+    auto slots = UseBatchStatistics(module);
+    if (!slots.ok()) return slots.status();
+    running_statistics = std::move(*slots);
+  }
   const auto& groups = analysis.groups();
   auto scored = [&](const ChannelGroup& g) {
     return eligible[g.id] && scores[g.id].size() == g.channels.size();

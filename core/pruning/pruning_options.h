@@ -122,6 +122,14 @@ struct PolicyOptions {
   // seen to be. 1 (one measurement on the dense model) did better in
   // pruning_quality_bench (docs/pruning_quality.md).
   int sensitivity_stages = 1;
+  // budgeted: measure every damage (and the base loss) with each BatchNorm
+  // normalising by the calibration batch's own statistics instead of its
+  // running statistics. Taking channels out upstream shifts what every
+  // later BatchNorm sees; the running statistics then describe a model
+  // that no longer exists and overstate the damage that fine-tuning's
+  // first steps repair (the "adaptive BatchNorm" evaluation of EagleEye,
+  // Li et al. 2020). Running statistics and training flags are restored.
+  bool sensitivity_batch_statistics = false;
   // target_flops: accepted distance to the target, as a fraction of MACs.
   double flops_tolerance = 0.01;
   // refined / target_flops: the rule whose guards apply by default.

@@ -179,6 +179,81 @@ TEST(BudgetedPolicyTest, StagesMeasureAgainAndStillMeetTheTarget) {
   EXPECT_TRUE(later_start) << RenderPruningReport(b->report);
 }
 
+// Damage at `removed` channels on the layer's reported curve; -1 when the
+// ladder has no such point.
+double DamageAt(const v1::LayerPruningReport& l, int64_t removed) {
+  for (int i = 0; i < l.damage_removed_size(); ++i) {
+    if (l.damage_removed(i) == removed) return l.damage(i);
+  }
+  return -1.0;
+}
+
+TEST(BudgetedPolicyTest, BatchStatisticsLeaveBuffersAndFlagsAsTheyWere) {
+  testing::TestModel m = testing::MakeWideVggNet(3);
+  m.module.train(true);
+  m.module.attr("bn2").toModule().train(false);  // a mixed state
+  std::vector<torch::Tensor> buffers;
+  for (const auto& b : m.module.named_buffers(true)) {
+    buffers.push_back(b.value.clone());
+  }
+  std::vector<bool> flags;
+  for (const auto& sub : m.module.named_modules()) {
+    flags.push_back(sub.value.is_training());
+  }
+  auto source = InMemoryBatchSource::Random({32, 3, 32, 32}, 16, 1);
+  PruningOptions o = Budgeted(0.3);
+  o.policy.sensitivity_batch_statistics = true;
+  auto batch = PruneModule(m.module, m.input_shape, o, &source);
+  auto running = PruneModule(m.module, m.input_shape, Budgeted(0.3), &source);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  ASSERT_TRUE(running.ok()) << running.status();
+  EXPECT_GE(MacReduction(batch->report), 0.3);
+  // The test model's running statistics are random, so normalising by the
+  // batch's own gives another base loss.
+  EXPECT_GT(std::abs(batch->report.base_loss() - running->report.base_loss()),
+            1e-3);
+  size_t i = 0;
+  for (const auto& b : m.module.named_buffers(true)) {
+    EXPECT_TRUE(torch::equal(b.value, buffers[i++])) << b.name;
+  }
+  i = 0;
+  for (const auto& sub : m.module.named_modules()) {
+    EXPECT_EQ(sub.value.is_training(), flags[i++]) << sub.name;
+  }
+}
+
+// bn2's first 48 channels put out a constant (gamma 0, beta 3). Taking
+// them out shifts c3's output by a constant per channel (but at the
+// padded border), which bn3's stale running mean turns into damage and
+// batch statistics subtract again.
+TEST(BudgetedPolicyTest, BatchStatisticsForgiveAShiftTheNextNormAbsorbs) {
+  testing::TestModel m = testing::MakeWideVggNet(4);
+  std::vector<int64_t> constant(48);
+  for (int64_t i = 0; i < 48; ++i) constant[i] = i;
+  testing::ZeroBatchNormChannels(m.module, {"bn2"}, constant);
+  {
+    torch::NoGradGuard no_grad;
+    m.module.attr("bn2").toModule().attr("bias").toTensor().narrow(0, 0, 48)
+        .fill_(3.0);
+  }
+  auto source = InMemoryBatchSource::Random({32, 3, 32, 32}, 16, 4);
+  PruningOptions o = Budgeted(0.25);
+  o.policy.sensitivity_batch_statistics = true;
+  auto batch = PruneModule(m.module, m.input_shape, o, &source);
+  auto running = PruneModule(m.module, m.input_shape, Budgeted(0.25), &source);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  ASSERT_TRUE(running.ok()) << running.status();
+  const auto* with_batch = Layer(batch->report, "c2");
+  const auto* with_running = Layer(running->report, "c2");
+  ASSERT_NE(with_batch, nullptr);
+  ASSERT_NE(with_running, nullptr);
+  // 44 is the ladder's last point below 48 (64 * 7 / 10).
+  const double stale = DamageAt(*with_running, 44);
+  const double fresh = DamageAt(*with_batch, 44);
+  EXPECT_GT(stale, 0.05) << RenderPruningReport(running->report);
+  EXPECT_LT(std::abs(fresh), 0.2 * stale) << RenderPruningReport(batch->report);
+}
+
 TEST(BudgetedPolicyTest, RefusesWithoutCalibrationAndOutOfReachTargets) {
   testing::TestModel m = testing::MakeWideVggNet(7);
   auto none = PruneModule(m.module, m.input_shape, Budgeted(0.4), nullptr);
