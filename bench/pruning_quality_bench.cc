@@ -273,6 +273,8 @@ const std::vector<Method>& AllMethods() {
       {"budgeted_abn", "bn_gamma", pp::PolicyKind::kBudgeted, 1, 1, false,
        false, false, false, true},
       {"budgeted_l1", "l1", pp::PolicyKind::kBudgeted},
+      {"budgeted_wt_abn", "bn_gamma", pp::PolicyKind::kBudgeted, 1, 1, false,
+       false, true, false, true},
       {"budgeted_x3_abn", "bn_gamma", pp::PolicyKind::kBudgeted, 3, 1, false,
        false, false, false, true},
       {"budgeted_abn_l1", "l1", pp::PolicyKind::kBudgeted, 1, 1, false, false,

@@ -219,8 +219,8 @@ absl::StatusOr<SensitivityProfile> MeasureGroupSensitivity(
     // A short last batch would normalise by few examples' statistics (and
     // a one-example batch cannot be normalised after a global pool): it
     // joins the batch before it.
-    if (examples->size() >= 2 && examples->back().labels.size(0) <
-                                     examples->front().labels.size(0)) {
+    if (examples->size() >= 2 &&
+        examples->back().labels.size(0) < examples->front().labels.size(0)) {
       Example last = std::move(examples->back());
       examples->pop_back();
       Example& prev = examples->back();
