@@ -14,6 +14,11 @@
 //                   model (alpha 0.5, temperature 4)
 //   budgeted_wt     budgeted with a weights target equal to the point as
 //                   well: both fractions must be removed
+//   budgeted_abn    budgeted, damage measured with BatchNorm batch
+//                   statistics (sensitivity_batch_statistics); _x3_abn,
+//                   _wt_abn and _abn_l1 combine it with three stages, the
+//                   weights target and the L1 ranking
+//   budgeted_l1     budgeted, channels ranked by filter L1 norm
 //   refined         the paper's ratios (BN |gamma|, layer ratio = measured
 //                   input sparsity), scaled to the target (target_flops)
 //   refined_prepool the same with pooled-input layers measured before the
