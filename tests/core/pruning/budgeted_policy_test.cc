@@ -188,6 +188,20 @@ double DamageAt(const v1::LayerPruningReport& l, int64_t removed) {
   return -1.0;
 }
 
+// Budgeted(target) on `m`, its damage measured with batch statistics
+// (first) and with the running statistics (second).
+struct BothMeasurements {
+  absl::StatusOr<PruningResult> batch;
+  absl::StatusOr<PruningResult> running;
+};
+BothMeasurements PruneBothWays(const testing::TestModel& m, double target,
+                               InMemoryBatchSource& source) {
+  PruningOptions o = Budgeted(target);
+  o.policy.sensitivity_batch_statistics = true;
+  return {PruneModule(m.module, m.input_shape, o, &source),
+          PruneModule(m.module, m.input_shape, Budgeted(target), &source)};
+}
+
 TEST(BudgetedPolicyTest, BatchStatisticsLeaveBuffersAndFlagsAsTheyWere) {
   testing::TestModel m = testing::MakeWideVggNet(3);
   m.module.train(true);
@@ -201,10 +215,7 @@ TEST(BudgetedPolicyTest, BatchStatisticsLeaveBuffersAndFlagsAsTheyWere) {
     flags.push_back(sub.value.is_training());
   }
   auto source = InMemoryBatchSource::Random({32, 3, 32, 32}, 16, 1);
-  PruningOptions o = Budgeted(0.3);
-  o.policy.sensitivity_batch_statistics = true;
-  auto batch = PruneModule(m.module, m.input_shape, o, &source);
-  auto running = PruneModule(m.module, m.input_shape, Budgeted(0.3), &source);
+  auto [batch, running] = PruneBothWays(m, 0.3, source);
   ASSERT_TRUE(batch.ok()) << batch.status();
   ASSERT_TRUE(running.ok()) << running.status();
   EXPECT_GE(MacReduction(batch->report), 0.3);
@@ -256,10 +267,7 @@ TEST(BudgetedPolicyTest, BatchStatisticsForgiveAShiftTheNextNormAbsorbs) {
     m.module.train(false);
   }
   InMemoryBatchSource source(images, torch::zeros({32}, torch::kLong), 10, 32);
-  PruningOptions o = Budgeted(0.25);
-  o.policy.sensitivity_batch_statistics = true;
-  auto batch = PruneModule(m.module, m.input_shape, o, &source);
-  auto running = PruneModule(m.module, m.input_shape, Budgeted(0.25), &source);
+  auto [batch, running] = PruneBothWays(m, 0.25, source);
   ASSERT_TRUE(batch.ok()) << batch.status();
   ASSERT_TRUE(running.ok()) << running.status();
   // With fitted running statistics both measurements start from one loss.
