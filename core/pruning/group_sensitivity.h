@@ -10,7 +10,11 @@
 // the running statistics stay as they are. Groups whose channels no layer
 // reads are masked at the producer instead (weights, bias and BatchNorm
 // affine zeroed). The masked tensors are copies swapped into the module for
-// the measurement; the module's own tensors are never written.
+// the measurement; the module's own tensors are never written. With
+// policy.sensitivity_batch_statistics every BatchNorm normalises by the
+// calibration batch's statistics instead (its running statistics swapped
+// for copies, which the training-mode pass updates), so a shift that the
+// next BatchNorm would absorb is not counted as damage.
 #ifndef PRUNESERVE_CORE_PRUNING_GROUP_SENSITIVITY_H_
 #define PRUNESERVE_CORE_PRUNING_GROUP_SENSITIVITY_H_
 
