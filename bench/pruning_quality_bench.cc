@@ -268,28 +268,49 @@ struct Method {
 // Every method of the comparison; budgeted first (the others are compared
 // with it).
 const std::vector<Method>& AllMethods() {
+  const Method budgeted{"budgeted", "bn_gamma", pp::PolicyKind::kBudgeted};
+  const Method refined{"refined", "bn_gamma", pp::PolicyKind::kTargetFlops};
+  // `base` renamed, with the fields `set` names changed (rather than every
+  // field listed up to the last one that differs).
+  auto variant = [](Method m, const char* name, auto set) {
+    m.name = name;
+    set(m);
+    return m;
+  };
   static const std::vector<Method>* methods = new std::vector<Method>{
-      {"budgeted", "bn_gamma", pp::PolicyKind::kBudgeted},
-      {"budgeted_x3", "bn_gamma", pp::PolicyKind::kBudgeted, 3},
-      {"budgeted_steps2", "bn_gamma", pp::PolicyKind::kBudgeted, 1, 2},
-      {"budgeted_kd", "bn_gamma", pp::PolicyKind::kBudgeted, 1, 1, true},
-      {"budgeted_wt", "bn_gamma", pp::PolicyKind::kBudgeted, 1, 1, false, false,
-       true},
-      {"budgeted_abn", "bn_gamma", pp::PolicyKind::kBudgeted, 1, 1, false,
-       false, false, false, true},
-      {"budgeted_l1", "l1", pp::PolicyKind::kBudgeted},
-      {"budgeted_wt_abn", "bn_gamma", pp::PolicyKind::kBudgeted, 1, 1, false,
-       false, true, false, true},
-      {"budgeted_x3_abn", "bn_gamma", pp::PolicyKind::kBudgeted, 3, 1, false,
-       false, false, false, true},
-      {"budgeted_abn_l1", "l1", pp::PolicyKind::kBudgeted, 1, 1, false, false,
-       false, false, true},
-      {"refined", "bn_gamma", pp::PolicyKind::kTargetFlops},
-      {"refined_prepool", "bn_gamma", pp::PolicyKind::kTargetFlops, 1, 1, false,
-       true},
-      {"refined_x3", "bn_gamma", pp::PolicyKind::kTargetFlops, 1, 3},
-      {"refined_x3_cum", "bn_gamma", pp::PolicyKind::kTargetFlops, 1, 3, false,
-       false, false, true},
+      budgeted,
+      variant(budgeted, "budgeted_x3", [](Method& m) { m.stages = 3; }),
+      variant(budgeted, "budgeted_steps2", [](Method& m) { m.steps = 2; }),
+      variant(budgeted, "budgeted_kd", [](Method& m) { m.distill = true; }),
+      variant(budgeted, "budgeted_wt",
+              [](Method& m) { m.weights_target = true; }),
+      variant(budgeted, "budgeted_abn",
+              [](Method& m) { m.batch_statistics = true; }),
+      variant(budgeted, "budgeted_l1", [](Method& m) { m.criterion = "l1"; }),
+      variant(budgeted, "budgeted_wt_abn",
+              [](Method& m) {
+                m.weights_target = true;
+                m.batch_statistics = true;
+              }),
+      variant(budgeted, "budgeted_x3_abn",
+              [](Method& m) {
+                m.stages = 3;
+                m.batch_statistics = true;
+              }),
+      variant(budgeted, "budgeted_abn_l1",
+              [](Method& m) {
+                m.criterion = "l1";
+                m.batch_statistics = true;
+              }),
+      refined,
+      variant(refined, "refined_prepool",
+              [](Method& m) { m.before_pooling = true; }),
+      variant(refined, "refined_x3", [](Method& m) { m.steps = 3; }),
+      variant(refined, "refined_x3_cum",
+              [](Method& m) {
+                m.steps = 3;
+                m.cumulative_halving = true;
+              }),
       {"l1+uniform", "l1", pp::PolicyKind::kUniform},
       {"slimming", "bn_gamma", pp::PolicyKind::kGlobalThreshold},
       {"random", "random", pp::PolicyKind::kUniform},
