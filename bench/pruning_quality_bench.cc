@@ -4,8 +4,12 @@
 // removed) and fine-tunes every result with the same budget (the paper's
 // SGD + cosine warm restarts schedule, same epochs, same batch size):
 //
-//   budgeted        measured damage per group (BN |gamma| ranking), ratios
-//                   allocated to the target with the least total damage
+//   budgeted        measured damage per group (BN |gamma| ranking, every
+//                   BatchNorm on the calibration batch's statistics),
+//                   ratios allocated to the target with the least total
+//                   damage
+//   budgeted_running the same, damage measured with the running statistics
+//                   (sensitivity_batch_statistics off)
 //   budgeted_x3     the same in three stages, damage measured again after
 //                   each with the channels chosen so far taken out
 //   budgeted_steps2 a progressive schedule: two prune -> fine-tune steps,
@@ -14,11 +18,11 @@
 //                   model (alpha 0.5, temperature 4)
 //   budgeted_wt     budgeted with a weights target equal to the point as
 //                   well: both fractions must be removed
-//   budgeted_abn    budgeted, damage measured with BatchNorm batch
-//                   statistics (sensitivity_batch_statistics); _x3_abn,
-//                   _wt_abn and _abn_l1 combine it with three stages, the
-//                   weights target and the L1 ranking
 //   budgeted_l1     budgeted, channels ranked by filter L1 norm
+//   budgeted_kl     budgeted, damage as the KL divergence of the outputs
+//                   from the dense model's (sensitivity_output_divergence)
+//   budgeted_cap75  budgeted, no group losing more than 75 % of its
+//                   channels (max_group_ratio)
 //   refined         the paper's ratios (BN |gamma|, layer ratio = measured
 //                   input sparsity), scaled to the target (target_flops)
 //   refined_prepool the same with pooled-input layers measured before the
@@ -262,7 +266,11 @@ struct Method {
   // refined: the halving cap on the cumulative removal over rounds.
   bool cumulative_halving = false;
   // budgeted: damage measured with BatchNorm batch statistics.
-  bool batch_statistics = false;
+  bool batch_statistics = true;
+  // budgeted: damage as KL divergence from the dense model's outputs.
+  bool output_divergence = false;
+  // budgeted: the most of a group's channels that may go.
+  double max_group_ratio = 1.0;
 };
 
 // Every method of the comparison; budgeted first (the others are compared
@@ -284,24 +292,13 @@ const std::vector<Method>& AllMethods() {
       variant(budgeted, "budgeted_kd", [](Method& m) { m.distill = true; }),
       variant(budgeted, "budgeted_wt",
               [](Method& m) { m.weights_target = true; }),
-      variant(budgeted, "budgeted_abn",
-              [](Method& m) { m.batch_statistics = true; }),
+      variant(budgeted, "budgeted_running",
+              [](Method& m) { m.batch_statistics = false; }),
       variant(budgeted, "budgeted_l1", [](Method& m) { m.criterion = "l1"; }),
-      variant(budgeted, "budgeted_wt_abn",
-              [](Method& m) {
-                m.weights_target = true;
-                m.batch_statistics = true;
-              }),
-      variant(budgeted, "budgeted_x3_abn",
-              [](Method& m) {
-                m.stages = 3;
-                m.batch_statistics = true;
-              }),
-      variant(budgeted, "budgeted_abn_l1",
-              [](Method& m) {
-                m.criterion = "l1";
-                m.batch_statistics = true;
-              }),
+      variant(budgeted, "budgeted_kl",
+              [](Method& m) { m.output_divergence = true; }),
+      variant(budgeted, "budgeted_cap75",
+              [](Method& m) { m.max_group_ratio = 0.75; }),
       refined,
       variant(refined, "refined_prepool",
               [](Method& m) { m.before_pooling = true; }),
@@ -513,6 +510,8 @@ void RunPipeline(const BenchConfig& c, const torch::jit::Module& model,
   o.pruning.probe.before_pooling = m.before_pooling;
   o.pruning.policy.cumulative_halving = m.cumulative_halving;
   o.pruning.policy.sensitivity_batch_statistics = m.batch_statistics;
+  o.pruning.policy.sensitivity_output_divergence = m.output_divergence;
+  o.pruning.policy.max_group_ratio = m.max_group_ratio;
   // Every method may prune ResNet-56's residual stream and stem: with only
   // the channels inside its blocks, 80 % of MACs is out of reach.
   o.pruning.policy.prune_residual_stream = true;

@@ -28,7 +28,8 @@ std::vector<int64_t> RemovalOrder(const std::vector<double>& scores);
 // The removal counts the budgeted policy considers for a group of
 // `channels`: 0, then floor(channels * i / steps) for i = 1 .. steps - 1
 // with min_channels kept and the kept count rounded up to round_to (as
-// every policy's guards do); ascending, without repeats. {0} when the guards
+// every policy's guards do), and never more than channels *
+// max_group_ratio removed; ascending, without repeats. {0} when the guards
 // allow no removal.
 std::vector<int64_t> RemovalLadder(int64_t channels, int steps,
                                    const PolicyOptions& options);

@@ -36,14 +36,20 @@ absl::StatusOr<std::vector<Example>> ReadExamples(
   return out;
 }
 
-// Mean cross-entropy of the module's logits over the examples. Runs in the
-// caller's eval/no-grad scope.
+// The module's mean damage measure over the examples: cross-entropy against
+// the labels, or, with `reference` given (one log-probability tensor per
+// example batch), the KL divergence of its outputs from those. When `keep`
+// is given it receives the log-probabilities. Runs in the caller's
+// eval/no-grad scope.
 absl::StatusOr<double> MeanLoss(torch::jit::Module& module,
-                                const std::vector<Example>& examples) {
+                                const std::vector<Example>& examples,
+                                const std::vector<torch::Tensor>* reference,
+                                std::vector<torch::Tensor>* keep = nullptr) {
   double total = 0.0;
   int64_t n = 0;
   try {
-    for (const Example& e : examples) {
+    for (size_t i = 0; i < examples.size(); ++i) {
+      const Example& e = examples[i];
       c10::IValue out = module.forward({e.images});
       if (out.isTuple()) out = out.toTupleRef().elements().at(0);
       if (!out.isTensor()) {
@@ -56,9 +62,17 @@ absl::StatusOr<double> MeanLoss(torch::jit::Module& module,
             "sensitivity needs [N, classes] logits; got ",
             c10::str(logits.sizes()), " for ", e.labels.size(0), " labels"));
       }
-      total += torch::nll_loss(torch::log_softmax(logits.to(torch::kFloat), 1),
-                               e.labels, {}, at::Reduction::Sum)
-                   .item<double>();
+      const torch::Tensor log_probs =
+          torch::log_softmax(logits.to(torch::kFloat), 1);
+      if (keep != nullptr) keep->push_back(log_probs);
+      if (reference != nullptr) {
+        total += torch::kl_div(log_probs, reference->at(i),
+                               at::Reduction::Sum, /*log_target=*/true)
+                     .item<double>();
+      } else {
+        total += torch::nll_loss(log_probs, e.labels, {}, at::Reduction::Sum)
+                     .item<double>();
+      }
       n += e.labels.size(0);
     }
   } catch (const std::exception& err) {
@@ -255,9 +269,14 @@ absl::StatusOr<SensitivityProfile> MeasureGroupSensitivity(
   SensitivityProfile profile;
   profile.groups.resize(groups.size());
   for (const Example& e : *examples) profile.examples += e.labels.size(0);
-  auto base = MeanLoss(module, *examples);
+  std::vector<torch::Tensor> base_outputs;
+  auto base = MeanLoss(module, *examples, nullptr, &base_outputs);
   if (!base.ok()) return base.status();
   profile.base_loss = *base;
+  // Damage against the unpruned outputs starts from zero divergence.
+  const std::vector<torch::Tensor>* reference =
+      policy.sensitivity_output_divergence ? &base_outputs : nullptr;
+  const double damage_origin = reference != nullptr ? 0.0 : *base;
   ++profile.evaluations;
 
   for (const ChannelGroup& g : groups) {
@@ -279,10 +298,10 @@ absl::StatusOr<SensitivityProfile> MeasureGroupSensitivity(
           !s.ok()) {
         return s;
       }
-      auto loss = MeanLoss(module, *examples);
+      auto loss = MeanLoss(module, *examples, reference);
       ++profile.evaluations;
       if (!loss.ok()) return loss.status();
-      curve.damage.push_back(*loss - profile.base_loss);
+      curve.damage.push_back(*loss - damage_origin);
     }
   }
   profile.elapsed_ms = std::chrono::duration<double, std::milli>(

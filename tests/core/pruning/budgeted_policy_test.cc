@@ -128,10 +128,14 @@ TEST(BudgetedPolicyTest, WeightsTargetCountsConvAndLinearWeights) {
 TEST(BudgetedPolicyTest, MacAndWeightsTargetsTogetherAreBothMet) {
   testing::TestModel m = testing::MakeWideVggNet(5);
   auto source = InMemoryBatchSource::Random({32, 3, 32, 32}, 16, 5);
+  // Running statistics: on this random model their damage curves make each
+  // target alone leave the other short, which is what the test needs.
   PruningOptions macs = Budgeted(0.5);
-  PruningOptions weights = Budgeted(0.0);
+  macs.policy.sensitivity_batch_statistics = false;
+  PruningOptions weights = macs;
+  weights.policy.target_flops_reduction = 0.0;
   weights.policy.target_params_reduction = 0.5;
-  PruningOptions both = Budgeted(0.5);
+  PruningOptions both = macs;
   both.policy.target_params_reduction = 0.5;
   auto a = PruneModule(m.module, m.input_shape, macs, &source);
   auto b = PruneModule(m.module, m.input_shape, weights, &source);
@@ -196,10 +200,12 @@ struct BothMeasurements {
 };
 BothMeasurements PruneBothWays(const testing::TestModel& m, double target,
                                InMemoryBatchSource& source) {
-  PruningOptions o = Budgeted(target);
-  o.policy.sensitivity_batch_statistics = true;
-  return {PruneModule(m.module, m.input_shape, o, &source),
-          PruneModule(m.module, m.input_shape, Budgeted(target), &source)};
+  PruningOptions batch = Budgeted(target);
+  batch.policy.sensitivity_batch_statistics = true;
+  PruningOptions running = Budgeted(target);
+  running.policy.sensitivity_batch_statistics = false;
+  return {PruneModule(m.module, m.input_shape, batch, &source),
+          PruneModule(m.module, m.input_shape, running, &source)};
 }
 
 TEST(BudgetedPolicyTest, BatchStatisticsLeaveBuffersAndFlagsAsTheyWere) {
@@ -282,6 +288,58 @@ TEST(BudgetedPolicyTest, BatchStatisticsForgiveAShiftTheNextNormAbsorbs) {
   EXPECT_GT(std::abs(stale), 0.05) << RenderPruningReport(running->report);
   EXPECT_LT(std::abs(fresh), 1e-3) << RenderPruningReport(batch->report)
                                    << RenderPruningReport(running->report);
+}
+
+// Divergence from the unpruned outputs: zero at no removal, never
+// negative, and on this model a different measure from the labels' loss
+// (random labels, so their loss moves either way).
+TEST(BudgetedPolicyTest, OutputDivergenceIsAnotherNonNegativeMeasure) {
+  testing::TestModel m = testing::MakeWideVggNet(7);
+  auto source = InMemoryBatchSource::Random({32, 3, 32, 32}, 16, 7);
+  PruningOptions loss = Budgeted(0.4);
+  PruningOptions divergence = loss;
+  divergence.policy.sensitivity_output_divergence = true;
+  auto a = PruneModule(m.module, m.input_shape, loss, &source);
+  auto b = PruneModule(m.module, m.input_shape, divergence, &source);
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_GE(MacReduction(b->report), 0.4);
+  // The base loss reported is the labels' cross-entropy either way.
+  EXPECT_NEAR(a->report.base_loss(), b->report.base_loss(), 1e-6);
+  bool differs = false;
+  for (const std::string name : {"c1", "c2", "c3", "c4"}) {
+    const auto* la = Layer(a->report, name);
+    const auto* lb = Layer(b->report, name);
+    ASSERT_NE(la, nullptr) << name;
+    ASSERT_NE(lb, nullptr) << name;
+    ASSERT_EQ(la->damage_size(), lb->damage_size()) << name;
+    EXPECT_EQ(lb->damage(0), 0.0) << name;
+    for (int i = 1; i < lb->damage_size(); ++i) {
+      EXPECT_GE(lb->damage(i), -1e-6) << name << " step " << i;
+      differs = differs || std::abs(lb->damage(i) - la->damage(i)) > 1e-4;
+    }
+  }
+  EXPECT_TRUE(differs) << RenderPruningReport(b->report);
+}
+
+TEST(BudgetedPolicyTest, MaxGroupRatioCapsEveryGroup) {
+  testing::TestModel m = testing::MakeWideVggNet(8);
+  auto source = InMemoryBatchSource::Random({32, 3, 32, 32}, 16, 8);
+  PruningOptions o = Budgeted(0.5);
+  o.policy.max_group_ratio = 0.6;
+  auto r = PruneModule(m.module, m.input_shape, o, &source);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_GE(MacReduction(r->report), 0.5);
+  for (const auto& l : r->report.layers()) {
+    if (l.channels_before() == 0) continue;
+    EXPECT_GE(l.channels_after(), l.channels_before() * 4 / 10) << l.name();
+  }
+  // Nothing can reach 70 % of the MACs when no group may lose more than
+  // 30 % of its channels.
+  o.policy.target_flops_reduction = 0.7;
+  o.policy.max_group_ratio = 0.3;
+  EXPECT_EQ(PruneModule(m.module, m.input_shape, o, &source).status().code(),
+            absl::StatusCode::kOutOfRange);
 }
 
 TEST(BudgetedPolicyTest, RefusesWithoutCalibrationAndOutOfReachTargets) {

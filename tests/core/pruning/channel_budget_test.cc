@@ -31,6 +31,14 @@ TEST(RemovalLadderTest, StepsUnderTheGuards) {
   // Three channels, two kept: only one can go, whatever the steps.
   EXPECT_THAT(RemovalLadder(3, 10, o), ElementsAre(0, 1));
   EXPECT_THAT(RemovalLadder(2, 10, o), ElementsAre(0));
+  // At most 75 % of a group: 16 * 0.75 = 12 is the ladder's top.
+  o.max_group_ratio = 0.75;
+  EXPECT_THAT(RemovalLadder(16, 10, o),
+              ElementsAre(0, 1, 3, 4, 6, 8, 9, 11, 12));
+  // The cap and min_channels: whichever keeps more.
+  EXPECT_THAT(RemovalLadder(4, 10, o), ElementsAre(0, 1, 2));
+  o.max_group_ratio = 0.0;
+  EXPECT_THAT(RemovalLadder(16, 10, o), ElementsAre(0));
 }
 
 // The cost model's MACs equal EstimateMacs on the masks of the same
