@@ -4,14 +4,15 @@
 // removed) and fine-tunes every result with the same budget (the paper's
 // SGD + cosine warm restarts schedule, same epochs, same batch size):
 //
-//   budgeted        measured damage per group (BN |gamma| ranking, every
-//                   BatchNorm on the calibration batch's statistics),
-//                   ratios allocated to the target with the least total
+//   budgeted        the engine's defaults: measured damage per group (BN
+//                   |gamma| ranking, every BatchNorm on the calibration
+//                   batch's statistics) in three stages, the damage measured
+//                   again after each with the channels chosen so far taken
+//                   out; ratios allocated to the target with the least total
 //                   damage
-//   budgeted_running the same, damage measured with the running statistics
-//                   (sensitivity_batch_statistics off)
-//   budgeted_x3     the same in three stages, damage measured again after
-//                   each with the channels chosen so far taken out
+//   budgeted_x1     the same with one measurement on the dense model
+//   budgeted_running one measurement with the running statistics (the
+//                   policy's first default)
 //   budgeted_steps2 a progressive schedule: two prune -> fine-tune steps,
 //                   half the target and half the epochs each
 //   budgeted_kd     budgeted, fine-tuned with distillation from the dense
@@ -252,7 +253,7 @@ struct Method {
   std::string criterion;
   pp::PolicyKind policy;
   // budgeted: measurement stages (PolicyOptions::sensitivity_stages).
-  int stages = 1;
+  int stages = pp::PolicyOptions{}.sensitivity_stages;
   // > 1: a progressive schedule of this many prune -> fine-tune steps, the
   // fine-tuning epochs split evenly between them (skipped when there are
   // fewer epochs than steps).
@@ -266,7 +267,7 @@ struct Method {
   // refined: the halving cap on the cumulative removal over rounds.
   bool cumulative_halving = false;
   // budgeted: damage measured with BatchNorm batch statistics.
-  bool batch_statistics = true;
+  bool batch_statistics = pp::PolicyOptions{}.sensitivity_batch_statistics;
   // budgeted: damage as KL divergence from the dense model's outputs.
   bool output_divergence = false;
   // budgeted: the most of a group's channels that may go.
@@ -287,13 +288,16 @@ const std::vector<Method>& AllMethods() {
   };
   static const std::vector<Method>* methods = new std::vector<Method>{
       budgeted,
-      variant(budgeted, "budgeted_x3", [](Method& m) { m.stages = 3; }),
+      variant(budgeted, "budgeted_x1", [](Method& m) { m.stages = 1; }),
       variant(budgeted, "budgeted_steps2", [](Method& m) { m.steps = 2; }),
       variant(budgeted, "budgeted_kd", [](Method& m) { m.distill = true; }),
       variant(budgeted, "budgeted_wt",
               [](Method& m) { m.weights_target = true; }),
       variant(budgeted, "budgeted_running",
-              [](Method& m) { m.batch_statistics = false; }),
+              [](Method& m) {
+                m.stages = 1;
+                m.batch_statistics = false;
+              }),
       variant(budgeted, "budgeted_l1", [](Method& m) { m.criterion = "l1"; }),
       variant(budgeted, "budgeted_kl",
               [](Method& m) { m.output_divergence = true; }),

@@ -185,12 +185,10 @@ absl::StatusOr<v1::PruningReport> PruneModuleInPlace(
     }
     const std::vector<bool> eligible =
         EligibleGroups(graph, scores, options.policy);
-    const int stages = std::max(1, options.policy.sensitivity_stages);
-    if (options.policy.target_latency_reduction > 0.0 && stages != 1) {
-      return absl::InvalidArgumentError(
-          "a latency target is searched on one damage measurement: "
-          "sensitivity_stages must be 1");
-    }
+    // A latency target is searched for on one damage measurement.
+    const int stages = options.policy.target_latency_reduction > 0.0
+                           ? 1
+                           : std::max(1, options.policy.sensitivity_stages);
     std::vector<int64_t> removed;  // by the stages so far
     PolicyOptions stage = options.policy;
     for (int s = 1; s <= stages; ++s) {

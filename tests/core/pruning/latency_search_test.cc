@@ -114,16 +114,23 @@ TEST(LatencySearchTest, UnreachableTargetPrunesToTheTopAndWarns) {
       ::testing::Contains(::testing::HasSubstr("latency target not reached")));
 }
 
-TEST(LatencySearchTest, NeedsOneDamageMeasurement) {
+TEST(LatencySearchTest, MeasuresTheDamageOnceWhateverTheStages) {
   testing::TestModel m = testing::MakeWideVggNet(2);
   auto source = InMemoryBatchSource::Random({32, 3, 32, 32}, 16, 9);
   WeightsMeter meter;
-  PruningOptions o = LatencyTarget(0.3, &meter);
-  o.policy.sensitivity_stages = 2;
-  auto result = PruneModule(m.module, m.input_shape, o, &source);
-  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(result.status().message(),
-              ::testing::HasSubstr("sensitivity_stages"));
+  std::vector<v1::PruningReport> reports;  // with 1, then 3 stages asked for
+  for (int stages : {1, 3}) {
+    PruningOptions o = LatencyTarget(0.3, &meter);
+    o.policy.sensitivity_stages = stages;
+    auto r = PruneModule(m.module, m.input_shape, o, &source);
+    ASSERT_TRUE(r.ok()) << stages << " stages: " << r.status();
+    reports.push_back(r->report);
+  }
+  EXPECT_GT(reports[1].sensitivity_evaluations(), 0);
+  EXPECT_EQ(reports[1].sensitivity_evaluations(),
+            reports[0].sensitivity_evaluations());
+  EXPECT_EQ(reports[1].latency_flops_target(),
+            reports[0].latency_flops_target());
 }
 
 TEST(LatencySearchTest, CpuMeterFillsTheReport) {
