@@ -23,9 +23,11 @@ std::vector<int64_t> RemovalLadder(int64_t channels, int steps,
                                    const PolicyOptions& o) {
   std::vector<int64_t> ladder = {0};
   const int64_t round_to = std::max<int64_t>(1, o.round_to);
-  const int64_t most = static_cast<int64_t>(std::floor(
-      static_cast<double>(channels) * std::clamp(o.max_group_ratio, 0.0, 1.0) +
-      1e-9));
+  // Written so that a NaN cap allows nothing (PlanPruning rejects it).
+  const double cap =
+      o.max_group_ratio >= 0.0 ? std::min(o.max_group_ratio, 1.0) : 0.0;
+  const int64_t most = static_cast<int64_t>(
+      std::floor(static_cast<double>(channels) * cap + 1e-9));
   for (int i = 1; i < steps; ++i) {
     const int64_t k = std::min(
         most, static_cast<int64_t>(

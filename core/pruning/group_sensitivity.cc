@@ -269,13 +269,15 @@ absl::StatusOr<SensitivityProfile> MeasureGroupSensitivity(
   SensitivityProfile profile;
   profile.groups.resize(groups.size());
   for (const Example& e : *examples) profile.examples += e.labels.size(0);
+  // With sensitivity_output_divergence the base outputs are the reference
+  // every damage is measured against, from zero divergence.
   std::vector<torch::Tensor> base_outputs;
-  auto base = MeanLoss(module, *examples, nullptr, &base_outputs);
-  if (!base.ok()) return base.status();
-  profile.base_loss = *base;
-  // Damage against the unpruned outputs starts from zero divergence.
   const std::vector<torch::Tensor>* reference =
       policy.sensitivity_output_divergence ? &base_outputs : nullptr;
+  auto base = MeanLoss(module, *examples, nullptr,
+                       reference != nullptr ? &base_outputs : nullptr);
+  if (!base.ok()) return base.status();
+  profile.base_loss = *base;
   const double damage_origin = reference != nullptr ? 0.0 : *base;
   ++profile.evaluations;
 

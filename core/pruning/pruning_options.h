@@ -135,15 +135,15 @@ struct PolicyOptions {
   // points worse than running statistics on any seed, better on VGG13-BN
   // and free of their collapse on ResNet-56 (docs/pruning_quality.md).
   bool sensitivity_batch_statistics = true;
-  // budgeted: a group's damage is the mean KL divergence of the model's
-  // outputs from the unpruned model's on the calibration images, instead of
-  // the increase of its cross-entropy against the labels. The divergence
+  // budgeted: a group's damage is the mean KL divergence of the outputs
+  // from the measured model's (unpruned, or as earlier stages left it) on
+  // the calibration images, not the rise of the labels' cross-entropy: it
   // counts every change of the output distribution, not only the part that
   // moves the labelled class.
   bool sensitivity_output_divergence = false;
   // budgeted: no group loses more than this fraction of its channels (the
-  // ladder stops there; Torch-Pruning's max_pruning_ratio). 1 = no cap
-  // beyond min_channels.
+  // ladder stops there; Torch-Pruning's max_pruning_ratio), in (0, 1].
+  // 1 = no cap beyond min_channels.
   double max_group_ratio = 1.0;
   // target_flops: accepted distance to the target, as a fraction of MACs.
   double flops_tolerance = 0.01;

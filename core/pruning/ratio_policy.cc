@@ -364,6 +364,11 @@ absl::StatusOr<PruningPlan> PlanPruning(
           "budgeted: target_flops_reduction and target_params_reduction "
           "must be in [0, 1), at least one of them above 0");
     }
+    if (!(o.max_group_ratio > 0 && o.max_group_ratio <= 1)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("budgeted: max_group_ratio must be in (0, 1], got ",
+                       o.max_group_ratio));
+    }
   } else if (PolicyHasTarget(o.kind) &&
              (o.target_flops_reduction <= 0 || o.target_flops_reduction >= 1)) {
     return absl::InvalidArgumentError(

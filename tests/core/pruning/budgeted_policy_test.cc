@@ -1,5 +1,7 @@
 // The budgeted policy end to end through the engine, and the global
 // policies' normalisation on a real analysis.
+#include <cmath>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <torch/script.h>
@@ -343,6 +345,10 @@ TEST(BudgetedPolicyTest, MaxGroupRatioCapsEveryGroup) {
   o.policy.max_group_ratio = 0.3;
   EXPECT_EQ(PruneModule(m.module, m.input_shape, o, &source).status().code(),
             absl::StatusCode::kOutOfRange);
+  o.policy.max_group_ratio = std::nan("");
+  auto nan = PruneModule(m.module, m.input_shape, o, &source);
+  EXPECT_EQ(nan.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(nan.status().message(), ::testing::HasSubstr("max_group_ratio"));
 }
 
 TEST(BudgetedPolicyTest, RefusesWithoutCalibrationAndOutOfReachTargets) {
