@@ -29,9 +29,9 @@ std::vector<int64_t> RemovalLadder(int64_t channels, int steps,
   const int64_t most = static_cast<int64_t>(
       std::floor(static_cast<double>(channels) * cap + 1e-9));
   for (int i = 1; i < steps; ++i) {
-    const int64_t k = std::min(
-        most, static_cast<int64_t>(
-                  std::floor(static_cast<double>(channels) * i / steps + 1e-9)));
+    const int64_t k =
+        std::min(most, static_cast<int64_t>(std::floor(
+                           static_cast<double>(channels) * i / steps + 1e-9)));
     int64_t kept = std::max(channels - k, o.min_channels);
     kept = std::min(channels, (kept + round_to - 1) / round_to * round_to);
     const int64_t removed = channels - kept;

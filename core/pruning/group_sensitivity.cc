@@ -66,8 +66,8 @@ absl::StatusOr<double> MeanLoss(torch::jit::Module& module,
           torch::log_softmax(logits.to(torch::kFloat), 1);
       if (keep != nullptr) keep->push_back(log_probs);
       if (reference != nullptr) {
-        total += torch::kl_div(log_probs, reference->at(i),
-                               at::Reduction::Sum, /*log_target=*/true)
+        total += torch::kl_div(log_probs, reference->at(i), at::Reduction::Sum,
+                               /*log_target=*/true)
                      .item<double>();
       } else {
         total += torch::nll_loss(log_probs, e.labels, {}, at::Reduction::Sum)

@@ -1,10 +1,10 @@
 // The budgeted policy end to end through the engine, and the global
 // policies' normalisation on a real analysis.
-#include <cmath>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <torch/script.h>
+
+#include <cmath>
 
 #include "core/pruning/pruning_engine.h"
 #include "core/pruning/pruning_report.h"
