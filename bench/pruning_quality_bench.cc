@@ -21,7 +21,8 @@
 //                   well: both fractions must be removed
 //   budgeted_l1     budgeted, channels ranked by filter L1 norm
 //   budgeted_kl     budgeted, damage as the KL divergence of the outputs
-//                   from the dense model's (sensitivity_output_divergence)
+//                   from the measured model's, the dense one or what the
+//                   earlier stages left (sensitivity_output_divergence)
 //   budgeted_cap75  budgeted, no group losing more than 75 % of its
 //                   channels (max_group_ratio)
 //   refined         the paper's ratios (BN |gamma|, layer ratio = measured
@@ -268,10 +269,10 @@ struct Method {
   bool cumulative_halving = false;
   // budgeted: damage measured with BatchNorm batch statistics.
   bool batch_statistics = pp::PolicyOptions{}.sensitivity_batch_statistics;
-  // budgeted: damage as KL divergence from the dense model's outputs.
-  bool output_divergence = false;
+  // budgeted: damage as KL divergence from the measured model's outputs.
+  bool output_divergence = pp::PolicyOptions{}.sensitivity_output_divergence;
   // budgeted: the most of a group's channels that may go.
-  double max_group_ratio = 1.0;
+  double max_group_ratio = pp::PolicyOptions{}.max_group_ratio;
 };
 
 // Every method of the comparison; budgeted first (the others are compared
