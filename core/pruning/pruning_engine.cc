@@ -122,6 +122,9 @@ absl::StatusOr<v1::PruningReport> PruneModuleInPlace(
     torch::jit::Module& work, const std::vector<int64_t>& input_shape,
     const PruningOptions& options, data::BatchSource* calibration) {
   const auto start = std::chrono::steady_clock::now();
+  if (auto valid = ValidatePolicyOptions(options.policy); !valid.ok()) {
+    return valid;
+  }
   auto criterion = MakeCriterion(options.criterion);
   if (!criterion.ok()) return criterion.status();
   auto analysis = ChannelDependencyGraph::Build(work, input_shape);

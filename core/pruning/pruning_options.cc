@@ -119,6 +119,46 @@ bool NeedsCalibration(PolicyKind policy, CriterionKind criterion) {
   return PolicyMeasuresSparsity(policy) || criterion == CriterionKind::kApoz;
 }
 
+absl::Status ValidatePolicyOptions(const PolicyOptions& o) {
+  if (o.min_channels < 1 || o.round_to < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("min_channels and round_to must be >= 1, got ",
+                     o.min_channels, " and ", o.round_to));
+  }
+  const auto in_unit = [](double v) { return v >= 0 && v < 1; };
+  if ((o.kind == PolicyKind::kUniform ||
+       o.kind == PolicyKind::kGlobalThreshold) &&
+      !in_unit(o.ratio)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ratio must be in [0, 1), got ", o.ratio));
+  }
+  if (o.kind == PolicyKind::kBudgeted) {
+    if (!in_unit(o.target_flops_reduction) ||
+        !in_unit(o.target_params_reduction) ||
+        !in_unit(o.target_latency_reduction) ||
+        (o.target_flops_reduction == 0 && o.target_params_reduction == 0 &&
+         o.target_latency_reduction == 0)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "budgeted: target_flops_reduction, target_params_reduction and "
+          "target_latency_reduction must be in [0, 1), at least one of them "
+          "above 0; got ",
+          o.target_flops_reduction, ", ", o.target_params_reduction, ", ",
+          o.target_latency_reduction));
+    }
+    if (!(o.max_group_ratio > 0 && o.max_group_ratio <= 1)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("budgeted: max_group_ratio must be in (0, 1], got ",
+                       o.max_group_ratio));
+    }
+  } else if (PolicyHasTarget(o.kind) &&
+             !(o.target_flops_reduction > 0 && o.target_flops_reduction < 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("target_flops_reduction must be in (0, 1), got ",
+                     o.target_flops_reduction));
+  }
+  return absl::OkStatus();
+}
+
 std::unique_ptr<re2::RE2> CompileExcludePattern(const std::string& pattern) {
   RE2::Options options;
   options.set_log_errors(false);

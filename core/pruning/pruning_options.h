@@ -207,6 +207,16 @@ struct PruningOptions {
   LatencyMeter* latency_meter = nullptr;
 };
 
+// OK when `o` is a policy the engine can plan: min_channels and round_to
+// >= 1; a uniform or global_threshold ratio in [0, 1); the targets of the
+// policy in range (budgeted: each of target_flops_reduction,
+// target_params_reduction and target_latency_reduction in [0, 1), one of
+// them above 0, and max_group_ratio in (0, 1]; the other target policies:
+// target_flops_reduction in (0, 1)). Otherwise INVALID_ARGUMENT naming the
+// field. The engine checks before it measures anything, so bad options
+// cost no calibration passes.
+absl::Status ValidatePolicyOptions(const PolicyOptions& o);
+
 // An exclude pattern compiled for full matching (RE2 syntax: linear-time
 // matching, program memory capped). Check ok() on the result: a pattern RE2
 // rejects still comes back, not ok.

@@ -347,33 +347,7 @@ absl::StatusOr<PruningPlan> PlanPruning(
   if (scores.size() != groups.size()) {
     return absl::InvalidArgumentError("one score vector per group expected");
   }
-  if (o.min_channels < 1 || o.round_to < 1) {
-    return absl::InvalidArgumentError("min_channels and round_to must be >= 1");
-  }
-  if ((o.kind == PolicyKind::kUniform ||
-       o.kind == PolicyKind::kGlobalThreshold) &&
-      (o.ratio < 0 || o.ratio >= 1)) {
-    return absl::InvalidArgumentError("ratio must be in [0, 1)");
-  }
-  if (o.kind == PolicyKind::kBudgeted) {
-    // Either target may be 0 (not set), but not both.
-    if (o.target_flops_reduction < 0 || o.target_flops_reduction >= 1 ||
-        o.target_params_reduction < 0 || o.target_params_reduction >= 1 ||
-        (o.target_flops_reduction == 0 && o.target_params_reduction == 0)) {
-      return absl::InvalidArgumentError(
-          "budgeted: target_flops_reduction and target_params_reduction "
-          "must be in [0, 1), at least one of them above 0");
-    }
-    if (!(o.max_group_ratio > 0 && o.max_group_ratio <= 1)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("budgeted: max_group_ratio must be in (0, 1], got ",
-                       o.max_group_ratio));
-    }
-  } else if (PolicyHasTarget(o.kind) &&
-             (o.target_flops_reduction <= 0 || o.target_flops_reduction >= 1)) {
-    return absl::InvalidArgumentError(
-        "target_flops_reduction must be in (0, 1)");
-  }
+  if (auto valid = ValidatePolicyOptions(o); !valid.ok()) return valid;
   // budgeted measures sparsity only to report it.
   const bool needs_sparsity =
       o.kind == PolicyKind::kRefined || o.kind == PolicyKind::kTargetFlops;

@@ -351,6 +351,35 @@ TEST(BudgetedPolicyTest, MaxGroupRatioCapsEveryGroup) {
   EXPECT_THAT(nan.status().message(), ::testing::HasSubstr("max_group_ratio"));
 }
 
+// Bad options are refused before the engine reads a calibration batch:
+// the measurement they would have wasted is the policy's largest cost.
+TEST(BudgetedPolicyTest, BadOptionsAreRefusedBeforeAnyMeasurement) {
+  testing::TestModel m = testing::MakeWideVggNet(8);
+  struct Case {
+    const char* field;
+    void (*spoil)(PolicyOptions&);
+  };
+  const Case cases[] = {
+      {"max_group_ratio", [](PolicyOptions& p) { p.max_group_ratio = 0; }},
+      {"target_params_reduction",
+       [](PolicyOptions& p) { p.target_params_reduction = 1.0; }},
+      {"at least one of them above 0",
+       [](PolicyOptions& p) { p.target_flops_reduction = 0; }},
+      {"target_latency_reduction",
+       [](PolicyOptions& p) { p.target_latency_reduction = -0.1; }},
+      {"round_to", [](PolicyOptions& p) { p.round_to = 0; }},
+  };
+  for (const Case& c : cases) {
+    auto source = InMemoryBatchSource::Random({32, 3, 32, 32}, 16, 8);
+    PruningOptions o = Budgeted(0.5);
+    c.spoil(o.policy);
+    auto r = PruneModule(m.module, m.input_shape, o, &source);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << c.field;
+    EXPECT_THAT(r.status().message(), ::testing::HasSubstr(c.field));
+    EXPECT_EQ(source.batches_served(), 0) << c.field;
+  }
+}
+
 TEST(BudgetedPolicyTest, RefusesWithoutCalibrationAndOutOfReachTargets) {
   testing::TestModel m = testing::MakeWideVggNet(7);
   auto none = PruneModule(m.module, m.input_shape, Budgeted(0.4), nullptr);
