@@ -48,16 +48,11 @@ int ThreadCount(pid_t pid) {
 // Flags that let jobs name the Fashion-MNIST directory: servers that have
 // --data_roots accept server paths only inside the given roots.
 std::vector<std::string> DataRootFlags() {
-  const std::string cmd = absl::StrCat(
-      testing::BuiltBinary("server/pruneserve"), " --helpfull 2>&1");
-  FILE* pipe = ::popen(cmd.c_str(), "r");
-  std::string help;
-  char buf[4096];
-  size_t n;
-  while (pipe != nullptr && (n = std::fread(buf, 1, sizeof(buf), pipe)) > 0) {
-    help.append(buf, n);
-  }
-  if (pipe != nullptr) ::pclose(pipe);
+  const std::string help =
+      testing::RunCommand(
+          absl::StrCat(testing::BuiltBinary("server/pruneserve"),
+                       " --helpfull"))
+          .output;
   if (help.find("--data_roots") == std::string::npos) return {};
   return {absl::StrCat("--data_roots=", kFashion)};
 }

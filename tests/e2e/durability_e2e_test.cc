@@ -29,19 +29,8 @@ CommandResult Prunectl(const std::string& server, const std::string& args) {
 
 // Runs the built pruneserve with `args` and captures stdout and stderr.
 CommandResult RunPruneserve(const std::string& args) {
-  std::string cmd = absl::StrCat(testing::BuiltBinary("server/pruneserve"), " ",
-                                 args, " 2>&1");
-  CommandResult result;
-  FILE* pipe = ::popen(cmd.c_str(), "r");
-  if (pipe == nullptr) return result;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0) {
-    result.output.append(buf, n);
-  }
-  int status = ::pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
+  return testing::RunCommand(
+      absl::StrCat(testing::BuiltBinary("server/pruneserve"), " ", args));
 }
 
 std::string FileSha256(const std::string& path) {

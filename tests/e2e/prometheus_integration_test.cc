@@ -68,26 +68,6 @@ std::string DeployFile(const std::string& relative) {
   return absl::StrCat(SourceDir(), "/deploy/", relative);
 }
 
-struct ShellResult {
-  int exit_code = -1;
-  std::string output;
-};
-
-// Runs `command` through the shell, capturing stdout and stderr. Blocks.
-ShellResult RunShell(const std::string& command) {
-  ShellResult result;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return result;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0) {
-    result.output.append(buf, n);
-  }
-  const int status = ::pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
-
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
   std::stringstream ss;
@@ -349,18 +329,19 @@ class PrometheusIntegrationTest : public ::testing::Test {
 };
 
 TEST_F(PrometheusIntegrationTest, PromtoolAcceptsConfigRulesAndRuleTests) {
-  ShellResult r = RunShell(absl::StrCat(
+  testing::CommandResult r = testing::RunCommand(absl::StrCat(
       kPromtool, " check config ", DeployFile("prometheus/prometheus.yml")));
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(absl::StrContains(r.output, "2 rule files found")) << r.output;
 
-  r = RunShell(absl::StrCat(kPromtool, " check rules ",
-                            DeployFile("prometheus/rules/recording.yml"), " ",
-                            DeployFile("prometheus/rules/alerts.yml")));
+  r = testing::RunCommand(absl::StrCat(
+      kPromtool, " check rules ", DeployFile("prometheus/rules/recording.yml"),
+      " ", DeployFile("prometheus/rules/alerts.yml")));
   EXPECT_EQ(r.exit_code, 0) << r.output;
 
-  r = RunShell(absl::StrCat(kPromtool, " test rules ",
-                            DeployFile("prometheus/rules/rules_test.yml")));
+  r = testing::RunCommand(
+      absl::StrCat(kPromtool, " test rules ",
+                   DeployFile("prometheus/rules/rules_test.yml")));
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(absl::StrContains(r.output, "SUCCESS")) << r.output;
 }

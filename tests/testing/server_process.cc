@@ -22,11 +22,9 @@ std::string BuiltBinary(const std::string& relative) {
   return absl::StrCat(dir && *dir ? dir : ".", "/", relative);
 }
 
-CommandResult RunPrunectl(const std::string& args) {
-  std::string cmd =
-      absl::StrCat(BuiltBinary("client/prunectl"), " ", args, " 2>&1");
+CommandResult RunCommand(const std::string& command) {
   CommandResult result;
-  FILE* pipe = ::popen(cmd.c_str(), "r");
+  FILE* pipe = ::popen(absl::StrCat(command, " 2>&1").c_str(), "r");
   if (pipe == nullptr) return result;
   char buf[4096];
   size_t n;
@@ -36,6 +34,10 @@ CommandResult RunPrunectl(const std::string& args) {
   int status = ::pclose(pipe);
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return result;
+}
+
+CommandResult RunPrunectl(const std::string& args) {
+  return RunCommand(absl::StrCat(BuiltBinary("client/prunectl"), " ", args));
 }
 
 int PickFreePort() {

@@ -58,6 +58,11 @@ struct CommandResult {
   std::string output;
 };
 
+// Runs `command` through /bin/sh and captures its stdout and stderr.
+// exit_code is -1 when the shell could not start or the command did not
+// exit normally. Blocks until it exits.
+CommandResult RunCommand(const std::string& command);
+
 // Runs the built prunectl with `args` (a shell-quoted string) and captures
 // its output. Blocks until it exits.
 CommandResult RunPrunectl(const std::string& args);
