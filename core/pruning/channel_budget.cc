@@ -98,6 +98,41 @@ ChannelCostModel::Cost ChannelCostModel::Evaluate(
   return cost;
 }
 
+namespace {
+
+// What a limit of removing `fraction` of `base` allows (at least 1, so a
+// fraction just under 1 stays a finite ratio); 0 for no limit.
+double Allowed(int64_t base, double fraction) {
+  return fraction > 0 ? std::max(1.0, std::floor(static_cast<double>(base) *
+                                                 (1.0 - fraction)))
+                      : 0.0;
+}
+
+}  // namespace
+
+BudgetTargets::BudgetTargets(ChannelCostModel::Cost base, double macs_fraction,
+                             double params_fraction)
+    : macs_allowed_(Allowed(base.macs, macs_fraction)),
+      params_allowed_(Allowed(base.params, params_fraction)),
+      limits_((macs_allowed_ > 0) + (params_allowed_ > 0)) {}
+
+int64_t BudgetTargets::Cost(const ChannelCostModel::Cost& c) const {
+  int64_t total = 0;
+  auto add = [&](int64_t now, double allowed) {
+    if (allowed <= 0) return;
+    double ratio = static_cast<double>(now) / allowed;
+    if (limits_ > 1) ratio = std::max(ratio, 1.0);
+    total += static_cast<int64_t>(std::ceil(ratio * kScale));
+  };
+  add(c.macs, macs_allowed_);
+  add(c.params, params_allowed_);
+  return total;
+}
+
+int64_t BudgetTargets::target() const {
+  return static_cast<int64_t>(limits_ * kScale);
+}
+
 absl::StatusOr<std::vector<int64_t>> AllocateBudget(
     const std::vector<DamageCurve>& curves,
     const std::function<int64_t(const std::vector<int64_t>&)>& cost,

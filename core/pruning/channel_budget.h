@@ -69,6 +69,37 @@ class ChannelCostModel {
   std::vector<Layer> layers_;
 };
 
+// The targets a budgeted plan must meet, as one integer cost for
+// AllocateBudget: each limit's cost (MACs, weights) as a fraction of what
+// it allows, scaled so that exactly the limit is kScale, and the two added,
+// a met limit counting as exactly met. While both are unmet a move is worth
+// what it saves of each, so a layer that saves weights and MACs competes on
+// its whole saving; taking the larger of the two instead lets only the
+// binding limit count, and the greedy then strips the MAC-heavy early
+// layers first and leaves them thin once weights bind too. With one limit
+// the cost is that limit's fraction alone. Immutable, thread-safe.
+class BudgetTargets {
+ public:
+  // `base`: the unpruned model's costs; each fraction (in [0, 1), 0 = no
+  // such limit) is the part of that cost to remove. The caller checks the
+  // ranges and that one fraction is above 0 (ValidatePolicyOptions).
+  BudgetTargets(ChannelCostModel::Cost base, double macs_fraction,
+                double params_fraction);
+
+  // The cost of a model costing `c`; <= target() exactly when every limit
+  // holds.
+  int64_t Cost(const ChannelCostModel::Cost& c) const;
+  int64_t target() const;
+
+  // The fixed point of one limit's scale.
+  static constexpr double kScale = double{int64_t{1} << 40};
+
+ private:
+  double macs_allowed_;    // 0 = no MAC limit
+  double params_allowed_;  // 0 = no weights limit
+  int limits_;
+};
+
 // A group's measured damage: removing removed[i] channels (ascending) raised
 // the calibration loss by damage[i] over removing removed[0] (0, or what an
 // earlier stage took; damage[0] == 0).

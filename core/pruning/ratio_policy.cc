@@ -531,33 +531,14 @@ absl::StatusOr<PruningPlan> PlanPruning(
       const ChannelCostModel model(analysis, order);
       const std::vector<int64_t> none(groups.size(), 0);
       const ChannelCostModel::Cost base = model.Evaluate(none);
-      // Every target given must hold: the allocation works on the larger
-      // of the two costs, each as a fraction of what its target allows
-      // (kScale = exactly the target), so one target alone behaves as that
-      // cost itself.
-      constexpr double kScale = double{int64_t{1} << 40};
-      auto allowed = [](int64_t base_cost, double fraction) {
-        return fraction > 0
-                   ? std::max(1.0, std::floor(static_cast<double>(base_cost) *
-                                              (1.0 - fraction)))
-                   : 0.0;
-      };
-      const double macs_allowed = allowed(base.macs, o.target_flops_reduction);
-      const double params_allowed =
-          allowed(base.params, o.target_params_reduction);
-      auto cost = [&](const std::vector<int64_t>& removed) {
-        const ChannelCostModel::Cost c = model.Evaluate(removed);
-        double worst = 0;
-        if (macs_allowed > 0) {
-          worst = std::max(worst, static_cast<double>(c.macs) / macs_allowed);
-        }
-        if (params_allowed > 0) {
-          worst =
-              std::max(worst, static_cast<double>(c.params) / params_allowed);
-        }
-        return static_cast<int64_t>(std::ceil(worst * kScale));
-      };
-      auto removed = AllocateBudget(curves, cost, static_cast<int64_t>(kScale));
+      const BudgetTargets targets(base, o.target_flops_reduction,
+                                  o.target_params_reduction);
+      auto removed = AllocateBudget(
+          curves,
+          [&](const std::vector<int64_t>& r) {
+            return targets.Cost(model.Evaluate(r));
+          },
+          targets.target());
       if (!removed.ok()) {
         std::vector<int64_t> most(groups.size(), 0);
         for (size_t g = 0; g < curves.size(); ++g) {

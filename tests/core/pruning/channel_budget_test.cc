@@ -121,6 +121,61 @@ TEST(AllocateBudgetTest, GivesBackWhatTheLastStepOvershot) {
   EXPECT_THAT(*removed, ElementsAre(8, 0, 0));
 }
 
+TEST(BudgetTargetsTest, OneLimitIsItsFractionOfWhatItAllows) {
+  constexpr double kScale = BudgetTargets::kScale;
+  const BudgetTargets macs({1000, 200}, 0.5, 0.0);  // 500 MACs allowed
+  EXPECT_EQ(macs.target(), static_cast<int64_t>(kScale));
+  EXPECT_EQ(macs.Cost({625, 200}), static_cast<int64_t>(1.25 * kScale));
+  EXPECT_EQ(macs.Cost({500, 999}), macs.target());
+  // Below the limit it keeps falling: one limit is that cost alone.
+  EXPECT_EQ(macs.Cost({250, 0}), static_cast<int64_t>(0.5 * kScale));
+  const BudgetTargets weights({1000, 200}, 0.0, 0.75);  // 50 weights
+  EXPECT_EQ(weights.Cost({1000, 100}), static_cast<int64_t>(2 * kScale));
+}
+
+TEST(BudgetTargetsTest, TwoLimitsAddAndAMetLimitCountsAsExactlyMet) {
+  constexpr double kScale = BudgetTargets::kScale;
+  const BudgetTargets both({128, 128}, 0.5, 0.5);  // 64 of each allowed
+  EXPECT_EQ(both.target(), static_cast<int64_t>(2 * kScale));
+  EXPECT_EQ(both.Cost({96, 80}), static_cast<int64_t>(2.75 * kScale));
+  // Weights met: only the MACs' excess is left, and going further below
+  // the weights limit earns nothing.
+  EXPECT_EQ(both.Cost({96, 32}), static_cast<int64_t>(2.5 * kScale));
+  EXPECT_EQ(both.Cost({96, 8}), both.Cost({96, 32}));
+  EXPECT_GT(both.Cost({65, 0}), both.target());
+  EXPECT_EQ(both.Cost({64, 64}), both.target());
+}
+
+// Group 0 saves only MACs, group 1 only weights, group 2 half of each at
+// more damage than the other two together. Both limits at 50 %.
+ChannelCostModel::Cost SplitCost(const std::vector<int64_t>& removed) {
+  return {100 - 50 * removed[0] - 50 * removed[2],
+          100 - 50 * removed[1] - 50 * removed[2]};
+}
+
+TEST(AllocateBudgetTest, WithTwoLimitsEverySavingCounts) {
+  const std::vector<DamageCurve> curves = {
+      {{0, 1}, {0.0, 1.0}},
+      {{0, 1}, {0.0, 1.0}},
+      {{0, 1}, {0.0, 2.5}},
+  };
+  const BudgetTargets targets({100, 100}, 0.5, 0.5);
+  auto removed = AllocateBudget(
+      curves, [&](const auto& r) { return targets.Cost(SplitCost(r)); },
+      targets.target());
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  EXPECT_THAT(*removed, ElementsAre(1, 1, 0));  // damage 2.0
+  // Costed by the binding limit alone, neither single-limit group saves
+  // anything while the other limit binds, and the dearer group 2 is taken.
+  auto binding = [](const std::vector<int64_t>& r) {
+    const ChannelCostModel::Cost c = SplitCost(r);
+    return std::max(c.macs, c.params);
+  };
+  removed = AllocateBudget(curves, binding, 50);
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  EXPECT_THAT(*removed, ElementsAre(0, 0, 1));  // damage 2.5
+}
+
 TEST(AllocateBudgetTest, NoisyGainsAreNotRewardedAndStartsAreKept) {
   // Group 0 measured a gain at its first step: treated as free, not as a
   // reason to prefer it over group 2's real zero.
