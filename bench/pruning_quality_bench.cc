@@ -228,33 +228,25 @@ absl::StatusOr<MatchedRatio> MatchFlops(const torch::jit::Module& model,
   pp::PolicyOptions policy;
   policy.kind = kind;
   policy.prune_residual_stream = true;
-  auto reduction = [&](double ratio) -> absl::StatusOr<double> {
+  // The first error a plan returns ends the bisection's effect.
+  absl::Status error;
+  auto reduction = [&](double ratio) {
     policy.ratio = ratio;
     auto plan = pp::PlanPruning(**graph, scores, errors, nullptr, policy);
-    if (!plan.ok()) return plan.status();
+    if (!plan.ok()) {
+      if (error.ok()) error = plan.status();
+      return 1.0;
+    }
     return 1.0 - pp::EstimateMacs(**graph, plan->masks()) / macs0;
   };
-  // The reduction never decreases with the ratio (more channels below the
-  // cut), so bisect for the smallest ratio reaching the target and keep it or
-  // its lower neighbour, whichever lands closer.
-  double lo = 0.0, hi = 0.99;
-  auto at_hi = reduction(hi);
-  if (!at_hi.ok()) return at_hi.status();
-  if (*at_hi < target) return MatchedRatio{hi, *at_hi};
-  for (int i = 0; i < 40; ++i) {
-    const double mid = 0.5 * (lo + hi);
-    auto r = reduction(mid);
-    if (!r.ok()) return r.status();
-    (*r >= target ? hi : lo) = mid;
-  }
-  auto r_lo = reduction(lo);
-  auto r_hi = reduction(hi);
-  if (!r_lo.ok()) return r_lo.status();
-  if (!r_hi.ok()) return r_hi.status();
-  if (std::abs(*r_lo - target) < std::abs(*r_hi - target)) {
-    return MatchedRatio{lo, *r_lo};
-  }
-  return MatchedRatio{hi, *r_hi};
+  constexpr double kMostRatio = 0.99;
+  const double most = reduction(kMostRatio);
+  if (!error.ok()) return error;
+  if (most < target) return MatchedRatio{kMostRatio, most};
+  const auto [ratio, got] =
+      pp::BisectToTarget(reduction, 0.0, kMostRatio, target);
+  if (!error.ok()) return error;
+  return MatchedRatio{ratio, got};
 }
 
 struct Method {

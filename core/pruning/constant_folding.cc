@@ -184,14 +184,21 @@ void FoldBlock(jit::Graph& graph, jit::Block* block) {
 
 }  // namespace
 
-bool NeedsGenericPasses(const jit::Block* block) {
+bool AnyNode(const jit::Block* block,
+             const std::function<bool(const jit::Node*)>& pred) {
   for (const jit::Node* node : block->nodes()) {
-    if (node->kind() == c10::prim::Loop || WritesContainer(node)) return true;
+    if (pred(node)) return true;
     for (const jit::Block* sub : node->blocks()) {
-      if (NeedsGenericPasses(sub)) return true;
+      if (AnyNode(sub, pred)) return true;
     }
   }
   return false;
+}
+
+bool NeedsGenericPasses(const jit::Block* block) {
+  return AnyNode(block, [](const jit::Node* node) {
+    return node->kind() == c10::prim::Loop || WritesContainer(node);
+  });
 }
 
 void FoldConstants(jit::Graph& graph) { FoldBlock(graph, graph.block()); }

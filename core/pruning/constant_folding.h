@@ -18,6 +18,7 @@
 
 #include <torch/csrc/jit/ir/ir.h>
 
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -26,6 +27,11 @@ namespace pruneserve::pruning::internal {
 // True when `node` may write one of its list or dict inputs (append,
 // insert, __setitem__, ...), as its schema's alias annotations say.
 bool WritesContainer(const torch::jit::Node* node);
+
+// True when `pred` holds for a node of `block` or of a block nested in it
+// (program order, stops at the first).
+bool AnyNode(const torch::jit::Block* block,
+             const std::function<bool(const torch::jit::Node*)>& pred);
 
 // True when `block` (or a nested block) holds a loop or a node that may
 // write a list: what FoldConstants does not handle.

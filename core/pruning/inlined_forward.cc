@@ -267,16 +267,6 @@ void Preorder(jit::Block* block, std::vector<jit::Node*>& out) {
   }
 }
 
-bool HasLoop(const jit::Block* block) {
-  for (const jit::Node* n : block->nodes()) {
-    if (n->kind() == c10::prim::Loop) return true;
-    for (const jit::Block* sub : n->blocks()) {
-      if (HasLoop(sub)) return true;
-    }
-  }
-  return false;
-}
-
 // Makes the condition of every prim::If with a branch ending in
 // prim::RaiseException a constant that selects the other branch; constant
 // propagation then drops the raising code. (jit::EliminateExceptions does
@@ -457,7 +447,9 @@ void InlinedForward::Specialize(bool inlined_specialized) {
     jit::ConstantPropagation(graph_);
     // A trip count such as len(a list) may only be known now that the
     // list is a constant: unroll what became constant.
-    if (HasLoop(graph_->block())) {
+    if (AnyNode(graph_->block(), [](const jit::Node* n) {
+          return n->kind() == c10::prim::Loop;
+        })) {
       jit::UnrollConstantLoops(graph_);
       jit::ConstantPropagation(graph_);
     }

@@ -240,8 +240,15 @@ std::vector<std::vector<double>> NormalizedScores(
   return out;
 }
 
-// The knob in [lo, hi] whose reduction (non-decreasing in the knob) lands
-// closest to `target`, by bisection, with the reduction it gives.
+std::string ReachedWarning(PolicyKind kind, double got, double target) {
+  return absl::StrFormat(
+      "%s: reached %.2f%% MAC reduction for %.2f%% requested (channel "
+      "granularity)",
+      PolicyKindName(kind), 100 * got, 100 * target);
+}
+
+}  // namespace
+
 std::pair<double, double> BisectToTarget(
     const std::function<double(double)>& reduction, double lo, double hi,
     double target) {
@@ -254,15 +261,6 @@ std::pair<double, double> BisectToTarget(
   return std::abs(rl - target) < std::abs(rh - target) ? std::make_pair(lo, rl)
                                                        : std::make_pair(hi, rh);
 }
-
-std::string ReachedWarning(PolicyKind kind, double got, double target) {
-  return absl::StrFormat(
-      "%s: reached %.2f%% MAC reduction for %.2f%% requested (channel "
-      "granularity)",
-      PolicyKindName(kind), 100 * got, 100 * target);
-}
-
-}  // namespace
 
 std::vector<bool> EligibleGroups(const ChannelDependencyGraph& analysis,
                                  const std::vector<std::vector<double>>& scores,

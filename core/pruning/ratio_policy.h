@@ -33,7 +33,9 @@
 #define PRUNESERVE_CORE_PRUNING_RATIO_POLICY_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -114,6 +116,14 @@ double CumulativeRefinedRatio(double sparsity, int64_t channels,
 // geometries (conv and linear layers only).
 int64_t EstimateMacs(const ChannelDependencyGraph& analysis,
                      const KeepMasks& keep);
+
+// The knob in [lo, hi] whose reduction (non-decreasing in the knob) lands
+// closest to `target`, by bisection (50 halvings), with the reduction it
+// gives: how the target policies and the bench's FLOPs matching turn a
+// ratio or threshold into a MAC reduction.
+std::pair<double, double> BisectToTarget(
+    const std::function<double(double)>& reduction, double lo, double hi,
+    double target);
 
 // Which groups a policy may prune: prunable, scored, not excluded, and off
 // the residual stream and stem unless options.prune_residual_stream.
