@@ -20,6 +20,7 @@
 //   budgeted_wt     budgeted with a weights target equal to the point as
 //                   well: both fractions must be removed
 //   budgeted_l1     budgeted, channels ranked by filter L1 norm
+//   budgeted_wt_l1  both targets, channels ranked by filter L1 norm
 //   budgeted_kl     budgeted, damage as the KL divergence of the outputs
 //                   from the measured model's, the dense one or what the
 //                   earlier stages left (sensitivity_output_divergence)
@@ -300,6 +301,11 @@ const std::vector<Method>& AllMethods() {
                 m.batch_statistics = false;
               }),
       variant(budgeted, "budgeted_l1", [](Method& m) { m.criterion = "l1"; }),
+      variant(budgeted, "budgeted_wt_l1",
+              [](Method& m) {
+                m.weights_target = true;
+                m.criterion = "l1";
+              }),
       variant(budgeted, "budgeted_kl",
               [](Method& m) { m.output_divergence = true; }),
       variant(budgeted, "budgeted_cap75",
