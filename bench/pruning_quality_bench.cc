@@ -50,9 +50,10 @@
 //
 // --seeds N repeats everything with N seeds (model initialisation and
 // training data order); the summary gives mean +- standard error of the
-// top-1 drop for every method and point, and budgeted's paired difference
-// to each other method: "won" or "lost" where it exceeds two standard
-// errors of the difference, else "tied". Not a test: nothing here decides
+// top-1 drop for every method and point, and the paired difference of the
+// reference method (--reference NAME, default budgeted) to each other
+// method: "won" or "lost" where it exceeds two standard errors of the
+// difference, else "tied". Not a test: nothing here decides
 // pass/fail.
 //
 // Modes (batch 64, 256 calibration images, fine-tuning lr 0.01, width 0.25
@@ -72,7 +73,8 @@
 //        aggregates and the configuration), --first-seed K (seeds K..K+N-1,
 //        so one run can be extended by another), --merge A.json,B.json
 //        (no training: the summary over the rows of earlier --json runs,
-//        which must share every setting but the seeds), --baseline-cache
+//        which must share every setting but the seeds), --reference NAME
+//        (the method the verdicts are about), --baseline-cache
 //        DIR (a trained baseline is saved there as TorchScript, named by
 //        every setting that shapes it, and loaded instead of retrained by
 //        any later run that asks for the same one: a full-mode VGG13-BN
@@ -145,6 +147,8 @@ struct BenchConfig {
   std::vector<double> points = {0.5, 0.8};
   std::vector<std::string> methods;  // empty: all
   std::string json_path;
+  // The method every other is compared with (paired differences, verdicts).
+  std::string reference = "budgeted";
   // When set, trained dense baselines are kept here and reused by later
   // runs with the same settings (see BaselineCachePath).
   std::string baseline_cache;
@@ -487,6 +491,10 @@ std::optional<int> ParseArgs(int argc, char** argv, BenchConfig* c) {
       ->delimiter(',')
       ->capture_default_str();
   app.add_option("--json", c->json_path, "Also write the rows to FILE");
+  app.add_option("--reference", c->reference,
+                 "Method the others are compared with")
+      ->check(CLI::IsMember(names))
+      ->capture_default_str();
   app.add_option("--baseline-cache", c->baseline_cache,
                  "Keep trained baselines in DIR and reuse them")
       ->check(CLI::ExistingDirectory);
@@ -631,9 +639,6 @@ std::string Pm(const MeanSe& s, double scale) {
   return absl::StrFormat("%.2f ± %.2f", s.mean * scale, s.se * scale);
 }
 
-// Mean ± s.e. per method at each point, and budgeted's paired (same seed)
-// difference with every other method. Appends the verdicts to `verdicts`
-// and returns the JSON of the table.
 // What the summary needs of one successful row; built from a Row or read
 // back from an earlier run's JSON (--merge).
 struct Outcome {
@@ -655,18 +660,22 @@ std::vector<Outcome> Outcomes(const std::vector<Row>& rows) {
   return out;
 }
 
+// Mean ± s.e. per method at each point, and the `reference` method's paired
+// (same seed) difference with every other method. Appends the verdicts to
+// `verdicts` and returns the JSON of the table.
 nlohmann::json Aggregate(const std::string& arch,
                          const std::vector<double>& points, int seeds,
                          const std::vector<Method>& methods,
                          const std::vector<Outcome>& rows,
+                         const std::string& reference,
                          std::vector<std::string>* verdicts) {
   nlohmann::json out = nlohmann::json::array();
   std::printf(
       "\n%s, %d seed(s): top-1 drop in points (mean ± s.e.), -FLOPs and "
       "-params (mean)\n\n| point | method | drop | -FLOPs | -params | "
-      "vs budgeted (other - budgeted) | verdict |\n"
+      "vs %s (other - %s) | verdict |\n"
       "|---|---|---|---|---|---|---|\n",
-      arch.c_str(), seeds);
+      arch.c_str(), seeds, reference.c_str(), reference.c_str());
   for (double point : points) {
     auto drops_of = [&](const std::string& method) {
       std::map<int, const Outcome*> by_seed;
@@ -675,7 +684,7 @@ nlohmann::json Aggregate(const std::string& arch,
       }
       return by_seed;
     };
-    const auto budgeted = drops_of("budgeted");
+    const auto base = drops_of(reference);
     std::vector<std::string> won, lost, tied;
     for (const Method& m : methods) {
       const auto mine = drops_of(m.name);
@@ -684,8 +693,8 @@ nlohmann::json Aggregate(const std::string& arch,
         drop.push_back(r->drop);
         flops.push_back(r->flops_reduction);
         params.push_back(r->params_reduction);
-        auto b = budgeted.find(seed);
-        if (b != budgeted.end() && m.name != "budgeted") {
+        auto b = base.find(seed);
+        if (b != base.end() && m.name != reference) {
           diff.push_back(r->drop - b->second->drop);
         }
       }
@@ -704,7 +713,7 @@ nlohmann::json Aggregate(const std::string& arch,
       std::printf(
           "| %.0f%% | %s | %s | %.1f%% | %.1f%% | %s | %s |\n", point * 100,
           m.name.c_str(), Pm(d, 100).c_str(), f.mean * 100, pa.mean * 100,
-          m.name == "budgeted" ? "-" : Pm(df, 100).c_str(), verdict.c_str());
+          m.name == reference ? "-" : Pm(df, 100).c_str(), verdict.c_str());
       out.push_back({{"point", point},
                      {"method", m.name},
                      {"seeds", d.n},
@@ -712,15 +721,16 @@ nlohmann::json Aggregate(const std::string& arch,
                      {"drop_se", d.se},
                      {"flops_reduction_mean", f.mean},
                      {"params_reduction_mean", pa.mean},
-                     {"diff_vs_budgeted_mean", df.mean},
-                     {"diff_vs_budgeted_se", df.se},
+                     {"reference", reference},
+                     {"diff_vs_reference_mean", df.mean},
+                     {"diff_vs_reference_se", df.se},
                      {"verdict", verdict}});
     }
     verdicts->push_back(absl::StrFormat(
-        "%s at %.0f%% FLOPs: budgeted won vs [%s], lost vs [%s], tied with "
+        "%s at %.0f%% FLOPs: %s won vs [%s], lost vs [%s], tied with "
         "[%s] (gap > 2 s.e. of the paired difference, %d seeds)",
-        arch, point * 100, absl::StrJoin(won, " "), absl::StrJoin(lost, " "),
-        absl::StrJoin(tied, " "), seeds));
+        arch, point * 100, reference, absl::StrJoin(won, " "),
+        absl::StrJoin(lost, " "), absl::StrJoin(tied, " "), seeds));
   }
   return out;
 }
@@ -793,7 +803,7 @@ int MergeRuns(const BenchConfig& c) {
   for (const std::string& arch : archs) {
     Aggregate(arch, {points.begin(), points.end()},
               static_cast<int>(seeds[arch].size()), methods, outcomes[arch],
-              &verdicts);
+              c.reference, &verdicts);
   }
   std::printf("\n");
   for (const std::string& v : verdicts) std::printf("%s\n", v.c_str());
@@ -920,8 +930,8 @@ int main(int argc, char** argv) {
       std::printf("  %-12s %.0f%%  %s\n", r.method.c_str(), r.point * 100,
                   KeptChannelsText(r).c_str());
     }
-    nlohmann::json table =
-        Aggregate(arch, c.points, c.seeds, methods, Outcomes(rows), &verdicts);
+    nlohmann::json table = Aggregate(arch, c.points, c.seeds, methods,
+                                     Outcomes(rows), c.reference, &verdicts);
     std::printf("\n");
     std::fflush(stdout);
 
