@@ -328,17 +328,22 @@ std::vector<RpcCase> AllRpcs() {
 
   // inference.GRPCInferenceService
   using Kserve = inf::GRPCInferenceService;
-#define KSERVE_UNARY(NAME, ROLE, ALLOWED, FILL)           \
-  add("GRPCInferenceService/" #NAME, ROLE, ALLOWED,       \
-      [ch](grpc::Channel* c, const std::string& target) { \
-        grpc::ClientContext ctx;                          \
-        Deadline(&ctx);                                   \
-        inf::NAME##Request q;                             \
-        inf::NAME##Response r;                            \
-        FILL;                                             \
-        (void)target;                                     \
-        return Kserve::NewStub(ch(c))->NAME(&ctx, q, &r); \
+// A unary method of `STUB` called with a request FILL sets up (which may
+// use `target`); the row is labelled LABEL/METHOD.
+#define UNARY(LABEL, STUB, REQ, RESP, METHOD, ROLE, ALLOWED, FILL) \
+  add(LABEL "/" #METHOD, ROLE, ALLOWED,                            \
+      [ch](grpc::Channel* c, const std::string& target) {          \
+        grpc::ClientContext ctx;                                   \
+        Deadline(&ctx);                                            \
+        REQ q;                                                     \
+        RESP r;                                                    \
+        FILL;                                                      \
+        (void)target;                                              \
+        return STUB::NewStub(ch(c))->METHOD(&ctx, q, &r);          \
       })
+#define KSERVE_UNARY(NAME, ROLE, ALLOWED, FILL)             \
+  UNARY("GRPCInferenceService", Kserve, inf::NAME##Request, \
+        inf::NAME##Response, NAME, ROLE, ALLOWED, FILL)
   KSERVE_UNARY(ServerLive, std::nullopt, StatusCode::OK, {});
   KSERVE_UNARY(ServerReady, Role::kInfer, StatusCode::OK, {});
   KSERVE_UNARY(ModelReady, Role::kInfer, StatusCode::OK, q.set_name(target));
@@ -368,17 +373,9 @@ std::vector<RpcCase> AllRpcs() {
         writer->WritesDone();
         return writer->Finish();
       });
-#define REPO_UNARY(NAME, REQ, RESP, ROLE, ALLOWED, FILL)           \
-  add("ModelRepository/" #NAME, ROLE, ALLOWED,                     \
-      [ch](grpc::Channel* c, const std::string& target) {          \
-        grpc::ClientContext ctx;                                   \
-        Deadline(&ctx);                                            \
-        v1::REQ q;                                                 \
-        v1::RESP r;                                                \
-        FILL;                                                      \
-        (void)target;                                              \
-        return ModelRepository::NewStub(ch(c))->NAME(&ctx, q, &r); \
-      })
+#define REPO_UNARY(NAME, REQ, RESP, ROLE, ALLOWED, FILL)                   \
+  UNARY("ModelRepository", ModelRepository, v1::REQ, v1::RESP, NAME, ROLE, \
+        ALLOWED, FILL)
   REPO_UNARY(ListModels, ListModelsRequest, ListModelsResponse, Role::kRead,
              StatusCode::OK, {});
   REPO_UNARY(GetModel, GetModelRequest, GetModelResponse, Role::kRead,
@@ -402,17 +399,9 @@ std::vector<RpcCase> AllRpcs() {
       });
 
   // pruneserve.v1.PruningJobs
-#define JOBS_UNARY(NAME, ROLE, ALLOWED, FILL)                  \
-  add("PruningJobs/" #NAME, ROLE, ALLOWED,                     \
-      [ch](grpc::Channel* c, const std::string& target) {      \
-        grpc::ClientContext ctx;                               \
-        Deadline(&ctx);                                        \
-        v1::NAME##Request q;                                   \
-        v1::NAME##Response r;                                  \
-        FILL;                                                  \
-        (void)target;                                          \
-        return PruningJobs::NewStub(ch(c))->NAME(&ctx, q, &r); \
-      })
+#define JOBS_UNARY(NAME, ROLE, ALLOWED, FILL)                              \
+  UNARY("PruningJobs", PruningJobs, v1::NAME##Request, v1::NAME##Response, \
+        NAME, ROLE, ALLOWED, FILL)
   JOBS_UNARY(SubmitJob, Role::kAdmin, StatusCode::NOT_FOUND, {
     q.mutable_spec()->set_model_name(target);
     q.mutable_spec()->mutable_data()->set_calibration(
@@ -450,23 +439,16 @@ std::vector<RpcCase> AllRpcs() {
         writer->WritesDone();
         return writer->Finish();
       });
-#define DATASETS_UNARY(NAME, ROLE, ALLOWED, FILL)                 \
-  add("Datasets/" #NAME, ROLE, ALLOWED,                           \
-      [ch](grpc::Channel* c, const std::string& target) {         \
-        grpc::ClientContext ctx;                                  \
-        Deadline(&ctx);                                           \
-        v1::NAME##Request q;                                      \
-        v1::NAME##Response r;                                     \
-        FILL;                                                     \
-        (void)target;                                             \
-        return v1::Datasets::NewStub(ch(c))->NAME(&ctx, q, &r);   \
-      })
+#define DATASETS_UNARY(NAME, ROLE, ALLOWED, FILL)                              \
+  UNARY("Datasets", v1::Datasets, v1::NAME##Request, v1::NAME##Response, NAME, \
+        ROLE, ALLOWED, FILL)
   DATASETS_UNARY(ListDatasets, Role::kRead, StatusCode::OK, {});
   DATASETS_UNARY(GetDataset, Role::kRead, StatusCode::NOT_FOUND,
                  q.set_name(target));
   DATASETS_UNARY(DeleteDataset, Role::kAdmin, StatusCode::NOT_FOUND,
                  q.set_name(target));
 #undef DATASETS_UNARY
+#undef UNARY
   return rpcs;
 }
 
@@ -528,8 +510,7 @@ TEST_F(SecurityE2eTest, EveryRoleOnEveryRpc) {
   int methods = 0;
   for (const auto* service :
        {v1::ModelRepository::service_full_name(),
-        v1::PruningJobs::service_full_name(),
-        v1::Datasets::service_full_name(),
+        v1::PruningJobs::service_full_name(), v1::Datasets::service_full_name(),
         ::inference::GRPCInferenceService::service_full_name(),
         grpc::health::v1::Health::service_full_name()}) {
     const auto* d =
