@@ -233,7 +233,8 @@ absl::StatusOr<MatchedRatio> MatchFlops(const torch::jit::Module& model,
   pp::PolicyOptions policy;
   policy.kind = kind;
   policy.prune_residual_stream = true;
-  // The first error a plan returns ends the bisection's effect.
+  // A plan that fails reads as reduction 1; the first such error is what
+  // MatchFlops returns, whatever the bisection found.
   absl::Status error;
   auto reduction = [&](double ratio) {
     policy.ratio = ratio;
