@@ -21,11 +21,14 @@
 //                   well: both fractions must be removed
 //   budgeted_l1     budgeted, channels ranked by filter L1 norm
 //   budgeted_wt_l1  both targets, channels ranked by filter L1 norm
+//   budgeted_wt_kd  both targets, fine-tuned with distillation
 //   budgeted_kl     budgeted, damage as the KL divergence of the outputs
 //                   from the measured model's, the dense one or what the
 //                   earlier stages left (sensitivity_output_divergence)
 //   budgeted_cap75  budgeted, no group losing more than 75 % of its
 //                   channels (max_group_ratio)
+//   budgeted_wt_cap60 both targets, no group losing more than 60 %
+//   budgeted_wt_kl  both targets, damage as KL divergence
 //   refined         the paper's ratios (BN |gamma|, layer ratio = measured
 //                   input sparsity), scaled to the target (target_flops)
 //   refined_prepool the same with pooled-input layers measured before the
@@ -35,6 +38,7 @@
 //   refined_x3_cum  the same with the cap applied to each layer's removal
 //                   over the three rounds (--cumulative-halving)
 //   l1+uniform      Li et al.: L1 filter norm, one ratio for every layer
+//   l1+uniform_kd   the same, fine-tuned with distillation
 //   slimming        Network Slimming: BN |gamma|, one global threshold
 //   random          random channels, one ratio for every layer
 //   global_norm     Torch-Pruning's group-normalised global ranking (L2
@@ -286,6 +290,7 @@ struct Method {
 const std::vector<Method>& AllMethods() {
   const Method budgeted{"budgeted", "bn_gamma", pp::PolicyKind::kBudgeted};
   const Method refined{"refined", "bn_gamma", pp::PolicyKind::kTargetFlops};
+  const Method l1_uniform{"l1+uniform", "l1", pp::PolicyKind::kUniform};
   // `base` renamed, with the fields `set` names changed (rather than every
   // field listed up to the last one that differs).
   auto variant = [](Method m, const char* name, auto set) {
@@ -311,10 +316,25 @@ const std::vector<Method>& AllMethods() {
                 m.weights_target = true;
                 m.criterion = "l1";
               }),
+      variant(budgeted, "budgeted_wt_kd",
+              [](Method& m) {
+                m.weights_target = true;
+                m.distill = true;
+              }),
       variant(budgeted, "budgeted_kl",
               [](Method& m) { m.output_divergence = true; }),
       variant(budgeted, "budgeted_cap75",
               [](Method& m) { m.max_group_ratio = 0.75; }),
+      variant(budgeted, "budgeted_wt_cap60",
+              [](Method& m) {
+                m.weights_target = true;
+                m.max_group_ratio = 0.6;
+              }),
+      variant(budgeted, "budgeted_wt_kl",
+              [](Method& m) {
+                m.weights_target = true;
+                m.output_divergence = true;
+              }),
       refined,
       variant(refined, "refined_prepool",
               [](Method& m) { m.before_pooling = true; }),
@@ -324,7 +344,8 @@ const std::vector<Method>& AllMethods() {
                 m.steps = 3;
                 m.cumulative_halving = true;
               }),
-      {"l1+uniform", "l1", pp::PolicyKind::kUniform},
+      l1_uniform,
+      variant(l1_uniform, "l1+uniform_kd", [](Method& m) { m.distill = true; }),
       {"slimming", "bn_gamma", pp::PolicyKind::kGlobalThreshold},
       {"random", "random", pp::PolicyKind::kUniform},
       {"global_norm", "l2", pp::PolicyKind::kGlobalNormalized},
@@ -711,9 +732,15 @@ nlohmann::json Aggregate(const std::string& arch,
                              : tied)
             .push_back(m.name);
       }
+      // A merge may hold a method on fewer seeds than the others: say so
+      // rather than let its mean pass for one over every seed.
+      std::string drop_cell = Pm(d, 100);
+      if (d.n > 0 && d.n < seeds) {
+        absl::StrAppendFormat(&drop_cell, " (%d of %d seeds)", d.n, seeds);
+      }
       std::printf(
           "| %.0f%% | %s | %s | %.1f%% | %.1f%% | %s | %s |\n", point * 100,
-          m.name.c_str(), Pm(d, 100).c_str(), f.mean * 100, pa.mean * 100,
+          m.name.c_str(), drop_cell.c_str(), f.mean * 100, pa.mean * 100,
           m.name == reference ? "-" : Pm(df, 100).c_str(), verdict.c_str());
       out.push_back({{"point", point},
                      {"method", m.name},

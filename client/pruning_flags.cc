@@ -113,6 +113,14 @@ void AddPruningFlags(CLI::App* cmd, PruningFlags& f, const std::string& where) {
   cmd->add_option("--label-smoothing", f.label_smoothing, "In [0, 1)");
   cmd->add_flag("--distill", f.distill,
                 "Distil from the unpruned model while fine-tuning");
+  cmd->add_option("--distill-alpha", f.distill_alpha,
+                  absl::StrCat("With --distill: weight of the distillation "
+                               "term in (0, 1] (default ",
+                               defaults.finetune().distill_alpha(), ")"));
+  cmd->add_option("--distill-temperature", f.distill_temperature,
+                  absl::StrCat("With --distill: softmax temperature in "
+                               "(0, 100] (default ",
+                               defaults.finetune().distill_temperature(), ")"));
   cmd->add_option("--rounds", f.rounds,
                   absl::StrCat("Prune -> fine-tune rounds at most (default ",
                                defaults.rounds(), ")"));
@@ -176,6 +184,8 @@ absl::Status ApplyPruningFlags(const PruningFlags& f, v1::JobSpec& spec) {
   t->set_batch_size(f.batch_size);
   t->set_label_smoothing(f.label_smoothing);
   t->set_distill(f.distill);
+  t->set_distill_alpha(f.distill_alpha);
+  t->set_distill_temperature(f.distill_temperature);
   spec.set_rounds(f.rounds);
   spec.set_steps(f.steps);
   spec.set_target_params_reduction(f.target_params_reduction);

@@ -44,6 +44,9 @@ struct PruningFlags {
   double lr = 0.0;
   int64_t batch_size = 0;
   double label_smoothing = 0.0;
+  // 0: the server's defaults (with distill only).
+  double distill_alpha = 0.0;
+  double distill_temperature = 0.0;
   bool distill = false;
   int rounds = 0;
   int steps = 0;

@@ -86,6 +86,12 @@ absl::StatusOr<pipeline::PipelineOptions> PipelineOptionsFromSpec(
   o.finetune.sgd.momentum = f.momentum();
   o.finetune.sgd.weight_decay = f.weight_decay();
   o.finetune.label_smoothing = f.label_smoothing();
+  // The teacher itself is the caller's (spec_runner.cc): it must outlive the
+  // pipeline.
+  if (f.distill()) {
+    o.finetune.distillation.alpha = f.distill_alpha();
+    o.finetune.distillation.temperature = f.distill_temperature();
+  }
   o.finetune.num_threads = intra_op_threads;
   o.finetune.seed = spec.seed();
   return o;

@@ -263,6 +263,35 @@ absl::Status ResolvePruning(v1::JobPruning& p) {
   return absl::OkStatus();
 }
 
+// Fills the distillation weights only when distillation is on, so a
+// resolved spec resolves to itself.
+absl::Status ResolveDistillation(v1::JobFinetune& f) {
+  if (!f.distill()) {
+    if (f.distill_alpha() != 0.0) {
+      return Invalid("finetune.distill_alpha", "needs finetune.distill");
+    }
+    if (f.distill_temperature() != 0.0) {
+      return Invalid("finetune.distill_temperature", "needs finetune.distill");
+    }
+    return absl::OkStatus();
+  }
+  const v1::JobFinetune& defaults = spec::JobSpecDefaults().finetune();
+  if (f.distill_alpha() == 0.0) f.set_distill_alpha(defaults.distill_alpha());
+  if (!(f.distill_alpha() > 0.0 && f.distill_alpha() <= 1.0)) {
+    return Invalid("finetune.distill_alpha",
+                   absl::StrCat(f.distill_alpha(), " is outside (0, 1]"));
+  }
+  if (f.distill_temperature() == 0.0) {
+    f.set_distill_temperature(defaults.distill_temperature());
+  }
+  if (!(f.distill_temperature() > 0.0 && f.distill_temperature() <= 100.0)) {
+    return Invalid(
+        "finetune.distill_temperature",
+        absl::StrCat(f.distill_temperature(), " is outside (0, 100]"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ResolveFinetune(v1::JobFinetune& f) {
   const v1::JobFinetune& defaults = spec::JobSpecDefaults().finetune();
   if (f.epochs() < 0 || f.epochs() > 10000) {
@@ -290,7 +319,7 @@ absl::Status ResolveFinetune(v1::JobFinetune& f) {
       !s.ok()) {
     return s;
   }
-  return absl::OkStatus();
+  return ResolveDistillation(f);
 }
 
 absl::Status ResolveStages(v1::JobSpec& spec) {

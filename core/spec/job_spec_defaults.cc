@@ -111,6 +111,8 @@ v1::JobSpec BuildDefaults() {
   f.set_weight_decay(sgd.weight_decay);
   f.set_batch_size(kFinetuneBatchSize);
   f.set_label_smoothing(pipeline.finetune.label_smoothing);
+  f.set_distill_alpha(pipeline.finetune.distillation.alpha);
+  f.set_distill_temperature(pipeline.finetune.distillation.temperature);
   d.set_rounds(pipeline.rounds);
   v1::JobQuantize& q = *d.mutable_quantize();
   q.set_method(quantization::CalibrationMethodName(quantize.method));

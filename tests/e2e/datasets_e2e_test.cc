@@ -208,8 +208,11 @@ TEST_F(DatasetsE2eTest, JobRunsOnAnUploadedDataSet) {
   EXPECT_NE(r.output.find("registered vgg:2"), std::string::npos) << r.output;
 
   // A local directory is uploaded first (a new version, same content).
-  r = Cli(absl::StrCat("job submit vgg --train ", dir_.Join("local/fm"),
-                       " --eval ", dir_.Join("local/fm"), flags));
+  // This job also distils, with its own weights.
+  r = Cli(
+      absl::StrCat("job submit vgg --train ", dir_.Join("local/fm"), " --eval ",
+                   dir_.Join("local/fm"), flags,
+                   " --distill --distill-alpha 0.7 --distill-temperature 3"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("registered vgg:3"), std::string::npos) << r.output;
   r = Cli("--json job get job-000002");
@@ -222,6 +225,17 @@ TEST_F(DatasetsE2eTest, JobRunsOnAnUploadedDataSet) {
       0u)
       << train;
   EXPECT_EQ(eval.substr(eval.size() - 5), ":test") << eval;
+  EXPECT_EQ(job["spec"]["finetune"]["distill"], true);
+  EXPECT_DOUBLE_EQ(job["spec"]["finetune"]["distill_alpha"].get<double>(), 0.7);
+  EXPECT_DOUBLE_EQ(job["spec"]["finetune"]["distill_temperature"].get<double>(),
+                   3.0);
+  // Distillation weights without --distill name the field.
+  r = Cli("job submit vgg --train dataset:fm --epochs 1 --distill-alpha 0.7");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("INVALID_ARGUMENT"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("finetune.distill_alpha: needs finetune.distill"),
+            std::string::npos)
+      << r.output;
 
   // While a job that reads the data set is queued or running, deleting it
   // is refused (1000 epochs: the job cannot end before the delete); once

@@ -238,6 +238,62 @@ TEST(JobSpecTest, NewPoliciesResolveAndOnlyBudgetedTakesAWeightsTarget) {
               ::testing::HasSubstr("steps: needs a policy with a target"));
 }
 
+TEST(JobSpecTest, DistillationWeightsDefaultOnlyWithDistill) {
+  v1::JobSpec s = Spec();
+  auto r = ResolveJobSpec(s, Model());
+  ASSERT_TRUE(r.ok()) << r.status();
+  // Off: nothing filled in, so a resolved spec resolves to itself.
+  EXPECT_DOUBLE_EQ(r->finetune().distill_alpha(), 0.0);
+  EXPECT_DOUBLE_EQ(r->finetune().distill_temperature(), 0.0);
+
+  s.mutable_finetune()->set_distill(true);
+  r = ResolveJobSpec(s, Model());
+  ASSERT_TRUE(r.ok()) << r.status();
+  const training::DistillationOptions trainer_defaults;
+  EXPECT_DOUBLE_EQ(r->finetune().distill_alpha(), trainer_defaults.alpha);
+  EXPECT_DOUBLE_EQ(r->finetune().distill_temperature(),
+                   trainer_defaults.temperature);
+  auto again = ResolveJobSpec(*r, Model());
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->DebugString(), r->DebugString());
+
+  s.mutable_finetune()->set_distill_alpha(0.9);
+  s.mutable_finetune()->set_distill_temperature(2.0);
+  r = ResolveJobSpec(s, Model());
+  ASSERT_TRUE(r.ok()) << r.status();
+  auto o = PipelineOptionsFromSpec(*r, 1);
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_DOUBLE_EQ(o->finetune.distillation.alpha, 0.9);
+  EXPECT_DOUBLE_EQ(o->finetune.distillation.temperature, 2.0);
+  // The teacher is the runner's to set (it must outlive the pipeline).
+  EXPECT_EQ(o->finetune.distillation.teacher, nullptr);
+
+  const struct {
+    double alpha, temperature;
+    bool distill;
+    const char* field;
+  } bad[] = {
+      {0.9, 0.0, false, "finetune.distill_alpha: needs finetune.distill"},
+      {0.0, 2.0, false, "finetune.distill_temperature: needs finetune.distill"},
+      {1.5, 0.0, true, "finetune.distill_alpha: 1.5 is outside (0, 1]"},
+      {-0.1, 0.0, true, "finetune.distill_alpha"},
+      {0.0, -1.0, true, "finetune.distill_temperature"},
+      {0.0, 1000.0, true,
+       "finetune.distill_temperature: 1000 is outside (0, 100]"},
+  };
+  for (const auto& b : bad) {
+    v1::JobSpec x = Spec();
+    x.mutable_finetune()->set_distill(b.distill);
+    x.mutable_finetune()->set_distill_alpha(b.alpha);
+    x.mutable_finetune()->set_distill_temperature(b.temperature);
+    auto bad_r = ResolveJobSpec(x, Model());
+    EXPECT_EQ(bad_r.status().code(), absl::StatusCode::kInvalidArgument)
+        << b.field;
+    EXPECT_THAT(std::string(bad_r.status().message()),
+                ::testing::HasSubstr(b.field));
+  }
+}
+
 TEST(JobSpecTest, LatencyTargetIsBudgetedsInOneRound) {
   v1::JobSpec s = Spec();
   s.mutable_pruning()->set_policy_kind(v1::PRUNING_POLICY_BUDGETED);
