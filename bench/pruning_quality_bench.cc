@@ -27,8 +27,6 @@
 //                   earlier stages left (sensitivity_output_divergence)
 //   budgeted_cap75  budgeted, no group losing more than 75 % of its
 //                   channels (max_group_ratio)
-//   budgeted_wt_cap60 both targets, no group losing more than 60 %
-//   budgeted_wt_kl  both targets, damage as KL divergence
 //   refined         the paper's ratios (BN |gamma|, layer ratio = measured
 //                   input sparsity), scaled to the target (target_flops)
 //   refined_prepool the same with pooled-input layers measured before the
@@ -325,16 +323,6 @@ const std::vector<Method>& AllMethods() {
               [](Method& m) { m.output_divergence = true; }),
       variant(budgeted, "budgeted_cap75",
               [](Method& m) { m.max_group_ratio = 0.75; }),
-      variant(budgeted, "budgeted_wt_cap60",
-              [](Method& m) {
-                m.weights_target = true;
-                m.max_group_ratio = 0.6;
-              }),
-      variant(budgeted, "budgeted_wt_kl",
-              [](Method& m) {
-                m.weights_target = true;
-                m.output_divergence = true;
-              }),
       refined,
       variant(refined, "refined_prepool",
               [](Method& m) { m.before_pooling = true; }),
