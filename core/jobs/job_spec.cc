@@ -263,8 +263,8 @@ absl::Status ResolvePruning(v1::JobPruning& p) {
   return absl::OkStatus();
 }
 
-// Fills the distillation weights only when distillation is on, so a
-// resolved spec resolves to itself.
+// Every distillation check, and the weights filled in only when
+// distillation is on, so a resolved spec resolves to itself.
 absl::Status ResolveDistillation(v1::JobFinetune& f) {
   if (!f.distill()) {
     if (f.distill_alpha() != 0.0) {
@@ -274,6 +274,9 @@ absl::Status ResolveDistillation(v1::JobFinetune& f) {
       return Invalid("finetune.distill_temperature", "needs finetune.distill");
     }
     return absl::OkStatus();
+  }
+  if (f.epochs() == 0) {
+    return Invalid("finetune.distill", "needs finetune.epochs > 0");
   }
   const v1::JobFinetune& defaults = spec::JobSpecDefaults().finetune();
   if (f.distill_alpha() == 0.0) f.set_distill_alpha(defaults.distill_alpha());
@@ -477,9 +480,6 @@ absl::StatusOr<v1::JobSpec> ResolveJobSpec(
   }
   if (spec.max_top1_drop() > 0.0 && spec.data().eval().empty()) {
     return Invalid("max_top1_drop", "needs data.eval to measure accuracy");
-  }
-  if (spec.finetune().distill() && spec.finetune().epochs() == 0) {
-    return Invalid("finetune.distill", "needs finetune.epochs > 0");
   }
   if (spec.output_name().empty()) spec.set_output_name(spec.model_name());
   if (auto s = ValidateModelName(spec.output_name()); !s.ok()) {

@@ -281,6 +281,12 @@ TEST(JobSpecTest, DistillationWeightsDefaultOnlyWithDistill) {
       {0.0, 1000.0, true,
        "finetune.distill_temperature: 1000 is outside (0, 100]"},
   };
+  v1::JobSpec no_epochs = Spec();
+  no_epochs.mutable_finetune()->set_distill(true);
+  no_epochs.mutable_finetune()->set_epochs(0);
+  EXPECT_THAT(
+      std::string(ResolveJobSpec(no_epochs, Model()).status().message()),
+      ::testing::HasSubstr("finetune.distill: needs finetune.epochs > 0"));
   for (const auto& b : bad) {
     v1::JobSpec x = Spec();
     x.mutable_finetune()->set_distill(b.distill);
